@@ -1,0 +1,325 @@
+"""The engine: the one entry point every feeder uses.
+
+A feeder (the Kafka consumer, a file replay, a test) hands the engine batches of decoded events
+from one *source* (a partition, a file) together with the position after the batch, then tells it
+how far event time has progressed. The engine sketches events into per-source panes, closes the
+windows the watermark has passed, and evaluates them. Nothing here knows where events came from.
+
+State that must survive a restart (panes, positions, watermarks, frontiers, late counts, closed
+windows not yet persisted) is drained with :meth:`Engine.drain` and written by the checkpoint
+in one transaction; :meth:`Engine.restore` puts it back.
+
+>>> from monitor.config import parse_config
+>>> from monitor.events import EventDecoder
+>>> from monitor.reference import ReferenceProfile
+>>> from monitor.layout import Layout
+>>> import numpy as np
+>>> cfg = parse_config({"models": {"m": {"features": {"x": {"kind": "numeric"}},
+...                    "window": "1s", "prediction": "none", "score": False}}})
+>>> refs = MemoryReferences()
+>>> _ = refs.save_reference(ReferenceProfile.build("m", "1", Layout.from_model(cfg.models["m"]),
+...                                      {"x": np.random.default_rng(0).normal(size=1000)}))
+>>> engine = Engine(cfg, refs)
+>>> lines = b"".join(b'{"model_id":"m","model_version":"1","prediction_id":"%d","timestamp":%d,'
+...                  b'"features":{"x":%f}}\\n' % (i, i * 10, 3 + i / 100) for i in range(300))
+>>> engine.process("file", EventDecoder(cfg).decode_lines(lines), 300)
+[]
+>>> [(w.start_ms, w.end_ms, w.dataset.events) for w in engine.close(engine.watermark())]
+[(0, 1000, 100), (1000, 2000, 100)]
+>>> [(w.start_ms, w.columns[0].severity) for w in engine.flush()]
+[(2000, 'critical')]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from monitor.config import Config
+from monitor.drift import ColumnResult, DatasetResult, evaluate
+from monitor.events import BadEvent, Decoded, ModelBatch
+from monitor.layout import Layout
+from monitor.reference import ReferenceProfile
+from monitor.sketches import Geometry, Sketch, accumulate
+from monitor.windows import WindowSpec, windows_to_close
+
+__all__ = ["Engine", "ClosedWindow", "EngineState", "ReferenceSource", "MemoryReferences", "PaneKey"]
+
+log = logging.getLogger(__name__)
+
+#: (source, model_id, model_version, pane index)
+PaneKey = tuple[str, str, str, int]
+#: The pseudo-source under which the previous closed window of a model version is kept.
+PREVIOUS = "#previous"
+
+
+class ReferenceSource(Protocol):
+    """Where reference profiles come from (the SQL store in production)."""
+
+    def get_reference(self, model_id: str, model_version: str) -> ReferenceProfile | None: ...
+
+    def save_reference(self, profile: ReferenceProfile) -> ReferenceProfile: ...
+
+
+class MemoryReferences:
+    """An in-memory :class:`ReferenceSource` (tests and doctests)."""
+
+    def __init__(self) -> None:
+        self._profiles: dict[tuple[str, str], ReferenceProfile] = {}
+
+    def get_reference(self, model_id: str, model_version: str) -> ReferenceProfile | None:
+        return self._profiles.get((model_id, model_version)) or self._profiles.get((model_id, "*"))
+
+    def save_reference(self, profile: ReferenceProfile) -> ReferenceProfile:
+        self._profiles[(profile.model_id, profile.model_version)] = profile
+        return profile
+
+
+@dataclass(frozen=True)
+class ClosedWindow:
+    model_id: str
+    model_version: str
+    start_ms: int
+    end_ms: int
+    reference_version: int
+    columns: list[ColumnResult]
+    dataset: DatasetResult
+
+
+@dataclass
+class EngineState:
+    """What a checkpoint persists (deltas since the previous drain, plus full positions)."""
+
+    panes: dict[PaneKey, bytes] = field(default_factory=dict)  # upserts
+    deleted: set[PaneKey] = field(default_factory=set)
+    windows: list[ClosedWindow] = field(default_factory=list)
+    late: Counter[tuple[str, str, int]] = field(default_factory=Counter)  # (model, version, pane_start_ms)
+    offsets: dict[str, int] = field(default_factory=dict)
+    watermarks: dict[str, int] = field(default_factory=dict)
+    frontiers: dict[str, int] = field(default_factory=dict)
+    baselines: dict[tuple[str, str], int] = field(default_factory=dict)  # events held for the baseline
+
+
+class Engine:
+    """Sketch batches into panes, close windows by watermark, evaluate them."""
+
+    def __init__(self, config: Config, references: ReferenceSource) -> None:
+        self.config = config
+        self.references = references
+        self.layouts = {m: Layout.from_model(c) for m, c in config.models.items()}
+        self.specs = {
+            m: WindowSpec(c.window_ms, c.slide_ms, c.allowed_lateness) for m, c in config.models.items()
+        }
+        self.panes: dict[PaneKey, Sketch] = {}
+        self.offsets: dict[str, int] = {}
+        self.watermarks: dict[str, int] = {}
+        self.frontiers: dict[str, int] = {}
+        self._geometry: dict[tuple[str, str], Geometry] = {}
+        self._baseline: dict[tuple[str, str], list[tuple[str, ModelBatch]]] = {}
+        self._state = EngineState()
+        self.on_close: list[Callable[[ClosedWindow], None]] = []
+
+    # -- feeding -----------------------------------------------------------------------------
+    def process(self, source: str, decoded: Decoded, next_offset: int | None = None) -> list[BadEvent]:
+        """Sketch one decoded batch from ``source``; returns events refused for want of a reference."""
+        refused: list[BadEvent] = []
+        for model_id, batch in decoded.batches.items():
+            for version, rows in _by_version(batch):
+                refused += self._version(source, model_id, version, rows)
+            top = int(batch.timestamps.max())
+            if top > self.watermarks.get(source, top - 1):
+                self.watermarks[source] = top
+        if next_offset is not None:
+            self.offsets[source] = next_offset
+        return refused
+
+    def _version(self, source: str, model_id: str, version: str, batch: ModelBatch) -> list[BadEvent]:
+        geo = self.geometry(model_id, version)
+        if geo is not None:
+            self._sketch(source, model_id, version, geo, batch, baseline=False)
+            return []
+        wanted = self.config.models[model_id].reference.baseline_events
+        if wanted == 0:
+            return [
+                BadEvent(int(p), "no_reference", f"no reference profile for model {model_id!r} version {version!r}")
+                for p in batch.positions
+            ]
+        held = self._baseline.setdefault((model_id, version), [])
+        held.append((source, batch))
+        count = sum(len(b) for _, b in held)
+        self._state.baselines[(model_id, version)] = count
+        if count >= wanted:
+            self._build_baseline(model_id, version)
+        return []
+
+    def _build_baseline(self, model_id: str, version: str) -> None:
+        held = self._baseline.pop((model_id, version))
+        layout = self.layouts[model_id]
+        rows = _rows(layout, held)
+        profile = ReferenceProfile.build(
+            model_id, version, layout, rows, self.config.models[model_id].reference.fine_bins, source="baseline"
+        )
+        self.references.save_reference(profile)
+        log.info("built the baseline reference of %s %s from its first %d events", model_id, version, profile.rows)
+        geo = self.geometry(model_id, version)
+        assert geo is not None
+        for source, batch in held:
+            self._sketch(source, model_id, version, geo, batch, baseline=True)
+        self._state.baselines[(model_id, version)] = 0
+
+    def geometry(self, model_id: str, version: str) -> Geometry | None:
+        key = (model_id, version)
+        geo = self._geometry.get(key)
+        if geo is None:
+            profile = self.references.get_reference(model_id, version)
+            if profile is None:
+                return None
+            geo = self._geometry[key] = Geometry.build(self.layouts[model_id], profile)
+        return geo
+
+    def _sketch(self, source: str, model_id: str, version: str, geo: Geometry, batch: ModelBatch, baseline: bool) -> None:
+        spec = self.specs[model_id]
+        panes = spec.pane_of(batch.timestamps)
+        frontier = self.frontiers.get(model_id)
+        if frontier is not None:
+            late = panes <= frontier
+            if late.any():
+                for pane, count in zip(*np.unique(panes[late], return_counts=True)):
+                    self._state.late[(model_id, version, int(pane) * spec.slide_ms)] += int(count)
+                keep = np.flatnonzero(~late)
+                if keep.size == 0:
+                    return
+                batch, panes = batch.take(keep), panes[keep]
+        uniq, group = np.unique(panes, return_inverse=True)
+        for pane, sketch in zip(uniq.tolist(), accumulate(geo, batch, group.astype(np.int64), len(uniq))):
+            sketch.baseline = baseline
+            key = (source, model_id, version, pane)
+            if key in self.panes:
+                self.panes[key].merge(sketch)
+            else:
+                self.panes[key] = sketch
+            self._dirty(key)
+
+    def _dirty(self, key: PaneKey) -> None:
+        self._state.deleted.discard(key)
+        self._state.panes[key] = b""  # serialised at drain time, once per checkpoint
+
+    # -- closing -----------------------------------------------------------------------------
+    def watermark(self) -> int | None:
+        """The event time every source has reached (the minimum of their watermarks)."""
+        return min(self.watermarks.values()) if self.watermarks else None
+
+    def close(self, watermark: int | None) -> list[ClosedWindow]:
+        """Close and evaluate every window that ``watermark`` passed (end + allowed lateness)."""
+        if watermark is None:
+            return []
+        closed: list[ClosedWindow] = []
+        for model_id, spec in self.specs.items():
+            closed += self._close_model(model_id, spec, spec.closable(watermark))
+        return closed
+
+    def flush(self) -> list[ClosedWindow]:
+        """Close every window that holds data (the end of a finite stream)."""
+        closed: list[ClosedWindow] = []
+        for (model_id, version) in list(self._baseline):
+            self._build_baseline(model_id, version)  # a short stream: what we have is the baseline
+        for model_id, spec in self.specs.items():
+            data = [k[3] for k in self.panes if k[1] == model_id and k[0] != PREVIOUS]
+            if data:
+                closed += self._close_model(model_id, spec, max(data) + spec.panes - 1)
+        return closed
+
+    def _close_model(self, model_id: str, spec: WindowSpec, upto: int) -> list[ClosedWindow]:
+        frontier = self.frontiers.get(model_id)
+        if frontier is not None and upto <= frontier:
+            return []
+        by_version: dict[str, dict[int, list[Sketch]]] = {}
+        for (source, m, v, p), sketch in self.panes.items():
+            if m == model_id and source != PREVIOUS:
+                by_version.setdefault(v, {}).setdefault(p, []).append(sketch)
+        closed = []
+        for version, panes in sorted(by_version.items()):
+            for end in windows_to_close(spec, panes, frontier, upto):
+                closed.append(self._evaluate(model_id, version, spec, end, panes))
+        for key in [k for k in self.panes if k[1] == model_id and k[0] != PREVIOUS and k[3] + spec.panes - 1 <= upto]:
+            del self.panes[key]
+            self._state.panes.pop(key, None)
+            self._state.deleted.add(key)
+        self.frontiers[model_id] = upto
+        self._state.windows += closed
+        for window in closed:
+            for callback in self.on_close:
+                callback(window)
+        return closed
+
+    def _evaluate(self, model_id: str, version: str, spec: WindowSpec, end: int, panes: dict[int, list[Sketch]]) -> ClosedWindow:
+        geo = self.geometry(model_id, version)
+        assert geo is not None, "panes exist only for versions with a reference"
+        window = Sketch.empty(geo)
+        for p in spec.window_panes(end):
+            for sketch in panes.get(p, ()):
+                window.merge(sketch)
+        cfg = self.config.models[model_id]
+        prev_key = (PREVIOUS, model_id, version, 0)
+        previous = self.panes.get(prev_key)
+        columns, dataset = evaluate(cfg, geo, window, previous)
+        if cfg.compare_previous:
+            self.panes[prev_key] = window
+            self._dirty(prev_key)
+        start, stop = spec.bounds(end)
+        return ClosedWindow(model_id, version, start, stop, geo.reference.version, columns, dataset)
+
+    # -- checkpoint --------------------------------------------------------------------------
+    def drain(self) -> EngineState:
+        """Everything changed since the last drain, with panes serialised; resets the deltas."""
+        state = self._state
+        state.panes = {k: self.panes[k].to_bytes() for k in state.panes if k in self.panes}
+        state.offsets = dict(self.offsets)
+        state.watermarks = dict(self.watermarks)
+        state.frontiers = dict(self.frontiers)
+        self._state = EngineState(baselines=dict(state.baselines))
+        return state
+
+    def restore(self, state: EngineState) -> None:
+        """Load checkpointed state (panes, positions, watermarks, frontiers)."""
+        self.panes = {k: Sketch.from_bytes(v) for k, v in state.panes.items()}
+        self.offsets = dict(state.offsets)
+        self.watermarks = dict(state.watermarks)
+        self.frontiers = dict(state.frontiers)
+
+    def forget(self, sources: set[str]) -> None:
+        """Drop the in-memory state of sources this process no longer owns (a revoked partition)."""
+        for key in [k for k in self.panes if k[0] in sources]:
+            del self.panes[key]
+        for source in sources:
+            self.offsets.pop(source, None)
+            self.watermarks.pop(source, None)
+
+
+def _by_version(batch: ModelBatch) -> list[tuple[str, ModelBatch]]:
+    versions = batch.versions
+    first = versions[0]
+    if versions.count(first) == len(versions):
+        return [(first, batch)]
+    names, inverse = np.unique(np.array(versions, dtype=object), return_inverse=True)
+    return [(str(v), batch.take(np.flatnonzero(inverse == i))) for i, v in enumerate(names)]
+
+
+def _rows(layout: Layout, held: list[tuple[str, ModelBatch]]) -> dict[str, list | np.ndarray]:
+    """The held baseline events as reference rows (prediction events only for prediction columns)."""
+    batches = [b for _, b in held]
+    numeric = np.concatenate([b.numeric for b in batches])
+    has_pred = np.concatenate([b.has_prediction for b in batches])
+    rows: dict[str, list | np.ndarray] = {}
+    for j, name in enumerate(layout.numeric):
+        col = numeric[:, j]
+        rows[name] = col[has_pred] if name in ("score", "prediction") else col
+    for j, name in enumerate(layout.categorical):
+        col = [v for b in batches for v in b.categorical[j]]
+        rows[name] = [v for v, p in zip(col, has_pred) if p] if name == "prediction" else col
+    return rows

@@ -1,0 +1,288 @@
+"""The event contract: decode batches of raw prediction/feature events into columns.
+
+Decoding is typed (msgspec structs generated from the config, one per model, as a tagged union
+on ``model_id``), so a whole batch is validated and converted in C; only a batch that contains
+a bad event falls back to event-by-event decoding, which pins each failure on its event with a
+reason. A bad event never raises: it comes back in :attr:`Decoded.errors`.
+
+>>> from monitor.config import parse_config
+>>> cfg = parse_config({"models": {"m": {"features": {"x": {"kind": "numeric"}}}}})
+>>> dec = EventDecoder(cfg)
+>>> out = dec.decode_lines(b'{"model_id": "m", "model_version": "1", "prediction_id": "a", '
+...     b'"timestamp": 1000, "features": {"x": 2.5}, "prediction": 1, "score": 0.9}\\n'
+...     b'{"model_id": "nope"}\\n')
+>>> batch = out.batches["m"]
+>>> batch.numeric.tolist(), batch.timestamps.tolist()
+([[2.5, 0.9]], [1000])
+>>> [(e.position, e.reason) for e in out.errors]
+[(1, 'unknown_model')]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Any, Union
+
+import msgspec
+import numpy as np
+
+from monitor.config import Config, ModelConfig
+from monitor.layout import PREDICTION, SCORE, Layout
+
+__all__ = ["EventDecoder", "Decoded", "ModelBatch", "BadEvent", "REASONS"]
+
+#: Stable reason codes of rejected events (counter labels and dead-letter headers).
+REASONS = ("invalid_json", "not_an_object", "missing_field", "wrong_type", "unknown_model", "bad_timestamp")
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_MS = dt.timedelta(milliseconds=1)
+_Category = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class BadEvent:
+    """An event that could not be used: its position in the batch, a reason code and detail."""
+
+    position: int
+    reason: str
+    detail: str
+
+
+@dataclass(eq=False)
+class ModelBatch:
+    """The events of one model in a batch, as columns in the model's :class:`Layout` order."""
+
+    model_id: str
+    versions: list[str]
+    timestamps: np.ndarray  # int64 epoch ms
+    numeric: np.ndarray  # float64 (n, len(layout.numeric)); NaN or inf = missing
+    categorical: list[list[Any]]  # one list per layout.categorical column; None = missing
+    has_prediction: np.ndarray  # bool: prediction events (feature-only events have no prediction)
+    prediction_ids: list[str]
+    positions: np.ndarray  # int64 position of each event in the decoded batch
+    segments: list[dict[str, str] | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.timestamps.size)
+
+    def take(self, rows: np.ndarray) -> ModelBatch:
+        """The sub-batch of ``rows`` (an index array)."""
+        pick = rows.tolist()
+        return ModelBatch(
+            self.model_id,
+            [self.versions[i] for i in pick],
+            self.timestamps[rows],
+            self.numeric[rows],
+            [[col[i] for i in pick] for col in self.categorical],
+            self.has_prediction[rows],
+            [self.prediction_ids[i] for i in pick],
+            self.positions[rows],
+            [self.segments[i] for i in pick] if self.segments else [],
+        )
+
+
+@dataclass
+class Decoded:
+    """The result of decoding one batch: per-model columns and the rejected events."""
+
+    batches: dict[str, ModelBatch]
+    errors: list[BadEvent]
+    count: int  # events in the input, good and bad
+
+
+class _ModelCodec:
+    """The typed struct of one model's events and how to turn a list of them into columns."""
+
+    def __init__(self, model_id: str, cfg: ModelConfig) -> None:
+        self.model_id = model_id
+        self.layout = Layout.from_model(cfg)
+        features = [n for n in cfg.features]
+        fields = [
+            (f"f{i}", (float | bool | None) if cfg.features[n].kind == "numeric" else _Category, None)
+            for i, n in enumerate(features)
+        ]
+        feats = msgspec.defstruct(
+            f"Features_{model_id}", fields, rename={f"f{i}": n for i, n in enumerate(features)}, gc=False
+        )
+        prediction = float | None if cfg.prediction == "numeric" else _Category
+        self.struct = msgspec.defstruct(
+            f"Event_{model_id}",
+            [
+                ("model_version", str),
+                ("prediction_id", str),
+                ("timestamp", int | float | dt.datetime),
+                ("features", feats, msgspec.field(default_factory=feats)),
+                ("prediction", prediction, None),
+                ("score", float | None, None),
+                ("segments", dict[str, str] | None, None),
+            ],
+            tag_field="model_id",
+            tag=model_id,
+            gc=False,
+        )
+        index = {n: i for i, n in enumerate(features)}
+        self._numeric = [f"f{index[n]}" for n in self.layout.numeric if n in index]
+        self._categorical = [f"f{index[n]}" for n in self.layout.categorical if n in index]
+        self._score = SCORE in self.layout.numeric
+        self._prediction = cfg.prediction
+
+    def columns(self, events: list[Any], positions: list[int]) -> ModelBatch:
+        n = len(events)
+        feats = list(map(attrgetter("features"), events))
+        numeric = _matrix(feats, self._numeric, n)
+        preds = list(map(attrgetter("prediction"), events))
+        has_prediction = np.fromiter((p is not None for p in preds), bool, n)
+        extra = []
+        if self._score:
+            extra.append(_floats(list(map(attrgetter("score"), events))))
+        if self._prediction == "numeric":
+            extra.append(_floats(preds))
+        if extra:
+            numeric = np.column_stack([numeric, *extra])
+        categorical = [list(map(attrgetter(f), feats)) for f in self._categorical]
+        if self._prediction == "categorical":
+            categorical.append(preds)
+        segments = list(map(attrgetter("segments"), events))
+        return ModelBatch(
+            self.model_id,
+            list(map(attrgetter("model_version"), events)),
+            _timestamps(list(map(attrgetter("timestamp"), events))),
+            numeric.reshape(n, len(self.layout.numeric)),
+            categorical,
+            has_prediction,
+            list(map(attrgetter("prediction_id"), events)),
+            np.asarray(positions, np.int64),
+            segments if any(s is not None for s in segments) else [],
+        )
+
+
+def _matrix(items: list[Any], names: list[str], n: int) -> np.ndarray:
+    if not names:
+        return np.empty((n, 0), np.float64)
+    get = attrgetter(*names)
+    rows = list(map(get, items))
+    # None -> NaN and bool -> 0/1 come free with np.array(dtype=float).
+    return np.array(rows, dtype=np.float64).reshape(n, len(names))
+
+
+def _floats(values: list[Any]) -> np.ndarray:
+    return np.array(values, dtype=np.float64)
+
+
+def _timestamps(values: list[Any]) -> np.ndarray:
+    try:
+        return np.array(values, dtype=np.int64)
+    except TypeError:  # RFC 3339 strings were decoded to datetimes
+        return np.array([_epoch_ms(v) for v in values], dtype=np.int64)
+
+
+def _epoch_ms(value: int | float | dt.datetime) -> int:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:  # RFC 3339 requires an offset; treat a bare time as UTC
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return (value - _EPOCH) // _MS
+    return int(value)
+
+
+class EventDecoder:
+    """Decode raw JSON events of the configured models into per-model column batches."""
+
+    def __init__(self, config: Config) -> None:
+        self.codecs = {m: _ModelCodec(m, cfg) for m, cfg in config.models.items()}
+        union = Union[tuple(c.struct for c in self.codecs.values())]  # noqa: UP007 (runtime union)
+        self._decoder = msgspec.json.Decoder(union)
+        self._structs = {c.struct: c for c in self.codecs.values()}
+        self._union = union
+
+    def decode_lines(self, data: bytes) -> Decoded:
+        """Decode a JSONL buffer (one event per line; blank lines are skipped)."""
+        try:
+            events = self._decoder.decode_lines(data)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return self.decode_values([line for line in data.splitlines() if line.strip()])
+        return self._assemble(events, list(range(len(events))), [], len(events))
+
+    def decode_values(self, values: Sequence[bytes]) -> Decoded:
+        """Decode a sequence of single-event messages (e.g. Kafka message values)."""
+        decode = self._decoder.decode
+        try:
+            events = list(map(decode, values))
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return self._one_by_one(values)
+        return self._assemble(events, list(range(len(events))), [], len(events))
+
+    def decode_objects(self, objects: Sequence[Any]) -> Decoded:
+        """Validate already-parsed events (e.g. records read from Avro) through the same types."""
+        good, positions, errors = [], [], []
+        for i, obj in enumerate(objects):
+            try:
+                good.append(msgspec.convert(obj, self._union, strict=False))
+                positions.append(i)
+            except msgspec.ValidationError as exc:
+                errors.append(BadEvent(i, *_classify(obj, str(exc), self.codecs)))
+        return self._assemble(good, positions, errors, len(objects))
+
+    def _one_by_one(self, values: Sequence[bytes]) -> Decoded:
+        good, positions, errors = [], [], []
+        decode = self._decoder.decode
+        for i, raw in enumerate(values):
+            try:
+                good.append(decode(raw))
+                positions.append(i)
+                continue
+            except msgspec.ValidationError as exc:
+                error = _classify(_loads(raw), str(exc), self.codecs)
+            except msgspec.DecodeError:
+                # Not strict JSON: Python's json accepts NaN and Infinity, which we count as
+                # missing values rather than reject the event.
+                obj = _loads(raw)
+                if obj is None:
+                    errors.append(BadEvent(i, "invalid_json", "the message is not valid JSON"))
+                    continue
+                try:
+                    good.append(msgspec.convert(obj, self._union, strict=False))
+                    positions.append(i)
+                    continue
+                except msgspec.ValidationError as exc:
+                    error = _classify(obj, str(exc), self.codecs)
+            errors.append(BadEvent(i, *error))
+        return self._assemble(good, positions, errors, len(values))
+
+    def _assemble(self, events: list[Any], positions: list[int], errors: list[BadEvent], count: int) -> Decoded:
+        by_type: dict[type, tuple[list[Any], list[int]]] = {}
+        first = type(events[0]) if events else None
+        if events and all(type(e) is first for e in events):  # the common case: one model
+            by_type[first] = (events, positions)
+        else:
+            for e, p in zip(events, positions):
+                evs, pos = by_type.setdefault(type(e), ([], []))
+                evs.append(e)
+                pos.append(p)
+        batches = {}
+        for struct, (evs, pos) in by_type.items():
+            codec = self._structs[struct]
+            batches[codec.model_id] = codec.columns(evs, pos)
+        return Decoded(batches, sorted(errors, key=attrgetter("position")), count)
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _classify(obj: Any, message: str, codecs: dict[str, _ModelCodec]) -> tuple[str, str]:
+    if not isinstance(obj, dict):
+        return "not_an_object", f"an event must be a JSON object, got {type(obj).__name__}"
+    if "model_id" in obj and obj["model_id"] not in codecs:
+        return "unknown_model", f"unknown model {obj['model_id']!r}; configured: {sorted(codecs)}"
+    if "missing required field" in message:
+        return "missing_field", message
+    if "`$.timestamp`" in message:
+        return "bad_timestamp", f"timestamp must be epoch milliseconds or an RFC 3339 string: {message}"
+    return "wrong_type", message

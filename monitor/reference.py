@@ -1,0 +1,301 @@
+"""Reference profiles: what "normal" looks like for each monitored column of a model version.
+
+A numeric profile holds fine bin edges from the reference quantiles plus outer bins that grow
+geometrically beyond the reference range (so mass that drifts out of range still has a location,
+and every sketch stays integer counts, which merge exactly). A categorical profile holds the
+vocabulary in a fixed order plus an "unseen" slot.
+
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> prof = NumericProfile.build("x", rng.normal(size=10_000), fine_bins=100)
+>>> prof.inner_bins, len(prof.bin_edges) == prof.inner_bins + 1 + 2 * OUTER_BINS
+(100, True)
+>>> int(prof.counts.sum()), prof.missing
+(10000, 0)
+>>> cat = CategoricalProfile.build("c", ["a", "b", "a", None])
+>>> cat.vocab, cat.counts.tolist(), cat.missing
+(('a', 'b'), [2, 1, 0], 1)
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from monitor.exceptions import ReferenceProfileError
+from monitor.layout import Layout
+from monitor.stats.binning import bin_index
+
+__all__ = [
+    "NumericProfile",
+    "CategoricalProfile",
+    "ReferenceProfile",
+    "OUTER_BINS",
+    "category",
+    "read_reference_rows",
+]
+
+#: Outer bins on each side of the reference range: edges at ``scale * (2**(k/4) - 1)`` beyond
+#: the range for k = 1..OUTER_BINS, i.e. up to 2**20 reference standard deviations out.
+OUTER_BINS = 80
+_OUTER_OFFSETS = 2.0 ** (np.arange(1, OUTER_BINS + 1) / 4.0) - 1.0
+
+
+@dataclass(frozen=True, eq=False)
+class NumericProfile:
+    """Reference distribution of one numeric column over the sketch bins."""
+
+    name: str
+    edges: np.ndarray  # inner quantile edges, strictly increasing
+    scale: float  # reference standard deviation (1.0 when the reference is constant)
+    counts: np.ndarray  # reference counts over the sketch bins (len(bin_edges) + 1)
+    missing: int
+    kind: str = field(default="numeric", init=False)
+
+    @classmethod
+    def build(cls, name: str, values: np.ndarray, fine_bins: int = 1000) -> NumericProfile:
+        values = np.asarray(values, dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            raise ReferenceProfileError(f"reference column {name!r} has no finite values")
+        edges = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, fine_bins + 1)))
+        if edges.size == 1:  # a constant column still needs one inner bin holding the constant
+            edges = np.array([edges[0], np.nextafter(edges[0], np.inf)])
+        std = float(finite.std())
+        scale = std if std > 0 and math.isfinite(std) else 1.0
+        prof = cls(name, edges, scale, np.zeros(0, np.int64), int(values.size - finite.size))
+        counts = np.bincount(bin_index(prof.bin_edges, finite), minlength=prof.n_bins)
+        object.__setattr__(prof, "counts", counts.astype(np.int64))
+        return prof
+
+    @property
+    def inner_bins(self) -> int:
+        return int(self.edges.size - 1)
+
+    @cached_property
+    def bin_edges(self) -> np.ndarray:
+        """All sketch edges: lower outer bins, the inner quantile bins, upper outer bins."""
+        lo = self.edges[0] - self.scale * _OUTER_OFFSETS[::-1]
+        hi = self.edges[-1] + self.scale * _OUTER_OFFSETS
+        return np.concatenate([lo, self.edges, hi])
+
+    @property
+    def n_bins(self) -> int:
+        """Sketch bins including the unbounded under/overflow bins."""
+        return int(self.bin_edges.size + 1)
+
+    @cached_property
+    def points(self) -> np.ndarray:
+        """A representative value per sketch bin (mid-points; the unbounded ends at their edge)."""
+        e = self.bin_edges
+        return np.concatenate([[e[0]], (e[:-1] + e[1:]) / 2.0, [e[-1]]])
+
+    @cached_property
+    def coarse_starts(self) -> np.ndarray:
+        """``np.add.reduceat`` starts of the coarse (PSI/JS) bins: reference deciles by default,
+        with everything beyond the reference range folded into the outermost coarse bins."""
+        return self.coarse(10)
+
+    def coarse(self, n_coarse: int) -> np.ndarray:
+        b = self.inner_bins
+        inner = (np.arange(1, min(n_coarse, b)) * b) // min(n_coarse, b)
+        return np.concatenate([[0], 1 + OUTER_BINS + inner]).astype(np.intp)
+
+    @cached_property
+    def in_range(self) -> slice:
+        """The sketch bins inside the reference range."""
+        return slice(1 + OUTER_BINS, 1 + OUTER_BINS + self.inner_bins)
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "kind": "numeric",
+            "edges": self.edges.tolist(),
+            "scale": self.scale,
+            "counts": self.counts[self.in_range].tolist(),
+            "missing": self.missing,
+        }
+
+    @classmethod
+    def from_payload(cls, name: str, data: Mapping[str, Any]) -> NumericProfile:
+        prof = cls(name, np.asarray(data["edges"], float), float(data["scale"]), np.zeros(0, np.int64), int(data["missing"]))
+        counts = np.zeros(prof.n_bins, np.int64)
+        counts[prof.in_range] = data["counts"]
+        object.__setattr__(prof, "counts", counts)
+        return prof
+
+
+@dataclass(frozen=True, eq=False)
+class CategoricalProfile:
+    """Reference distribution of one categorical column: counts per vocabulary entry + unseen."""
+
+    name: str
+    vocab: tuple[str, ...]
+    counts: np.ndarray  # len(vocab) + 1; the last slot (unseen) is 0 for the reference itself
+    missing: int
+    kind: str = field(default="categorical", init=False)
+
+    @classmethod
+    def build(cls, name: str, values: Iterable[Any]) -> CategoricalProfile:
+        counter = Counter(None if v is None else category(v) for v in values)
+        missing = counter.pop(None, 0)
+        if not counter:
+            raise ReferenceProfileError(f"reference column {name!r} has no values")
+        ordered = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
+        vocab = tuple(k for k, _ in ordered)
+        counts = np.array([c for _, c in ordered] + [0], np.int64)
+        return cls(name, vocab, counts, missing)
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        return {v: i for i, v in enumerate(self.vocab)}
+
+    @cached_property
+    def codes(self) -> dict[Any, int]:
+        """The vocabulary index with ``None`` (missing) mapped to -1, for the hot path."""
+        return {**self.index, None: -1}
+
+    @property
+    def n_bins(self) -> int:
+        return len(self.vocab) + 1
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"kind": "categorical", "vocab": list(self.vocab), "counts": self.counts[:-1].tolist(), "missing": self.missing}
+
+    @classmethod
+    def from_payload(cls, name: str, data: Mapping[str, Any]) -> CategoricalProfile:
+        return cls(name, tuple(data["vocab"]), np.array([*data["counts"], 0], np.int64), int(data["missing"]))
+
+
+def category(value: Any) -> str:
+    """Categories are strings; booleans and numbers are spelled the way JSON spells them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+Profile = NumericProfile | CategoricalProfile
+
+
+@dataclass(frozen=True, eq=False)
+class ReferenceProfile:
+    """The reference of one model version: a profile per monitored column."""
+
+    model_id: str
+    model_version: str
+    rows: int
+    columns: dict[str, Profile]
+    source: str = ""
+    version: int = 0  # assigned by the store
+
+    @classmethod
+    def build(
+        cls,
+        model_id: str,
+        model_version: str,
+        layout: Layout,
+        rows: Mapping[str, Sequence[Any]],
+        fine_bins: int = 1000,
+        source: str = "",
+    ) -> ReferenceProfile:
+        """Profile every layout column present in ``rows`` (a mapping column -> values).
+
+        Every configured feature must be present; ``prediction`` and ``score`` are optional
+        (without them prediction drift compares windows only with each other).
+        """
+        present = [c for c in layout.columns if c in rows]
+        missing = [c for c in layout.columns if c not in rows and c not in ("prediction", "score")]
+        if missing:
+            raise ReferenceProfileError(f"reference rows lack the configured feature(s) {missing}")
+        n = len(rows[present[0]]) if present else 0
+        if n == 0:
+            raise ReferenceProfileError("the reference has no rows")
+        profiles: dict[str, Profile] = {}
+        for col in present:
+            if col in layout.numeric:
+                profiles[col] = NumericProfile.build(col, _floats(col, rows[col]), fine_bins)
+            else:
+                profiles[col] = CategoricalProfile.build(col, rows[col])
+        return cls(model_id, model_version, n, profiles, source)
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"rows": self.rows, "columns": {k: p.to_payload() for k, p in self.columns.items()}}
+
+    @classmethod
+    def from_payload(
+        cls, model_id: str, model_version: str, data: Mapping[str, Any], source: str = "", version: int = 0
+    ) -> ReferenceProfile:
+        columns: dict[str, Profile] = {}
+        for name, col in data["columns"].items():
+            kind = NumericProfile if col["kind"] == "numeric" else CategoricalProfile
+            columns[name] = kind.from_payload(name, col)
+        return cls(model_id, model_version, int(data["rows"]), columns, source, version)
+
+
+def _floats(name: str, values: Sequence[Any]) -> np.ndarray:
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
+        return values.astype(np.float64)
+    out = np.empty(len(values), np.float64)
+    for i, v in enumerate(values):
+        if v is None or v == "":
+            out[i] = np.nan
+            continue
+        try:
+            out[i] = float(v)
+        except (TypeError, ValueError):
+            raise ReferenceProfileError(f"reference column {name!r} row {i}: {v!r} is not a number") from None
+    return out
+
+
+def read_reference_rows(path: str | Path) -> dict[str, list[Any]]:
+    """Read feature rows from CSV, JSONL or Parquet into columns.
+
+    JSONL rows are either flat ``{feature: value}`` objects or prediction events, whose
+    ``features`` are lifted and whose ``prediction`` and ``score`` become columns.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        with path.open(newline="") as fh:
+            rows: list[dict[str, Any]] = list(csv.DictReader(fh))
+    elif suffix in (".jsonl", ".ndjson", ".json"):
+        decoder = msgspec.json.Decoder()
+        with path.open("rb") as fh:
+            rows = [_flatten(decoder.decode(line)) for line in fh if line.strip()]
+    elif suffix == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+        except ImportError as exc:
+            raise ReferenceProfileError("reading Parquet needs pyarrow: pip install pyarrow") from exc
+        return pq.read_table(path).to_pydict()
+    else:
+        raise ReferenceProfileError(f"unsupported reference file type {suffix!r}: use .csv, .jsonl or .parquet")
+    columns: dict[str, list[Any]] = {}
+    for i, row in enumerate(rows):
+        for key in row.keys() - columns.keys():
+            columns[key] = [None] * i
+        for key, col in columns.items():
+            col.append(row.get(key))
+    return columns
+
+
+def _flatten(row: Any) -> dict[str, Any]:
+    if not isinstance(row, dict):
+        raise ReferenceProfileError(f"a JSONL reference row must be an object, got {type(row).__name__}")
+    if isinstance(row.get("features"), dict):
+        flat = dict(row["features"])
+        for key in ("prediction", "score"):
+            if key in row:
+                flat[key] = row[key]
+        return flat
+    return row

@@ -1,0 +1,73 @@
+"""Chi-square test of homogeneity for categorical counts."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.special import chdtrc
+
+from monitor.stats._validation import paired_counts
+
+__all__ = ["Chi2Result", "chi2"]
+
+
+class Chi2Result(NamedTuple):
+    """Result of :func:`chi2`."""
+
+    statistic: float
+    """Pearson's chi-square statistic; it grows with the sample sizes."""
+    pvalue: float
+    """Upper tail of the chi-square distribution with ``dof`` degrees of freedom."""
+    dof: int
+    """Number of non-empty categories minus 1."""
+
+
+def chi2(ref_counts: ArrayLike, cur_counts: ArrayLike) -> Chi2Result:
+    """Chi-square test that reference and current counts come from one distribution.
+
+    The counts form the 2 x K contingency table ``[ref_counts, cur_counts]``; categories
+    empty on both sides are dropped and the result equals
+    ``scipy.stats.chi2_contingency(table, correction=False)`` on what remains. With fewer
+    than 2 categories left there is nothing to compare: statistic 0.0, p-value 1.0, dof 0.
+
+    Parameters
+    ----------
+    ref_counts
+        Reference counts over the vocabulary plus the final unseen slot.
+    cur_counts
+        Current counts over the same categories.
+
+    Returns
+    -------
+    Chi2Result
+        Statistic, p-value and degrees of freedom; statistic and p-value are nan (dof 0)
+        if either total is 0, where the test is undefined.
+
+    Examples
+    --------
+    >>> chi2([10, 20, 0], [10, 20, 0])
+    Chi2Result(statistic=0.0, pvalue=1.0, dof=1)
+    >>> result = chi2([30, 10, 0], [10, 30, 0])
+    >>> result.statistic, round(result.pvalue, 6), result.dof
+    (20.0, 8e-06, 1)
+    >>> chi2([5, 0], [7, 0])
+    Chi2Result(statistic=0.0, pvalue=1.0, dof=0)
+
+    """
+    ref, cur = paired_counts(ref_counts, cur_counts)
+    n_ref = ref.sum()
+    n_cur = cur.sum()
+    if n_ref == 0 or n_cur == 0:
+        return Chi2Result(float("nan"), float("nan"), 0)
+    observed = np.stack([ref, cur])
+    column_totals = observed.sum(axis=0)
+    keep = column_totals > 0
+    dof = int(np.count_nonzero(keep)) - 1
+    if dof < 1:
+        return Chi2Result(0.0, 1.0, 0)
+    observed = observed[:, keep]
+    expected = np.outer([n_ref, n_cur], column_totals[keep]) / (n_ref + n_cur)
+    statistic = float(np.sum((observed - expected) ** 2 / expected))
+    return Chi2Result(statistic, float(chdtrc(dof, statistic)), dof)
