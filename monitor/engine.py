@@ -104,6 +104,22 @@ class EngineState:
     frontiers: dict[str, int] = field(default_factory=dict)
     baselines: dict[tuple[str, str], int] = field(default_factory=dict)  # events held for the baseline
 
+    def then(self, newer: EngineState) -> EngineState:
+        """This delta followed by ``newer`` as one delta (a checkpoint that failed is retried
+        together with the next one)."""
+        panes = {k: v for k, v in self.panes.items() if k not in newer.deleted}
+        panes.update(newer.panes)
+        return EngineState(
+            panes,
+            (self.deleted - newer.panes.keys()) | newer.deleted,
+            self.windows + newer.windows,
+            self.late + newer.late,
+            newer.offsets,
+            newer.watermarks,
+            newer.frontiers,
+            newer.baselines,
+        )
+
 
 class Engine:
     """Sketch batches into panes, close windows by watermark, evaluate them."""

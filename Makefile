@@ -1,0 +1,43 @@
+# One entry point for humans and CI. Everything installs into .venv.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install test test-fast demo bench bench-smoke lint clean services
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The whole suite: unit, property, doctests, integration (SQLite, PostgreSQL, Tansu).
+test: $(STAMP) services
+	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+
+## Without the slow fault tests.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -n 2 -m "not slow" $(PYTEST_ARGS)
+
+## Start what the tests need and is not already running (PostgreSQL on 127.0.0.1:5432).
+services:
+	@bash .ci/services.sh
+
+## A generated stream with drift, replayed on embedded defaults (SQLite); prints what was caught.
+demo: $(STAMP)
+	$(VENV)/bin/monitor demo --workdir demo
+
+## Benchmarks; figures print and land in bench/results/.
+bench: $(STAMP)
+	$(PY) -m bench
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check monitor tests bench
+
+clean:
+	rm -rf $(VENV) demo *.egg-info

@@ -1,0 +1,74 @@
+"""Periodic checkpoints: drain the engine's state and write it to SQL in one transaction.
+
+The order of a checkpoint (see :meth:`monitor.store.Store.checkpoint`) is written down once, in
+the store. Here: when to checkpoint, and what to do when the database is away — keep the
+drained delta and retry it merged with the next one, so nothing is lost while the feeder
+applies backpressure (it stops consuming while :attr:`Checkpointer.healthy` is false).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from monitor.engine import ClosedWindow, Engine, EngineState
+from monitor.exceptions import StoreError
+from monitor.store import Store
+
+__all__ = ["Checkpointer"]
+
+log = logging.getLogger(__name__)
+
+
+class Checkpointer:
+    """Checkpoint ``engine`` into ``store`` under ``job`` every ``interval_s`` seconds."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        store: Store,
+        job: str,
+        interval_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.job = job
+        self.interval_s = interval_s
+        self.clock = clock
+        self._pending: EngineState | None = None
+        self._last = clock()
+        self.healthy = True
+        self.last_duration: float | None = None
+        self.listeners: list[Callable[[list[ClosedWindow], float], None]] = []
+
+    def due(self) -> bool:
+        return self.clock() - self._last >= self.interval_s
+
+    def maybe(self) -> bool:
+        """Checkpoint if the interval has passed; True when a checkpoint was written."""
+        return self.commit() if self.due() else False
+
+    def commit(self) -> bool:
+        """Write everything not yet checkpointed. False (and kept for later) if the database
+        is unavailable."""
+        state = self.engine.drain()
+        if self._pending is not None:
+            state = self._pending.then(state)
+        self._last = self.clock()
+        try:
+            self.last_duration = self.store.checkpoint(self.job, state)
+        except StoreError as exc:
+            if self.healthy:
+                log.warning("checkpoint failed, will retry: %s", exc)
+            self._pending = state
+            self.healthy = False
+            return False
+        if not self.healthy:
+            log.info("checkpoint succeeded again; the database is back")
+        self._pending = None
+        self.healthy = True
+        for listener in self.listeners:
+            listener(state.windows, self.last_duration)
+        return True

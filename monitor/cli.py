@@ -1,0 +1,242 @@
+"""The ``monitor`` command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from monitor.config import Config, load_config, parse_duration_ms
+from monitor.exceptions import MonitorError
+from monitor.format import iso, table, window_json
+from monitor.layout import Layout
+from monitor.reference import ReferenceProfile, read_reference_rows
+from monitor.store import Store
+
+__all__ = ["main"]
+
+
+def _load(path: str) -> Config:
+    return load_config(path)
+
+
+def _store(cfg: Config) -> Store:
+    store = Store(cfg.database_url)
+    store.upgrade()
+    return store
+
+
+def _since_ms(value: str | None) -> int | None:
+    """``--since``: an RFC 3339 time, epoch milliseconds, or a duration ago (``2h``)."""
+    if value is None:
+        return None
+    if value.isdigit():
+        return int(value)
+    try:
+        return int(time.time() * 1000) - parse_duration_ms(value)
+    except ValueError:
+        pass
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither a time, epoch ms nor a duration such as 2h") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return int(parsed.timestamp() * 1000)
+
+
+class _Group(click.Group):
+    """Turns our errors into one clear line and exit status 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MonitorError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group)
+@click.option("--log-level", default="INFO", show_default=True)
+@click.option("--log-json", is_flag=True, help="Structured JSON logs.")
+def main(log_level: str, log_json: bool) -> None:
+    """Streaming model monitoring and drift detection."""
+    from monitor.logs import configure
+
+    configure(log_level, log_json)
+
+
+config_option = click.option("--config", "-c", "config_path", required=True, type=click.Path(exists=True, dir_okay=False), help="The YAML config file.")
+
+
+# -- config and database ------------------------------------------------------------------------
+@main.group("config")
+def config_group() -> None:
+    """Check configuration files."""
+
+
+@config_group.command("validate")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def config_validate(path: str) -> None:
+    """Validate a config file; errors name the key."""
+    cfg = _load(path)
+    click.echo(f"{path}: ok ({len(cfg.models)} model(s): {', '.join(cfg.models)})")
+
+
+@main.group("db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command("upgrade")
+@config_option
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(config_path: str, revision: str) -> None:
+    """Apply the migrations to the configured database."""
+    cfg = _load(config_path)
+    store = Store(cfg.database_url)
+    store.upgrade(revision)
+    click.echo(f"database {store.safe_url} is at {revision}")
+
+
+# -- references ---------------------------------------------------------------------------------
+@main.group("reference")
+def reference_group() -> None:
+    """Reference profiles: what normal looks like."""
+
+
+@reference_group.command("build")
+@config_option
+@click.option("--model", "-m", "model_id", required=True)
+@click.option("--version", "-v", "model_version", default="*", show_default=True, help="Model version ('*': every version without its own reference).")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def reference_build(config_path: str, model_id: str, model_version: str, file: str) -> None:
+    """Build and store a reference profile from a CSV, JSONL or Parquet file of feature rows."""
+    cfg = _load(config_path)
+    model = cfg.model(model_id)
+    rows = read_reference_rows(file)
+    profile = ReferenceProfile.build(model_id, model_version, Layout.from_model(model), rows, model.reference.fine_bins, source=str(file))
+    saved = _store(cfg).save_reference(profile)
+    click.echo(f"reference {model_id} {model_version} version {saved.version}: {saved.rows} rows, columns {', '.join(saved.columns)}")
+
+
+@reference_group.command("list")
+@config_option
+@click.option("--model", "-m", "model_id", default=None)
+def reference_list(config_path: str, model_id: str | None) -> None:
+    """List stored reference profiles."""
+    rows = _store(_load(config_path)).list_references(model_id)
+    click.echo(table(["model", "version", "profile", "rows", "source", "created"], [[r["model_id"], r["model_version"], r["version"], r["rows"], r["source"], r["created_at"]] for r in rows]))
+
+
+@reference_group.command("show")
+@config_option
+@click.option("--model", "-m", "model_id", required=True)
+@click.option("--version", "-v", "model_version", default="*", show_default=True)
+@click.option("--profile", "profile_version", type=int, default=None, help="Profile version (default: latest).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def reference_show(config_path: str, model_id: str, model_version: str, profile_version: int | None, fmt: str) -> None:
+    """Show one reference profile, column by column."""
+    profile = _store(_load(config_path)).get_reference(model_id, model_version, profile_version)
+    if profile is None:
+        raise click.ClickException(f"no reference for model {model_id!r} version {model_version!r}")
+    if fmt == "json":
+        click.echo(json.dumps({"model_id": model_id, "model_version": profile.model_version, "version": profile.version, "source": profile.source, **profile.to_payload()}))
+        return
+    rows = []
+    for name, p in profile.columns.items():
+        n = int(p.counts.sum())
+        if p.kind == "numeric":
+            detail = f"range [{p.edges[0]:.4g}, {p.edges[-1]:.4g}], {p.inner_bins} bins, std {p.scale:.4g}"
+        else:
+            detail = f"{len(p.vocab)} categories: {', '.join(p.vocab[:5])}{' ...' if len(p.vocab) > 5 else ''}"
+        rows.append([name, p.kind, n, p.missing / max(n + p.missing, 1), detail])
+    click.echo(f"reference {model_id} {profile.model_version} version {profile.version} ({profile.rows} rows from {profile.source or '-'})")
+    click.echo(table(["column", "kind", "values", "missing_rate", "profile"], rows))
+
+
+# -- replay and windows -------------------------------------------------------------------------
+@main.command("replay")
+@config_option
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--resume", is_flag=True, help="Continue an interrupted replay from its checkpoint.")
+@click.option("--dead-letters", type=click.Path(dir_okay=False, writable=True), default=None, help="Write rejected events with their reason to this JSONL file.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def replay_cmd(config_path: str, files: tuple[str, ...], resume: bool, dead_letters: str | None, progress: bool) -> None:
+    """Replay prediction/feature events from JSONL or Avro files through the engine."""
+    from monitor.replay import replay
+
+    cfg = _load(config_path)
+    paths = [Path(f) for f in files]
+    store = _store(cfg)
+    dlq = open(dead_letters, "wb") if dead_letters else None
+    total = sum(p.stat().st_size for p in paths)
+    try:
+        with click.progressbar(length=total, label="replaying", file=sys.stderr, hidden=not progress) as bar:
+            report = replay(cfg, store, paths, resume=resume, dead_letters=dlq, progress=bar.update)
+    finally:
+        if dlq:
+            dlq.close()
+    drifted = [w for w in report.windows if w.dataset.drifted or w.dataset.prediction_drift]
+    click.echo(f"{report.events} events in {report.seconds:.2f} s ({report.rate:,.0f} events/s); {len(report.windows)} windows closed, {len(drifted)} with drift")
+    if report.invalid:
+        click.echo("rejected: " + ", ".join(f"{k}={v}" for k, v in sorted(report.invalid.items())))
+    for w in drifted:
+        click.echo(_drift_line(w))
+
+
+def _drift_line(w: Any) -> str:
+    cols = [c for c in w.columns if c.drift]
+    parts = ", ".join(f"{c.feature} ({c.severity}, psi={c.statistics.get('psi') or 0:.3f})" for c in cols)
+    return f"  {w.model_id} {w.model_version} [{iso(w.start_ms)} .. {iso(w.end_ms)}): drift in {parts}"
+
+
+@main.command("windows")
+@config_option
+@click.option("--model", "-m", "model_id", required=True)
+@click.option("--feature", "-f", default=None)
+@click.option("--version", "-v", "model_version", default=None)
+@click.option("--since", default=None, help="RFC 3339 time, epoch ms, or a duration ago such as 2h.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def windows_cmd(config_path: str, model_id: str, feature: str | None, model_version: str | None, since: str | None, fmt: str) -> None:
+    """Print persisted windows."""
+    cfg = _load(config_path)
+    cfg.model(model_id)
+    store = _store(cfg)
+    rows = store.windows(model_id, feature, _since_ms(since), model_version)
+    late = store.late_counts(model_id)
+    out = [window_json(r, _late_of(late, r, cfg.models[model_id].slide_ms)) for r in rows]
+    if fmt == "json":
+        click.echo(json.dumps(out, indent=None))
+        return
+    click.echo(
+        table(
+            ["window_start", "version", "feature", "count", "missing", "psi", "ks", "js", "chi2_p", "wasserstein", "severity"],
+            [[w["window_start"], w["model_version"], w["feature"], w["count"], w["missing"], w["statistics"].get("psi"), w["statistics"].get("ks"), w["statistics"].get("js"), w["statistics"].get("chi2_pvalue"), w["statistics"].get("wasserstein"), w["severity"]] for w in out],
+        )
+    )
+
+
+def _late_of(late: dict[tuple[str, int], int], row: dict[str, Any], slide_ms: int) -> int:
+    return sum(late.get((row["model_version"], p), 0) for p in range(row["window_start"], row["window_end"], slide_ms))
+
+
+# -- demo ---------------------------------------------------------------------------------------
+@main.command("demo")
+@click.option("--events", default=200_000, show_default=True, help="Events to generate.")
+@click.option("--workdir", type=click.Path(file_okay=False), default="demo", show_default=True)
+def demo_cmd(events: int, workdir: str) -> None:
+    """Generate a stream with drift injected into three features, replay it, show what was caught."""
+    from monitor.demo import run_demo
+
+    run_demo(Path(workdir), events)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,327 @@
+"""The SQL store: reference profiles, checkpoints (panes, positions, windows) and queries.
+
+The checkpoint is the heart of the exactly-once effect. :meth:`Store.checkpoint` writes, in ONE
+transaction, in this order:
+
+1. pane sketches changed since the last checkpoint (upsert) and panes whose windows all closed
+   (delete);
+2. closed windows and their summaries (upsert on the natural key: a replayed window overwrites
+   itself with the same values);
+3. late-event counts (added);
+4. per-source positions and watermarks, and per-model frontiers (upsert).
+
+A crash before the commit loses the whole delta, and the consumer re-reads from the positions of
+the previous checkpoint, which rebuilds exactly the lost delta.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Iterator
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Connection, Engine, Table, and_, create_engine, delete, func, select, text, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from monitor.engine import ClosedWindow, EngineState
+from monitor.exceptions import StoreError
+from monitor.reference import ReferenceProfile
+from monitor.store import schema
+
+__all__ = ["Store"]
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def _json(value: Any) -> Any:
+    """JSON-safe: NaN/inf become None (JSON has neither)."""
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json(v) for v in value]
+    return value
+
+
+class Store:
+    """SQL persistence. ``url`` is any SQLAlchemy URL; SQLite files get WAL mode.
+
+    >>> store = Store("sqlite://")
+    >>> store.upgrade()
+    >>> store.windows("m")
+    []
+    """
+
+    def __init__(self, url: str, engine: Engine | None = None) -> None:
+        self.url = url
+        kwargs: dict[str, Any] = {"future": True}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 30}
+            if url in ("sqlite://", "sqlite:///:memory:"):
+                from sqlalchemy.pool import StaticPool
+
+                kwargs["poolclass"] = StaticPool
+                kwargs["connect_args"]["check_same_thread"] = False
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine = engine or create_engine(url, **kwargs)
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            from sqlalchemy import event
+
+            @event.listens_for(self.engine, "connect")
+            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.close()
+
+    # -- schema ------------------------------------------------------------------------------
+    def upgrade(self, revision: str = "head") -> None:
+        """Bring the schema to ``revision`` with Alembic."""
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database migration failed on {self.safe_url}: {exc}") from exc
+
+    @property
+    def safe_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise StoreError(f"database unavailable ({self.safe_url}): {exc.orig}") from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error ({self.safe_url}): {exc}") from exc
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except SQLAlchemyError:
+            return False
+
+    def _upsert(self, conn: Connection, table: Table, rows: Sequence[dict[str, Any]], add: Iterable[str] = ()) -> None:
+        """Insert or update on the primary key; columns in ``add`` are incremented instead."""
+        if not rows:
+            return
+        dialect = postgresql if self.dialect == "postgresql" else sqlite
+        stmt = dialect.insert(table)
+        keys = [c.name for c in table.primary_key.columns]
+        add = set(add)
+        updates = {
+            c.name: (table.c[c.name] + stmt.excluded[c.name]) if c.name in add else stmt.excluded[c.name]
+            for c in table.columns
+            if c.name not in keys
+        }
+        conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates), list(rows))
+
+    # -- references --------------------------------------------------------------------------
+    def save_reference(self, profile: ReferenceProfile) -> ReferenceProfile:
+        """Store ``profile`` as the next version for its model version; returns it numbered."""
+        t = schema.references
+        with self._tx() as conn:
+            current = conn.execute(
+                select(func.max(t.c.version)).where(
+                    t.c.model_id == profile.model_id, t.c.model_version == profile.model_version
+                )
+            ).scalar()
+            version = (current or 0) + 1
+            conn.execute(
+                t.insert().values(
+                    model_id=profile.model_id,
+                    model_version=profile.model_version,
+                    version=version,
+                    source=profile.source,
+                    rows=profile.rows,
+                    payload=profile.to_payload(),
+                )
+            )
+        return ReferenceProfile(profile.model_id, profile.model_version, profile.rows, profile.columns, profile.source, version)
+
+    def get_reference(self, model_id: str, model_version: str, version: int | None = None) -> ReferenceProfile | None:
+        """The latest (or a given) reference of a model version, falling back to the model's
+        ``"*"`` reference."""
+        t = schema.references
+        with self._tx() as conn:
+            for mv in (model_version, "*"):
+                q = select(t).where(t.c.model_id == model_id, t.c.model_version == mv)
+                q = q.where(t.c.version == version) if version is not None else q.order_by(t.c.version.desc())
+                row = conn.execute(q.limit(1)).mappings().first()
+                if row is not None:
+                    return ReferenceProfile.from_payload(
+                        row["model_id"], row["model_version"], row["payload"], row["source"], row["version"]
+                    )
+        return None
+
+    def list_references(self, model_id: str | None = None) -> list[dict[str, Any]]:
+        t = schema.references
+        q = select(t.c.model_id, t.c.model_version, t.c.version, t.c.rows, t.c.source, t.c.created_at)
+        if model_id:
+            q = q.where(t.c.model_id == model_id)
+        with self._tx() as conn:
+            rows = conn.execute(q.order_by(t.c.model_id, t.c.model_version, t.c.version)).mappings().all()
+        return [dict(r) for r in rows]
+
+    # -- checkpoint --------------------------------------------------------------------------
+    def checkpoint(self, job: str, state: EngineState) -> float:
+        """Write ``state`` in one transaction (see the module docstring). Returns seconds taken."""
+        started = time.perf_counter()
+        with self._tx() as conn:
+            self._upsert(
+                conn,
+                schema.panes,
+                [
+                    {"job": job, "source": s, "model_id": m, "model_version": v, "pane": p, "sketch": blob}
+                    for (s, m, v, p), blob in state.panes.items()
+                ],
+            )
+            if state.deleted:
+                t = schema.panes
+                keys = list(state.deleted)
+                for i in range(0, len(keys), 500):
+                    conn.execute(
+                        delete(t).where(
+                            t.c.job == job,
+                            tuple_(t.c.source, t.c.model_id, t.c.model_version, t.c.pane).in_(keys[i : i + 500]),
+                        )
+                    )
+            self._write_windows(conn, state.windows)
+            self._upsert(
+                conn,
+                schema.late_events,
+                [
+                    {"model_id": m, "model_version": v, "pane_start": p, "count": c}
+                    for (m, v, p), c in state.late.items()
+                ],
+                add=("count",),
+            )
+            self._upsert(
+                conn,
+                schema.offsets,
+                [
+                    {"job": job, "source": s, "next_offset": state.offsets.get(s), "watermark": state.watermarks.get(s)}
+                    for s in state.offsets.keys() | state.watermarks.keys()
+                ],
+            )
+            self._upsert(
+                conn, schema.frontiers, [{"job": job, "model_id": m, "pane": p} for m, p in state.frontiers.items()]
+            )
+        return time.perf_counter() - started
+
+    def _write_windows(self, conn: Connection, closed: list[ClosedWindow]) -> None:
+        rows, summaries = [], []
+        for w in closed:
+            key = {"model_id": w.model_id, "model_version": w.model_version, "window_start": w.start_ms, "window_end": w.end_ms}
+            for c in w.columns:
+                rows.append(
+                    {
+                        **key,
+                        "feature": c.feature,
+                        "kind": c.kind,
+                        "count": c.count,
+                        "missing": c.missing,
+                        "statistics": _json(c.statistics),
+                        "quality": _json(c.quality),
+                        "previous": _json(c.previous),
+                        "drift": c.drift,
+                        "severity": c.severity,
+                        "baseline": w.dataset.baseline,
+                        "reference_version": w.reference_version,
+                    }
+                )
+            d = w.dataset
+            summaries.append(
+                {
+                    **key,
+                    "events": d.events,
+                    "predictions": d.predictions,
+                    "features": d.features,
+                    "drifted": d.drifted,
+                    "drifted_share": d.drifted_share,
+                    "drifted_features": list(d.drifted_features),
+                    "prediction_drift": d.prediction_drift,
+                    "severity": d.severity,
+                    "baseline": d.baseline,
+                    "reference_version": w.reference_version,
+                }
+            )
+        self._upsert(conn, schema.windows, rows)
+        self._upsert(conn, schema.window_summaries, summaries)
+
+    def load_state(self, job: str, sources: Iterable[str] | None = None) -> EngineState:
+        """The checkpointed state of ``job`` (only ``sources`` when given)."""
+        wanted = None if sources is None else set(sources)
+        state = EngineState()
+        with self._tx() as conn:
+            t = schema.panes
+            q = select(t).where(t.c.job == job)
+            for r in conn.execute(q).mappings():
+                if wanted is None or r["source"] in wanted or r["source"].startswith("#"):
+                    state.panes[(r["source"], r["model_id"], r["model_version"], r["pane"])] = bytes(r["sketch"])
+            o = schema.offsets
+            for r in conn.execute(select(o).where(o.c.job == job)).mappings():
+                if wanted is None or r["source"] in wanted:
+                    if r["next_offset"] is not None:
+                        state.offsets[r["source"]] = r["next_offset"]
+                    if r["watermark"] is not None:
+                        state.watermarks[r["source"]] = r["watermark"]
+            f = schema.frontiers
+            for r in conn.execute(select(f).where(f.c.job == job)).mappings():
+                state.frontiers[r["model_id"]] = r["pane"]
+        return state
+
+    def reset(self, job: str) -> None:
+        """Forget the checkpointed state of ``job`` (windows already persisted stay)."""
+        with self._tx() as conn:
+            for t in (schema.panes, schema.offsets, schema.frontiers):
+                conn.execute(delete(t).where(t.c.job == job))
+
+    # -- queries -----------------------------------------------------------------------------
+    def windows(
+        self, model_id: str, feature: str | None = None, since_ms: int | None = None, version: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Persisted windows of a model, oldest first, as the ``monitor windows`` JSON contract."""
+        t = schema.windows
+        q = select(t).where(t.c.model_id == model_id)
+        if feature:
+            q = q.where(t.c.feature == feature)
+        if since_ms is not None:
+            q = q.where(t.c.window_end > since_ms)
+        if version:
+            q = q.where(t.c.model_version == version)
+        late = schema.late_events
+        with self._tx() as conn:
+            rows = conn.execute(q.order_by(t.c.window_start, t.c.model_version, t.c.feature)).mappings().all()
+        return [dict(r) for r in rows]
+
+    def summaries(self, model_id: str, since_ms: int | None = None) -> list[dict[str, Any]]:
+        t = schema.window_summaries
+        q = select(t).where(t.c.model_id == model_id)
+        if since_ms is not None:
+            q = q.where(t.c.window_end > since_ms)
+        with self._tx() as conn:
+            rows = conn.execute(q.order_by(t.c.window_start, t.c.model_version)).mappings().all()
+        return [dict(r) for r in rows]
+
+    def late_counts(self, model_id: str) -> dict[tuple[str, int], int]:
+        t = schema.late_events
+        with self._tx() as conn:
+            rows = conn.execute(select(t).where(t.c.model_id == model_id)).mappings().all()
+        return {(r["model_version"], r["pane_start"]): r["count"] for r in rows}
