@@ -142,19 +142,58 @@ class Engine:
 
     # -- feeding -----------------------------------------------------------------------------
     def process(self, source: str, decoded: Decoded, next_offset: int | None = None) -> list[BadEvent]:
-        """Sketch one decoded batch from ``source``; returns events refused for want of a reference."""
+        """Sketch one decoded batch from ``source``; returns events refused for want of a reference.
+
+        An event is late when the watermark of its own source, as it stood just before the
+        event, had passed the end of the event's pane plus the allowed lateness. Because that
+        depends only on the source's own order of events, a replay, a restart or a rebalance
+        classifies every event the same way.
+        """
         refused: list[BadEvent] = []
+        if not decoded.batches:
+            if next_offset is not None:
+                self.offsets[source] = next_offset
+            return refused
+        before = self._watermarks_before(source, decoded)
         for model_id, batch in decoded.batches.items():
+            seen = before[model_id]
             for version, rows in _by_version(batch):
-                refused += self._version(source, model_id, version, rows)
-            top = int(batch.timestamps.max())
-            if top > self.watermarks.get(source, top - 1):
-                self.watermarks[source] = top
+                sub = seen if len(rows) == len(batch) else seen[np.searchsorted(batch.positions, rows.positions)]
+                refused += self._version(source, model_id, version, rows, sub)
         if next_offset is not None:
             self.offsets[source] = next_offset
         return refused
 
-    def _version(self, source: str, model_id: str, version: str, batch: ModelBatch) -> list[BadEvent]:
+    def _watermarks_before(self, source: str, decoded: Decoded) -> dict[str, np.ndarray]:
+        """Per model, the source watermark just before each event (prefix maximum in source
+        order, starting from the checkpointed watermark); advances the source's watermark."""
+        start = self.watermarks.get(source, np.iinfo(np.int64).min)
+        batches = list(decoded.batches.values())
+        if len(batches) == 1:
+            ts = batches[0].timestamps
+            order = None
+        else:
+            positions = np.concatenate([b.positions for b in batches])
+            ts_all = np.concatenate([b.timestamps for b in batches])
+            order = np.argsort(positions, kind="stable")
+            ts = ts_all[order]
+        running = np.maximum.accumulate(np.concatenate([[start], ts]))
+        self.watermarks[source] = int(running[-1])
+        prior = running[:-1]
+        if order is None:
+            return {batches[0].model_id: prior}
+        unsorted = np.empty_like(prior)
+        unsorted[order] = prior
+        out, at = {}, 0
+        for b in batches:
+            out[b.model_id] = unsorted[at : at + len(b)]
+            at += len(b)
+        return out
+
+    def _version(self, source: str, model_id: str, version: str, batch: ModelBatch, seen: np.ndarray) -> list[BadEvent]:
+        batch = self._drop_late(model_id, version, batch, seen)
+        if batch is None:
+            return []
         geo = self.geometry(model_id, version)
         if geo is not None:
             self._sketch(source, model_id, version, geo, batch, baseline=False)
@@ -198,19 +237,21 @@ class Engine:
             geo = self._geometry[key] = Geometry.build(self.layouts[model_id], profile)
         return geo
 
+    def _drop_late(self, model_id: str, version: str, batch: ModelBatch, seen: np.ndarray) -> ModelBatch | None:
+        """Count and drop late events (see :meth:`process`); None when nothing is left."""
+        spec = self.specs[model_id]
+        panes = spec.pane_of(batch.timestamps)
+        late = (panes + 1) * spec.slide_ms + spec.lateness_ms <= seen
+        if not late.any():
+            return batch
+        for pane, count in zip(*np.unique(panes[late], return_counts=True)):
+            self._state.late[(model_id, version, int(pane) * spec.slide_ms)] += int(count)
+        keep = np.flatnonzero(~late)
+        return batch.take(keep) if keep.size else None
+
     def _sketch(self, source: str, model_id: str, version: str, geo: Geometry, batch: ModelBatch, baseline: bool) -> None:
         spec = self.specs[model_id]
         panes = spec.pane_of(batch.timestamps)
-        frontier = self.frontiers.get(model_id)
-        if frontier is not None:
-            late = panes <= frontier
-            if late.any():
-                for pane, count in zip(*np.unique(panes[late], return_counts=True)):
-                    self._state.late[(model_id, version, int(pane) * spec.slide_ms)] += int(count)
-                keep = np.flatnonzero(~late)
-                if keep.size == 0:
-                    return
-                batch, panes = batch.take(keep), panes[keep]
         uniq, group = np.unique(panes, return_inverse=True)
         for pane, sketch in zip(uniq.tolist(), accumulate(geo, batch, group.astype(np.int64), len(uniq))):
             sketch.baseline = baseline

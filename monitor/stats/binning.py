@@ -20,20 +20,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["bin_index", "histogram", "coarse_groups", "coarsen", "coarse_edges"]
+from monitor.stats._validation import as_edges
 
-
-def _as_edges(edges: ArrayLike) -> NDArray[np.float64]:
-    array = np.asarray(edges, dtype=np.float64)
-    if array.ndim != 1 or array.size < 2:
-        raise ValueError(
-            f"edges must be a one-dimensional array of at least 2 values, got shape {array.shape}"
-        )
-    if not np.isfinite(array).all():
-        raise ValueError("edges must be finite")
-    if not (np.diff(array) > 0).all():
-        raise ValueError("edges must be strictly increasing")
-    return array
+__all__ = ["bin_index", "coarse_edges", "coarse_groups", "coarsen", "histogram"]
 
 
 def _as_values(values: ArrayLike) -> NDArray[np.float64]:
@@ -73,7 +62,7 @@ def bin_index(edges: ArrayLike, values: ArrayLike) -> NDArray[np.int64]:
     values = _as_values(values)
     if np.isnan(values).any():
         raise ValueError("values must not contain NaN; count missing values separately")
-    return _bin_index(_as_edges(edges), values)
+    return _bin_index(as_edges(edges), values)
 
 
 def histogram(edges: ArrayLike, values: ArrayLike) -> NDArray[np.int64]:
@@ -99,7 +88,7 @@ def histogram(edges: ArrayLike, values: ArrayLike) -> NDArray[np.int64]:
     [1, 2, 2, 1]
 
     """
-    edges = _as_edges(edges)
+    edges = as_edges(edges)
     values = _as_values(values)
     index = _bin_index(edges, values[~np.isnan(values)])
     return np.bincount(index, minlength=edges.size + 1)
@@ -212,7 +201,7 @@ def coarse_edges(edges: ArrayLike, groups: ArrayLike) -> NDArray[np.float64]:
     [2.0]
 
     """
-    edges = _as_edges(edges)
+    edges = as_edges(edges)
     # A group starting at the overflow would move edges[-1] out of the last inner bin.
     groups = _as_groups(groups, edges.size)
     return edges[groups[1:] - 1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Statistic", "STATISTICS", "DEFAULT_THRESHOLDS"]
+__all__ = ["DEFAULT_THRESHOLDS", "STATISTICS", "Statistic"]
 
 _KINDS = frozenset({"numeric", "categorical"})
 

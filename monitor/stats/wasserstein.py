@@ -25,8 +25,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from monitor.stats._validation import as_counts
-from monitor.stats.binning import _as_edges
+from monitor.stats._validation import as_counts, as_edges
 
 __all__ = ["bin_points", "wasserstein"]
 
@@ -56,7 +55,7 @@ def bin_points(edges: ArrayLike, under_mean: float, over_mean: float) -> NDArray
     [-2.0, 0.5, 2.0, 5.0]
 
     """
-    edges = _as_edges(edges)
+    edges = as_edges(edges)
     if not (np.isfinite(under_mean) and np.isfinite(over_mean)):
         raise ValueError(
             f"under_mean and over_mean must be finite, got {under_mean} and {over_mean}"
@@ -65,7 +64,9 @@ def bin_points(edges: ArrayLike, under_mean: float, over_mean: float) -> NDArray
     return np.concatenate([[under_mean], midpoints, [over_mean]])
 
 
-def _as_points(points: ArrayLike, counts: ArrayLike, side: str) -> tuple[NDArray, NDArray]:
+def _as_points(
+    points: ArrayLike, counts: ArrayLike, side: str
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     positions = np.asarray(points, dtype=np.float64)
     weights = as_counts(counts, f"{side}_counts")
     if positions.shape != weights.shape:

@@ -1,7 +1,8 @@
 """Raw reference and current samples for checking the statistics against scipy.
 
-Hypothesis draws the shape of the data (sizes, distribution, drift, rounding) and a seed;
-numpy draws the values, which keeps thousands of values per example cheap.
+For numeric samples hypothesis draws the shape of the data (sizes, distribution, drift,
+rounding) and a seed, and numpy draws the values, which keeps thousands of values per
+example cheap. Categorical samples are drawn value by value.
 """
 
 from __future__ import annotations
@@ -63,3 +64,25 @@ def drawn(
         picks = rng.integers(0, ref.size, cur_size // 2)
         cur[: picks.size] = ref[picks]
     return Drawn(ref, cur, draw(st.sampled_from(bins)))
+
+
+VOCABULARY = ("a", "b", "c", "d", "e", "f")
+
+
+@st.composite
+def categorical(draw: st.DrawFn) -> tuple[list[str], list[str]]:
+    """A reference over four categories, a current sample that may bring two new ones."""
+    ref = draw(st.lists(st.sampled_from(VOCABULARY[:4]), min_size=1, max_size=400))
+    cur = draw(st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=400))
+    return ref, cur
+
+
+def category_counts(reference_vocabulary: np.ndarray, values: list[str]) -> np.ndarray:
+    """Counts over the reference vocabulary plus one unseen slot."""
+    seen, counts = np.unique(values, return_counts=True)
+    known = np.isin(seen, reference_vocabulary)
+    slots = np.searchsorted(reference_vocabulary, seen[known])
+    out = np.zeros(reference_vocabulary.size + 1, dtype=np.int64)
+    out[slots] = counts[known]
+    out[-1] = counts[~known].sum()
+    return out

@@ -47,9 +47,10 @@ def test_histogram_counts_bins_and_skips_missing(case):
     with_missing = np.concatenate([values, [np.nan, np.nan]])
     counts = histogram(edges, with_missing)
     assert counts.size == edges.size + 1
-    assert counts.tolist() == np.bincount(
-        [expected_bin(edges, x) for x in values], minlength=edges.size + 1
-    ).tolist()
+    assert (
+        counts.tolist()
+        == np.bincount([expected_bin(edges, x) for x in values], minlength=edges.size + 1).tolist()
+    )
 
 
 @settings(deadline=None, max_examples=200)
@@ -87,7 +88,10 @@ def test_reference_fills_no_outer_bin():
     ("edges", "message"),
     [
         ([1.0], "edges must be a one-dimensional array of at least 2 values, got shape (1,)"),
-        ([[0.0, 1.0]], "edges must be a one-dimensional array of at least 2 values, got shape (1, 2)"),
+        (
+            [[0.0, 1.0]],
+            "edges must be a one-dimensional array of at least 2 values, got shape (1, 2)",
+        ),
         ([0.0, np.inf], "edges must be finite"),
         ([0.0, 1.0, 1.0], "edges must be strictly increasing"),
     ],
@@ -103,7 +107,9 @@ def test_bin_index_rejects_missing_values():
 
 
 def test_values_must_be_one_dimensional():
-    with pytest.raises(ValueError, match=re.escape("values must be one-dimensional, got 2 dimensions")):
+    with pytest.raises(
+        ValueError, match=re.escape("values must be one-dimensional, got 2 dimensions")
+    ):
         histogram([0.0, 1.0], [[0.5]])
 
 

@@ -7,7 +7,7 @@ from scipy.stats import chi2_contingency
 
 from monitor.stats import Chi2Result, chi2
 
-from .test_psi_js import categorical, category_counts
+from .samples import categorical, category_counts
 
 
 @settings(deadline=None, max_examples=200)

@@ -70,7 +70,9 @@ def test_proportions_not_sizes_drive_the_distances(name, ref_counts, cur_counts,
     size = min(len(ref_counts), len(cur_counts))
     ref = np.array(ref_counts[:size]) + 1
     cur = np.array(cur_counts[:size]) + 1
-    assert math.isclose(DISTANCES[name](ref, cur), DISTANCES[name](factor * ref, cur), rel_tol=1e-9, abs_tol=1e-12)
+    assert math.isclose(
+        DISTANCES[name](ref, cur), DISTANCES[name](factor * ref, cur), rel_tol=1e-9, abs_tol=1e-12
+    )
 
 
 @pytest.mark.parametrize("name", ["psi", "js", "ks", "chi2", "wasserstein"])
@@ -100,13 +102,17 @@ def test_mismatched_lengths_are_rejected(name):
 @pytest.mark.parametrize("name", sorted(ALL))
 @pytest.mark.parametrize("bad", [-1.0, np.nan, np.inf])
 def test_bad_counts_are_rejected(name, bad):
-    with pytest.raises(ValueError, match=re.escape("cur_counts must contain finite non-negative counts")):
+    with pytest.raises(
+        ValueError, match=re.escape("cur_counts must contain finite non-negative counts")
+    ):
         ALL[name]([1, 2, 3], [1, bad, 3])
 
 
 @pytest.mark.parametrize("name", sorted(ALL))
 def test_counts_must_be_vectors(name):
-    with pytest.raises(ValueError, match=re.escape("ref_counts must be one-dimensional, got 2 dimensions")):
+    with pytest.raises(
+        ValueError, match=re.escape("ref_counts must be one-dimensional, got 2 dimensions")
+    ):
         ALL[name]([[1, 2]], [1, 2])
 
 
@@ -170,16 +176,26 @@ def test_all_current_values_beyond_the_reference_range():
 
 def test_registry():
     assert {name for name, stat in STATISTICS.items() if stat.name == name} == {
-        "psi", "ks", "ks_pvalue", "chi2", "chi2_pvalue", "js", "wasserstein"
+        "psi",
+        "ks",
+        "ks_pvalue",
+        "chi2",
+        "chi2_pvalue",
+        "js",
+        "wasserstein",
     }
     assert STATISTICS["chi2"].kinds == {"categorical"}
     assert STATISTICS["wasserstein"].kinds == STATISTICS["ks"].kinds == {"numeric"}
     assert STATISTICS["psi"].kinds == STATISTICS["js"].kinds == {"numeric", "categorical"}
     assert [name for name, stat in STATISTICS.items() if not stat.higher_is_worse] == [
-        "ks_pvalue", "chi2_pvalue"
+        "ks_pvalue",
+        "chi2_pvalue",
     ]
     assert DEFAULT_THRESHOLDS == {
-        "psi": (0.1, 0.25), "ks": (0.1, 0.2), "js": (0.1, 0.2), "wasserstein": (0.1, 0.25)
+        "psi": (0.1, 0.25),
+        "ks": (0.1, 0.2),
+        "js": (0.1, 0.2),
+        "wasserstein": (0.1, 0.25),
     }
     with pytest.raises(ValueError, match=re.escape("kinds must be a non-empty subset")):
         Statistic("x", frozenset(), True, "")

@@ -29,7 +29,9 @@ def test_error_bound_of_quantile_bins_is_about_one_bin(case):
 
 
 @settings(deadline=None, max_examples=20)
-@given(drawn(min_ref=10_000, max_ref=20_000, families=("normal", "lognormal", "uniform"), bins=(1000,)))
+@given(
+    drawn(min_ref=10_000, max_ref=20_000, families=("normal", "lognormal", "uniform"), bins=(1000,))
+)
 def test_error_bound_is_small_for_a_thousand_bins(case):
     edges = fine_edges(case.ref, case.n_bins)
     assert edges.size == 1001

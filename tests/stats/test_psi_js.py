@@ -7,7 +7,7 @@ from scipy.spatial.distance import jensenshannon
 
 from monitor.stats import coarse_edges, coarse_groups, coarsen, histogram, js_distance, psi
 
-from .samples import drawn, fine_edges
+from .samples import categorical, category_counts, drawn, fine_edges
 
 N_COARSE = 10
 
@@ -40,29 +40,10 @@ def test_numeric_psi_and_js_match_a_direct_computation(case):
     ref_direct = raw_coarse_counts(edges, case.ref)
     cur_direct = raw_coarse_counts(edges, case.cur)
     assert close(psi(ref_counts, cur_counts), expected_psi(ref_direct, cur_direct))
-    expected_js = jensenshannon(ref_direct / ref_direct.sum(), cur_direct / cur_direct.sum(), base=2)
+    expected_js = jensenshannon(
+        ref_direct / ref_direct.sum(), cur_direct / cur_direct.sum(), base=2
+    )
     assert close(js_distance(ref_counts, cur_counts), expected_js)
-
-
-vocabulary = ("a", "b", "c", "d", "e", "f")
-
-
-@st.composite
-def categorical(draw: st.DrawFn) -> tuple[list[str], list[str]]:
-    ref = draw(st.lists(st.sampled_from(vocabulary[:4]), min_size=1, max_size=400))
-    cur = draw(st.lists(st.sampled_from(vocabulary), min_size=1, max_size=400))
-    return ref, cur
-
-
-def category_counts(reference_vocabulary: np.ndarray, values: list[str]) -> np.ndarray:
-    """Counts over the reference vocabulary plus one unseen slot."""
-    seen, counts = np.unique(values, return_counts=True)
-    known = np.isin(seen, reference_vocabulary)
-    slots = np.searchsorted(reference_vocabulary, seen[known])
-    out = np.zeros(reference_vocabulary.size + 1, dtype=np.int64)
-    out[slots] = counts[known]
-    out[-1] = counts[~known].sum()
-    return out
 
 
 @settings(deadline=None, max_examples=150)

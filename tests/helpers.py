@@ -1,0 +1,65 @@
+"""Small builders shared by the engine tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from monitor.config import Config, parse_config
+from monitor.engine import Engine, MemoryReferences
+from monitor.events import EventDecoder
+from monitor.layout import Layout
+from monitor.reference import ReferenceProfile
+from monitor.synth import Columns, DriftSpec, StreamSpec, default_features, generate, reference_rows, to_jsonl
+
+
+def small_spec(n_numeric: int = 3, drift: tuple[DriftSpec, ...] = (), seed: int = 1, interval_ms: int = 100) -> StreamSpec:
+    return StreamSpec(features=default_features(n_numeric, {"cat10": 10}), drift=drift, seed=seed, interval_ms=interval_ms)
+
+
+def config_for(spec: StreamSpec, **model: Any) -> Config:
+    features = {f.name: {"kind": f.kind} for f in spec.features}
+    return parse_config({"models": {spec.model_id: {"features": features, **model}}})
+
+
+def rows_of(cols: Columns) -> dict[str, Any]:
+    rows: dict[str, Any] = {n: cols.numeric[:, i] for i, n in enumerate(cols.numeric_names)}
+    rows.update({n: cols.categorical[i].tolist() for i, n in enumerate(cols.categorical_names)})
+    rows["score"] = cols.score
+    rows["prediction"] = cols.prediction.tolist()
+    return rows
+
+
+def engine_for(spec: StreamSpec, cfg: Config, reference_size: int = 20_000, fine_bins: int = 1000) -> Engine:
+    refs = MemoryReferences()
+    layout = Layout.from_model(cfg.models[spec.model_id])
+    refs.save_reference(ReferenceProfile.build(spec.model_id, "*", layout, rows_of(reference_rows(spec, reference_size)), fine_bins))
+    return Engine(cfg, refs)
+
+
+def feed(engine: Engine, cfg: Config, data: bytes, chunk_lines: int, source: str = "s") -> list:
+    """Feed JSONL in chunks, closing windows after each; returns closed windows (incl. flush)."""
+    decoder = EventDecoder(cfg)
+    lines = data.splitlines(keepends=True)
+    closed = []
+    for i in range(0, len(lines), chunk_lines):
+        engine.process(source, decoder.decode_lines(b"".join(lines[i : i + chunk_lines])), i + chunk_lines)
+        closed += engine.close(engine.watermark())
+    return closed + engine.flush()
+
+
+def jsonl(spec: StreamSpec, n: int, offset: int = 0) -> bytes:
+    return to_jsonl(spec, generate(spec, n, offset))
+
+
+def window_table(windows: list) -> dict:
+    """Closed windows as comparable plain data: key -> (counts, statistics)."""
+    out = {}
+    for w in windows:
+        for c in w.columns:
+            out[(w.model_version, w.start_ms, w.end_ms, c.feature)] = (c.count, c.missing, c.statistics, c.severity, c.quality)
+    return out
+
+
+__all__ = ["small_spec", "config_for", "rows_of", "engine_for", "feed", "jsonl", "window_table", "np"]
