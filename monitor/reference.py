@@ -160,8 +160,19 @@ class CategoricalProfile:
 
     @cached_property
     def codes(self) -> dict[Any, int]:
-        """The vocabulary index with ``None`` (missing) mapped to -1, for the hot path."""
-        return {**self.index, None: -1}
+        """The vocabulary index for the hot path: ``None`` (missing) maps to -1, and categories
+        spelled as integers or booleans are also found by the int or bool itself (so integer
+        class labels need no conversion per event)."""
+        codes: dict[Any, int] = dict(self.index)
+        for value, i in self.index.items():
+            if value.lstrip("-").isdigit() and str(int(value)) == value:
+                codes[int(value)] = i
+        if not any(k in codes for k in (0, 1)):  # True == 1 as a dict key: only if unambiguous
+            for value, flag in (("true", True), ("false", False)):
+                if value in self.index:
+                    codes[flag] = self.index[value]
+        codes[None] = -1
+        return codes
 
     @property
     def n_bins(self) -> int:

@@ -35,11 +35,15 @@ from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.special import kolmogorov
 from scipy.stats import kstwo
 
 from monitor.stats._validation import paired_counts
 
-__all__ = ["KsResult", "ks"]
+__all__ = ["KsResult", "ks", "EXACT_UP_TO"]
+
+#: Effective sample size up to which the p-value is scipy's exact ``kstwo.sf``.
+EXACT_UP_TO = 1000
 
 
 class KsResult(NamedTuple):
@@ -48,7 +52,7 @@ class KsResult(NamedTuple):
     statistic: float
     """Largest absolute difference between the binned CDFs."""
     pvalue: float
-    """Two-sided asymptotic p-value, as ``scipy.stats.ks_2samp(method="asymp")``."""
+    """Two-sided p-value (see :func:`ks`)."""
     error_bound: float
     """Upper bound on the exact raw-data statistic minus ``statistic``."""
 
@@ -56,10 +60,14 @@ class KsResult(NamedTuple):
 def ks(ref_counts: ArrayLike, cur_counts: ArrayLike) -> KsResult:
     """Two-sample Kolmogorov-Smirnov test from counts on the same ordered fine bins.
 
-    ``pvalue`` is what ``scipy.stats.ks_2samp(ref, cur, method="asymp")`` returns for the
-    two-sided test, applied to the binned statistic:
-    ``clip(kstwo.sf(statistic, round(n * m / (n + m))), 0, 1)`` with ``n`` and ``m`` the
-    totals. See the module docstring for the derivation of ``error_bound``.
+    ``pvalue`` is the two-sided p-value of the binned statistic with effective size
+    ``en = round(n * m / (n + m))`` (``n``, ``m`` the totals). Up to :data:`EXACT_UP_TO` it is
+    exactly what ``scipy.stats.ks_2samp(ref, cur, method="asymp")`` returns,
+    ``kstwo.sf(statistic, en)``; above, where ``kstwo.sf`` costs milliseconds per call, it is
+    the Kolmogorov limit with Stephens' small-sample correction,
+    ``kolmogorov((sqrt(en) + 0.12 + 0.11 / sqrt(en)) * statistic)``, which stays within 0.005
+    of ``kstwo.sf`` there (tested) and costs a microsecond. See the module docstring for the
+    derivation of ``error_bound``.
 
     Parameters
     ----------
@@ -95,6 +103,10 @@ def ks(ref_counts: ArrayLike, cur_counts: ArrayLike) -> KsResult:
     statistic = float(np.max(np.abs(np.cumsum(ref) / n_ref - np.cumsum(cur) / n_cur)))
     error_bound = float(np.max(np.minimum(p, q)))
     effective_n = np.round(n_ref * n_cur / (n_ref + n_cur))
-    with np.errstate(divide="ignore"):  # effective_n == 0 (both totals 1) gives nan
-        pvalue = float(np.clip(kstwo.sf(statistic, effective_n), 0.0, 1.0))
+    if effective_n <= EXACT_UP_TO:
+        with np.errstate(divide="ignore"):  # effective_n == 0 (both totals 1) gives nan
+            pvalue = float(np.clip(kstwo.sf(statistic, effective_n), 0.0, 1.0))
+    else:
+        root = np.sqrt(effective_n)
+        pvalue = float(np.clip(kolmogorov((root + 0.12 + 0.11 / root) * statistic), 0.0, 1.0))
     return KsResult(statistic, pvalue, error_bound)

@@ -69,7 +69,7 @@ DEFAULT_THRESHOLDS: dict[str, tuple[float, float]] = {
     "psi": (0.1, 0.25),
     "ks": (0.1, 0.2),
     "js": (0.1, 0.2),
-    "wasserstein": (0.1, 0.25),
+    "wasserstein": (0.2, 0.4),
 }
 """(warning, critical) levels by statistic name. The p-values and the chi-square statistic
 (which grows with the sample sizes) have none: they are reported only."""

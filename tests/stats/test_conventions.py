@@ -195,7 +195,7 @@ def test_registry():
         "psi": (0.1, 0.25),
         "ks": (0.1, 0.2),
         "js": (0.1, 0.2),
-        "wasserstein": (0.1, 0.25),
+        "wasserstein": (0.2, 0.4),
     }
     with pytest.raises(ValueError, match=re.escape("kinds must be a non-empty subset")):
         Statistic("x", frozenset(), True, "")

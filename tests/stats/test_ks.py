@@ -4,6 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import ks_2samp, kstwo
 
+from monitor.stats.ks import EXACT_UP_TO
+
 from monitor.stats import histogram, ks
 
 from .samples import drawn, fine_edges
@@ -49,7 +51,21 @@ def test_pvalue_is_the_asymptotic_smirnov_tail(case):
     edges = fine_edges(case.ref, case.n_bins)
     result = ks(histogram(edges, case.ref), histogram(edges, case.cur))
     n, m = case.ref.size, case.cur.size
-    assert result.pvalue == np.clip(kstwo.sf(result.statistic, round(n * m / (n + m))), 0, 1)
+    en = round(n * m / (n + m))
+    exact = np.clip(kstwo.sf(result.statistic, en), 0, 1)
+    if en <= EXACT_UP_TO:
+        assert result.pvalue == exact
+    else:
+        assert abs(result.pvalue - exact) <= 0.005
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.integers(EXACT_UP_TO + 1, 200_000), st.floats(0.0, 0.3))
+def test_large_sample_pvalue_stays_close_to_scipy(en, d):
+    """Above EXACT_UP_TO the corrected Kolmogorov limit stands in for kstwo.sf."""
+    n = m = 2 * en  # n * m / (n + m) == en
+    result = ks([0, n, 0, 0], [0, round(n * (1 - d)), round(n * d), 0])
+    assert abs(result.pvalue - kstwo.sf(result.statistic, en)) <= 0.005
 
 
 @pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")  # scipy, both sizes 1
