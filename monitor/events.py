@@ -24,6 +24,7 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from operator import attrgetter
 from typing import Any, Union
 
@@ -135,7 +136,10 @@ class _ModelCodec:
         feats = list(map(attrgetter("features"), events))
         numeric = _matrix(feats, self._numeric, n)
         preds = list(map(attrgetter("prediction"), events))
-        has_prediction = np.fromiter((p is not None for p in preds), bool, n)
+        missing = preds.count(None)
+        has_prediction = (
+            np.ones(n, bool) if missing == 0 else np.zeros(n, bool) if missing == n else np.array(preds, dtype=object) != None  # noqa: E711 (elementwise)
+        )
         extra = []
         if self._score:
             extra.append(_floats(list(map(attrgetter("score"), events))))
@@ -156,7 +160,7 @@ class _ModelCodec:
             has_prediction,
             list(map(attrgetter("prediction_id"), events)),
             np.asarray(positions, np.int64),
-            segments if any(s is not None for s in segments) else [],
+            [] if segments.count(None) == n else segments,
         )
 
 
@@ -164,9 +168,11 @@ def _matrix(items: list[Any], names: list[str], n: int) -> np.ndarray:
     if not names:
         return np.empty((n, 0), np.float64)
     get = attrgetter(*names)
-    rows = list(map(get, items))
-    # None -> NaN and bool -> 0/1 come free with np.array(dtype=float).
-    return np.array(rows, dtype=np.float64).reshape(n, len(names))
+    try:  # the fast path: no missing values in the batch
+        flat = chain.from_iterable(map(get, items)) if len(names) > 1 else map(get, items)
+        return np.fromiter(flat, np.float64, n * len(names)).reshape(n, len(names))
+    except TypeError:  # a None: np.array turns it into NaN (and bools into 0/1)
+        return np.array(list(map(get, items)), dtype=np.float64).reshape(n, len(names))
 
 
 def _floats(values: list[Any]) -> np.ndarray:
@@ -175,7 +181,7 @@ def _floats(values: list[Any]) -> np.ndarray:
 
 def _timestamps(values: list[Any]) -> np.ndarray:
     try:
-        return np.array(values, dtype=np.int64)
+        return np.fromiter(values, np.int64, len(values))
     except TypeError:  # RFC 3339 strings were decoded to datetimes
         return np.array([_epoch_ms(v) for v in values], dtype=np.int64)
 
@@ -254,9 +260,9 @@ class EventDecoder:
 
     def _assemble(self, events: list[Any], positions: list[int], errors: list[BadEvent], count: int) -> Decoded:
         by_type: dict[type, tuple[list[Any], list[int]]] = {}
-        first = type(events[0]) if events else None
-        if events and all(type(e) is first for e in events):  # the common case: one model
-            by_type[first] = (events, positions)
+        types = set(map(type, events))
+        if len(types) == 1:  # the common case: one model
+            by_type[types.pop()] = (events, positions)
         else:
             for e, p in zip(events, positions):
                 evs, pos = by_type.setdefault(type(e), ([], []))
