@@ -12,6 +12,8 @@ import logging
 import time
 from collections.abc import Callable
 
+from sqlalchemy import Connection
+
 from monitor.engine import ClosedWindow, Engine, EngineState
 from monitor.exceptions import StoreError
 from monitor.store import Store
@@ -31,12 +33,14 @@ class Checkpointer:
         job: str,
         interval_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        closer: Callable[[Connection], list[ClosedWindow]] | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
         self.job = job
         self.interval_s = interval_s
         self.clock = clock
+        self.closer = closer
         self._pending: EngineState | None = None
         self._last = clock()
         self.healthy = True
@@ -50,6 +54,11 @@ class Checkpointer:
         """Checkpoint if the interval has passed; True when a checkpoint was written."""
         return self.commit() if self.due() else False
 
+    def discard(self) -> None:
+        """Forget a delta that could not be written (the caller rewinds to the checkpoint)."""
+        self._pending = None
+        self.engine.drain()
+
     def commit(self) -> bool:
         """Write everything not yet checkpointed. False (and kept for later) if the database
         is unavailable."""
@@ -58,7 +67,7 @@ class Checkpointer:
             state = self._pending.then(state)
         self._last = self.clock()
         try:
-            self.last_duration = self.store.checkpoint(self.job, state)
+            self.last_duration, closed = self.store.checkpoint(self.job, state, self.closer)
         except StoreError as exc:
             if self.healthy:
                 log.warning("checkpoint failed, will retry: %s", exc)
@@ -70,5 +79,5 @@ class Checkpointer:
         self._pending = None
         self.healthy = True
         for listener in self.listeners:
-            listener(state.windows, self.last_duration)
+            listener(state.windows + closed, self.last_duration)
         return True

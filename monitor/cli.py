@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import sys
 import time
 from pathlib import Path
@@ -225,6 +224,76 @@ def windows_cmd(config_path: str, model_id: str, feature: str | None, model_vers
 
 def _late_of(late: dict[tuple[str, int], int], row: dict[str, Any], slide_ms: int) -> int:
     return sum(late.get((row["model_version"], p), 0) for p in range(row["window_start"], row["window_end"], slide_ms))
+
+
+# -- the service ---------------------------------------------------------------------------------
+@main.command("run")
+@config_option
+@click.option("--bootstrap-servers", default=None, help="Overrides kafka.bootstrap_servers.")
+@click.option("--metrics-port", type=int, default=None, help="Overrides metrics.port (0: a free port).")
+@click.option("--print-windows/--no-print-windows", default=True, show_default=True)
+def run_cmd(config_path: str, bootstrap_servers: str | None, metrics_port: int | None, print_windows: bool) -> None:
+    """Consume the configured topics as a consumer group; persist windows; serve metrics."""
+    from monitor.service import serve
+
+    serve(_load(config_path), bootstrap_servers=bootstrap_servers, metrics_port=metrics_port, print_windows=print_windows)
+
+
+@main.group("topics")
+def topics_group() -> None:
+    """Kafka topics."""
+
+
+@topics_group.command("create")
+@config_option
+@click.option("--bootstrap-servers", default=None, help="Overrides kafka.bootstrap_servers.")
+def topics_create(config_path: str, bootstrap_servers: str | None) -> None:
+    """Create every configured topic with kafka.partitions partitions (idempotent)."""
+    from monitor.kafka.topics import client_config, create_topics
+
+    cfg = _load(config_path)
+    overrides = {"bootstrap.servers": bootstrap_servers} if bootstrap_servers else {}
+    names = create_topics(client_config(cfg, **overrides), cfg)
+    click.echo(f"topics ready ({cfg.kafka.partitions} partitions): {', '.join(names)}")
+
+
+@main.command("generate")
+@config_option
+@click.option("--model", "-m", "model_id", default=None, help="Default: the first configured model.")
+@click.option("--version", "model_version", default="v1", show_default=True)
+@click.option("--rate", type=float, default=100.0, show_default=True, help="Predictions per second.")
+@click.option("--events", type=int, default=None, help="Stop after this many predictions (default: run until Ctrl-C).")
+@click.option("--drift", "drifts", multiple=True, help="FEATURE=SHIFT@AFTER, e.g. num_03=0.5@2m (repeatable).")
+@click.option("--label-delay", default="30s", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--bootstrap-servers", default=None, help="Overrides kafka.bootstrap_servers.")
+def generate_cmd(config_path: str, model_id: str | None, model_version: str, rate: float, events: int | None, drifts: tuple[str, ...], label_delay: str, seed: int, bootstrap_servers: str | None) -> None:
+    """Produce a live synthetic stream (predictions and delayed labels) through the SDK."""
+    from monitor.client import MonitorClient
+    from monitor.generate import parse_drift, run_generator, stream_for
+
+    cfg = _load(config_path)
+    model_id = model_id or next(iter(cfg.models))
+    model = cfg.model(model_id)
+    servers = bootstrap_servers or cfg.kafka.bootstrap_servers
+    if not servers:
+        raise click.UsageError("no Kafka: set kafka.bootstrap_servers or pass --bootstrap-servers")
+    try:
+        drift = tuple(parse_drift(d, rate) for d in drifts)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--drift") from None
+    spec = stream_for(model_id, model, rate, drift, seed, int(time.time() * 1000))
+    topics = model.topics
+    client = MonitorClient(servers, model_id=model_id, model_version=model_version, predictions_topic=topics.predictions or "predictions", labels_topic=topics.labels or "labels", producer_config=dict(cfg.kafka.client))
+    click.echo(f"producing {model_id} {model_version} at {rate:g}/s to {servers}" + (f" with drift {', '.join(drifts)}" if drifts else ""))
+    try:
+        stats = run_generator(client, spec, rate, events=events, label_delay_s=parse_duration_ms(label_delay) / 1000)
+    except KeyboardInterrupt:
+        click.echo("stopped")
+        return
+    finally:
+        client.close()
+    click.echo(f"produced {stats.predictions} predictions and {stats.labels} labels")
 
 
 # -- demo ---------------------------------------------------------------------------------------

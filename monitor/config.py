@@ -168,7 +168,8 @@ class KafkaConfig(_Strict):
     dead_letter_topic: str = "monitor.dead-letters"
     partitions: int = Field(4, ge=1)
     schema_registry_url: str | None = None
-    client: dict[str, str | int | float | bool] = {}
+    client: dict[str, str | int | float | bool] = Field({}, description="librdkafka settings for every client (security.protocol, sasl.*, ssl.*).")
+    consumer: dict[str, str | int | float | bool] = Field({}, description="librdkafka settings for the consumer only (session.timeout.ms ...).")
 
 
 class MetricsConfig(_Strict):

@@ -11,7 +11,6 @@ from importlib import resources
 from pathlib import Path
 
 import click
-import msgspec
 
 from monitor.config import load_config
 from monitor.format import iso

@@ -103,6 +103,7 @@ class EngineState:
     watermarks: dict[str, int] = field(default_factory=dict)
     frontiers: dict[str, int] = field(default_factory=dict)
     baselines: dict[tuple[str, str], int] = field(default_factory=dict)  # events held for the baseline
+    idle: dict[str, int | None] = field(default_factory=dict)  # source -> idle since (wall ms)
 
     def then(self, newer: EngineState) -> EngineState:
         """This delta followed by ``newer`` as one delta (a checkpoint that failed is retried
@@ -118,6 +119,7 @@ class EngineState:
             newer.watermarks,
             newer.frontiers,
             newer.baselines,
+            newer.idle,
         )
 
 
@@ -135,6 +137,10 @@ class Engine:
         self.offsets: dict[str, int] = {}
         self.watermarks: dict[str, int] = {}
         self.frontiers: dict[str, int] = {}
+        #: source -> wall-clock ms since when it has been caught up and silent (set by feeders)
+        self.idle: dict[str, int | None] = {}
+        #: late events seen by this process, per model (for metrics)
+        self.late_by_model: Counter[str] = Counter()
         self._geometry: dict[tuple[str, str], Geometry] = {}
         self._baseline: dict[tuple[str, str], list[tuple[str, ModelBatch]]] = {}
         self._state = EngineState()
@@ -246,6 +252,7 @@ class Engine:
             return batch
         for pane, count in zip(*np.unique(panes[late], return_counts=True)):
             self._state.late[(model_id, version, int(pane) * spec.slide_ms)] += int(count)
+        self.late_by_model[model_id] += int(late.sum())
         keep = np.flatnonzero(~late)
         return batch.take(keep) if keep.size else None
 
@@ -295,41 +302,70 @@ class Engine:
         frontier = self.frontiers.get(model_id)
         if frontier is not None and upto <= frontier:
             return []
-        by_version: dict[str, dict[int, list[Sketch]]] = {}
+        panes: dict[tuple[str, int], list[Sketch]] = {}
         for (source, m, v, p), sketch in self.panes.items():
             if m == model_id and source != PREVIOUS:
-                by_version.setdefault(v, {}).setdefault(p, []).append(sketch)
-        closed = []
-        for version, panes in sorted(by_version.items()):
-            for end in windows_to_close(spec, panes, frontier, upto):
-                closed.append(self._evaluate(model_id, version, spec, end, panes))
-        for key in [k for k in self.panes if k[1] == model_id and k[0] != PREVIOUS and k[3] + spec.panes - 1 <= upto]:
-            del self.panes[key]
-            self._state.panes.pop(key, None)
-            self._state.deleted.add(key)
-        self.frontiers[model_id] = upto
+                panes.setdefault((v, p), []).append(sketch)
+        previous = {k[2]: s for k, s in self.panes.items() if k[0] == PREVIOUS and k[1] == model_id}
+        closed = self.close_windows(model_id, panes, frontier, upto, previous)
+        for version, sketch in previous.items():
+            self.panes[(PREVIOUS, model_id, version, 0)] = sketch
+            self._dirty((PREVIOUS, model_id, version, 0))
+        self._state.deleted.update(self.prune(model_id, upto))
         self._state.windows += closed
+        return closed
+
+    def close_windows(
+        self,
+        model_id: str,
+        panes: dict[tuple[str, int], list[Sketch]],
+        frontier: int | None,
+        upto: int,
+        previous: dict[str, Sketch],
+    ) -> list[ClosedWindow]:
+        """Evaluate the windows after ``frontier`` up to ``upto`` from ``panes`` ((version,
+        pane) -> sketches of every source). ``previous`` (version -> last closed window) is
+        updated in place when the model compares consecutive windows. Pure with respect to
+        the engine's own panes: the caller decides where panes come from (memory or SQL)."""
+        spec = self.specs[model_id]
+        by_version: dict[str, dict[int, list[Sketch]]] = {}
+        for (version, pane), sketches in panes.items():
+            by_version.setdefault(version, {})[pane] = sketches
+        closed = []
+        for version, vpanes in sorted(by_version.items()):
+            for end in windows_to_close(spec, vpanes, frontier, upto):
+                window, merged = self._evaluate(model_id, version, spec, end, vpanes, previous.get(version))
+                if self.config.models[model_id].compare_previous:
+                    previous[version] = merged
+                closed.append(window)
         for window in closed:
             for callback in self.on_close:
                 callback(window)
         return closed
 
-    def _evaluate(self, model_id: str, version: str, spec: WindowSpec, end: int, panes: dict[int, list[Sketch]]) -> ClosedWindow:
+    def prune(self, model_id: str, upto: int) -> list[PaneKey]:
+        """Forget local panes whose windows have all closed (up to window end pane ``upto``);
+        returns their keys."""
+        k = self.specs[model_id].panes
+        pruned = [key for key in self.panes if key[1] == model_id and key[0] != PREVIOUS and key[3] + k - 1 <= upto]
+        for key in pruned:
+            del self.panes[key]
+            self._state.panes.pop(key, None)
+        self.frontiers[model_id] = max(upto, self.frontiers.get(model_id, upto))
+        return pruned
+
+    def _evaluate(
+        self, model_id: str, version: str, spec: WindowSpec, end: int, panes: dict[int, list[Sketch]], previous: Sketch | None
+    ) -> tuple[ClosedWindow, Sketch]:
         geo = self.geometry(model_id, version)
         assert geo is not None, "panes exist only for versions with a reference"
         window = Sketch.empty(geo)
         for p in spec.window_panes(end):
             for sketch in panes.get(p, ()):
                 window.merge(sketch)
-        cfg = self.config.models[model_id]
-        prev_key = (PREVIOUS, model_id, version, 0)
-        previous = self.panes.get(prev_key)
-        columns, dataset = evaluate(cfg, geo, window, previous)
-        if cfg.compare_previous:
-            self.panes[prev_key] = window
-            self._dirty(prev_key)
+        columns, dataset = evaluate(self.config.models[model_id], geo, window, previous)
         start, stop = spec.bounds(end)
-        return ClosedWindow(model_id, version, start, stop, geo.reference.version, columns, dataset)
+        return ClosedWindow(model_id, version, start, stop, geo.reference.version, columns, dataset), window
 
     # -- checkpoint --------------------------------------------------------------------------
     def drain(self) -> EngineState:
@@ -339,15 +375,18 @@ class Engine:
         state.offsets = dict(self.offsets)
         state.watermarks = dict(self.watermarks)
         state.frontiers = dict(self.frontiers)
+        state.idle = dict(self.idle)
         self._state = EngineState(baselines=dict(state.baselines))
         return state
 
     def restore(self, state: EngineState) -> None:
-        """Load checkpointed state (panes, positions, watermarks, frontiers)."""
-        self.panes = {k: Sketch.from_bytes(v) for k, v in state.panes.items()}
-        self.offsets = dict(state.offsets)
-        self.watermarks = dict(state.watermarks)
-        self.frontiers = dict(state.frontiers)
+        """Load checkpointed state (panes, positions, watermarks, frontiers) of the sources in
+        ``state``, next to what the engine already holds for other sources."""
+        self.panes.update({k: Sketch.from_bytes(v) for k, v in state.panes.items()})
+        self.offsets.update(state.offsets)
+        self.watermarks.update(state.watermarks)
+        for model_id, pane in state.frontiers.items():
+            self.frontiers[model_id] = max(pane, self.frontiers.get(model_id, pane))
 
     def forget(self, sources: set[str]) -> None:
         """Drop the in-memory state of sources this process no longer owns (a revoked partition)."""
@@ -356,6 +395,8 @@ class Engine:
         for source in sources:
             self.offsets.pop(source, None)
             self.watermarks.pop(source, None)
+            self.idle.pop(source, None)
+            self._state.offsets.pop(source, None)
 
 
 def _by_version(batch: ModelBatch) -> list[tuple[str, ModelBatch]]:

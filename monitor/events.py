@@ -32,7 +32,7 @@ import msgspec
 import numpy as np
 
 from monitor.config import Config, ModelConfig
-from monitor.layout import PREDICTION, SCORE, Layout
+from monitor.layout import SCORE, Layout
 
 __all__ = ["EventDecoder", "Decoded", "ModelBatch", "BadEvent", "REASONS"]
 

@@ -97,6 +97,8 @@ offsets = Table(
     Column("source", String(300), primary_key=True),
     Column("next_offset", BigInteger, nullable=True),
     Column("watermark", BigInteger, nullable=True),
+    # Wall-clock ms since when the source has been caught up with no new events (None: active).
+    Column("idle_since", BigInteger, nullable=True),
 )
 
 frontiers = Table(

@@ -17,15 +17,14 @@ the previous checkpoint, which rebuilds exactly the lost delta.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterator
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Engine, Table, and_, create_engine, delete, func, select, text, tuple_
+from sqlalchemy import Connection, Engine, Table, create_engine, delete, func, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -78,10 +77,17 @@ class Store:
 
             @event.listens_for(self.engine, "connect")
             def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+                dbapi_conn.isolation_level = None  # SQLAlchemy issues BEGIN itself (below)
                 cur = dbapi_conn.cursor()
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=NORMAL")
                 cur.close()
+
+            @event.listens_for(self.engine, "begin")
+            def _begin(conn: Any) -> None:
+                # Take the write lock up front: two processes checkpointing at once then wait
+                # for each other (busy timeout) instead of failing on a lock upgrade.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     # -- schema ------------------------------------------------------------------------------
     def upgrade(self, revision: str = "head") -> None:
@@ -180,9 +186,12 @@ class Store:
         return [dict(r) for r in rows]
 
     # -- checkpoint --------------------------------------------------------------------------
-    def checkpoint(self, job: str, state: EngineState) -> float:
-        """Write ``state`` in one transaction (see the module docstring). Returns seconds taken."""
+    def checkpoint(self, job: str, state: EngineState, close: Callable[[Connection], list[ClosedWindow]] | None = None) -> tuple[float, list[ClosedWindow]]:
+        """Write ``state`` in one transaction (see the module docstring), then, in the same
+        transaction, let ``close`` close the windows that every source's checkpointed
+        watermark has passed (step 5). Returns (seconds taken, windows closed by ``close``)."""
         started = time.perf_counter()
+        closed: list[ClosedWindow] = []
         with self._tx() as conn:
             self._upsert(
                 conn,
@@ -216,14 +225,23 @@ class Store:
                 conn,
                 schema.offsets,
                 [
-                    {"job": job, "source": s, "next_offset": state.offsets.get(s), "watermark": state.watermarks.get(s)}
-                    for s in state.offsets.keys() | state.watermarks.keys()
+                    {
+                        "job": job,
+                        "source": s,
+                        "next_offset": state.offsets.get(s),
+                        "watermark": state.watermarks.get(s),
+                        "idle_since": state.idle.get(s),
+                    }
+                    for s in state.offsets.keys() | state.watermarks.keys() | state.idle.keys()
                 ],
             )
-            self._upsert(
-                conn, schema.frontiers, [{"job": job, "model_id": m, "pane": p} for m, p in state.frontiers.items()]
-            )
-        return time.perf_counter() - started
+            if close is not None:
+                closed = close(conn)
+            else:
+                self._upsert(
+                    conn, schema.frontiers, [{"job": job, "model_id": m, "pane": p} for m, p in state.frontiers.items()]
+                )
+        return time.perf_counter() - started, closed
 
     def _write_windows(self, conn: Connection, closed: list[ClosedWindow]) -> None:
         rows, summaries = [], []
@@ -265,6 +283,52 @@ class Store:
         self._upsert(conn, schema.windows, rows)
         self._upsert(conn, schema.window_summaries, summaries)
 
+    # -- shared closing (called inside a checkpoint transaction) -----------------------------
+    def source_marks(self, conn: Connection, job: str) -> dict[str, tuple[int | None, int | None]]:
+        """source -> (watermark, idle_since) of every source of ``job``."""
+        o = schema.offsets
+        rows = conn.execute(select(o.c.source, o.c.watermark, o.c.idle_since).where(o.c.job == job))
+        return {r.source: (r.watermark, r.idle_since) for r in rows}
+
+    def lock_frontier(self, conn: Connection, job: str, model_id: str) -> int | None:
+        """The model's frontier (last closed window end pane), locked for this transaction."""
+        f = schema.frontiers
+        q = select(f.c.pane).where(f.c.job == job, f.c.model_id == model_id)
+        if self.dialect == "postgresql":
+            q = q.with_for_update()
+        return conn.execute(q).scalar()
+
+    def set_frontier(self, conn: Connection, job: str, model_id: str, pane: int) -> None:
+        self._upsert(conn, schema.frontiers, [{"job": job, "model_id": model_id, "pane": pane}])
+
+    def model_panes(self, conn: Connection, job: str, model_id: str, upto: int) -> dict[tuple[str, str, int], bytes]:
+        """(source, version, pane) -> sketch of every source of ``job`` for ``model_id`` up to
+        pane ``upto``; the ``#previous`` pseudo-source included."""
+        t = schema.panes
+        rows = conn.execute(
+            select(t.c.source, t.c.model_version, t.c.pane, t.c.sketch).where(
+                t.c.job == job, t.c.model_id == model_id, t.c.pane <= upto
+            )
+        )
+        return {(r.source, r.model_version, r.pane): bytes(r.sketch) for r in rows}
+
+    def drop_panes(self, conn: Connection, job: str, model_id: str, below: int) -> None:
+        """Delete the model's panes (all sources) with index <= ``below``."""
+        t = schema.panes
+        conn.execute(
+            delete(t).where(t.c.job == job, t.c.model_id == model_id, t.c.pane <= below, ~t.c.source.startswith("#"))
+        )
+
+    def put_panes(self, conn: Connection, job: str, model_id: str, panes: dict[tuple[str, str, int], bytes]) -> None:
+        self._upsert(
+            conn,
+            schema.panes,
+            [{"job": job, "source": s, "model_id": model_id, "model_version": v, "pane": p, "sketch": b} for (s, v, p), b in panes.items()],
+        )
+
+    def write_windows(self, conn: Connection, closed: list[ClosedWindow]) -> None:
+        self._write_windows(conn, closed)
+
     def load_state(self, job: str, sources: Iterable[str] | None = None) -> EngineState:
         """The checkpointed state of ``job`` (only ``sources`` when given)."""
         wanted = None if sources is None else set(sources)
@@ -282,6 +346,8 @@ class Store:
                         state.offsets[r["source"]] = r["next_offset"]
                     if r["watermark"] is not None:
                         state.watermarks[r["source"]] = r["watermark"]
+                    if r["idle_since"] is not None:
+                        state.idle[r["source"]] = r["idle_since"]
             f = schema.frontiers
             for r in conn.execute(select(f).where(f.c.job == job)).mappings():
                 state.frontiers[r["model_id"]] = r["pane"]
@@ -306,7 +372,6 @@ class Store:
             q = q.where(t.c.window_end > since_ms)
         if version:
             q = q.where(t.c.model_version == version)
-        late = schema.late_events
         with self._tx() as conn:
             rows = conn.execute(q.order_by(t.c.window_start, t.c.model_version, t.c.feature)).mappings().all()
         return [dict(r) for r in rows]

@@ -1,0 +1,61 @@
+"""Wiring of ``monitor run``: broker (embedded when none is configured), topics, database,
+the operations endpoint and the consumer loop."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import click
+
+from monitor.config import Config
+from monitor.engine import ClosedWindow
+from monitor.exceptions import KafkaError
+from monitor.format import iso
+from monitor.http import OpsServer
+from monitor.kafka.service import KafkaService
+from monitor.kafka.topics import client_config, create_topics
+from monitor.metrics import Metrics
+from monitor.store import Store
+
+__all__ = ["serve", "print_windows"]
+
+log = logging.getLogger("monitor")
+
+
+def print_windows(windows: list[ClosedWindow]) -> None:
+    """One line per closed window, drifted features named (the terminal view of ``run``)."""
+    for w in windows:
+        drifted = [c for c in w.columns if c.drift]
+        what = ", ".join(f"{c.feature} ({c.severity}, psi={c.statistics.get('psi') or 0:.3f})" for c in drifted)
+        status = f"DRIFT: {what}" if drifted else "baseline (builds the reference)" if w.dataset.baseline else "ok"
+        click.echo(f"window {w.model_id} {w.model_version} {iso(w.start_ms)}..{iso(w.end_ms)[11:]} events={w.dataset.events:<6} {status}")
+
+
+def serve(config: Config, *, bootstrap_servers: str | None = None, metrics_port: int | None = None, print_windows: bool = True) -> None:
+    with contextlib.ExitStack() as stack:
+        servers = bootstrap_servers or config.kafka.bootstrap_servers
+        if servers is None:
+            from monitor.kafka.broker import EmbeddedBroker
+
+            broker = stack.enter_context(EmbeddedBroker())
+            servers = broker.bootstrap_servers
+            log.info("no kafka.bootstrap_servers configured: started the embedded Tansu broker on %s (memory only, for development)", servers)
+        try:
+            create_topics(client_config(config, **{"bootstrap.servers": servers}), config)
+        except KafkaError as exc:
+            log.warning("could not create topics (continuing with existing ones): %s", exc)
+        store = Store(config.database_url)
+        store.upgrade()
+        metrics = Metrics()
+        service = KafkaService(config, store, bootstrap_servers=servers, metrics=metrics, on_windows=_printer(print_windows))
+        port = config.metrics.port if metrics_port is None else metrics_port
+        ops = OpsServer(metrics.registry, service.readiness, config.metrics.host, port).start()
+        stack.callback(ops.stop)
+        log.info("metrics, /healthz and /readyz on http://%s:%d; database %s; group %s", config.metrics.host, ops.port, store.safe_url, service.job)
+        service.run()
+        log.info("stopped cleanly")
+
+
+def _printer(enabled: bool):  # noqa: ANN202 (a callback or None)
+    return print_windows if enabled else None
