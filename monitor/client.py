@@ -68,7 +68,7 @@ _DEFAULTS: dict[str, Any] = {
     "enable.idempotence": True,
     "delivery.report.only.error": True,
 }
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MS = dt.timedelta(milliseconds=1)
 
 
@@ -141,7 +141,7 @@ class MonitorClient:
         predictions_topic: str = "predictions",
         labels_topic: str = "labels",
         features_topic: str = "features",
-        format: Literal["json", "avro"] = "json",  # noqa: A002 (the config key's name)
+        format: Literal["json", "avro"] = "json",
         schema_registry_url: str | None = None,
         schema_registry_config: Mapping[str, Any] | None = None,
         producer_config: Mapping[str, Any] | None = None,
@@ -154,8 +154,11 @@ class MonitorClient:
             raise ValueError(f"format must be 'json' or 'avro', got {format!r}")
         if schema_registry_url is not None and format != "avro":
             raise ValueError("schema_registry_url is only used with format='avro'")
-        for name, topic in (("predictions_topic", predictions_topic), ("labels_topic", labels_topic),
-                            ("features_topic", features_topic)):
+        for name, topic in (
+            ("predictions_topic", predictions_topic),
+            ("labels_topic", labels_topic),
+            ("features_topic", features_topic),
+        ):
             if not topic:
                 raise ValueError(f"{name} must be a non-empty string")
         self.model_id = model_id
@@ -187,7 +190,9 @@ class MonitorClient:
             from monitor.kafka.avro import registry_client
 
             self.schema_registry = registry_client(schema_registry_url, schema_registry_config)
-            self._encode_prediction = _registry_avro(self.schema_registry, "prediction", predictions_topic)
+            self._encode_prediction = _registry_avro(
+                self.schema_registry, "prediction", predictions_topic
+            )
             self._encode_feature = _registry_avro(self.schema_registry, "feature", features_topic)
             self._encode_label = _registry_avro(self.schema_registry, "label", labels_topic)
 
@@ -209,12 +214,29 @@ class MonitorClient:
         pid = prediction_id if prediction_id is not None else uuid.uuid4().hex
         ts = _epoch_ms(timestamp)
         if self.format == "json":
-            event: Any = _Prediction(self.model_id, self.model_version, pid, ts, features, prediction, score,
-                                     scores, segments)
+            event: Any = _Prediction(
+                self.model_id,
+                self.model_version,
+                pid,
+                ts,
+                features,
+                prediction,
+                score,
+                scores,
+                segments,
+            )
         else:
-            event = {"model_id": self.model_id, "model_version": self.model_version, "prediction_id": pid,
-                     "timestamp": ts, "features": features, "prediction": prediction, "score": score,
-                     "scores": scores, "segments": segments}
+            event = {
+                "model_id": self.model_id,
+                "model_version": self.model_version,
+                "prediction_id": pid,
+                "timestamp": ts,
+                "features": features,
+                "prediction": prediction,
+                "score": score,
+                "scores": scores,
+                "segments": segments,
+            }
         self._produce(self.predictions_topic, pid, self._encode(self._encode_prediction, event))
         return pid
 
@@ -231,12 +253,20 @@ class MonitorClient:
         if self.format == "json":
             event: Any = _Features(self.model_id, self.model_version, pid, ts, features, segments)
         else:
-            event = {"model_id": self.model_id, "model_version": self.model_version, "prediction_id": pid,
-                     "timestamp": ts, "features": features, "segments": segments}
+            event = {
+                "model_id": self.model_id,
+                "model_version": self.model_version,
+                "prediction_id": pid,
+                "timestamp": ts,
+                "features": features,
+                "segments": segments,
+            }
         self._produce(self.features_topic, pid, self._encode(self._encode_feature, event))
         return pid
 
-    def log_label(self, prediction_id: str, label: float | int | str | bool, timestamp: Timestamp = None) -> None:
+    def log_label(
+        self, prediction_id: str, label: float | str | bool, timestamp: Timestamp = None
+    ) -> None:
         """Queue the ground truth of a prediction (keyed by its id, like the prediction)."""
         if not prediction_id:
             raise ValueError("prediction_id must be a non-empty string")
@@ -246,7 +276,12 @@ class MonitorClient:
         if self.format == "json":
             event: Any = _Label(self.model_id, prediction_id, label, ts)
         else:
-            event = {"model_id": self.model_id, "prediction_id": prediction_id, "label": label, "timestamp": ts}
+            event = {
+                "model_id": self.model_id,
+                "prediction_id": prediction_id,
+                "label": label,
+                "timestamp": ts,
+            }
         self._produce(self.labels_topic, prediction_id, self._encode(self._encode_label, event))
 
     @property
@@ -269,7 +304,9 @@ class MonitorClient:
         parts = []
         if failed:
             by_error = ", ".join(f"{n} {name}" for name, n in failed.most_common())
-            parts.append(f"{failed.total()} message(s) failed delivery ({by_error}; first: {first})")
+            parts.append(
+                f"{failed.total()} message(s) failed delivery ({by_error}; first: {first})"
+            )
         if remaining:
             parts.append(f"{remaining} message(s) still undelivered after {timeout}s")
         raise KafkaError("; ".join(parts))
@@ -292,7 +329,10 @@ class MonitorClient:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         if exc_type is None:
             self.close()
@@ -306,7 +346,9 @@ class MonitorClient:
         try:
             return encode(event)
         except (TypeError, ValueError, AttributeError, msgspec.EncodeError) as exc:
-            raise EventError("wrong_type", f"cannot encode the event as {self.format}: {exc}") from exc
+            raise EventError(
+                "wrong_type", f"cannot encode the event as {self.format}: {exc}"
+            ) from exc
 
     def _produce(self, topic: str, key: str, value: bytes) -> None:
         if self._closed:
@@ -338,11 +380,13 @@ def _epoch_ms(timestamp: Timestamp) -> int:
         return time.time_ns() // 1_000_000
     if isinstance(timestamp, dt.datetime):
         if timestamp.tzinfo is None:  # as the event contract reads a bare time: UTC
-            timestamp = timestamp.replace(tzinfo=dt.timezone.utc)
+            timestamp = timestamp.replace(tzinfo=dt.UTC)
         return (timestamp - _EPOCH) // _MS
     if isinstance(timestamp, int) and not isinstance(timestamp, bool):
         return timestamp
-    raise TypeError(f"timestamp must be epoch milliseconds (int) or a datetime, got {type(timestamp).__name__}")
+    raise TypeError(
+        f"timestamp must be epoch milliseconds (int) or a datetime, got {type(timestamp).__name__}"
+    )
 
 
 def _log_error(err: Any) -> None:
@@ -385,7 +429,9 @@ def _plain(record: dict[str, Any]) -> dict[str, Any]:
         record = {k: (v.item() if hasattr(v, "item") else v) for k, v in record.items()}
     features = record.get("features")
     if features is not None and any(type(v) not in _PLAIN for v in features.values()):
-        record["features"] = {k: (v.item() if hasattr(v, "item") else v) for k, v in features.items()}
+        record["features"] = {
+            k: (v.item() if hasattr(v, "item") else v) for k, v in features.items()
+        }
     return record
 
 

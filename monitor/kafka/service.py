@@ -99,6 +99,7 @@ class KafkaService:
         self._partitions: dict[str, int] = {}
         self._activity: dict[str, float] = {}
         self._paused = False
+        self._undelivered: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
         self.consumer: Consumer | None = None
         self.dead_letters: Producer | None = None
         self.metrics.register_state(self._scrape)
@@ -211,7 +212,7 @@ class KafkaService:
                 signal.signal(sig, lambda *_: self.stop())
         conf = {**consumer_defaults(self.job), **self.client_conf, **self.config.kafka.consumer}
         self.consumer = Consumer(conf)
-        self.dead_letters = Producer({**self.client_conf, "linger.ms": 50, "enable.idempotence": False})
+        self.dead_letters = Producer({**self.client_conf, "linger.ms": 50, "on_delivery": self._dead_letter_delivered})
         try:
             self.consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
             while not self.stopping.is_set():
@@ -265,9 +266,25 @@ class KafkaService:
             ("monitor.source.partition", str(msg.partition()).encode()),
             ("monitor.source.offset", str(msg.offset()).encode()),
         ]
-        self.dead_letters.produce(self.config.kafka.dead_letter_topic, value=msg.value(), key=msg.key(), headers=headers)
-        self.dead_letters.poll(0)
+        self._send_dead_letter(msg.value(), msg.key(), headers)
         self.metrics.dead_lettered.labels(reason=bad.reason).inc()
+
+    def _send_dead_letter(self, value: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+        assert self.dead_letters is not None
+        while True:
+            try:
+                self.dead_letters.produce(self.config.kafka.dead_letter_topic, value=value, key=key, headers=headers)
+                break
+            except BufferError:  # the local queue is full: let deliveries drain
+                self.dead_letters.poll(0.1)
+        self.dead_letters.poll(0)
+
+    def _dead_letter_delivered(self, err: Any, msg: Message) -> None:
+        """A dead letter that failed is sent again before the next checkpoint may pass its
+        offset (the checkpoint waits for every dead letter to be delivered)."""
+        if err is not None:
+            log.warning("dead letter not delivered (%s); retrying", err)
+            self._undelivered.append((msg.value(), msg.key(), list(msg.headers() or [])))
 
     def _mark_idle(self, now: float) -> None:
         """A partition silent for ``idle_timeout`` that has nothing left to read is idle: its
@@ -292,7 +309,10 @@ class KafkaService:
     def _checkpoint(self) -> bool:
         """Flush dead letters, then checkpoint; pause consumption while the database is away."""
         assert self.consumer is not None and self.dead_letters is not None
-        if self.dead_letters.flush(10) > 0:
+        if self.dead_letters.flush(10) > 0 or self._undelivered:
+            retry, self._undelivered = self._undelivered, []
+            for value, key, headers in retry:
+                self._send_dead_letter(value, key, headers)
             log.warning("dead letters not yet delivered; checkpoint postponed")
             return False
         ok = self.checkpointer.commit()

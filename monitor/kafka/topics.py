@@ -27,7 +27,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from monitor.config import Config
 from monitor.exceptions import KafkaError
 
-__all__ = ["client_config", "create_topics", "check_copartitioned", "topic_names"]
+__all__ = ["check_copartitioned", "client_config", "create_topics", "topic_names"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def client_config(config: Config, **overrides: Any) -> dict[str, Any]:
     conf.update(overrides)
     if not conf.get("bootstrap.servers"):
         raise KafkaError(
-            "kafka.bootstrap_servers is not set: pass bootstrap.servers (e.g. of the embedded broker)"
+            "kafka.bootstrap_servers is not set: pass bootstrap.servers (e.g. the embedded broker's)"
         )
     return conf
 
@@ -63,7 +63,9 @@ def topic_names(config: Config) -> list[str]:
     return list(names)
 
 
-def create_topics(admin_conf: dict[str, Any], config: Config, *, timeout: float = 30.0) -> list[str]:
+def create_topics(
+    admin_conf: dict[str, Any], config: Config, *, timeout: float = 30.0
+) -> list[str]:
     """Create every configured topic with ``kafka.partitions`` partitions; return their names.
 
     Idempotent: a topic that already exists is left as it is (a warning is logged when its
@@ -110,13 +112,15 @@ def check_copartitioned(
     counts = _partition_counts(admin, timeout)
     for name in (predictions_topic, labels_topic):
         if name not in counts:
-            raise KafkaError(f"topic {name!r} does not exist; create it (monitor creates its topics on start)")
+            raise KafkaError(
+                f"topic {name!r} does not exist; create it (monitor creates its topics on start)"
+            )
     p, lab = counts[predictions_topic], counts[labels_topic]
     if p != lab:
         raise KafkaError(
             f"predictions topic {predictions_topic!r} has {p} partitions but labels topic "
             f"{labels_topic!r} has {lab}: they must be co-partitioned (same partition count, both "
-            f"keyed by prediction id with the same partitioner) so each label meets its prediction; "
+            f"keyed by prediction id, same partitioner) so each label meets its prediction; "
             f"recreate {labels_topic!r} with {p} partitions or repartition both"
         )
     return p
@@ -132,7 +136,9 @@ def _partition_counts(admin: AdminClient, timeout: float) -> dict[str, int]:
     return {name: len(t.partitions) for name, t in metadata.topics.items() if t.error is None}
 
 
-def _warn_partition_mismatch(admin: AdminClient, names: list[str], partitions: int, timeout: float) -> None:
+def _warn_partition_mismatch(
+    admin: AdminClient, names: list[str], partitions: int, timeout: float
+) -> None:
     try:
         counts = _partition_counts(admin, timeout)
     except KafkaError as exc:  # the topics exist; the check is advisory
@@ -140,4 +146,6 @@ def _warn_partition_mismatch(admin: AdminClient, names: list[str], partitions: i
         return
     for name in names:
         if name in counts and counts[name] != partitions:
-            logger.warning("topic %r has %d partitions; kafka.partitions is %d", name, counts[name], partitions)
+            logger.warning(
+                "topic %r has %d partitions; kafka.partitions is %d", name, counts[name], partitions
+            )

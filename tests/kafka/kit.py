@@ -1,0 +1,179 @@
+"""Building blocks of the service tests: configs, producing a stream, running `monitor run`
+in a thread or as a process, and reading windows back for comparison."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+from confluent_kafka import Producer
+
+from monitor.config import Config, load_config
+from monitor.kafka.service import KafkaService
+from monitor.layout import Layout
+from monitor.metrics import Metrics
+from monitor.reference import ReferenceProfile
+from monitor.replay import replay
+from monitor.store import Store
+from monitor.synth import DriftSpec, StreamSpec, default_features, generate, reference_rows, to_jsonl
+from prometheus_client import CollectorRegistry
+from tests.helpers import rows_of
+
+MONITOR = str(Path(sys.executable).with_name("monitor"))
+
+
+def stream(n: int, drift_at: int | None = None) -> tuple[StreamSpec, bytes]:
+    """``n`` events 1 ms apart (3 numeric + 1 categorical feature), drift in num_01 from
+    ``drift_at`` on."""
+    drift = (DriftSpec("num_01", 1.0, drift_at),) if drift_at is not None else ()
+    spec = StreamSpec(features=default_features(3, {"cat10": 10}), interval_ms=1, drift=drift, seed=5)
+    data = b"".join(to_jsonl(spec, generate(spec, min(50_000, n - o), o)) for o in range(0, n, 50_000))
+    return spec, data
+
+
+def write_config(path: Path, *, db_url: str, bootstrap: str, topic: str, group: str, window: str = "10s", partitions: int = 4, **extra: Any) -> Path:
+    config = {
+        "database_url": db_url,
+        "checkpoint_interval": extra.pop("checkpoint_interval", "1s"),
+        "idle_timeout": extra.pop("idle_timeout", "2s"),
+        "kafka": {
+            "bootstrap_servers": bootstrap,
+            "group_id": group,
+            "partitions": partitions,
+            "dead_letter_topic": f"{topic}-dlq",
+            "consumer": {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500},
+        },
+        "metrics": {"port": 0},
+        "models": {
+            "demo": {
+                "window": window,
+                "reference": {"baseline_events": 0, "fine_bins": 200},
+                "topics": {"predictions": topic, "labels": None},
+                "features": {"num_00": {"kind": "numeric"}, "num_01": {"kind": "numeric"}, "num_02": {"kind": "numeric"}, "cat10": {"kind": "categorical"}},
+                **extra,
+            }
+        },
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def prepare_store(cfg: Config, spec: StreamSpec) -> Store:
+    store = Store(cfg.database_url)
+    store.upgrade()
+    model = cfg.models["demo"]
+    store.save_reference(ReferenceProfile.build("demo", "*", Layout.from_model(model), rows_of(reference_rows(spec, 20_000)), model.reference.fine_bins))
+    return store
+
+
+class _Id(msgspec.Struct):
+    prediction_id: str = ""
+
+
+_ids = msgspec.json.Decoder(_Id)
+
+
+def produce(bootstrap: str, topic: str, data: bytes | list[bytes]) -> int:
+    """Produce JSON lines keyed by prediction id (invalid lines keyed by None)."""
+    lines = data.splitlines() if isinstance(data, bytes) else data
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.num.messages": 10000})
+    for i, line in enumerate(lines):
+        try:
+            key = _ids.decode(line).prediction_id.encode()
+        except msgspec.MsgspecError:
+            key = None
+        while True:
+            try:
+                producer.produce(topic, value=line, key=key)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        if i % 10000 == 0:
+            producer.poll(0)
+    assert producer.flush(60) == 0
+    return len(lines)
+
+
+def expected_windows(tmp: Path, cfg_path: Path, spec: StreamSpec, data: bytes) -> dict:
+    """The windows an uninterrupted replay of the same events gives."""
+    cfg = load_config(cfg_path)
+    cfg = cfg.model_copy(update={"database_url": f"sqlite:///{tmp / 'expected.db'}"})
+    store = prepare_store(cfg, spec)
+    path = tmp / "events.jsonl"
+    path.write_bytes(data)
+    replay(cfg, store, [path])
+    return windows_of(store)
+
+
+def windows_of(store: Store) -> dict:
+    return {
+        (r["model_version"], r["feature"], r["window_start"], r["window_end"]): (r["count"], r["missing"], r["statistics"], r["severity"], r["drift"])
+        for r in store.windows("demo")
+    }
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.25) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+class ThreadedService:
+    """`KafkaService` in a thread of the test process."""
+
+    def __init__(self, cfg: Config, store: Store) -> None:
+        self.service = KafkaService(cfg, store, metrics=Metrics(CollectorRegistry()))
+        self.thread = threading.Thread(target=self.service.run, kwargs={"install_signals": False}, daemon=True)
+
+    def __enter__(self) -> KafkaService:
+        self.thread.start()
+        return self.service
+
+    def __exit__(self, *exc: object) -> None:
+        self.service.stop()
+        self.thread.join(30)
+
+
+class ServiceProcess:
+    """`monitor run` as a child process (so it can be killed with SIGKILL)."""
+
+    def __init__(self, config_path: Path, log_path: Path) -> None:
+        self.config_path = config_path
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServiceProcess:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [MONITOR, "--log-level", "DEBUG", "run", "-c", str(self.config_path), "--no-print-windows"],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        log.close()
+        return self
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                return self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        return self.process.wait(10)
