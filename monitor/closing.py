@@ -26,7 +26,12 @@ from collections.abc import Callable, Collection, Mapping
 
 from sqlalchemy import Connection
 
-from monitor.engine import PREVIOUS, ClosedWindow, Engine
+import msgspec
+import numpy as np
+
+from monitor.engine import BASELINE, PREVIOUS, ClosedWindow, Engine
+from monitor.events import ModelBatch
+from monitor.windows import WindowSpec
 from monitor.sketches import Sketch
 from monitor.store import Store
 
@@ -50,6 +55,17 @@ def global_watermark(
         else:
             effective.append(watermark)
     return min(effective) if effective else None
+
+
+def _held_floor(spec: WindowSpec, blobs: Mapping[tuple[str, str, int], bytes]) -> int | None:
+    """The earliest pane of the events any process holds for a baseline (checkpointed)."""
+    times = [
+        int(ModelBatch.from_bytes(b).timestamps.min())
+        for (source, _, _), blob in blobs.items()
+        if source.startswith(BASELINE)
+        for b in msgspec.msgpack.decode(blob)
+    ]
+    return int(spec.pane_of(np.array([min(times)]))[0]) if times else None
 
 
 class SharedCloser:
@@ -84,12 +100,17 @@ class SharedCloser:
                 self.engine.prune(model_id, frontier)
                 continue
             blobs = self.store.model_panes(conn, self.job, model_id, upto)
+            floor = _held_floor(spec, blobs)
+            if floor is not None:
+                upto = min(upto, floor - 1)  # events held for a baseline still belong to these windows
+                if frontier is not None and upto <= frontier:
+                    continue
             panes: dict[tuple[str, int], list[Sketch]] = {}
             previous: dict[str, Sketch] = {}
             for (source, version, pane), blob in blobs.items():
                 if source == PREVIOUS:
                     previous[version] = Sketch.from_bytes(blob)
-                else:
+                elif not source.startswith(BASELINE) and pane <= upto:
                     panes.setdefault((version, pane), []).append(Sketch.from_bytes(blob))
             before = {v: id(s) for v, s in previous.items()}
             windows = self.engine.close_windows(model_id, panes, frontier, upto, previous)

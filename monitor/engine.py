@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import msgspec
 import numpy as np
 
 from monitor.config import Config
@@ -56,6 +57,8 @@ log = logging.getLogger(__name__)
 PaneKey = tuple[str, str, str, int]
 #: The pseudo-source under which the previous closed window of a model version is kept.
 PREVIOUS = "#previous"
+#: Events held for a production baseline are checkpointed as ``BASELINE + "|" + source``.
+BASELINE = "#baseline"
 
 
 class ReferenceSource(Protocol):
@@ -102,7 +105,6 @@ class EngineState:
     offsets: dict[str, int] = field(default_factory=dict)
     watermarks: dict[str, int] = field(default_factory=dict)
     frontiers: dict[str, int] = field(default_factory=dict)
-    baselines: dict[tuple[str, str], int] = field(default_factory=dict)  # events held for the baseline
     idle: dict[str, int | None] = field(default_factory=dict)  # source -> idle since (wall ms)
 
     def then(self, newer: EngineState) -> EngineState:
@@ -118,7 +120,6 @@ class EngineState:
             newer.offsets,
             newer.watermarks,
             newer.frontiers,
-            newer.baselines,
             newer.idle,
         )
 
@@ -143,6 +144,7 @@ class Engine:
         self.late_by_model: Counter[str] = Counter()
         self._geometry: dict[tuple[str, str], Geometry] = {}
         self._baseline: dict[tuple[str, str], list[tuple[str, ModelBatch]]] = {}
+        self._held_dirty: set[tuple[str, str, str]] = set()  # (source, model, version)
         self._state = EngineState()
         self.on_close: list[Callable[[ClosedWindow], None]] = []
 
@@ -212,9 +214,8 @@ class Engine:
             ]
         held = self._baseline.setdefault((model_id, version), [])
         held.append((source, batch))
-        count = sum(len(b) for _, b in held)
-        self._state.baselines[(model_id, version)] = count
-        if count >= wanted:
+        self._held_dirty.add((source, model_id, version))
+        if sum(len(b) for _, b in held) >= wanted:
             self._build_baseline(model_id, version)
         return []
 
@@ -231,7 +232,16 @@ class Engine:
         assert geo is not None
         for source, batch in held:
             self._sketch(source, model_id, version, geo, batch, baseline=True)
-        self._state.baselines[(model_id, version)] = 0
+            key = (f"{BASELINE}|{source}", model_id, version, 0)
+            self._held_dirty.discard((source, model_id, version))
+            self._state.panes.pop(key, None)
+            self._state.deleted.add(key)
+
+    def held_floor(self, model_id: str) -> int | None:
+        """The earliest pane of events held for a baseline of ``model_id`` (windows from there
+        on must wait for the baseline)."""
+        panes = [int(b.timestamps.min()) for (m, _), held in self._baseline.items() if m == model_id for _, b in held]
+        return int(self.specs[model_id].pane_of(np.array([min(panes)]))[0]) if panes else None
 
     def geometry(self, model_id: str, version: str) -> Geometry | None:
         key = (model_id, version)
@@ -284,7 +294,9 @@ class Engine:
             return []
         closed: list[ClosedWindow] = []
         for model_id, spec in self.specs.items():
-            closed += self._close_model(model_id, spec, spec.closable(watermark))
+            upto = spec.closable(watermark)
+            floor = self.held_floor(model_id)
+            closed += self._close_model(model_id, spec, upto if floor is None else min(upto, floor - 1))
         return closed
 
     def flush(self) -> list[ClosedWindow]:
@@ -376,13 +388,24 @@ class Engine:
         state.watermarks = dict(self.watermarks)
         state.frontiers = dict(self.frontiers)
         state.idle = dict(self.idle)
-        self._state = EngineState(baselines=dict(state.baselines))
+        for source, model_id, version in self._held_dirty:
+            batches = [b.to_bytes() for s, b in self._baseline.get((model_id, version), []) if s == source]
+            state.panes[(f"{BASELINE}|{source}", model_id, version, 0)] = msgspec.msgpack.encode(batches)
+        self._held_dirty = set()
+        self._state = EngineState()
         return state
 
     def restore(self, state: EngineState) -> None:
         """Load checkpointed state (panes, positions, watermarks, frontiers) of the sources in
         ``state``, next to what the engine already holds for other sources."""
-        self.panes.update({k: Sketch.from_bytes(v) for k, v in state.panes.items()})
+        for key, blob in state.panes.items():
+            if key[0].startswith(BASELINE):
+                source = key[0].split("|", 1)[1]
+                if source in state.offsets:
+                    held = self._baseline.setdefault((key[1], key[2]), [])
+                    held += [(source, ModelBatch.from_bytes(b)) for b in msgspec.msgpack.decode(blob)]
+            else:
+                self.panes[key] = Sketch.from_bytes(blob)
         self.offsets.update(state.offsets)
         self.watermarks.update(state.watermarks)
         for model_id, pane in state.frontiers.items():
@@ -392,6 +415,10 @@ class Engine:
         """Drop the in-memory state of sources this process no longer owns (a revoked partition)."""
         for key in [k for k in self.panes if k[0] in sources]:
             del self.panes[key]
+        for key, held in list(self._baseline.items()):
+            self._baseline[key] = [(s, b) for s, b in held if s not in sources]
+            if not self._baseline[key]:
+                del self._baseline[key]
         for source in sources:
             self.offsets.pop(source, None)
             self.watermarks.pop(source, None)

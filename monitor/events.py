@@ -70,6 +70,38 @@ class ModelBatch:
     def __len__(self) -> int:
         return int(self.timestamps.size)
 
+    def to_bytes(self) -> bytes:
+        """A serialisation for checkpoints (events held back for a baseline)."""
+        return msgspec.msgpack.encode(
+            [
+                self.model_id,
+                self.versions,
+                self.timestamps.astype(np.int64).tobytes(),
+                list(self.numeric.shape),
+                self.numeric.astype(np.float64).tobytes(),
+                self.categorical,
+                self.has_prediction.astype(bool).tobytes(),
+                self.prediction_ids,
+                self.positions.astype(np.int64).tobytes(),
+                self.segments,
+            ]
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ModelBatch:
+        model, versions, ts, shape, num, cat, has, ids, pos, seg = msgspec.msgpack.decode(data)
+        return cls(
+            model,
+            versions,
+            np.frombuffer(ts, np.int64).copy(),
+            np.frombuffer(num, np.float64).reshape(shape).copy(),
+            cat,
+            np.frombuffer(has, bool).copy(),
+            ids,
+            np.frombuffer(pos, np.int64).copy(),
+            seg,
+        )
+
     def take(self, rows: np.ndarray) -> ModelBatch:
         """The sub-batch of ``rows`` (an index array)."""
         pick = rows.tolist()

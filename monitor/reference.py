@@ -69,7 +69,10 @@ class NumericProfile:
             raise ReferenceProfileError(f"reference column {name!r} has no finite values")
         edges = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, fine_bins + 1)))
         if edges.size == 1:  # a constant column still needs one inner bin holding the constant
-            edges = np.array([edges[0], np.nextafter(edges[0], np.inf)])
+            edges = np.append(edges, edges[0])
+        # Bins are right-open and the outer bins start at the last edge: nudge it just past the
+        # reference maximum so the maximum (and every value tied with it) stays in range.
+        edges[-1] = np.nextafter(edges[-1], np.inf)
         std = float(finite.std())
         scale = std if std > 0 and math.isfinite(std) else 1.0
         prof = cls(name, edges, scale, np.zeros(0, np.int64), int(values.size - finite.size))
@@ -277,12 +280,19 @@ def read_reference_rows(path: str | Path) -> dict[str, list[Any]]:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        with path.open(newline="") as fh:
-            rows: list[dict[str, Any]] = list(csv.DictReader(fh))
+        with path.open(newline="") as fh:  # an empty cell is a missing value, whatever the kind
+            rows: list[dict[str, Any]] = [{k: (None if v == "" else v) for k, v in r.items()} for r in csv.DictReader(fh)]
     elif suffix in (".jsonl", ".ndjson", ".json"):
         decoder = msgspec.json.Decoder()
+        rows = []
         with path.open("rb") as fh:
-            rows = [_flatten(decoder.decode(line)) for line in fh if line.strip()]
+            for number, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rows.append(_flatten(decoder.decode(line)))
+                except msgspec.DecodeError as exc:
+                    raise ReferenceProfileError(f"{path} line {number}: not valid JSON ({exc})") from exc
     elif suffix == ".parquet":
         try:
             import pyarrow.parquet as pq

@@ -54,26 +54,41 @@ def _jsonl_blocks(fh: IO[bytes]) -> Iterator[bytes]:
         yield rest
 
 
-def _decoded_blocks(path: Path, decoder: EventDecoder) -> Iterator[tuple[Decoded, list[bytes] | None, int]]:
-    """(decoded batch, raw events when some failed, bytes read) per block of the file."""
+def _decoded_blocks(path: Path, decoder: EventDecoder) -> Iterator[tuple[Decoded, list[Any] | None, int]]:
+    """(decoded batch, the raw events or None, bytes read) per block of the file; JSONL blocks
+    are split into raw lines only when needed (see :func:`_raw_lines`)."""
     if path.suffix.lower() == ".avro":
         import fastavro
 
         with path.open("rb") as fh:
             records: list[Any] = []
+            reported = 0
             for record in fastavro.reader(fh):
                 records.append(record)
                 if len(records) == 5000:
-                    yield decoder.decode_objects(records), None, fh.tell()
-                    records = []
+                    yield decoder.decode_objects(records), records, fh.tell() - reported
+                    reported, records = fh.tell(), []
             if records:
-                yield decoder.decode_objects(records), None, fh.tell()
+                yield decoder.decode_objects(records), records, fh.tell() - reported
+            elif fh.tell() > reported:
+                yield Decoded({}, [], 0), [], fh.tell() - reported
         return
     with path.open("rb") as fh:
         for block in _jsonl_blocks(fh):
-            decoded = decoder.decode_lines(block)
-            raw = [line for line in block.splitlines() if line.strip()] if decoded.errors else None
-            yield decoded, raw, len(block)
+            yield decoder.decode_lines(block), _Lines(block), len(block)
+
+
+class _Lines:
+    """The non-blank lines of a JSONL block, split only if a dead letter needs them."""
+
+    def __init__(self, block: bytes) -> None:
+        self.block = block
+        self._lines: list[bytes] | None = None
+
+    def __getitem__(self, i: int) -> bytes:
+        if self._lines is None:
+            self._lines = [line for line in self.block.splitlines() if line.strip()]
+        return self._lines[i]
 
 
 def replay(
@@ -121,7 +136,8 @@ def replay(
             for e in bad:
                 report.invalid[e.reason] += 1
                 if dead_letters is not None:
-                    payload = raw[e.position].decode("utf-8", "replace") if raw else None
+                    event = raw[e.position] if raw is not None else None
+                    payload = event.decode("utf-8", "replace") if isinstance(event, bytes) else event
                     dead_letters.write(
                         encoder.encode({"reason": e.reason, "detail": e.detail, "source": str(path), "offset": first + e.position, "event": payload})
                         + b"\n"

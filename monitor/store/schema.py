@@ -112,6 +112,7 @@ frontiers = Table(
 late_events = Table(
     "late_events",
     metadata,
+    Column("job", String(200), primary_key=True),
     Column("model_id", String(200), primary_key=True),
     Column("model_version", String(200), primary_key=True),
     Column("pane_start", BigInteger, primary_key=True),

@@ -216,7 +216,7 @@ class Store:
                 conn,
                 schema.late_events,
                 [
-                    {"model_id": m, "model_version": v, "pane_start": p, "count": c}
+                    {"job": job, "model_id": m, "model_version": v, "pane_start": p, "count": c}
                     for (m, v, p), c in state.late.items()
                 ],
                 add=("count",),
@@ -307,7 +307,7 @@ class Store:
         t = schema.panes
         rows = conn.execute(
             select(t.c.source, t.c.model_version, t.c.pane, t.c.sketch).where(
-                t.c.job == job, t.c.model_id == model_id, t.c.pane <= upto
+                t.c.job == job, t.c.model_id == model_id, (t.c.pane <= upto) | t.c.source.startswith("#")
             )
         )
         return {(r.source, r.model_version, r.pane): bytes(r.sketch) for r in rows}
@@ -356,7 +356,7 @@ class Store:
     def reset(self, job: str) -> None:
         """Forget the checkpointed state of ``job`` (windows already persisted stay)."""
         with self._tx() as conn:
-            for t in (schema.panes, schema.offsets, schema.frontiers):
+            for t in (schema.panes, schema.offsets, schema.frontiers, schema.late_events):
                 conn.execute(delete(t).where(t.c.job == job))
 
     # -- queries -----------------------------------------------------------------------------
@@ -386,7 +386,13 @@ class Store:
         return [dict(r) for r in rows]
 
     def late_counts(self, model_id: str) -> dict[tuple[str, int], int]:
+        """(version, pane start) -> late events, summed over jobs."""
         t = schema.late_events
+        q = (
+            select(t.c.model_version, t.c.pane_start, func.sum(t.c.count).label("count"))
+            .where(t.c.model_id == model_id)
+            .group_by(t.c.model_version, t.c.pane_start)
+        )
         with self._tx() as conn:
-            rows = conn.execute(select(t).where(t.c.model_id == model_id)).mappings().all()
-        return {(r["model_version"], r["pane_start"]): r["count"] for r in rows}
+            rows = conn.execute(q).mappings().all()
+        return {(r["model_version"], r["pane_start"]): int(r["count"]) for r in rows}
