@@ -28,7 +28,7 @@ test-fast: $(STAMP)
 services:
 	@bash .ci/services.sh
 
-## A generated stream with drift, replayed on embedded defaults (SQLite); prints what was caught.
+## Live: embedded Tansu broker + SQLite, a generator with drift after 30 s, windows printed as they close (60 s).
 demo: $(STAMP)
 	$(VENV)/bin/monitor demo --workdir demo
 

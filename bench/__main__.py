@@ -10,9 +10,9 @@ import re
 import subprocess
 from pathlib import Path
 
-from bench import pipeline
+from bench import kafka, pipeline
 
-SUITES = {"pipeline": (pipeline.run, pipeline.render)}
+SUITES = {"pipeline": (pipeline.run, pipeline.render), "kafka": (kafka.run, kafka.render)}
 README = Path("README.md")
 
 

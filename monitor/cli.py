@@ -298,13 +298,20 @@ def generate_cmd(config_path: str, model_id: str | None, model_version: str, rat
 
 # -- demo ---------------------------------------------------------------------------------------
 @main.command("demo")
-@click.option("--events", default=200_000, show_default=True, help="Events to generate.")
+@click.option("--replay", "use_replay", is_flag=True, help="Replay a generated file instead of the live stream.")
+@click.option("--events", default=200_000, show_default=True, help="Events to generate (--replay).")
+@click.option("--seconds", default=60.0, show_default=True, help="How long the live stream runs.")
+@click.option("--rate", default=500.0, show_default=True, help="Predictions per second (live).")
 @click.option("--workdir", type=click.Path(file_okay=False), default="demo", show_default=True)
-def demo_cmd(events: int, workdir: str) -> None:
-    """Generate a stream with drift injected into three features, replay it, show what was caught."""
-    from monitor.demo import run_demo
+def demo_cmd(use_replay: bool, events: int, seconds: float, rate: float, workdir: str) -> None:
+    """A stream with drift injected into three features, monitored on embedded defaults:
+    live through the embedded broker (default) or replayed from a file."""
+    from monitor.demo import run_demo, run_live_demo
 
-    run_demo(Path(workdir), events)
+    if use_replay:
+        run_demo(Path(workdir), events)
+    else:
+        run_live_demo(Path(workdir), seconds, rate)
 
 
 if __name__ == "__main__":

@@ -112,6 +112,13 @@ class SharedCloser:
                     previous[version] = Sketch.from_bytes(blob)
                 elif not source.startswith(BASELINE) and pane <= upto:
                     panes.setdefault((version, pane), []).append(Sketch.from_bytes(blob))
+            for version in {v for v, _ in panes}:
+                # A process may close windows of a version it never consumed itself: read the
+                # reference inside this transaction.
+                if not self.engine.has_geometry(model_id, version):
+                    profile = self.store.get_reference(model_id, version, conn=conn)
+                    if profile is not None:
+                        self.engine.use_reference(version, profile)
             before = {v: id(s) for v, s in previous.items()}
             windows = self.engine.close_windows(model_id, panes, frontier, upto, previous)
             self.store.write_windows(conn, windows)

@@ -1,18 +1,25 @@
-"""The embedded demo: a generated stream with drift injected into three features, replayed
-through the engine with the embedded config and SQLite, and the windows that caught it.
+"""The embedded demo, on embedded defaults (SQLite, and the Tansu broker for the live one).
 
-It goes the way a user would: write a reference file and an events file, build the reference
-from the file, replay the events, read the windows back from the database.
+Live (default): the embedded broker, ``monitor run`` in a thread, and a generator producing
+predictions and delayed labels through the SDK in event time = now, with drift injected into
+three features after 30 seconds; the terminal shows windows closing and the drift caught.
+Replay (``--replay``): the same kind of stream written to a file and replayed, in seconds.
+
+Both go the way a user would: a reference file, ``reference build``, then the stream.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
 import click
 
 from monitor.config import load_config
+from monitor.engine import ClosedWindow
 from monitor.format import iso
 from monitor.layout import Layout
 from monitor.reference import ReferenceProfile, read_reference_rows
@@ -20,7 +27,7 @@ from monitor.replay import replay
 from monitor.store import Store
 from monitor.synth import DriftSpec, StreamSpec, default_features, generate, reference_rows, to_jsonl
 
-__all__ = ["run_demo", "demo_spec", "DEMO_DRIFT"]
+__all__ = ["run_demo", "run_live_demo", "demo_spec", "DEMO_DRIFT"]
 
 #: Drift injected from 60% of the stream on: two numeric mean shifts and a new category.
 DEMO_DRIFT = (("num_03", 0.5), ("num_07", 1.0), ("cat10", 0.3))
@@ -43,11 +50,80 @@ def _write_reference(path: Path, spec: StreamSpec, rows: int) -> None:
         fh.write(to_jsonl(spec, cols))
 
 
-def run_demo(workdir: Path, events: int = 200_000) -> None:
+def _config(workdir: Path, template: str) -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
     config_path = workdir / "monitor.yaml"
-    text = resources.files("monitor.defaults").joinpath("demo.yaml").read_text()
-    config_path.write_text(text.replace("sqlite:///demo.db", f"sqlite:///{(workdir / 'demo.db').resolve()}"))
+    text = resources.files("monitor.defaults").joinpath(template).read_text()
+    db = workdir / "demo.db"
+    for leftover in (db, db.with_name("demo.db-wal"), db.with_name("demo.db-shm")):
+        leftover.unlink(missing_ok=True)
+    config_path.write_text(text.replace("sqlite:///demo.db", f"sqlite:///{db.resolve()}"))
+    return config_path
+
+
+def _caught(windows: list[ClosedWindow]) -> None:
+    caught = sorted({c.feature for w in windows for c in w.columns if c.drift and c.feature not in ("score", "prediction")})
+    expected = sorted(f for f, _ in DEMO_DRIFT)
+    click.echo(f"\ndrifted features caught: {', '.join(caught) or 'none'} (injected: {', '.join(expected)})")
+
+
+def run_live_demo(workdir: Path, seconds: float = 60.0, rate: float = 500.0) -> None:
+    """The live demo; Ctrl-C stops it cleanly."""
+    from monitor.client import MonitorClient
+    from monitor.generate import run_generator
+    from monitor.kafka.broker import EmbeddedBroker
+    from monitor.kafka.service import KafkaService
+    from monitor.kafka.topics import client_config, create_topics
+    from monitor.service import print_windows
+
+    config_path = _config(workdir, "demo-live.yaml")
+    cfg = load_config(config_path)
+    start = time.time()
+    drift_after = min(30.0, seconds / 2)
+    spec = replace(demo_spec(0), start_ms=int(start * 1000), interval_ms=max(1, round(1000 / rate)),
+                   drift=tuple(DriftSpec(f, shift, int(drift_after * rate)) for f, shift in DEMO_DRIFT))
+    store = Store(cfg.database_url)
+    store.upgrade()
+    reference_file = workdir / "reference.jsonl"
+    _write_reference(reference_file, spec, 50_000)
+    model = cfg.models["demo"]
+    store.save_reference(ReferenceProfile.build("demo", "*", Layout.from_model(model), read_reference_rows(reference_file), model.reference.fine_bins, source=str(reference_file)))
+    windows: list[ClosedWindow] = []
+
+    def show(closed: list[ClosedWindow]) -> None:
+        windows.extend(closed)
+        print_windows(closed)
+
+    with EmbeddedBroker() as broker:
+        servers = broker.bootstrap_servers
+        click.echo(f"started the embedded Tansu broker on {servers}; config {config_path}; database {cfg.database_url}")
+        create_topics(client_config(cfg, **{"bootstrap.servers": servers}), cfg)
+        service = KafkaService(cfg, store, bootstrap_servers=servers, on_windows=show)
+        consumer = threading.Thread(target=service.run, kwargs={"install_signals": False}, daemon=True)
+        consumer.start()
+        stopping = threading.Event()
+        click.echo(f"producing {rate:g} predictions/s for {seconds:g} s (labels 5 s later); drift into "
+                   + ", ".join(f"{f} ({s:g})" for f, s in DEMO_DRIFT) + f" after {drift_after:g} s\n")
+        try:
+            with MonitorClient(servers, model_id="demo", model_version="v1") as client:
+                run_generator(client, spec, rate, events=int(seconds * rate), label_delay_s=5.0, stop=stopping.is_set)
+            deadline = time.time() + 30  # let the last windows close (idle partitions advance)
+            last_end = spec.start_ms + int(seconds * 1000)
+            while time.time() < deadline and not any(w.end_ms >= last_end for w in windows):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            stopping.set()
+            click.echo("\nstopping...")
+        finally:
+            service.stop()
+            consumer.join(30)
+    _caught(windows)
+    click.echo(f"inspect: monitor windows --config {config_path} --model demo --feature num_07")
+
+
+def run_demo(workdir: Path, events: int = 200_000) -> None:
+    """The replay demo."""
+    config_path = _config(workdir, "demo.yaml")
     cfg = load_config(config_path)
     spec = demo_spec(events)
     drift_at = spec.start_ms + spec.drift[0].start * spec.interval_ms
@@ -75,7 +151,5 @@ def run_demo(workdir: Path, events: int = 200_000) -> None:
         drifted = [c for c in w.columns if c.drift]
         marks = ", ".join(f"{c.feature} {c.severity} psi={c.statistics.get('psi') or 0:.3f}" for c in drifted)
         click.echo(f"{iso(w.start_ms)}  events={w.dataset.events:>6}  {'DRIFT: ' + marks if drifted else 'ok'}")
-    caught = sorted({c.feature for w in report.windows for c in w.columns if c.drift and c.feature not in ("score", "prediction")})
-    expected = sorted(f for f, _ in DEMO_DRIFT)
-    click.echo(f"\ndrifted features caught: {', '.join(caught) or 'none'} (injected: {', '.join(expected)})")
+    _caught(report.windows)
     click.echo(f"inspect: monitor windows --config {config_path} --model demo --feature num_07")

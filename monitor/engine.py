@@ -245,13 +245,20 @@ class Engine:
 
     def geometry(self, model_id: str, version: str) -> Geometry | None:
         key = (model_id, version)
-        geo = self._geometry.get(key)
-        if geo is None:
+        if key not in self._geometry:
             profile = self.references.get_reference(model_id, version)
             if profile is None:
                 return None
-            geo = self._geometry[key] = Geometry.build(self.layouts[model_id], profile)
-        return geo
+            self.use_reference(version, profile)
+        return self._geometry[key]
+
+    def has_geometry(self, model_id: str, version: str) -> bool:
+        return (model_id, version) in self._geometry
+
+    def use_reference(self, version: str, profile: ReferenceProfile) -> None:
+        """Use ``profile`` for ``version`` of its model (a profile found by another path, e.g.
+        read inside a checkpoint transaction)."""
+        self._geometry[(profile.model_id, version)] = Geometry.build(self.layouts[profile.model_id], profile)
 
     def _drop_late(self, model_id: str, version: str, batch: ModelBatch, seen: np.ndarray) -> ModelBatch | None:
         """Count and drop late events (see :meth:`process`); None when nothing is left."""

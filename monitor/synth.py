@@ -13,7 +13,7 @@ deviations, or replaces a share ``shift`` of a categorical feature's values by t
 ``f"{name}_new"``, from event index ``start`` on; the score follows the drifted values.
 
 :func:`to_jsonl` and :func:`labels_to_jsonl` write the event contract as JSON lines, column-wise
-through msgspec (about 300k prediction events per second for 22 features).
+through msgspec: with :func:`generate`, about 340k events per second for 22 features.
 
 Examples
 --------
@@ -86,7 +86,8 @@ class FeatureSpec:
     Parameters
     ----------
     name
-        The feature's name in the event's ``features`` object.
+        The feature's name in the event's ``features`` object (no backslash, double quote or
+        control character: the JSON writer takes keys verbatim).
     kind
         ``"numeric"``: Normal (or, for some features, a lognormal with the same mean and std)
         with a mean in [-50, 50] and a std in [0.5, 20] drawn from the seed and the name.
@@ -113,6 +114,11 @@ class FeatureSpec:
     missing_rate: float = 0.0
 
     def __post_init__(self) -> None:
+        if any(c in '\\"' or c < " " for c in self.name):
+            raise ValueError(
+                "name must not contain a backslash, a double quote or a control character, "
+                f"got {self.name!r}"
+            )
         if self.kind not in ("numeric", "categorical"):
             raise ValueError(f"kind must be 'numeric' or 'categorical', got {self.kind!r}")
         if self.levels < 1:
@@ -321,20 +327,29 @@ def to_jsonl(spec: StreamSpec, cols: Columns) -> bytes:
     >>> to_jsonl(spec, generate(spec, 1)).count(b"\\n")
     1
     """
+    names = cols.numeric_names + cols.categorical_names
+    return b"".join(
+        _prediction_lines(spec, cols, names, lo, lo + _SLICE) for lo in range(0, len(cols), _SLICE)
+    )
+
+
+def _prediction_lines(
+    spec: StreamSpec, cols: Columns, names: tuple[str, ...], lo: int, hi: int
+) -> bytes:
     features = map(
-        _features_struct(cols.numeric_names + cols.categorical_names),
-        *cols.numeric.T.tolist(),
-        *(c.tolist() for c in cols.categorical),
+        _features_struct(names),
+        *cols.numeric[lo:hi].T.tolist(),
+        *(c[lo:hi].tolist() for c in cols.categorical),
     )
     events = map(
         _Prediction,
         repeat(spec.model_id),
         repeat(spec.model_version),
-        cols.prediction_id.tolist(),
-        cols.timestamp.tolist(),
+        cols.prediction_id[lo:hi].tolist(),
+        cols.timestamp[lo:hi].tolist(),
         features,
-        cols.prediction.tolist(),
-        cols.score.tolist(),
+        cols.prediction[lo:hi].tolist(),
+        cols.score[lo:hi].tolist(),
     )
     return _ENCODER.encode_lines(events)
 
@@ -359,9 +374,11 @@ def labels_to_jsonl(spec: StreamSpec, cols: Columns) -> bytes:
 
 
 # Serialisation goes through msgspec Structs built column-wise with ``map``: no Python-level loop
-# per event, and ``gc=False`` keeps a million small objects out of the cyclic collector. This is
-# several times faster than one dict per event (measured: about 2.5 us against 6 us per event).
+# per event, and ``gc=False`` keeps the small objects out of the cyclic collector. This is about
+# twice as fast as one dict per event (2.4 against 5 us per event for 22 features); slices of
+# _SLICE events keep the working set small (100,000 events at once ran 30% slower).
 _ENCODER = msgspec.json.Encoder()
+_SLICE = 8192
 
 
 class _Prediction(msgspec.Struct, gc=False):

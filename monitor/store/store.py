@@ -106,7 +106,10 @@ class Store:
         return self.engine.url.render_as_string(hide_password=True)
 
     @contextmanager
-    def _tx(self) -> Iterator[Connection]:
+    def _tx(self, conn: Connection | None = None) -> Iterator[Connection]:
+        if conn is not None:
+            yield conn
+            return
         try:
             with self.engine.begin() as conn:
                 yield conn
@@ -161,11 +164,14 @@ class Store:
             )
         return ReferenceProfile(profile.model_id, profile.model_version, profile.rows, profile.columns, profile.source, version)
 
-    def get_reference(self, model_id: str, model_version: str, version: int | None = None) -> ReferenceProfile | None:
+    def get_reference(
+        self, model_id: str, model_version: str, version: int | None = None, conn: Connection | None = None
+    ) -> ReferenceProfile | None:
         """The latest (or a given) reference of a model version, falling back to the model's
-        ``"*"`` reference."""
+        ``"*"`` reference. Pass ``conn`` to read inside a transaction already open (a second
+        SQLite transaction in the same process would wait for the first)."""
         t = schema.references
-        with self._tx() as conn:
+        with self._tx(conn) as conn:
             for mv in (model_version, "*"):
                 q = select(t).where(t.c.model_id == model_id, t.c.model_version == mv)
                 q = q.where(t.c.version == version) if version is not None else q.order_by(t.c.version.desc())
