@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from sqlalchemy import Connection
 
 from monitor.engine import ClosedWindow, Engine, EngineState
+from monitor.performance.window import evaluate_performance
+from monitor.store.performance import PerformanceRepository
 from monitor.exceptions import StoreError
 from monitor.store import Store
 
@@ -41,6 +44,9 @@ class Checkpointer:
         self.interval_s = interval_s
         self.clock = clock
         self.closer = closer
+        self.performance = PerformanceRepository(store)
+        self.hooks: list[Callable[[Connection, EngineState, list[ClosedWindow]], None]] = [self._join]
+        self.orphaned: Counter[str] = Counter()
         self._pending: EngineState | None = None
         self._last = clock()
         self.healthy = True
@@ -53,6 +59,23 @@ class Checkpointer:
     def maybe(self) -> bool:
         """Checkpoint if the interval has passed; True when a checkpoint was written."""
         return self.commit() if self.due() else False
+
+    def _join(self, conn: Connection, state: EngineState, windows: list[ClosedWindow]) -> None:
+        """Checkpoint step 6a: the label join's delta, performance windows, concept drift."""
+        delta = state.join
+        if not (delta.records or delta.panes or self.engine.join.models):
+            return
+        watermark = min(state.watermarks.values()) if state.watermarks else None
+        engine = self.engine
+
+        def evaluate(model_id: str, version: str, blobs: list[bytes]) -> dict:
+            geo = engine.geometry(model_id, version) if engine.has_geometry(model_id, version) else None
+            prof = geo.reference.columns.get("prediction") if geo is not None else None
+            classes = dict(zip(prof.vocab, prof.counts[:-1].tolist())) if prof is not None and prof.kind == "categorical" else None
+            return evaluate_performance(blobs, classes)
+
+        self.orphaned.update(self.performance.write(conn, self.job, delta, engine.config, watermark, evaluate))
+        self.performance.write_detections(conn, state.detections)
 
     def discard(self) -> None:
         """Forget a delta that could not be written (the caller rewinds to the checkpoint)."""
@@ -67,7 +90,7 @@ class Checkpointer:
             state = self._pending.then(state)
         self._last = self.clock()
         try:
-            self.last_duration, closed = self.store.checkpoint(self.job, state, self.closer)
+            self.last_duration, closed = self.store.checkpoint(self.job, state, self.closer, self.hooks)
         except StoreError as exc:
             if self.healthy:
                 log.warning("checkpoint failed, will retry: %s", exc)

@@ -314,5 +314,26 @@ def demo_cmd(use_replay: bool, events: int, seconds: float, rate: float, workdir
         run_live_demo(Path(workdir), seconds, rate)
 
 
+# -- report -------------------------------------------------------------------------------------
+@main.command("report")
+@config_option
+@click.option("--model", "-m", "model_id", required=True)
+@click.option("--version", "-v", "model_version", default=None, help="One model version (default: every version with windows).")
+@click.option("--since", default=None, help="RFC 3339 time, epoch ms, or a duration ago such as 7d.")
+@click.option("--max-windows", type=click.IntRange(min=1), default=200, show_default=True, help="The most recent windows shown per version.")
+@click.option("--statistic", default=None, help="Statistic of the heatmap (default: psi when configured).")
+@click.option("--out", "-o", type=click.Path(dir_okay=False, writable=True), default="report.html", show_default=True)
+def report_cmd(config_path: str, model_id: str, model_version: str | None, since: str | None, max_windows: int, statistic: str | None, out: str) -> None:
+    """Write one self-contained HTML page about a model: drift per feature over time, reference
+    vs current for the drifted features, performance and alerts."""
+    from monitor.report import write_report
+
+    cfg = _load(config_path)
+    cfg.model(model_id)
+    data = write_report(cfg, _store(cfg), model_id, Path(out), version=model_version, since_ms=_since_ms(since), max_windows=max_windows, statistic=statistic)
+    windows = sum(len(v.windows) for v in data.versions)
+    click.echo(f"wrote {out}: {model_id}, {windows} windows in {len(data.versions)} version(s)")
+
+
 if __name__ == "__main__":
     main()

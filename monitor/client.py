@@ -295,6 +295,11 @@ class MonitorClient:
         Raises :class:`KafkaError` with the number of messages that failed (by error) and that
         are still queued. Each failure is reported once.
         """
+        if self._closed:
+            raise KafkaError("the MonitorClient is closed")
+        self._flush(timeout)
+
+    def _flush(self, timeout: float) -> None:
         remaining = self._producer.flush(timeout)
         with self._lock:
             failed, first = self._failed, self._first_failure
@@ -318,7 +323,7 @@ class MonitorClient:
             return
         self._closed = True
         try:
-            self.flush(timeout)
+            self._flush(timeout)
         finally:
             self._producer.purge()  # so that closing does not wait for message.timeout.ms
             self._producer.poll(0)

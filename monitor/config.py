@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from monitor.exceptions import ConfigError
 from monitor.stats import DEFAULT_THRESHOLDS, STATISTICS
@@ -33,6 +33,10 @@ __all__ = [
     "KafkaConfig",
     "load_config",
     "parse_duration_ms",
+    "RuleConfig",
+    "AlertsConfig",
+    "DeliveryConfig",
+    "SinkConfig",
 ]
 
 _UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -95,11 +99,142 @@ class ReferenceConfig(_Strict):
     )
 
 
+class LabelsConfig(_Strict):
+    """How delayed labels join their predictions and what is computed from them."""
+
+    horizon: Duration = Field(30 * 86_400_000, description="Labels are awaited this long after the prediction.")
+    max_pending: int = Field(1_000_000, ge=1000, description="Join records kept in memory per process (the rest are in SQL).")
+    task: Literal["auto", "classification", "regression"] = "auto"
+    positive_class: str = "1"
+    classes: tuple[str, ...] | None = Field(None, description="Class labels (default: the reference's prediction vocabulary).")
+    concept_drift: Literal["adwin", "page_hinkley", "kswin", "none"] = "adwin"
+    score_bins: int = Field(1000, ge=10, le=100_000)
+    segments: tuple[str, ...] = Field((), description="Segment keys (from the events' segments) with per-segment performance.")
+    segment_top_k: int = Field(10, ge=1, le=1000)
+
+
 class TopicsConfig(_Strict):
     predictions: str | None = "predictions"
     features: str | None = None
     labels: str | None = "labels"
     format: Literal["json", "avro"] = "json"
+
+
+# -- alerts (rules per model; sinks, routes and delivery under ``alerts``; see docs/alerts.md) ------
+RULE_KINDS = (
+    "feature_drift",
+    "prediction_drift",
+    "dataset_drift",
+    "data_quality",
+    "performance",
+    "estimated_performance",
+    "label_coverage",
+    "concept_drift",
+    "pipeline_health",
+)
+#: Rule kinds evaluated per column of a closed window (one alert per feature).
+COLUMN_RULE_KINDS = frozenset({"feature_drift", "prediction_drift", "data_quality"})
+#: Data-quality statistics of the window as a whole, not of a column.
+DATASET_QUALITY_STATISTICS = frozenset({"events", "predictions", "late_events", "late_share"})
+_DEFAULT_STATISTIC = {
+    "feature_drift": "psi",
+    "prediction_drift": "psi",
+    "dataset_drift": "drifted_share",
+    "data_quality": "missing_rate",
+    "label_coverage": "label_coverage",
+    "concept_drift": "concept_drift",
+    "pipeline_health": "silence_seconds",
+}
+_LOWER_IS_WORSE_KINDS = frozenset({"performance", "estimated_performance", "label_coverage"})
+
+
+class RuleConfig(_Strict):
+    """One alert rule of a model: a statistic, a comparison, warning and critical thresholds,
+    hysteresis (``for`` breaching windows to fire, ``resolve_after`` normal windows to resolve)
+    and a reminder interval (``repeat``, in event time; 0: no reminders).
+
+    >>> r = RuleConfig.model_validate({"name": "drift", "kind": "feature_drift", "critical": 0.25})
+    >>> r.statistic, r.comparison, r.for_, r.features
+    ('psi', '>=', 1, ('*',))
+    >>> RuleConfig.model_validate({"name": "acc", "kind": "performance", "metric": "accuracy",
+    ...                            "warning": 0.9, "critical": 0.8, "for": 2}).comparison
+    '<'
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")
+    kind: Literal[
+        "feature_drift",
+        "prediction_drift",
+        "dataset_drift",
+        "data_quality",
+        "performance",
+        "estimated_performance",
+        "label_coverage",
+        "concept_drift",
+        "pipeline_health",
+    ]
+    statistic: str | None = Field(None, validation_alias=AliasChoices("statistic", "metric"))
+    features: tuple[str, ...] = ("*",)
+    comparison: Literal[">", ">=", "<", "<="] | None = None
+    compare: Literal["value", "drop", "rise", "relative_drop", "relative_rise"] = "value"
+    baseline: float | str | None = None
+    warning: float | None = None
+    critical: float | None = None
+    for_: int = Field(1, ge=1, validation_alias=AliasChoices("for", "for_"))
+    resolve_after: int = Field(1, ge=1)
+    repeat: Duration = 0
+    sinks: dict[Literal["warning", "critical"], tuple[str, ...]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _durations(cls, data: Any) -> Any:
+        # A pipeline-health rule's thresholds are durations of silence ("15m"), kept in seconds.
+        if isinstance(data, dict) and data.get("kind") == "pipeline_health":
+            data = dict(data)
+            for key in ("warning", "critical"):
+                if data.get(key) is not None:
+                    try:
+                        data[key] = parse_duration_ms(data[key]) / 1000
+                    except ValueError as exc:
+                        raise ValueError(f"{key}: {exc}") from None
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> RuleConfig:
+        stat = self.statistic or _DEFAULT_STATISTIC.get(self.kind)
+        if stat is None:
+            raise ValueError(f"statistic: a {self.kind} rule names its metric (statistic: or metric:)")
+        if self.warning is None and self.critical is None:
+            raise ValueError("warning: a rule needs a warning or a critical threshold (or both)")
+        if self.kind not in COLUMN_RULE_KINDS and self.features != ("*",):
+            raise ValueError(f"features: a {self.kind} rule applies to the model, not to features")
+        if not self.features:
+            raise ValueError("features: name at least one feature, or '*' for every feature")
+        if (self.compare == "value") != (self.baseline is None):
+            raise ValueError("baseline: needed exactly when compare is drop, rise, relative_drop or relative_rise")
+        comparison = self.comparison
+        if comparison is None:
+            if self.compare != "value":
+                comparison = ">"
+            elif self.kind in _LOWER_IS_WORSE_KINDS:
+                comparison = "<"
+            elif stat in STATISTICS and not STATISTICS[stat].higher_is_worse:
+                comparison = "<="
+            else:
+                comparison = ">="
+        if self.warning is not None and self.critical is not None:
+            if (self.critical < self.warning) if comparison.startswith(">") else (self.critical > self.warning):
+                order = "critical >= warning" if comparison.startswith(">") else "critical <= warning"
+                raise ValueError(f"critical: with comparison {comparison!r} expected {order}")
+        object.__setattr__(self, "statistic", stat)
+        object.__setattr__(self, "comparison", comparison)
+        return self
+
+    def routes(self, severity: str) -> tuple[str, ...] | None:
+        """The sinks this rule names for ``severity`` (None: use ``alerts.routes``)."""
+        return self.sinks.get(severity)  # type: ignore[call-overload]
 
 
 class ModelConfig(_Strict):
@@ -118,6 +253,15 @@ class ModelConfig(_Strict):
     reference: ReferenceConfig = ReferenceConfig()
     quality: QualityConfig = QualityConfig()
     topics: TopicsConfig = TopicsConfig()
+    rules: list[RuleConfig] = []
+    labels: LabelsConfig = LabelsConfig()
+
+    @property
+    def task(self) -> str:
+        """classification or regression (``labels.task``, else from the prediction's kind)."""
+        if self.labels.task != "auto":
+            return self.labels.task
+        return "regression" if self.prediction == "numeric" else "classification"
 
     @property
     def window_ms(self) -> int:
@@ -146,6 +290,19 @@ class ModelConfig(_Strict):
             if (th.critical < th.warning) if worse else (th.critical > th.warning):
                 order = "critical >= warning" if worse else "critical <= warning (lower is worse)"
                 raise ValueError(f"thresholds.{stat}: expected {order}")
+        return self
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> ModelConfig:
+        seen: set[str] = set()
+        columns = {*self.features, "prediction", "score", "*"}
+        for i, rule in enumerate(self.rules):
+            if rule.name in seen:
+                raise ValueError(f"rules.{i}.name: duplicate rule name {rule.name!r}")
+            seen.add(rule.name)
+            for feature in rule.features:
+                if feature not in columns:
+                    raise ValueError(f"rules.{i}.features: unknown feature {feature!r}; configured: {sorted(self.features)}")
         return self
 
     def threshold(self, stat: str) -> Threshold | None:
@@ -177,6 +334,108 @@ class MetricsConfig(_Strict):
     port: int = Field(9108, ge=0, le=65535)
 
 
+class _SinkBase(_Strict):
+    timeout: Duration | None = Field(None, description="Overrides alerts.delivery.timeout for this sink.")
+
+
+class SlackSinkConfig(_SinkBase):
+    """A Slack incoming webhook (the URL is the secret: take it from ``${ENV}``)."""
+
+    type: Literal["slack"]
+    url: SecretStr
+
+
+class WebhookSinkConfig(_SinkBase):
+    """A generic JSON webhook, signed with HMAC-SHA256 over ``timestamp + "." + body``."""
+
+    type: Literal["webhook"]
+    url: SecretStr
+    secret: SecretStr | None = None
+    headers: dict[str, SecretStr] = {}
+
+
+class _RetrainBase(_SinkBase):
+    rate_limit: Duration = Field(86_400_000, description="At most one trigger per model per this period.")
+
+
+class GithubSinkConfig(_RetrainBase):
+    """A GitHub ``repository_dispatch`` retrain trigger."""
+
+    type: Literal["github"]
+    repository: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    token: SecretStr
+    event_type: str = "monitor-retrain"
+    api_url: str = "https://api.github.com"
+
+
+class GitlabSinkConfig(_RetrainBase):
+    """A GitLab pipeline trigger (``POST /projects/:id/trigger/pipeline``)."""
+
+    type: Literal["gitlab"]
+    project: str
+    token: SecretStr
+    ref: str = "main"
+    variables: dict[str, str] = {}
+    url: str = "https://gitlab.com"
+
+
+class CiWebhookSinkConfig(_RetrainBase):
+    """A generic retrain trigger: the evidence as JSON, optional Bearer token and signature."""
+
+    type: Literal["ci_webhook"]
+    url: SecretStr
+    token: SecretStr | None = None
+    secret: SecretStr | None = None
+
+
+SinkConfig = Annotated[
+    SlackSinkConfig | WebhookSinkConfig | GithubSinkConfig | GitlabSinkConfig | CiWebhookSinkConfig,
+    Field(discriminator="type"),
+]
+RETRAIN_SINK_TYPES = frozenset({"github", "gitlab", "ci_webhook"})
+
+
+class DeliveryConfig(_Strict):
+    """How the dispatcher delivers the outbox: timeouts, retries with exponential backoff and
+    full jitter (``uniform(0, min(backoff_cap, backoff * 2**(attempt-1)))``), then dead."""
+
+    timeout: Duration = 10_000
+    max_attempts: int = Field(10, ge=1)
+    backoff: Duration = 1_000
+    backoff_cap: Duration = 600_000
+    max_retry_after: Duration = Field(3_600_000, description="Longest Retry-After honoured.")
+    poll_interval: Duration = 1_000
+    batch: int = Field(50, ge=1)
+    lease: Duration = Field(300_000, description="A claimed notification whose dispatcher died is retried after this.")
+
+    @model_validator(mode="after")
+    def _check(self) -> DeliveryConfig:
+        if self.timeout <= 0:
+            raise ValueError("timeout: must be positive")
+        if self.lease <= self.timeout:
+            raise ValueError("lease: must be longer than the timeout")
+        return self
+
+
+class AlertsConfig(_Strict):
+    """Sinks by name, default routes by severity, delivery, and links."""
+
+    sinks: dict[str, SinkConfig] = {}
+    routes: dict[Literal["warning", "critical"], tuple[str, ...]] = {}
+    grafana_url: str | None = Field(None, description="Dashboard URL; links get var-model, var-version, from and to.")
+    inhibit_drift_on_quality: bool = True
+    health_interval: Duration = 30_000
+    delivery: DeliveryConfig = DeliveryConfig()
+
+    @model_validator(mode="after")
+    def _check(self) -> AlertsConfig:
+        for severity, names in self.routes.items():
+            for name in names:
+                if name not in self.sinks:
+                    raise ValueError(f"routes.{severity}: unknown sink {name!r}; configured: {sorted(self.sinks)}")
+        return self
+
+
 class Config(_Strict):
     """The whole configuration file."""
 
@@ -186,6 +445,20 @@ class Config(_Strict):
     kafka: KafkaConfig = KafkaConfig()
     metrics: MetricsConfig = MetricsConfig()
     models: dict[str, ModelConfig]
+    alerts: AlertsConfig = AlertsConfig()
+
+    @model_validator(mode="after")
+    def _check_alert_sinks(self) -> Config:
+        for model_id, model in self.models.items():
+            for i, rule in enumerate(model.rules):
+                for severity, names in rule.sinks.items():
+                    for name in names:
+                        if name not in self.alerts.sinks:
+                            raise ValueError(
+                                f"models.{model_id}.rules.{i}.sinks.{severity}: unknown sink {name!r}; "
+                                f"configured: {sorted(self.alerts.sinks)}"
+                            )
+        return self
 
     def model(self, model_id: str) -> ModelConfig:
         try:

@@ -43,9 +43,12 @@ import numpy as np
 
 from monitor.config import Config
 from monitor.drift import ColumnResult, DatasetResult, evaluate
-from monitor.events import BadEvent, Decoded, ModelBatch
-from monitor.layout import Layout
-from monitor.reference import ReferenceProfile
+from monitor.events import BadEvent, Decoded, DecodedLabels, ModelBatch
+from monitor.join import JoinDelta, LabelJoin, join_key
+from monitor.performance.drift_detectors import ConceptDriftMonitor, Detection
+from monitor.performance.pane import PerformancePane
+from monitor.layout import PREDICTION, SCORE, Layout
+from monitor.reference import ReferenceProfile, category
 from monitor.sketches import Geometry, Sketch, accumulate
 from monitor.windows import WindowSpec, windows_to_close
 
@@ -59,6 +62,8 @@ PaneKey = tuple[str, str, str, int]
 PREVIOUS = "#previous"
 #: Events held for a production baseline are checkpointed as ``BASELINE + "|" + source``.
 BASELINE = "#baseline"
+#: Concept-drift detectors are checkpointed with the performance panes under this pane index.
+DETECTOR_PANE = -(2**62)
 
 
 class ReferenceSource(Protocol):
@@ -106,6 +111,8 @@ class EngineState:
     watermarks: dict[str, int] = field(default_factory=dict)
     frontiers: dict[str, int] = field(default_factory=dict)
     idle: dict[str, int | None] = field(default_factory=dict)  # source -> idle since (wall ms)
+    join: JoinDelta = field(default_factory=JoinDelta)
+    detections: list[tuple[str, str, Detection]] = field(default_factory=list)  # (model, version, detection)
 
     def then(self, newer: EngineState) -> EngineState:
         """This delta followed by ``newer`` as one delta (a checkpoint that failed is retried
@@ -121,6 +128,8 @@ class EngineState:
             newer.watermarks,
             newer.frontiers,
             newer.idle,
+            self.join.then(newer.join),
+            self.detections + newer.detections,
         )
 
 
@@ -145,6 +154,10 @@ class Engine:
         self._geometry: dict[tuple[str, str], Geometry] = {}
         self._baseline: dict[tuple[str, str], list[tuple[str, ModelBatch]]] = {}
         self._held_dirty: set[tuple[str, str, str]] = set()  # (source, model, version)
+        self.join = LabelJoin(config, lookup=lambda key, ids: {}, classes=self.classes)
+        #: (join key, model, version) -> (errors seen, detector)
+        self.detectors: dict[tuple[str, str, str], tuple[int, ConceptDriftMonitor]] = {}
+        self._dirty_detectors: set[tuple[str, str, str]] = set()
         self._state = EngineState()
         self.on_close: list[Callable[[ClosedWindow], None]] = []
 
@@ -167,10 +180,68 @@ class Engine:
             seen = before[model_id]
             for version, rows in _by_version(batch):
                 sub = seen if len(rows) == len(batch) else seen[np.searchsorted(batch.positions, rows.positions)]
+                if self.join.expects_labels(model_id):
+                    self._record_predictions(source, model_id, version, rows)
                 refused += self._version(source, model_id, version, rows, sub)
         if next_offset is not None:
             self.offsets[source] = next_offset
         return refused
+
+    def _record_predictions(self, source: str, model_id: str, version: str, batch: ModelBatch) -> None:
+        layout = self.layouts[model_id]
+        cfg = self.config.models[model_id]
+        if cfg.task == "regression":
+            predictions = batch.numeric[:, layout.numeric.index(PREDICTION)].tolist() if PREDICTION in layout.numeric else [None] * len(batch)
+        else:
+            raw = batch.categorical[layout.categorical.index(PREDICTION)] if PREDICTION in layout.categorical else [None] * len(batch)
+            predictions = [v if v is None or isinstance(v, str) else category(v) for v in raw]
+        scores = batch.numeric[:, layout.numeric.index(SCORE)] if SCORE in layout.numeric else None
+        self.join.add_predictions(source, batch, version, predictions, scores)
+
+    def process_labels(self, source: str, decoded: DecodedLabels, next_offset: int | None = None) -> list[BadEvent]:
+        """Join a decoded batch of labels from ``source``; returns the labels refused."""
+        refused: list[BadEvent] = []
+        for model_id, batch in decoded.batches.items():
+            if not self.join.expects_labels(model_id):
+                refused += [BadEvent(int(p), "labels_not_expected", f"model {model_id!r} has no labels topic configured") for p in batch.positions]
+                continue
+            refused += self.join.add_labels(source, batch)
+        self._detect(join_key(source))
+        if next_offset is not None:
+            self.offsets[source] = next_offset
+        return refused
+
+    def _detect(self, key: str) -> None:
+        """Feed the errors of newly joined labels to each model version's concept-drift detector
+        (one per partition, so the result does not depend on which process owns it)."""
+        for (model_id, version), errors in self.join.take_errors().items():
+            method = self.config.models[model_id].labels.concept_drift
+            if method == "none" or not errors:
+                continue
+            dk = (key, model_id, version)
+            if dk not in self.detectors:
+                self.detectors[dk] = (0, ConceptDriftMonitor(method))
+            start, detector = self.detectors[dk]
+            values = np.array([e for e, _ in errors], np.float64)
+            times = np.array([t for _, t in errors], np.int64)
+            self.detectors[dk] = (start + len(values), detector)
+            for detection in detector.update_many(values, np.arange(start, start + len(values)), times):
+                self._state.detections.append((model_id, version, detection))
+                log.info("concept drift in %s %s (%s) at label %d", model_id, version, detection.method, detection.position)
+            self._dirty_detectors.add(dk)
+
+    def classes(self, model_id: str, version: str) -> tuple[str, ...]:
+        """The class list of a classifier: configured, else the reference's prediction
+        vocabulary (and the positive class), else ("0", "1")."""
+        cfg = self.config.models[model_id]
+        if cfg.labels.classes:
+            return tuple(cfg.labels.classes)
+        geo = self.geometry(model_id, version)
+        prof = geo.reference.columns.get(PREDICTION) if geo is not None else None
+        vocab = tuple(sorted(prof.vocab)) if prof is not None and prof.kind == "categorical" else ()
+        if cfg.labels.positive_class not in vocab and len(vocab) < 2:
+            vocab = tuple(sorted({*vocab, "0", "1"} | {cfg.labels.positive_class}))
+        return vocab if len(vocab) >= 2 else ("0", "1")
 
     def _watermarks_before(self, source: str, decoded: Decoded) -> dict[str, np.ndarray]:
         """Per model, the source watermark just before each event (prefix maximum in source
@@ -399,6 +470,11 @@ class Engine:
             batches = [b.to_bytes() for s, b in self._baseline.get((model_id, version), []) if s == source]
             state.panes[(f"{BASELINE}|{source}", model_id, version, 0)] = msgspec.msgpack.encode(batches)
         self._held_dirty = set()
+        state.join = self.join.drain()
+        for key, model_id, version in self._dirty_detectors:
+            seen, detector = self.detectors[(key, model_id, version)]
+            state.join.panes[(key, model_id, version, DETECTOR_PANE)] = msgspec.msgpack.encode([seen, detector.to_bytes()])
+        self._dirty_detectors = set()
         self._state = EngineState()
         return state
 
@@ -418,8 +494,21 @@ class Engine:
         for model_id, pane in state.frontiers.items():
             self.frontiers[model_id] = max(pane, self.frontiers.get(model_id, pane))
 
+    def restore_performance(self, panes: list[tuple[tuple[str, str, str, int], bytes]]) -> None:
+        """Load checkpointed performance panes and concept-drift detectors."""
+        for (key, model_id, version, pane), blob in panes:
+            if pane == DETECTOR_PANE:
+                seen, detector = msgspec.msgpack.decode(blob)
+                self.detectors[(key, model_id, version)] = (seen, ConceptDriftMonitor.from_bytes(detector))
+            else:
+                self.join.panes[(key, model_id, version, pane)] = PerformancePane.from_bytes(blob)
+
     def forget(self, sources: set[str]) -> None:
         """Drop the in-memory state of sources this process no longer owns (a revoked partition)."""
+        keys = {join_key(s) for s in sources}
+        self.join.forget(keys)
+        for dk in [dk for dk in self.detectors if dk[0] in keys]:
+            del self.detectors[dk]
         for key in [k for k in self.panes if k[0] in sources]:
             del self.panes[key]
         for key, held in list(self._baseline.items()):

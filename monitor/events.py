@@ -33,8 +33,9 @@ import numpy as np
 
 from monitor.config import Config, ModelConfig
 from monitor.layout import SCORE, Layout
+from monitor.reference import category
 
-__all__ = ["EventDecoder", "Decoded", "ModelBatch", "BadEvent", "REASONS"]
+__all__ = ["EventDecoder", "Decoded", "ModelBatch", "BadEvent", "REASONS", "LabelDecoder", "LabelBatch", "DecodedLabels"]
 
 #: Stable reason codes of rejected events (counter labels and dead-letter headers).
 REASONS = ("invalid_json", "not_an_object", "missing_field", "wrong_type", "unknown_model", "bad_timestamp")
@@ -324,3 +325,107 @@ def _classify(obj: Any, message: str, codecs: dict[str, _ModelCodec]) -> tuple[s
     if "`$.timestamp`" in message:
         return "bad_timestamp", f"timestamp must be epoch milliseconds or an RFC 3339 string: {message}"
     return "wrong_type", message
+
+
+@dataclass(eq=False)
+class LabelBatch:
+    """The label events of one model in a batch."""
+
+    model_id: str
+    prediction_ids: list[str]
+    labels: list[Any]  # str for classification (as JSON spells it), float for regression
+    timestamps: np.ndarray  # int64 epoch ms
+    positions: np.ndarray  # int64 position of each label in the decoded batch
+
+    def __len__(self) -> int:
+        return len(self.prediction_ids)
+
+
+@dataclass
+class DecodedLabels:
+    batches: dict[str, LabelBatch]
+    errors: list[BadEvent]
+    count: int
+
+
+class LabelDecoder:
+    """Decode label events ``{"model_id", "prediction_id", "label", "timestamp"}``.
+
+    A label of the wrong type for its model's task (a string for a regression model) or for a
+    model that is not configured is a bad event with a reason, like a bad prediction.
+
+    >>> from monitor.config import parse_config
+    >>> cfg = parse_config({"models": {"m": {"features": {"x": {"kind": "numeric"}}}}})
+    >>> out = LabelDecoder(cfg).decode_values([b'{"model_id":"m","prediction_id":"a","label":1,"timestamp":5}',
+    ...                                        b'{"model_id":"m","prediction_id":"b","label":[1],"timestamp":5}'])
+    >>> out.batches["m"].labels, [e.reason for e in out.errors]
+    (['1'], ['wrong_type'])
+    """
+
+    def __init__(self, config: Config) -> None:
+        self.models = {}
+        structs = []
+        for model_id, cfg in config.models.items():
+            label_type = float if cfg.task == "regression" else str | int | bool
+            struct = msgspec.defstruct(
+                f"Label_{model_id}",
+                [("prediction_id", str), ("label", label_type), ("timestamp", int | float | dt.datetime)],
+                tag_field="model_id",
+                tag=model_id,
+                gc=False,
+            )
+            self.models[struct] = (model_id, cfg.task)
+            structs.append(struct)
+        self._union = Union[tuple(structs)]  # noqa: UP007 (runtime union)
+        self._decoder = msgspec.json.Decoder(self._union)
+        self._codecs = {m: None for m in config.models}
+
+    def decode_values(self, values: Sequence[bytes]) -> DecodedLabels:
+        good, positions, errors = [], [], []
+        decode = self._decoder.decode
+        try:
+            good = list(map(decode, values))
+            positions = list(range(len(values)))
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            good = []
+            for i, raw in enumerate(values):
+                try:
+                    good.append(decode(raw))
+                    positions.append(i)
+                except msgspec.ValidationError as exc:
+                    errors.append(BadEvent(i, *_classify(_loads(raw), str(exc), self._codecs)))
+                except msgspec.DecodeError:
+                    errors.append(BadEvent(i, "invalid_json", "the message is not valid JSON"))
+        return self._assemble(good, positions, errors, len(values))
+
+    def decode_lines(self, data: bytes) -> DecodedLabels:
+        return self.decode_values([line for line in data.splitlines() if line.strip()])
+
+    def decode_objects(self, objects: Sequence[Any]) -> DecodedLabels:
+        good, positions, errors = [], [], []
+        for i, obj in enumerate(objects):
+            try:
+                good.append(msgspec.convert(obj, self._union, strict=False))
+                positions.append(i)
+            except msgspec.ValidationError as exc:
+                errors.append(BadEvent(i, *_classify(obj, str(exc), self._codecs)))
+        return self._assemble(good, positions, errors, len(objects))
+
+    def _assemble(self, events: list[Any], positions: list[int], errors: list[BadEvent], count: int) -> DecodedLabels:
+        grouped: dict[type, tuple[list[Any], list[int]]] = {}
+        for e, p in zip(events, positions):
+            evs, pos = grouped.setdefault(type(e), ([], []))
+            evs.append(e)
+            pos.append(p)
+        batches = {}
+        for struct, (evs, pos) in grouped.items():
+            model_id, task = self.models[struct]
+            labels = list(map(attrgetter("label"), evs))
+            batches[model_id] = LabelBatch(
+                model_id,
+                list(map(attrgetter("prediction_id"), evs)),
+                labels if task == "regression" else [v if isinstance(v, str) else category(v) for v in labels],
+                _timestamps(list(map(attrgetter("timestamp"), evs))),
+                np.asarray(pos, np.int64),
+            )
+        return DecodedLabels(batches, sorted(errors, key=attrgetter("position")), count)

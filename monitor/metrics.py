@@ -1,8 +1,15 @@
 """Prometheus metrics: names, labels and the collectors that read state at scrape time.
 
-Conventions: the ``monitor_`` prefix, base units (seconds), ``_total`` counters. Label
-cardinality is bounded by the config: model, version (those seen), feature (configured) and
-statistic (configured); partitions by the topics' partition counts; reasons by a fixed list.
+Conventions: the ``monitor_`` prefix, base units (seconds, ratios in 0..1), ``_total`` counters.
+Label cardinality is bounded by the config: model, version (those seen), feature (configured) and
+statistic (configured); partitions by the topics' partition counts; reasons by a fixed list;
+metric (the configured performance metrics), rule (configured alert rules), sink (configured
+sinks) and outcome (``sent``, ``retry``, ``failed``). ``docs/operations.md`` lists every metric.
+
+Gauges defined here but filled elsewhere: ``monitor_model_performance``,
+``monitor_model_performance_estimated``, ``monitor_label_coverage_ratio``,
+``monitor_pending_labels`` (label join and performance), ``monitor_alerts_firing`` and
+``monitor_notifications_total`` (alerts and their sinks).
 
 >>> from prometheus_client import CollectorRegistry, generate_latest
 >>> m = Metrics(CollectorRegistry())
@@ -56,6 +63,20 @@ class Metrics:
         self.drift_share = Gauge("monitor_dataset_drift_share", "Latest share of drifted features", ["model_id", "model_version"], registry=r)
         self.window_events = Gauge("monitor_window_events", "Events in the latest closed window", ["model_id", "model_version"], registry=r)
         self.window_end = Gauge("monitor_window_end_timestamp_seconds", "End of the latest closed window", ["model_id", "model_version"], registry=r)
+        self.alerts_firing = Gauge("monitor_alerts_firing", "Alerts firing, per model, rule and severity (set at evaluation)", ["model_id", "rule", "severity"], registry=r)
+        self.notifications = Counter("monitor_notifications_total", "Notification delivery attempts by outcome (delivered, retry, dead)", ["sink", "outcome"], registry=r)
+        self.out_of_range = Gauge("monitor_feature_out_of_range_ratio", "Latest share of a numeric feature's values outside the reference range", ["model_id", "model_version", "feature"], registry=r)
+        self.unseen = Gauge("monitor_feature_unseen_ratio", "Latest share of a categorical feature's values not in the reference vocabulary", ["model_id", "model_version", "feature"], registry=r)
+        # Performance and labels (filled by the label join; defined here so dashboards and
+        # alert rules can name them).
+        perf = ["model_id", "model_version", "metric"]
+        self.performance = Gauge("monitor_model_performance", "Latest realized performance (labels joined) per metric", perf, registry=r)
+        self.performance_estimated = Gauge("monitor_model_performance_estimated", "Latest estimated performance (before labels arrive) per metric", perf, registry=r)
+        self.label_coverage = Gauge("monitor_label_coverage_ratio", "Share of the latest window's predictions that have a label", ["model_id", "model_version"], registry=r)
+        self.pending_labels = Gauge("monitor_pending_labels", "Predictions waiting for their label", ["model_id"], registry=r)
+        # Alerts (filled by the alert state machine and the outbox dispatcher).
+        self.alerts_firing = Gauge("monitor_alerts_firing", "1 while an alert rule fires for a model version", ["model_id", "model_version", "rule", "severity"], registry=r)
+        self.notifications = Counter("monitor_notifications_total", "Notifications delivered or not, by sink and outcome (sent, retry, failed)", ["sink", "outcome"], registry=r)
 
     def observe_windows(self, windows: list[ClosedWindow]) -> None:
         """Latest statistics of each closed window (call in window order)."""
@@ -65,6 +86,11 @@ class Metrics:
             self.drift_share.labels(**labels).set(w.dataset.drifted_share)
             self.window_events.labels(**labels).set(w.dataset.events)
             self.window_end.labels(**labels).set(w.end_ms / 1000)
+            # The time the engine spent evaluating the window, once it records it (see
+            # docs/operations.md: ClosedWindow.close_seconds).
+            seconds = getattr(w, "close_seconds", None)
+            if seconds is not None:
+                self.window_close_seconds.observe(seconds)
             for c in w.columns:
                 for stat, value in c.statistics.items():
                     if value is not None and stat != "ks_error_bound":
@@ -72,6 +98,10 @@ class Metrics:
                 self.severity.labels(feature=c.feature, **labels).set(SEVERITIES.index(c.severity))
                 if c.quality.get("missing_rate") is not None:
                     self.missing_rate.labels(feature=c.feature, **labels).set(c.quality["missing_rate"])
+                if c.quality.get("out_of_range") is not None:
+                    self.out_of_range.labels(feature=c.feature, **labels).set(c.quality["out_of_range"])
+                if c.quality.get("unseen_share") is not None:
+                    self.unseen.labels(feature=c.feature, **labels).set(c.quality["unseen_share"])
 
     def register_state(self, read: Callable[[], Iterable[GaugeMetricFamily]]) -> None:
         """Add gauges computed at scrape time (lag, readiness) from ``read``."""

@@ -424,7 +424,7 @@ def test_console_script_config_validate(tmp_path):
 
 def test_console_script_demo_catches_the_injected_drift(tmp_path):
     workdir = tmp_path / "demo"
-    result = _monitor("demo", "--events", "60000", "--workdir", workdir)
+    result = _monitor("demo", "--replay", "--events", "60000", "--workdir", workdir)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "drift injected at 2026-01-01T01:00:00Z into num_03 (0.5), num_07 (1), cat10 (0.3)" in out

@@ -197,6 +197,25 @@ def test_jsonl_carries_the_contract_and_round_trips_exactly() -> None:
         assert line["score"] == cols.score[i]  # exact: shortest round-tripping repr
 
 
+def test_jsonl_of_chunks_is_the_jsonl_of_the_whole() -> None:
+    whole = to_jsonl(SPEC, generate(SPEC, 20_000))  # spans several serialisation slices
+    parts = [to_jsonl(SPEC, generate(SPEC, n, offset=o)) for n, o in ((7_000, 0), (13_000, 7_000))]
+    assert b"".join(parts) == whole
+    assert (
+        whole.count(b"\n") == 20_000
+        and json.loads(whole.splitlines()[-1])["prediction_id"] == "p19999"
+    )
+
+
+def test_any_feature_name_is_a_json_key() -> None:
+    spec = StreamSpec(
+        features=(FeatureSpec("my feature-1", "numeric"), FeatureSpec("ünï cödé", "categorical"))
+    )
+    event = json.loads(to_jsonl(spec, generate(spec, 1)))
+    assert list(event["features"]) == ["my feature-1", "ünï cödé"]
+    assert event["features"]["ünï cödé"].startswith("ünï cödé_")
+
+
 def test_label_jsonl_carries_the_contract() -> None:
     cols = generate(SPEC, 100)
     labels = [json.loads(x) for x in labels_to_jsonl(SPEC, cols).splitlines()]
@@ -221,6 +240,10 @@ def test_columns_are_read_only() -> None:
 @pytest.mark.parametrize(
     ("make", "message"),
     [
+        (
+            lambda: FeatureSpec('a"b', "numeric"),
+            "name must not contain a backslash, a double quote or a control character, got 'a\"b'",
+        ),
         (lambda: FeatureSpec("x", "text"), "kind must be 'numeric' or 'categorical', got 'text'"),  # type: ignore[arg-type]
         (lambda: FeatureSpec("x", "categorical", levels=0), "levels must be at least 1, got 0"),
         (

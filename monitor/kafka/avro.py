@@ -15,9 +15,15 @@ reasons in :data:`AVRO_REASONS`. Only a registry that cannot be reached raises
 (:class:`~monitor.exceptions.KafkaError`), since dead-lettering every message while the registry
 is down would lose them.
 
-Timestamps (``timestamp-millis``) come back as epoch milliseconds (``int``), not as the
-``datetime`` fastavro would build: the event contract takes both, and ints are cheaper to make
-and to turn into the timestamp column.
+Timestamps (``timestamp-millis``) come back as epoch milliseconds (``int``), as in JSON events,
+not as the ``datetime`` fastavro would build (the event contract takes both).
+
+Speed (22 features, 20k events, medians of 5 interleaved runs on 2 busy cores): fastavro's
+``schemaless_reader`` alone 43k-50k events/s; :meth:`AvroDecoder.decode` 38k-47k raw and
+37k-45k framed (header and checks cost less than the noise); Confluent's ``AvroDeserializer``
+25k-28k; :meth:`AvroDecoder.decode_events` to columns 34k-42k, against 265k-280k for JSON
+through ``EventDecoder.decode_values`` in the same run. Reading the ``features`` map of unions
+is the cost: the same values as a flat record of 22 fields read at ~85k/s.
 
 >>> import io, fastavro
 >>> event = {"model_id": "m", "model_version": "1", "prediction_id": "a", "timestamp": 1000,

@@ -103,8 +103,8 @@ class EmbeddedBroker:
     env
         Extra environment variables for the broker process.
     log_path
-        Where the broker's stdout and stderr go (appended across restarts); a temporary file
-        by default, see :attr:`log_path`.
+        Where the broker's stdout and stderr go (appended across restarts). By default a
+        temporary file, deleted by :meth:`stop` (a failed start keeps it, and names it).
     startup_timeout
         Seconds to wait for the Kafka protocol to answer.
     die_with_parent
@@ -133,6 +133,7 @@ class EmbeddedBroker:
         self.env = dict(env or {})
         self.startup_timeout = startup_timeout
         self.die_with_parent = die_with_parent
+        self._own_log = log_path is None
         if log_path is None:
             fd, name = tempfile.mkstemp(prefix="monitor-tansu-", suffix=".log")
             os.close(fd)
@@ -180,14 +181,16 @@ class EmbeddedBroker:
         after a consumer group was used; on SIGINT (Ctrl-C) it exits at once, with code 0.
         """
         self._terminate(signal.SIGINT, timeout)
+        if self._own_log:
+            self.log_path.unlink(missing_ok=True)
 
     def kill(self) -> None:
         """SIGKILL the broker (for fault tests): no clean shutdown."""
         self._terminate(signal.SIGKILL, 5.0)
 
     def restart(self, timeout: float = 5.0) -> Self:
-        """Stop (if running) and start again on the same port."""
-        self.stop(timeout)
+        """Stop (if running) and start again on the same port, appending to the same log."""
+        self._terminate(signal.SIGINT, timeout)
         self._fixed_port = True
         return self.start()
 

@@ -87,7 +87,7 @@ class KafkaService:
         )
         self.engine = Engine(config, store)
         self.decoder = EventDecoder(config)
-        self._avro = self._avro_decoder()
+        self._avro = {t: self._avro_decoder(t) for t in self.topics if self._format(t) == "avro"}
         self.closer = SharedCloser(self.engine, store, self.job, self._all_sources)
         self.checkpointer = Checkpointer(
             self.engine, store, self.job, interval_s=config.checkpoint_interval / 1000, closer=self.closer
@@ -110,13 +110,40 @@ class KafkaService:
         return self.readiness()[0]
 
     def readiness(self) -> tuple[bool, dict[str, str]]:
-        """(ready, why not): partitions assigned, database reachable, not paused."""
+        """(ready, why not): partitions assigned, database reachable, not paused, and no
+        partition lagging more than ``metrics.max_lag_events`` messages behind (when set)."""
         reasons: dict[str, str] = {}
         if not self.assigned:
             reasons["partitions"] = "none assigned yet"
         if not self.checkpointer.healthy:
             reasons["database"] = "unreachable: checkpoints are failing; consumption paused"
+        max_lag = getattr(self.config.metrics, "max_lag_events", None)
+        if max_lag is not None:
+            behind = {s: n for s, n in self.lag().items() if n > max_lag}
+            if behind:
+                worst = max(behind, key=behind.__getitem__)
+                reasons["lag"] = f"{len(behind)} partition(s) more than {max_lag} events behind (worst {worst}: {behind[worst]})"
         return not reasons, reasons
+
+    def lag(self) -> dict[str, int]:
+        """Messages between the position processed and the partition's end, per assigned
+        partition (``topic:partition``). Cheap: the high watermarks librdkafka cached from its
+        last fetch responses; a partition whose end is not known yet is left out."""
+        consumer = self.consumer
+        if consumer is None:
+            return {}
+        out: dict[str, int] = {}
+        for topic, partition in list(self.assigned):
+            try:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+            except (KafkaException, RuntimeError):  # RuntimeError: the consumer is closed
+                continue
+            if high < 0:
+                continue
+            source = source_of(topic, partition)
+            position = self.engine.offsets.get(source, max(low, 0))
+            out[source] = max(0, high - position)
+        return out
 
     def _scrape(self) -> list[GaugeMetricFamily | CounterMetricFamily]:
         late = CounterMetricFamily("monitor_events_late", "Events later than their window's allowed lateness", labels=["model_id"])
@@ -126,16 +153,23 @@ class KafkaService:
         ready.add_metric([], 1.0 if self.ready else 0.0)
         assigned = GaugeMetricFamily("monitor_assigned_partitions", "Partitions this process consumes")
         assigned.add_metric([], len(self.assigned))
-        return [late, ready, assigned]
+        lag = GaugeMetricFamily("monitor_consumer_lag_events", "Messages not yet processed, per assigned partition", labels=["topic", "partition"])
+        for source, n in sorted(self.lag().items()):
+            topic, partition = source.rsplit(":", 1)
+            lag.add_metric([topic, partition], n)
+        return [late, ready, assigned, lag]
 
     # -- setup ------------------------------------------------------------------------------
-    def _avro_decoder(self) -> Any:
-        if not any(m.topics.format == "avro" for m in self.config.models.values()):
-            return None
+    def _avro_decoder(self, topic: str) -> Any:
+        """With a registry the writer schema comes with each message; without one, the topic's
+        kind says which bundled schema wrote it."""
         from monitor.kafka.avro import AvroDecoder, registry_client
 
         url = self.config.kafka.schema_registry_url
-        return AvroDecoder(registry=registry_client(url)) if url else AvroDecoder("prediction")
+        if url:
+            return AvroDecoder(registry=registry_client(url))
+        features = any(m.topics.features == topic for m in self.config.models.values())
+        return AvroDecoder("feature" if features else "prediction")
 
     def _format(self, topic: str) -> str:
         for m in self.config.models.values():
@@ -248,7 +282,7 @@ class KafkaService:
         self.metrics.consumed.labels(topic=topic).inc(len(values))
         decoded: Decoded
         if self._format(topic) == "avro":
-            decoded = self._avro.decode_events(values, self.decoder)
+            decoded = self._avro[topic].decode_events(values, self.decoder)
         else:
             decoded = self.decoder.decode_values(values)
         source = source_of(topic, partition)

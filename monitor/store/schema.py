@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -22,7 +23,11 @@ from sqlalchemy import (
     func,
 )
 
-__all__ = ["metadata", "references", "panes", "windows", "window_summaries", "offsets", "frontiers", "late_events"]
+__all__ = [
+    "metadata", "references", "panes", "windows", "window_summaries", "offsets", "frontiers", "late_events",
+    "join_records", "performance_panes", "performance_windows", "concept_drift_events",
+    "alerts", "alert_history", "outbox", "alert_silences", "retrain_triggers",
+]
 
 metadata = MetaData()
 
@@ -117,4 +122,159 @@ late_events = Table(
     Column("model_version", String(200), primary_key=True),
     Column("pane_start", BigInteger, primary_key=True),
     Column("count", BigInteger, nullable=False),
+)
+
+
+# -- labels and performance (the label join) -------------------------------------------------------
+join_records = Table(
+    "join_records",
+    metadata,
+    Column("job", String(200), primary_key=True),
+    Column("join_key", String(100), primary_key=True),  # the partition number both topics share
+    Column("prediction_id", String(200), primary_key=True),
+    Column("model_id", String(200), nullable=False),
+    Column("model_version", String(200), nullable=True),  # None: a label still waiting for its prediction
+    Column("ts", BigInteger, nullable=True),  # the prediction's event time
+    Column("prediction", String(200), nullable=True),
+    Column("score", Float, nullable=True),
+    Column("segments", JSON, nullable=True),
+    Column("label", String(200), nullable=True),
+    Column("label_ts", BigInteger, nullable=True),
+)
+
+performance_panes = Table(
+    "performance_panes",
+    metadata,
+    Column("job", String(200), primary_key=True),
+    Column("join_key", String(100), primary_key=True),
+    Column("model_id", String(200), primary_key=True),
+    Column("model_version", String(200), primary_key=True),
+    Column("pane", BigInteger, primary_key=True),
+    Column("state", LargeBinary, nullable=False),
+)
+
+performance_windows = Table(
+    "performance_windows",
+    metadata,
+    Column("model_id", String(200), primary_key=True),
+    Column("model_version", String(200), primary_key=True),
+    Column("window_start", BigInteger, primary_key=True),
+    Column("window_end", BigInteger, primary_key=True),
+    Column("predictions", BigInteger, nullable=False),
+    Column("labeled", BigInteger, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("estimated", JSON, nullable=True),
+    Column("segments", JSON, nullable=True),
+    Column("label_delay", JSON, nullable=True),
+    Column("final", Boolean, nullable=False),
+)
+
+concept_drift_events = Table(
+    "concept_drift_events",
+    metadata,
+    Column("model_id", String(200), primary_key=True),
+    Column("model_version", String(200), primary_key=True),
+    Column("method", String(50), primary_key=True),
+    Column("detected_at", BigInteger, primary_key=True),  # event time of the label that tipped it
+    Column("position", BigInteger, nullable=False),
+)
+
+
+# -- alerts (monitor.alerts; migration 0004) ------------------------------------------------------
+# One row per alert instance: a rule of a model version on one subject (a feature, or "" for a
+# rule on the model as a whole). ``last_window_end`` is the idempotence guard: a window that ends
+# at or before it was already evaluated for this alert and is skipped.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("rule", String(100), primary_key=True),
+    Column("model_id", String(200), primary_key=True),
+    Column("model_version", String(200), primary_key=True),
+    Column("subject", String(200), primary_key=True),
+    Column("kind", String(40), nullable=False),
+    Column("state", String(10), nullable=False),  # inactive | pending | firing | resolved
+    Column("severity", String(10), nullable=False),  # ok | warning | critical
+    Column("value", Float, nullable=True),
+    Column("threshold", Float, nullable=True),
+    Column("breaches", Integer, nullable=False),  # consecutive breaching windows
+    Column("clears", Integer, nullable=False),  # consecutive normal windows while firing
+    Column("since_end", BigInteger, nullable=True),  # window end when the current state began
+    Column("last_window_end", BigInteger, nullable=False),
+    Column("notified_state", String(10), nullable=True),
+    Column("notified_severity", String(10), nullable=True),
+    Column("notified_at", BigInteger, nullable=True),  # event time (wall clock for pipeline health)
+    Column("notified_sinks", JSON, nullable=True),
+    Column("details", JSON, nullable=True),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+alert_history = Table(
+    "alert_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rule", String(100), nullable=False),
+    Column("model_id", String(200), nullable=False),
+    Column("model_version", String(200), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("window_start", BigInteger, nullable=False),
+    Column("window_end", BigInteger, nullable=False),
+    Column("from_state", String(10), nullable=False),
+    Column("to_state", String(10), nullable=False),
+    Column("severity", String(10), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("threshold", Float, nullable=True),
+    Column("inhibited", Boolean, nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("details", JSON, nullable=True),
+    UniqueConstraint(
+        "rule", "model_id", "model_version", "subject", "window_end", "to_state", "severity", name="uq_alert_history_transition"
+    ),
+)
+
+# The transactional outbox: written in the transaction that changed alert state, delivered by
+# the dispatcher. ``key`` is the idempotency key receivers see; inserting it twice does nothing.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(64), nullable=False),
+    Column("sink", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),  # alert | test
+    Column("model_id", String(200), nullable=False),
+    Column("model_version", String(200), nullable=False),
+    Column("window_end", BigInteger, nullable=True),
+    # pending | sending | delivered | dead | silenced | rate_limited
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_ms", BigInteger, nullable=False),
+    Column("lease_until_ms", BigInteger, nullable=True),
+    Column("claim_token", String(40), nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("delivered_ms", BigInteger, nullable=True),
+    Column("last_error", String(1000), nullable=True),
+    Column("payload", JSON, nullable=False),
+    UniqueConstraint("key", name="uq_outbox_key"),
+    Index("ix_outbox_due", "status", "next_attempt_ms"),
+)
+
+alert_silences = Table(
+    "alert_silences",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", String(200), nullable=False),
+    Column("rule", String(100), nullable=True),  # None: every rule of the model
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("comment", String(1000), nullable=True),
+)
+
+# The last retrain trigger per CI sink and model (the per-model rate limit).
+retrain_triggers = Table(
+    "retrain_triggers",
+    metadata,
+    Column("sink", String(200), primary_key=True),
+    Column("model_id", String(200), primary_key=True),
+    Column("last_ms", BigInteger, nullable=False),
+    Column("key", String(64), nullable=False),
 )

@@ -8,7 +8,10 @@ transaction, in this order:
 2. closed windows and their summaries (upsert on the natural key: a replayed window overwrites
    itself with the same values);
 3. late-event counts (added);
-4. per-source positions and watermarks, and per-model frontiers (upsert).
+4. per-source positions and watermarks, and per-model frontiers (upsert);
+5. (Kafka) closing across processes, see :mod:`monitor.closing`;
+6. hooks: the label join's records and performance panes and windows, concept-drift events;
+   alert evaluation and its outbox.
 
 A crash before the commit loses the whole delta, and the consumer re-reads from the positions of
 the previous checkpoint, which rebuilds exactly the lost delta.
@@ -192,10 +195,18 @@ class Store:
         return [dict(r) for r in rows]
 
     # -- checkpoint --------------------------------------------------------------------------
-    def checkpoint(self, job: str, state: EngineState, close: Callable[[Connection], list[ClosedWindow]] | None = None) -> tuple[float, list[ClosedWindow]]:
+    def checkpoint(
+        self,
+        job: str,
+        state: EngineState,
+        close: Callable[[Connection], list[ClosedWindow]] | None = None,
+        hooks: Sequence[Callable[[Connection, EngineState, list[ClosedWindow]], None]] = (),
+    ) -> tuple[float, list[ClosedWindow]]:
         """Write ``state`` in one transaction (see the module docstring), then, in the same
         transaction, let ``close`` close the windows that every source's checkpointed
-        watermark has passed (step 5). Returns (seconds taken, windows closed by ``close``)."""
+        watermark has passed (step 5), then run ``hooks`` (step 6: the label join's delta,
+        alert evaluation and its outbox) with every window closed in this checkpoint.
+        Returns (seconds taken, windows closed by ``close``)."""
         started = time.perf_counter()
         closed: list[ClosedWindow] = []
         with self._tx() as conn:
@@ -247,6 +258,8 @@ class Store:
                 self._upsert(
                     conn, schema.frontiers, [{"job": job, "model_id": m, "pane": p} for m, p in state.frontiers.items()]
                 )
+            for hook in hooks:
+                hook(conn, state, state.windows + closed)
         return time.perf_counter() - started, closed
 
     def _write_windows(self, conn: Connection, closed: list[ClosedWindow]) -> None:

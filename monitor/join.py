@@ -1,0 +1,222 @@
+"""The label join: delayed labels meet their predictions, performance fills in per window.
+
+Labels arrive minutes to weeks after their predictions, sometimes before them, sometimes never,
+sometimes twice. Predictions of models that expect labels are kept as *join records* keyed by
+prediction id within their partition (predictions and labels are keyed by prediction id and
+co-partitioned, so a label finds its prediction in the same process):
+
+- a label whose prediction is known is joined at once; its pair counts in the *performance pane*
+  of the prediction's event time (not the label's), so a window's performance fills in as its
+  labels arrive;
+- a label that comes first waits as an early label; its prediction joins it on arrival;
+- a second label for the same prediction replaces the first (last one wins): the first pair is
+  subtracted from its pane and the new one added;
+- records older than the label horizon expire: an unlabeled prediction counts as ``expired`` in
+  its pane, an early label whose prediction never came counts as an orphan.
+
+Records live in SQL (written with every checkpoint, in the same transaction as positions and
+panes); at most ``labels.max_pending`` of them are kept in memory, the most recent, and a label
+whose record is not in memory is looked up in SQL. Memory is therefore bounded by the cap, not by
+the horizon.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from monitor.config import Config, ModelConfig
+from monitor.events import BadEvent, LabelBatch, ModelBatch
+from monitor.performance.pane import PerformancePane
+from monitor.windows import WindowSpec
+
+__all__ = ["LabelJoin", "JoinDelta", "Record", "join_key"]
+
+log = logging.getLogger(__name__)
+
+# A join record: [model_id, version, ts, prediction, score, segments, label, label_ts]; a record
+# with version None is an early label (no prediction yet).
+Record = list
+MODEL, VERSION, TS, PRED, SCORE, SEGMENTS, LABEL, LABEL_TS = range(8)
+
+
+def join_key(source: str) -> str:
+    """Predictions and labels of the same partition number meet under the same key.
+
+    >>> join_key("predictions:3"), join_key("labels:3"), join_key("replay")
+    ('3', '3', 'replay')
+    """
+    return source.rsplit(":", 1)[1] if ":" in source else source
+
+
+@dataclass
+class JoinDelta:
+    """What the join changed since the last checkpoint."""
+
+    records: dict[tuple[str, str], Record] = field(default_factory=dict)  # (key, prediction id) -> record
+    panes: dict[tuple[str, str, str, int], bytes] = field(default_factory=dict)  # (key, model, version, pane) -> state
+    touched: set[tuple[str, str, int]] = field(default_factory=set)  # (model, version, pane) whose windows to refresh
+    orphans: dict[str, int] = field(default_factory=dict)
+
+    def then(self, newer: JoinDelta) -> JoinDelta:
+        records = {**self.records, **newer.records}
+        panes = {**self.panes, **newer.panes}
+        orphans = dict(self.orphans)
+        for k, v in newer.orphans.items():
+            orphans[k] = orphans.get(k, 0) + v
+        return JoinDelta(records, panes, self.touched | newer.touched, orphans)
+
+
+class LabelJoin:
+    """Join labels to predictions; keep per-pane performance state.
+
+    ``lookup(key, ids)`` finds records not in memory (the SQL store in production).
+    """
+
+    def __init__(self, config: Config, lookup: Callable[[str, list[str]], dict[str, Record]], classes: Callable[[str, str], tuple[str, ...]]) -> None:
+        self.config = config
+        self.models = {m: c for m, c in config.models.items() if c.topics.labels}
+        self.specs = {m: WindowSpec(c.window_ms, c.slide_ms, c.allowed_lateness) for m, c in self.models.items()}
+        self.lookup = lookup
+        self.classes = classes
+        self.records: dict[tuple[str, str], Record] = {}
+        self.panes: dict[tuple[str, str, str, int], PerformancePane] = {}
+        self._dirty_records: set[tuple[str, str]] = set()
+        self._dirty_panes: set[tuple[str, str, str, int]] = set()
+        self._orphans: dict[str, int] = {}
+        #: every (model, version) -> recent correctness, for the "last N labeled" gauge
+        self.recent: dict[tuple[str, str], list[float]] = {}
+        self._errors: dict[tuple[str, str], list[tuple[float, int]]] = {}
+
+    def expects_labels(self, model_id: str) -> bool:
+        return model_id in self.models
+
+    # -- predictions ------------------------------------------------------------------------
+    def add_predictions(self, source: str, batch: ModelBatch, version: str, predictions: list[Any], scores: np.ndarray | None) -> None:
+        """Record the prediction events (not feature-only events) of a label-expecting model;
+        ``predictions`` are spelled as the classes are (str) or floats (regression)."""
+        key = join_key(source)
+        model_id = batch.model_id
+        panes = self.specs[model_id].pane_of(batch.timestamps)
+        joined: list[tuple[Record, Record | None]] = []
+        by_pane: dict[int, list[int]] = {}
+        for i, pid in enumerate(batch.prediction_ids):
+            if not batch.has_prediction[i]:
+                continue
+            score = None if scores is None or np.isnan(scores[i]) else float(scores[i])
+            record = [model_id, version, int(batch.timestamps[i]), predictions[i], score, batch.segments[i] if batch.segments else None, None, None]
+            early = self.records.get((key, pid))
+            if early is not None and early[VERSION] is None:
+                record[LABEL], record[LABEL_TS] = early[LABEL], early[LABEL_TS]
+                joined.append((record, None))
+            self._put(key, pid, record)
+            by_pane.setdefault(int(panes[i]), []).append(i)
+        for pane, rows in by_pane.items():
+            sub = None if scores is None else scores[rows]
+            self._pane(key, model_id, version, pane).count_predictions(sub, [predictions[i] for i in rows])
+        self._apply(key, joined)
+
+    # -- labels -----------------------------------------------------------------------------
+    def add_labels(self, source: str, batch: LabelBatch) -> list[BadEvent]:
+        """Join a batch of labels; returns labels refused (an unknown class)."""
+        key = join_key(source)
+        refused: list[BadEvent] = []
+        missing = [pid for pid in batch.prediction_ids if (key, pid) not in self.records]
+        found = self.lookup(key, missing) if missing else {}
+        for pid, record in found.items():
+            self.records[(key, pid)] = record
+        joined: list[tuple[Record, Record | None]] = []
+        model_cfg = self.models[batch.model_id]
+        for i, pid in enumerate(batch.prediction_ids):
+            label, label_ts = batch.labels[i], int(batch.timestamps[i])
+            record = self.records.get((key, pid))
+            if record is not None and record[VERSION] is not None:
+                if model_cfg.task == "classification" and label not in self.classes(batch.model_id, record[VERSION]):
+                    refused.append(BadEvent(int(batch.positions[i]), "unknown_class", f"label {label!r} is not a class of model {batch.model_id!r}"))
+                    continue
+                previous = list(record) if record[LABEL] is not None else None
+                record[LABEL], record[LABEL_TS] = label, label_ts
+                joined.append((record, previous))
+                self._dirty_records.add((key, pid))
+            else:  # the label came first: wait for the prediction (a later label replaces it)
+                self._put(key, pid, [batch.model_id, None, None, None, None, None, label, label_ts])
+        self._apply(key, joined)
+        return refused
+
+    def _apply(self, key: str, joined: list[tuple[Record, Record | None]]) -> None:
+        """Count joined pairs in the panes of their predictions' event time, in one vectorised
+        update per pane; replaced labels are taken back first."""
+        added: dict[tuple[str, str, int], list[Record]] = {}
+        removed: dict[tuple[str, str, int], list[Record]] = {}
+        for record, previous in joined:
+            pane = int(self.specs[record[MODEL]].pane_of(np.array([record[TS]]))[0])
+            where = (record[MODEL], record[VERSION], pane)
+            added.setdefault(where, []).append(record)
+            if previous is not None:
+                removed.setdefault(where, []).append(previous)
+        for (model_id, version, pane), records in removed.items():
+            self._pane(key, model_id, version, pane).add_labels(records, sign=-1)
+        for (model_id, version, pane), records in added.items():
+            outcome = self._pane(key, model_id, version, pane).add_labels(records)
+            self.recent.setdefault((model_id, version), []).extend(outcome.tolist())
+            errors = outcome if self.models[model_id].task == "regression" else 1.0 - outcome
+            self._errors.setdefault((model_id, version), []).extend(zip(errors.tolist(), (r[LABEL_TS] for r in records)))
+
+    def take_errors(self) -> dict[tuple[str, str], list[tuple[float, int]]]:
+        """The errors of the pairs joined since the last call, per model version, in order."""
+        errors, self._errors = self._errors, {}
+        return errors
+
+    # -- state ------------------------------------------------------------------------------
+    def _put(self, key: str, pid: str, record: Record) -> None:
+        self.records[(key, pid)] = record
+        self._dirty_records.add((key, pid))
+
+    def _pane(self, key: str, model_id: str, version: str, pane: int) -> PerformancePane:
+        pk = (key, model_id, version, pane)
+        state = self.panes.get(pk)
+        if state is None:
+            cfg = self.models[model_id]
+            state = self.panes[pk] = PerformancePane.empty(cfg, self.classes(model_id, version))
+        self._dirty_panes.add(pk)
+        return state
+
+    def drain(self) -> JoinDelta:
+        delta = JoinDelta(
+            {k: list(self.records[k]) for k in self._dirty_records if k in self.records},
+            {k: self.panes[k].to_bytes() for k in self._dirty_panes if k in self.panes},
+            {(m, v, p) for (_, m, v, p) in self._dirty_panes},
+            self._orphans,
+        )
+        self._dirty_records, self._dirty_panes, self._orphans = set(), set(), {}
+        self._evict()
+        for key in self.recent:
+            self.recent[key] = self.recent[key][-1000:]
+        return delta
+
+    def _evict(self) -> None:
+        """Keep the most recent ``max_pending`` records in memory (all are in SQL once drained)."""
+        cap = min((c.labels.max_pending for c in self.models.values()), default=0)
+        excess = len(self.records) - cap
+        if excess > 0:
+            for k in list(self.records)[:excess]:
+                del self.records[k]
+
+    def restore_panes(self, panes: Iterable[tuple[tuple[str, str, str, int], bytes]]) -> None:
+        for pk, blob in panes:
+            self.panes[pk] = PerformancePane.from_bytes(blob)
+
+    def forget(self, keys: set[str]) -> None:
+        for k in [k for k in self.records if k[0] in keys]:
+            del self.records[k]
+        for k in [k for k in self.panes if k[0] in keys]:
+            del self.panes[k]
+
+    def drop_panes(self, model_id: str, below: int) -> None:
+        """Forget in-memory panes older than the horizon (final in SQL)."""
+        for k in [k for k in self.panes if k[1] == model_id and k[3] < below]:
+            del self.panes[k]

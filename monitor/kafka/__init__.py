@@ -1,0 +1,1 @@
+"""Kafka: the consumer loop, topics, Avro, and the embedded development broker."""

@@ -1,0 +1,200 @@
+"""The performance state of one model version over one pane of prediction time.
+
+It gathers what the label join and the predictions add: how many predictions, how many got a
+label, how many expired unlabeled, the realized performance (classification or regression
+state), the score-based estimate (binary classifiers with scores), the label delays, and
+per-segment classification states. Everything merges, so a window is the merge of its panes
+across partitions and processes.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from monitor.config import ModelConfig
+from monitor.performance.classification import ClassificationState
+from monitor.performance.estimation import EstimationState
+from monitor.performance.regression import RegressionState
+
+__all__ = ["PerformancePane", "DELAY_BUCKETS", "OTHER"]
+
+#: Label delays are counted in buckets of powers of two seconds: [0,1), [1,2), [2,4), ...
+DELAY_BUCKETS = 48
+#: The segment value that collects values beyond the configured top K.
+OTHER = "other"
+
+# Record fields, as in monitor.join
+_VERSION, _TS, _PRED, _SCORE, _SEGMENTS, _LABEL, _LABEL_TS = 1, 2, 3, 4, 5, 6, 7
+
+
+class PerformancePane:
+    def __init__(self, task: str, classes: tuple[str, ...], positive: str | None, score_bins: int, segment_keys: tuple[str, ...], top_k: int) -> None:
+        self.task = task
+        self.classes = classes
+        self.positive = positive
+        self.score_bins = score_bins
+        self.segment_keys = segment_keys
+        self.top_k = top_k
+        self.predictions = 0
+        self.labeled = 0
+        self.expired = 0
+        self.delays = np.zeros(DELAY_BUCKETS, np.int64)
+        self.realized: ClassificationState | RegressionState = (
+            RegressionState() if task == "regression" else ClassificationState(classes, positive, score_bins)
+        )
+        self.estimated = EstimationState(score_bins) if positive is not None else None
+        self.segments: dict[str, dict[str, ClassificationState | RegressionState]] = {k: {} for k in segment_keys}
+        self._index = {c: i for i, c in enumerate(classes)}
+
+    @classmethod
+    def empty(cls, cfg: ModelConfig, classes: tuple[str, ...]) -> PerformancePane:
+        binary = cfg.task == "classification" and len(classes) == 2 and cfg.labels.positive_class in classes and cfg.score
+        return cls(cfg.task, classes, cfg.labels.positive_class if binary else None, cfg.labels.score_bins, cfg.labels.segments, cfg.labels.segment_top_k)
+
+    def _new_state(self) -> ClassificationState | RegressionState:
+        return RegressionState() if self.task == "regression" else ClassificationState(self.classes, self.positive, self.score_bins)
+
+    # -- updates ----------------------------------------------------------------------------
+    def count_predictions(self, scores: np.ndarray | None, predictions: list[Any]) -> None:
+        """Predictions of this pane (labeled or not): the denominator of label coverage, and the
+        scores behind the estimated performance."""
+        self.predictions += len(predictions)
+        if self.estimated is not None and scores is not None:
+            scored = ~np.isnan(scores)
+            if scored.any():
+                predicted = np.array([p == self.positive for p in predictions], np.int64)
+                self.estimated.update(scores[scored], predicted[scored])
+
+    def add_labels(self, records: list[list[Any]], sign: int = 1) -> np.ndarray:
+        """Count joined records (``sign=-1`` takes back records whose label was replaced);
+        returns per record whether the prediction was right (classification) or its absolute
+        error (regression)."""
+        part = self._new_state()
+        outcome = self._fill(part, records)
+        delays = np.array([max(0, r[_LABEL_TS] - r[_TS]) / 1000 for r in records])
+        buckets = np.clip(np.floor(np.log2(np.maximum(delays, 0.5))) + 1, 0, DELAY_BUCKETS - 1).astype(np.int64)
+        self.delays += sign * np.bincount(buckets, minlength=DELAY_BUCKETS)
+        self.labeled += sign * len(records)
+        self._combine(self.realized, part, sign)
+        for key in self.segment_keys:
+            groups: dict[str, list[list[Any]]] = {}
+            for r in records:
+                value = (r[_SEGMENTS] or {}).get(key)
+                if value is None:
+                    continue
+                states = self.segments[key]
+                if value not in states and len(states) >= self.top_k:
+                    value = OTHER
+                groups.setdefault(value, []).append(r)
+            for value, members in groups.items():
+                seg_part = self._new_state()
+                self._fill(seg_part, members)
+                target = self.segments[key].setdefault(value, self._new_state())
+                self._combine(target, seg_part, sign)
+        return outcome
+
+    def _fill(self, state: ClassificationState | RegressionState, records: list[list[Any]]) -> np.ndarray:
+        if isinstance(state, RegressionState):
+            y = np.array([float(r[_LABEL]) for r in records])
+            p = np.array([float(r[_PRED]) for r in records])
+            state.update(y, p)
+            return np.abs(p - y)
+        index = self._index
+        y = np.array([index[r[_LABEL]] for r in records], np.int64)
+        p = np.array([index.get(r[_PRED], -1) for r in records], np.int64)
+        known = p >= 0  # a prediction outside the class list counts as wrong
+        p = np.where(known, p, (y + 1) % len(self.classes))
+        scores = None
+        if self.positive is not None:
+            scores = np.array([np.nan if r[_SCORE] is None else r[_SCORE] for r in records])
+        state.update(y, p, scores)
+        return (y == p).astype(np.float64)
+
+    @staticmethod
+    def _combine(target: ClassificationState | RegressionState, part: ClassificationState | RegressionState, sign: int) -> None:
+        if sign > 0:
+            target.merge(part)
+        else:
+            _subtract(target, part)
+
+    def expire(self, count: int) -> None:
+        self.expired += count
+
+    # -- merge and persist ------------------------------------------------------------------
+    def merge(self, other: PerformancePane) -> None:
+        self.predictions += other.predictions
+        self.labeled += other.labeled
+        self.expired += other.expired
+        self.delays += other.delays
+        self.realized.merge(other.realized)  # type: ignore[arg-type]
+        if self.estimated is not None and other.estimated is not None:
+            self.estimated.merge(other.estimated)
+        for key, states in other.segments.items():
+            mine = self.segments.setdefault(key, {})
+            for value, state in states.items():
+                if value in mine:
+                    mine[value].merge(state)  # type: ignore[arg-type]
+                else:
+                    mine[value] = state.copy()
+
+    def to_bytes(self) -> bytes:
+        payload = [
+            self.task, list(self.classes), self.positive, self.score_bins, list(self.segment_keys), self.top_k,
+            self.predictions, self.labeled, self.expired, self.delays.tobytes(), self.realized.to_bytes(),
+            self.estimated.to_bytes() if self.estimated is not None else None,
+            {k: {v: s.to_bytes() for v, s in sorted(states.items())} for k, states in sorted(self.segments.items())},
+        ]
+        return zlib.compress(msgspec.msgpack.encode(payload), 1)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> PerformancePane:
+        (task, classes, positive, bins, keys, top_k, predictions, labeled, expired, delays, realized, estimated, segments) = msgspec.msgpack.decode(zlib.decompress(data))
+        pane = cls(task, tuple(classes), positive, bins, tuple(keys), top_k)
+        pane.predictions, pane.labeled, pane.expired = predictions, labeled, expired
+        pane.delays = np.frombuffer(delays, np.int64).copy()
+        kind = RegressionState if task == "regression" else ClassificationState
+        pane.realized = kind.from_bytes(realized)
+        pane.estimated = EstimationState.from_bytes(estimated) if estimated is not None else None
+        pane.segments = {k: {v: kind.from_bytes(b) for v, b in states.items()} for k, states in segments.items()}
+        return pane
+
+    # -- reading ----------------------------------------------------------------------------
+    def delay_quantiles(self) -> dict[str, float | None]:
+        """p50 and p95 label delay in seconds (upper edge of the power-of-two bucket)."""
+        total = int(self.delays.sum())
+        if total <= 0:
+            return {"p50": None, "p95": None}
+        cum = np.cumsum(self.delays)
+        edges = np.concatenate([[1.0], 2.0 ** np.arange(1, DELAY_BUCKETS)])
+        return {f"p{q}": float(edges[int(np.searchsorted(cum, q / 100 * total))]) for q in (50, 95)}
+
+
+def _subtract(target: ClassificationState | RegressionState, part: ClassificationState | RegressionState) -> None:
+    """Take ``part`` back out of ``target`` (a replaced label)."""
+    if isinstance(target, ClassificationState):
+        assert isinstance(part, ClassificationState)
+        target.confusion -= part.confusion
+        target.score_counts -= part.score_counts
+        target.decile_score_sums -= part.decile_score_sums
+        target.log_loss_sum -= part.log_loss_sum
+        return
+    assert isinstance(part, RegressionState)
+    n = target.n - part.n
+    if n <= 0:
+        target.__init__()  # type: ignore[misc]
+        return
+    # Reverse of the parallel-variance merge: recover the rest from the whole and the part.
+    mean_rest = (target.n * target.y_mean - part.n * part.y_mean) / n
+    delta = part.y_mean - mean_rest
+    target.y_m2 = max(0.0, target.y_m2 - part.y_m2 - delta * delta * n * part.n / target.n)
+    target.y_mean = mean_rest
+    target.n = n
+    target.error_sum -= part.error_sum
+    target.abs_error_sum -= part.abs_error_sum
+    target.sq_error_sum -= part.sq_error_sum
+    target.ape_sum -= part.ape_sum
+    target.ape_n -= part.ape_n

@@ -1,0 +1,72 @@
+"""A performance window: the merge of its panes (every partition), read as metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from monitor.performance.classification import ClassificationState
+from monitor.performance.fairness import fairness_report
+from monitor.performance.pane import PerformancePane
+from monitor.stats import psi
+
+__all__ = ["evaluate_performance"]
+
+_ESTIMATED = ("accuracy", "precision", "recall", "f1", "roc_auc")
+
+
+def evaluate_performance(blobs: list[bytes], reference_classes: dict[str, int] | None = None) -> dict[str, Any]:
+    """The ``performance_windows`` row of merged panes: counts, realized and estimated metrics
+    (with the estimation error once labels are in), per-segment metrics and fairness gaps, label
+    delay quantiles and, for classifiers, label drift against the reference's class balance."""
+    panes = [PerformancePane.from_bytes(b) for b in blobs]
+    window = panes[0]
+    for pane in panes[1:]:
+        window.merge(pane)
+    metrics = window.realized.metrics() if window.labeled else {}
+    metrics["coverage"] = window.labeled / window.predictions if window.predictions else None
+    estimated = None
+    if window.estimated is not None and window.estimated.n:
+        estimated = window.estimated.metrics()
+        if window.labeled:
+            estimated["error"] = {k: _diff(estimated.get(k), metrics.get(k)) for k in _ESTIMATED}
+    if isinstance(window.realized, ClassificationState) and window.labeled and reference_classes:
+        observed = window.realized.confusion.sum(axis=1)
+        expected = np.array([reference_classes.get(c, 0) for c in window.classes])
+        if expected.sum():
+            metrics["label_distribution"] = dict(zip(window.classes, (observed / observed.sum()).tolist()))
+            metrics["label_psi"] = float(psi(expected, observed))
+    segments: dict[str, Any] = {}
+    for key, states in window.segments.items():
+        if not states:
+            continue
+        segments[key] = {v: s.metrics() for v, s in sorted(states.items())}
+        binary = all(isinstance(s, ClassificationState) for s in states.values())
+        if binary:
+            segments[key]["fairness"] = fairness_report(states)  # type: ignore[arg-type]
+    return {
+        "predictions": window.predictions,
+        "labeled": window.labeled,
+        "metrics": _clean(metrics),
+        "estimated": _clean(estimated) if estimated is not None else None,
+        "segments": _clean(segments) or None,
+        "label_delay": window.delay_quantiles(),
+    }
+
+
+def _diff(a: Any, b: Any) -> float | None:
+    return None if a is None or b is None else float(a) - float(b)
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe (NaN -> None, numpy scalars -> Python)."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value

@@ -1,0 +1,129 @@
+"""SQL side of the label join: join records, performance panes and windows.
+
+Called from the checkpoint transaction (:meth:`Store.checkpoint`), after positions and drift
+panes: the join's delta is written, the performance windows whose panes changed are recomputed
+from the panes of every partition, records past the label horizon are dropped (an early label
+whose prediction never came is counted as an orphan), and windows past the horizon are final.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, and_, delete, func, select, update
+
+from monitor.config import Config
+from monitor.store import schema
+from monitor.windows import WindowSpec
+
+DETECTOR_PANE = -(2**62)  # as monitor.engine.DETECTOR_PANE (the store does not import the engine)
+
+if TYPE_CHECKING:
+    from monitor.join import JoinDelta, Record
+    from monitor.store.store import Store
+
+__all__ = ["PerformanceRepository"]
+
+
+class PerformanceRepository:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- lookups (outside a checkpoint) -----------------------------------------------------
+    def lookup(self, job: str, key: str, ids: list[str]) -> dict[str, Record]:
+        t = schema.join_records
+        out: dict[str, Record] = {}
+        with self.store._tx() as conn:
+            for i in range(0, len(ids), 900):
+                rows = conn.execute(select(t).where(t.c.job == job, t.c.join_key == key, t.c.prediction_id.in_(ids[i : i + 900])))
+                for r in rows.mappings():
+                    out[r["prediction_id"]] = [r["model_id"], r["model_version"], r["ts"], r["prediction"], r["score"], r["segments"], r["label"], r["label_ts"]]
+        return out
+
+    def write_detections(self, conn: Connection, detections: list[tuple[str, str, Any]]) -> None:
+        self.store._upsert(
+            conn,
+            schema.concept_drift_events,
+            [{"model_id": m, "model_version": v, "method": d.method, "detected_at": int(d.time), "position": int(d.position)} for m, v, d in detections],
+        )
+
+    def load_panes(self, job: str, keys: Iterable[str]) -> list[tuple[tuple[str, str, str, int], bytes]]:
+        t = schema.performance_panes
+        with self.store._tx() as conn:
+            rows = conn.execute(select(t).where(t.c.job == job, t.c.join_key.in_(list(keys))))
+            return [((r.join_key, r.model_id, r.model_version, r.pane), bytes(r.state)) for r in rows]
+
+    # -- inside the checkpoint --------------------------------------------------------------
+    def write(self, conn: Connection, job: str, delta: JoinDelta, config: Config, watermark: int | None, evaluate: Callable[[str, str, list[bytes]], dict[str, Any]]) -> dict[str, int]:
+        """Write the join delta, refresh the touched performance windows, expire old records;
+        returns the orphaned labels (whose prediction never came) per model."""
+        self.store._upsert(
+            conn,
+            schema.join_records,
+            [
+                {
+                    "job": job, "join_key": key, "prediction_id": pid, "model_id": r[0], "model_version": r[1], "ts": r[2],
+                    "prediction": None if r[3] is None else str(r[3]), "score": r[4], "segments": r[5],
+                    "label": None if r[6] is None else str(r[6]), "label_ts": r[7],
+                }
+                for (key, pid), r in delta.records.items()
+            ],
+        )
+        self.store._upsert(
+            conn,
+            schema.performance_panes,
+            [{"job": job, "join_key": k, "model_id": m, "model_version": v, "pane": p, "state": b} for (k, m, v, p), b in delta.panes.items()],
+        )
+        for (model_id, version, end), row in self._refresh(conn, job, delta.touched, config, evaluate).items():
+            self.store._upsert(conn, schema.performance_windows, [row])
+        return self._expire(conn, job, config, watermark) if watermark is not None else {}
+
+    def _refresh(self, conn: Connection, job: str, touched: set[tuple[str, str, int]], config: Config, evaluate: Callable[[str, str, list[bytes]], dict[str, Any]]) -> dict:
+        t = schema.performance_panes
+        out = {}
+        ends: set[tuple[str, str, int]] = set()
+        for model_id, version, pane in touched:
+            k = config.models[model_id].panes_per_window
+            ends.update((model_id, version, e) for e in range(pane, pane + k))
+        for model_id, version, end in sorted(ends):
+            cfg = config.models[model_id]
+            spec = WindowSpec(cfg.window_ms, cfg.slide_ms, cfg.allowed_lateness)
+            first = end - spec.panes + 1
+            blobs = [bytes(b) for (b,) in conn.execute(select(t.c.state).where(t.c.job == job, t.c.model_id == model_id, t.c.model_version == version, t.c.pane >= max(first, DETECTOR_PANE + 1), t.c.pane <= end))]
+            if not blobs:
+                continue
+            start, stop = spec.bounds(end)
+            row = evaluate(model_id, version, blobs)
+            out[(model_id, version, end)] = {"model_id": model_id, "model_version": version, "window_start": start, "window_end": stop, "final": False, **row}
+        return out
+
+    def _expire(self, conn: Connection, job: str, config: Config, watermark: int) -> dict[str, int]:
+        r, w, p = schema.join_records, schema.performance_windows, schema.performance_panes
+        orphans: dict[str, int] = {}
+        for model_id, cfg in config.models.items():
+            if not cfg.topics.labels:
+                continue
+            cutoff = watermark - cfg.labels.horizon
+            conn.execute(delete(r).where(r.c.job == job, r.c.model_id == model_id, r.c.ts < cutoff))
+            early = and_(r.c.job == job, r.c.model_id == model_id, r.c.ts.is_(None), r.c.label_ts < cutoff)
+            orphans[model_id] = int(conn.execute(select(func.count()).where(early)).scalar() or 0)
+            conn.execute(delete(r).where(early))
+            conn.execute(update(w).where(w.c.model_id == model_id, w.c.final.is_(False), w.c.window_end <= cutoff).values(final=True))
+            oldest = (cutoff // cfg.slide_ms) - cfg.panes_per_window
+            conn.execute(delete(p).where(p.c.job == job, p.c.model_id == model_id, p.c.pane < oldest, p.c.pane > DETECTOR_PANE))
+        return orphans
+
+    # -- queries ----------------------------------------------------------------------------
+    def windows(self, model_id: str, version: str | None = None) -> list[dict[str, Any]]:
+        w = schema.performance_windows
+        q = select(w).where(w.c.model_id == model_id)
+        if version:
+            q = q.where(w.c.model_version == version)
+        with self.store._tx() as conn:
+            return [dict(r) for r in conn.execute(q.order_by(w.c.window_start, w.c.model_version)).mappings()]
+
+    def concept_drift(self, model_id: str) -> list[dict[str, Any]]:
+        c = schema.concept_drift_events
+        with self.store._tx() as conn:
+            return [dict(r) for r in conn.execute(select(c).where(c.c.model_id == model_id).order_by(c.c.detected_at)).mappings()]
