@@ -19,18 +19,23 @@ import msgspec
 from monitor.checkpoint import Checkpointer
 from monitor.config import Config
 from monitor.engine import ClosedWindow, Engine
-from monitor.events import BadEvent, Decoded, EventDecoder
+from monitor.events import BadEvent, Decoded, DecodedLabels, EventDecoder, LabelDecoder
 from monitor.store import Store
 
-__all__ = ["replay", "ReplayReport", "SOURCE"]
+__all__ = ["replay", "ReplayReport", "JOB", "SOURCE", "LABELS_SOURCE"]
 
-SOURCE = "replay"
+#: A replay checkpoints under this job; predictions and labels are two sources that meet in the
+#: label join under the same key ("replay"), as a Kafka partition's two topics do.
+JOB = "replay"
+SOURCE = "predictions:replay"
+LABELS_SOURCE = "labels:replay"
 _BLOCK = 4 << 20  # bytes read at a time; ~6,000 events of 700 bytes
 
 
 @dataclass
 class ReplayReport:
     events: int = 0
+    labels: int = 0
     invalid: Counter[str] = field(default_factory=Counter)
     windows: list[ClosedWindow] = field(default_factory=list)
     seconds: float = 0.0
@@ -91,27 +96,46 @@ class _Lines:
         return self._lines[i]
 
 
+def _label_blocks(paths: list[Path], decoder: LabelDecoder) -> Iterator[tuple[DecodedLabels, int]]:
+    """(decoded labels, their latest label time) per block of the label files."""
+    for path in paths:
+        with path.open("rb") as fh:
+            for block in _jsonl_blocks(fh):
+                decoded = decoder.decode_lines(block)
+                latest = max((int(b.timestamps.max()) for b in decoded.batches.values() if len(b)), default=-(2**62))
+                yield decoded, latest
+
+
 def replay(
     config: Config,
     store: Store,
     paths: list[Path],
     *,
-    job: str = SOURCE,
+    job: str = JOB,
+    labels: list[Path] = (),  # type: ignore[assignment]
     resume: bool = False,
     dead_letters: IO[bytes] | None = None,
     progress: Callable[[int], None] | None = None,
     on_windows: Callable[[list[ClosedWindow]], None] | None = None,
 ) -> ReplayReport:
-    """Replay prediction/feature event files (JSONL or Avro container files) into ``store``."""
+    """Replay prediction/feature event files (JSONL or Avro container files) into ``store``;
+    with ``labels``, label files too, in event-time order through the same label join: a block
+    of labels goes in once the predictions' watermark has passed its latest label time."""
     engine = Engine(config, store)
+    engine.join.lookup = lambda key, ids: checkpointer.performance.lookup(job, key, ids)
     decoder = EventDecoder(config)
+    label_blocks = _label_blocks(labels, LabelDecoder(config))
+    pending_labels: list[tuple[DecodedLabels, int]] = []
     checkpointer = Checkpointer(engine, store, job, interval_s=config.checkpoint_interval / 1000)
     skip = 0
     if resume:
         state = store.load_state(job)
         engine.restore(state)
         skip = state.offsets.get(SOURCE, 0)
+        label_skip = state.offsets.get(LABELS_SOURCE, 0)
+        engine.restore_performance(checkpointer.performance.load_panes(job, ["replay"]))
     else:
+        label_skip = 0
         store.reset(job)
     report = ReplayReport()
     position = 0
@@ -122,6 +146,28 @@ def replay(
         report.windows += windows
         if on_windows and windows:
             on_windows(windows)
+
+    label_position = 0
+
+    def feed_labels(until: int | None) -> None:
+        """Join label blocks whose latest label time the watermark has passed (all at the end)."""
+        nonlocal label_position
+        while True:
+            if not pending_labels:
+                block = next(label_blocks, None)
+                if block is None:
+                    return
+                pending_labels.append(block)
+            decoded, latest = pending_labels[0]
+            if until is not None and latest > until:
+                return
+            pending_labels.pop(0)
+            label_position += decoded.count
+            if label_position <= label_skip:
+                continue
+            for e in decoded.errors + engine.process_labels(LABELS_SOURCE, decoded, label_position):
+                report.invalid[e.reason] += 1
+            report.labels += decoded.count - len(decoded.errors)
 
     for path in paths:
         for decoded, raw, nbytes in _decoded_blocks(path, decoder):
@@ -143,8 +189,10 @@ def replay(
                         + b"\n"
                     )
             report.events += decoded.count - len(bad)
+            feed_labels(engine.watermark())
             emit(engine.close(engine.watermark()))
             checkpointer.maybe()
+    feed_labels(None)
     emit(engine.flush())
     while not checkpointer.commit():
         time.sleep(1.0)  # the database is away: a replay waits for it rather than lose windows

@@ -26,7 +26,7 @@ import pytest
 from monitor.config import Config, parse_config
 from monitor.layout import Layout
 from monitor.reference import ReferenceProfile
-from monitor.replay import SOURCE, replay
+from monitor.replay import JOB, SOURCE, replay
 from monitor.store import Store
 from monitor.synth import (
     Columns,
@@ -169,7 +169,7 @@ def test_a_replay_persists_the_windows_of_the_stream(fresh: Store, stream: Path,
     assert [s["drifted_features"] for s in fresh.summaries("fraud")] == [[], [], ["num_02"], ["num_02"], ["num_02"]]
     # PostgreSQL and SQLite hold the very same values
     assert snapshot(fresh) == expected
-    state = fresh.load_state(SOURCE)
+    state = fresh.load_state(JOB)
     assert state.offsets == {SOURCE: N} and state.panes == {}
 
 
@@ -210,7 +210,7 @@ def test_blank_lines_are_skipped(sqlite_store: Store, stream: Path, expected, tm
 def test_resume_after_a_crash_equals_an_uninterrupted_replay(fresh: Store, stream: Path, expected):
     with pytest.raises(Crash):
         replay(CFG, fresh, [stream], progress=crash_on(2))
-    done = fresh.load_state(SOURCE).offsets[SOURCE]
+    done = fresh.load_state(JOB).offsets[SOURCE]
     assert 0 < done < N  # the first block was checkpointed, the rest never read
     partial = fresh.windows("fraud")
     assert 0 < len(partial) < len(expected[0]) and partial == expected[0][: len(partial)]
@@ -226,7 +226,7 @@ def test_resume_after_several_crashes_with_small_blocks(sqlite_store: Store, str
     for crash_at in (4, 11, 30):
         with pytest.raises(Crash):
             replay(CFG, sqlite_store, [stream], resume=bool(offsets), progress=crash_on(crash_at))
-        offsets.append(sqlite_store.load_state(SOURCE).offsets[SOURCE])
+        offsets.append(sqlite_store.load_state(JOB).offsets[SOURCE])
     assert offsets == sorted(offsets) and offsets[0] > 0
     replay(CFG, sqlite_store, [stream], resume=True)
     assert snapshot(sqlite_store) == expected
@@ -236,7 +236,7 @@ def test_a_crash_before_the_first_checkpoint_loses_nothing(sqlite_store: Store, 
     slow = config(checkpoint_interval="1h")
     with pytest.raises(Crash):
         replay(slow, sqlite_store, [stream], progress=crash_on(2))
-    assert sqlite_store.load_state(SOURCE).offsets == {} and sqlite_store.windows("fraud") == []
+    assert sqlite_store.load_state(JOB).offsets == {} and sqlite_store.windows("fraud") == []
     report = replay(slow, sqlite_store, [stream], resume=True)
     assert report.events == N
     assert snapshot(sqlite_store) == expected

@@ -37,7 +37,7 @@ SPARSE = StreamSpec(
 def assert_same(a: Columns, b: Columns) -> None:
     for f in fields(Columns):
         x, y = getattr(a, f.name), getattr(b, f.name)
-        if isinstance(x, tuple) and f.name == "categorical":
+        if f.name == "categorical":
             assert len(x) == len(y)
             for cx, cy in zip(x, y, strict=True):
                 np.testing.assert_array_equal(cx, cy)
@@ -48,8 +48,10 @@ def assert_same(a: Columns, b: Columns) -> None:
 def concat(parts: list[Columns]) -> dict[str, np.ndarray]:
     return {
         "prediction_id": np.concatenate([p.prediction_id for p in parts]),
+        "timestamp": np.concatenate([p.timestamp for p in parts]),
         "numeric": np.vstack([p.numeric for p in parts]),
         "score": np.concatenate([p.score for p in parts]),
+        "prediction": np.concatenate([p.prediction for p in parts]),
         "label": np.concatenate([p.label for p in parts]),
         "label_timestamp": np.concatenate([p.label_timestamp for p in parts]),
         **{

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
+from alibi_detect.cd import ChiSquareDrift, KSDrift
 from common import Meta, WindowResult, number, window_rows
 
 DISTRIBUTION = "alibi-detect"
@@ -31,8 +31,6 @@ def _codes(df: pd.DataFrame, levels: dict[str, pd.Index]) -> np.ndarray:
 
 
 def fit(meta: Meta, reference: pd.DataFrame, variant: str) -> Any:
-    from alibi_detect.cd import ChiSquareDrift, KSDrift
-
     levels = {c: pd.Index(reference[c].dropna().unique()) for c in meta.categorical}
     ks = KSDrift(reference[list(meta.numeric)].to_numpy(), p_val=P_VAL)
     chi2 = ChiSquareDrift(_codes(reference, levels), p_val=P_VAL)

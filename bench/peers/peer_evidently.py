@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-
 from common import Meta, WindowResult, number, window_rows
+from evidently import DataDefinition, Dataset, Report
+from evidently.presets import DataDriftPreset
 
 DISTRIBUTION = "evidently"
 DEFAULT_WINDOWS: int | None = 10  # about 3 s per window: 10 evenly spread windows by default
@@ -21,8 +22,6 @@ VARIANTS: dict[str, dict[str, Any]] = {"default": {}, "psi": {"method": "psi"}}
 
 
 def fit(meta: Meta, reference: pd.DataFrame, variant: str) -> Any:
-    from evidently import DataDefinition, Dataset
-
     definition = DataDefinition(
         numerical_columns=list(meta.numeric), categorical_columns=list(meta.categorical)
     )
@@ -36,9 +35,6 @@ def fit(meta: Meta, reference: pd.DataFrame, variant: str) -> Any:
 def detect(
     meta: Meta, fitted: Any, events: pd.DataFrame, windows: Sequence[int]
 ) -> list[WindowResult]:
-    from evidently import Dataset, Report
-    from evidently.presets import DataDriftPreset
-
     definition, reference, variant = fitted
     results = []
     for w in windows:

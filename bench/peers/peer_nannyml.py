@@ -13,9 +13,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import nannyml as nml
 import pandas as pd
-
-from common import Meta, WindowResult, number
+from common import Meta, WindowResult, number, window_rows
 
 DISTRIBUTION = "nannyml"
 DEFAULT_WINDOWS: int | None = None
@@ -25,8 +25,6 @@ PERFORMANCE_METRICS = ["roc_auc", "f1", "accuracy"]
 
 
 def fit(meta: Meta, reference: pd.DataFrame, variant: str) -> Any:
-    import nannyml as nml
-
     calc = nml.UnivariateDriftCalculator(
         column_names=list(meta.features),
         treat_as_categorical=list(meta.categorical),
@@ -41,7 +39,7 @@ def detect(
     meta: Meta, fitted: Any, events: pd.DataFrame, windows: Sequence[int]
 ) -> list[WindowResult]:
     rows = (
-        pd.concat([events.iloc[w * meta.window : (w + 1) * meta.window] for w in windows])
+        pd.concat([window_rows(meta, events, w) for w in windows])
         if len(windows) < meta.n_windows
         else events
     )
@@ -65,16 +63,14 @@ def detect(
 
 def extra(meta: Meta, reference: pd.DataFrame, events: pd.DataFrame) -> dict[str, Any]:
     """Realized performance and CBPE per window, each timed on its own."""
-    import nannyml as nml
-
-    args = dict(
-        y_pred_proba="score",
-        y_pred="prediction",
-        y_true="label",
-        problem_type="classification_binary",
-        metrics=PERFORMANCE_METRICS,
-        chunk_size=meta.window,
-    )
+    args = {
+        "y_pred_proba": "score",
+        "y_pred": "prediction",
+        "y_true": "label",
+        "problem_type": "classification_binary",
+        "metrics": PERFORMANCE_METRICS,
+        "chunk_size": meta.window,
+    }
     out: dict[str, Any] = {}
     t = time.perf_counter()
     realized = nml.PerformanceCalculator(**args).fit(reference).calculate(events)

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-
+import whylogs as why
 from common import Meta, WindowResult, number, window_rows
+from whylogs.viz.drift.column_drift_algorithms import calculate_drift_scores
 
 DISTRIBUTION = "whylogs"
 DEFAULT_WINDOWS: int | None = None
@@ -22,17 +23,12 @@ VARIANTS: dict[str, dict[str, Any]] = {"default": {}}
 
 
 def fit(meta: Meta, reference: pd.DataFrame, variant: str) -> Any:
-    import whylogs as why
-
     return why.log(reference[list(meta.features)]).view()
 
 
 def detect(
     meta: Meta, fitted: Any, events: pd.DataFrame, windows: Sequence[int]
 ) -> list[WindowResult]:
-    import whylogs as why
-    from whylogs.viz.drift.column_drift_algorithms import calculate_drift_scores
-
     results = []
     for w in windows:
         view = why.log(window_rows(meta, events, w)[list(meta.features)]).view()

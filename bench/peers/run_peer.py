@@ -4,7 +4,8 @@ Runs inside the peer's own virtualenv (see ``setup.sh``) and never imports ``mon
 
     bench/.venv-nannyml/bin/python bench/peers/run_peer.py nannyml --mode compute --out r.json
 
-Modes (one process per run, so ``peak_rss_mb`` is that run's):
+Modes (one process per run, so ``peak_rss_mb``, read when the drift results are out, is that
+run's; NannyML's realized performance and CBPE run after it and report their own figures):
 
 - ``compute``: the reference and the events are DataFrames before the clock starts (from the
   ``.npz`` files); ``seconds`` times only the drift computation over the measured windows
@@ -40,7 +41,7 @@ os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "1")
 
-from common import Meta, add_labels, agreement, load_jsonl, load_npz, window_plan  # noqa: E402
+from common import Meta, add_labels, agreement, load_jsonl, load_npz, window_plan
 
 PEERS = {  # name -> (module, variant)
     "nannyml": ("peer_nannyml", "default"),
@@ -116,18 +117,25 @@ def run(peer: str, mode: str, meta: Meta, measured: int | None) -> dict[str, Any
         all_windows = seconds - timings["drift"] + timings["drift"] * scale
         record["seconds_all_windows_estimated"] = all_windows
         record["events_per_s_all_windows_estimated"] = meta.n_events / all_windows
+    record.update(
+        peak_rss_mb=peak_rss_mb(),
+        agreement=agreement(meta, results),
+        windows=[asdict(r) for r in results],
+    )
     if hasattr(module, "extra"):  # model performance, apart from the drift figures above
         if "label" not in events:
             t = time.perf_counter()
             events = add_labels(meta, events)
             timings["load_labels"] = time.perf_counter() - t
         record["performance"] = module.extra(meta, reference, events)
-    record.update(
-        peak_rss_mb=peak_rss_mb(),
-        agreement=agreement(meta, results),
-        windows=[asdict(r) for r in results],
-    )
+        record["performance"]["peak_rss_mb"] = peak_rss_mb()
     return record
+
+
+def _install_log() -> list[str] | None:
+    """setup.sh's record of a failed install into this venv, if there is one."""
+    log = Path(sys.prefix) / "INSTALL_FAILED"
+    return log.read_text().splitlines() if log.exists() else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             "mode": args.mode,
             "error": f"{type(e).__name__}: {e}",
             "traceback": traceback.format_exc().splitlines()[-12:],
+            "install_failed": _install_log(),
             "peak_rss_mb": peak_rss_mb(),
         }
         status = 1
