@@ -164,10 +164,11 @@ def reference_show(config_path: str, model_id: str, model_version: str, profile_
 @main.command("replay")
 @config_option
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--labels", "label_files", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Label events (JSONL), joined in event-time order (repeatable).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted replay from its checkpoint.")
 @click.option("--dead-letters", type=click.Path(dir_okay=False, writable=True), default=None, help="Write rejected events with their reason to this JSONL file.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def replay_cmd(config_path: str, files: tuple[str, ...], resume: bool, dead_letters: str | None, progress: bool) -> None:
+def replay_cmd(config_path: str, files: tuple[str, ...], label_files: tuple[str, ...], resume: bool, dead_letters: str | None, progress: bool) -> None:
     """Replay prediction/feature events from JSONL or Avro files through the engine."""
     from monitor.replay import replay
 
@@ -178,12 +179,12 @@ def replay_cmd(config_path: str, files: tuple[str, ...], resume: bool, dead_lett
     total = sum(p.stat().st_size for p in paths)
     try:
         with click.progressbar(length=total, label="replaying", file=sys.stderr, hidden=not progress) as bar:
-            report = replay(cfg, store, paths, resume=resume, dead_letters=dlq, progress=bar.update)
+            report = replay(cfg, store, paths, labels=[Path(f) for f in label_files], resume=resume, dead_letters=dlq, progress=bar.update)
     finally:
         if dlq:
             dlq.close()
     drifted = [w for w in report.windows if w.dataset.drifted or w.dataset.prediction_drift]
-    click.echo(f"{report.events} events in {report.seconds:.2f} s ({report.rate:,.0f} events/s); {len(report.windows)} windows closed, {len(drifted)} with drift")
+    click.echo(f"{report.events} events in {report.seconds:.2f} s ({report.rate:,.0f} events/s); {len(report.windows)} windows closed, {len(drifted)} with drift" + (f"; {report.labels} labels joined" if label_files else ""))
     if report.invalid:
         click.echo("rejected: " + ", ".join(f"{k}={v}" for k, v in sorted(report.invalid.items())))
     for w in drifted:
@@ -224,6 +225,70 @@ def windows_cmd(config_path: str, model_id: str, feature: str | None, model_vers
 
 def _late_of(late: dict[tuple[str, int], int], row: dict[str, Any], slide_ms: int) -> int:
     return sum(late.get((row["model_version"], p), 0) for p in range(row["window_start"], row["window_end"], slide_ms))
+
+
+@main.command("performance")
+@config_option
+@click.option("--model", "-m", "model_id", required=True)
+@click.option("--version", "-v", "model_version", default=None)
+@click.option("--compare", nargs=2, default=None, metavar="CHAMPION CHALLENGER", help="Compare two versions over all their labeled windows.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def performance_cmd(config_path: str, model_id: str, model_version: str | None, compare: tuple[str, str] | None, fmt: str) -> None:
+    """Print model performance per window: realized (labels), estimated (scores), coverage."""
+    from monitor.store.performance import PerformanceRepository
+
+    cfg = _load(config_path)
+    cfg.model(model_id)
+    repo = PerformanceRepository(_store(cfg))
+    rows = repo.windows(model_id, model_version)
+    out = [
+        {
+            "model_id": r["model_id"],
+            "model_version": r["model_version"],
+            "window_start": iso(r["window_start"]),
+            "window_end": iso(r["window_end"]),
+            "predictions": r["predictions"],
+            "labeled": r["labeled"],
+            "coverage": r["labeled"] / r["predictions"] if r["predictions"] else None,
+            "metrics": r["metrics"],
+            "estimated": r["estimated"],
+            "segments": r["segments"],
+            "label_delay": r["label_delay"],
+            "final": r["final"],
+        }
+        for r in rows
+    ]
+    if compare:
+        from monitor.performance.comparison import compare_accuracy
+
+        totals = {v: [0, 0] for v in compare}
+        for r in rows:
+            if r["model_version"] in totals and r["metrics"].get("accuracy") is not None:
+                n = r["labeled"]
+                totals[r["model_version"]][0] += round(r["metrics"]["accuracy"] * n)
+                totals[r["model_version"]][1] += n
+        (ca, na), (cb, nb) = totals[compare[0]], totals[compare[1]]
+        if not (na and nb):
+            raise click.ClickException(f"both versions need labeled windows; got {na} and {nb} labeled predictions")
+        result = {"champion": compare[0], "challenger": compare[1], **compare_accuracy(ca, na, cb, nb)}
+        click.echo(json.dumps(result, default=str) if fmt == "json" else "\n".join(f"{k}: {v}" for k, v in result.items()))
+        return
+    if fmt == "json":
+        click.echo(json.dumps(out))
+        return
+    click.echo(
+        table(
+            ["window_start", "version", "predictions", "labeled", "coverage", "accuracy", "f1", "roc_auc", "mae", "est_accuracy", "est_roc_auc", "final"],
+            [
+                [w["window_start"], w["model_version"], w["predictions"], w["labeled"], w["coverage"], w["metrics"].get("accuracy"), w["metrics"].get("f1"), w["metrics"].get("roc_auc"), w["metrics"].get("mae"),
+                 (w["estimated"] or {}).get("accuracy"), (w["estimated"] or {}).get("roc_auc"), w["final"]]
+                for w in out
+            ],
+        )
+    )
+    drifts = repo.concept_drift(model_id)
+    if drifts:
+        click.echo("\nconcept drift: " + ", ".join(f"{d['model_version']} at {iso(d['detected_at'])} ({d['method']}, label #{d['position']})" for d in drifts))
 
 
 # -- the service ---------------------------------------------------------------------------------
@@ -334,6 +399,11 @@ def report_cmd(config_path: str, model_id: str, model_version: str | None, since
     windows = sum(len(v.windows) for v in data.versions)
     click.echo(f"wrote {out}: {model_id}, {windows} windows in {len(data.versions)} version(s)")
 
+
+# -- alerts -------------------------------------------------------------------------------------
+from monitor.alerts.cli import alerts_group  # noqa: E402 (the group lives with the alerts)
+
+main.add_command(alerts_group)
 
 if __name__ == "__main__":
     main()

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from monitor.config import Config, ModelConfig
+from monitor.config import Config
 from monitor.events import BadEvent, LabelBatch, ModelBatch
 from monitor.performance.pane import PerformancePane
 from monitor.windows import WindowSpec
@@ -140,7 +140,7 @@ class LabelJoin:
                     continue
                 previous = list(record) if record[LABEL] is not None else None
                 record[LABEL], record[LABEL_TS] = label, label_ts
-                joined.append((record, previous))
+                joined.append((list(record), previous))  # a snapshot: a later label in this batch mutates the record
                 self._dirty_records.add((key, pid))
             else:  # the label came first: wait for the prediction (a later label replaces it)
                 self._put(key, pid, [batch.model_id, None, None, None, None, None, label, label_ts])

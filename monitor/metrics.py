@@ -63,8 +63,6 @@ class Metrics:
         self.drift_share = Gauge("monitor_dataset_drift_share", "Latest share of drifted features", ["model_id", "model_version"], registry=r)
         self.window_events = Gauge("monitor_window_events", "Events in the latest closed window", ["model_id", "model_version"], registry=r)
         self.window_end = Gauge("monitor_window_end_timestamp_seconds", "End of the latest closed window", ["model_id", "model_version"], registry=r)
-        self.alerts_firing = Gauge("monitor_alerts_firing", "Alerts firing, per model, rule and severity (set at evaluation)", ["model_id", "rule", "severity"], registry=r)
-        self.notifications = Counter("monitor_notifications_total", "Notification delivery attempts by outcome (delivered, retry, dead)", ["sink", "outcome"], registry=r)
         self.out_of_range = Gauge("monitor_feature_out_of_range_ratio", "Latest share of a numeric feature's values outside the reference range", ["model_id", "model_version", "feature"], registry=r)
         self.unseen = Gauge("monitor_feature_unseen_ratio", "Latest share of a categorical feature's values not in the reference vocabulary", ["model_id", "model_version", "feature"], registry=r)
         # Performance and labels (filled by the label join; defined here so dashboards and

@@ -40,6 +40,9 @@ __all__ = ["Dispatcher", "backoff_ms", "retry_after_ms"]
 
 log = logging.getLogger(__name__)
 
+#: The outbox outcome -> the ``outcome`` label of ``monitor_notifications_total``.
+_METRIC_OUTCOME = {"delivered": "sent", "retry": "retry", "dead": "failed"}
+
 
 def backoff_ms(attempt: int, base_ms: int, cap_ms: int, rng: random.Random) -> int:
     """Full jitter: a uniform delay up to ``min(cap, base * 2**(attempt-1))``.
@@ -76,7 +79,8 @@ class Dispatcher:
     ``clock`` returns seconds (``time.time``); ``sleep`` waits between idle rounds of the
     background thread; ``evaluator``, when given, judges pipeline health each
     ``health_interval_ms``. ``metrics`` (a :class:`monitor.metrics.Metrics`) gets
-    ``monitor_notifications_total{sink,outcome}`` (outcome: delivered, retry, dead)."""
+    ``monitor_notifications_total{sink,outcome}``: ``sent`` (delivered), ``retry`` (failed, will
+    retry) or ``failed`` (dead)."""
 
     def __init__(
         self,
@@ -189,6 +193,7 @@ class Dispatcher:
 
     def _count(self, sink: str, outcome: str) -> None:
         self.outcomes[(sink, outcome)] += 1
+        outcome = _METRIC_OUTCOME[outcome]
         counter = getattr(self.metrics, "notifications", None) if self.metrics is not None else None
         if counter is not None:
             counter.labels(sink=sink, outcome=outcome).inc()

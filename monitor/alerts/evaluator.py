@@ -77,7 +77,7 @@ class AlertEvaluator:
         self.config = config
         self.store = store
         self.metrics = metrics
-        self._gauge: dict[str, set[tuple[str, str]]] = {}  # model -> {(rule, severity)} set
+        self._gauge: dict[str, set[tuple[str, str, str]]] = {}  # model -> {(version, rule, severity)} ever set
         self._retrain = {name for name, s in config.alerts.sinks.items() if s.type in RETRAIN_SINK_TYPES}
 
     # -- entry points --------------------------------------------------------------------------
@@ -226,7 +226,8 @@ class AlertEvaluator:
         if s.new.state == "firing" and not s.inhibited:
             if notified_state != "firing" or RANK[s.new.severity] > RANK[notified_severity]:
                 state, sinks = "firing", self._sinks(s.rule, s.new.severity)
-            elif s.rule.repeat and notified_at is not None and clock_at - notified_at >= s.rule.repeat:
+            elif s.rule.repeat and s.level in ("warning", "critical") and notified_at is not None and clock_at - notified_at >= s.rule.repeat:
+                # a reminder while the alert still breaches (not while it is recovering)
                 state, reminder_at = "firing", clock_at
                 sinks = tuple(n for n in self._sinks(s.rule, s.new.severity) if n not in self._retrain)
         elif s.transition == "resolved" and notified_state == "firing":
@@ -365,22 +366,23 @@ class AlertEvaluator:
         return last is not None and now_ms - int(last) < period
 
     def _update_gauge(self, conn: Connection, models: set[str]) -> None:
-        """Set ``monitor_alerts_firing{model_id,rule,severity}`` from the alerts table."""
+        """Set ``monitor_alerts_firing{model_id,model_version,rule,severity}`` from the alerts
+        table: 1 while the rule fires (on any feature) for the model version, else 0."""
         gauge = getattr(self.metrics, "alerts_firing", None) if self.metrics is not None else None
         if gauge is None or not models:
             return
         t = schema.alerts
         q = (
-            select(t.c.model_id, t.c.rule, t.c.severity, func.count().label("n"))
+            select(t.c.model_id, t.c.model_version, t.c.rule, t.c.severity)
             .where(t.c.state == "firing", t.c.model_id.in_(sorted(models)))
-            .group_by(t.c.model_id, t.c.rule, t.c.severity)
+            .distinct()
         )
-        counts: dict[str, dict[tuple[str, str], int]] = {m: {} for m in models}
+        current: dict[str, set[tuple[str, str, str]]] = {m: set() for m in models}
         for r in conn.execute(q):
-            counts[r.model_id][(r.rule, r.severity)] = int(r.n)
-        for model_id, current in counts.items():
-            for rule, severity in self._gauge.get(model_id, set()) - current.keys():
-                gauge.labels(model_id=model_id, rule=rule, severity=severity).set(0)
-            for (rule, severity), n in current.items():
-                gauge.labels(model_id=model_id, rule=rule, severity=severity).set(n)
-            self._gauge[model_id] = self._gauge.get(model_id, set()) | current.keys()
+            current[r.model_id].add((r.model_version, r.rule, r.severity))
+        for model_id, firing in current.items():
+            for version, rule, severity in self._gauge.get(model_id, set()) - firing:
+                gauge.labels(model_id=model_id, model_version=version, rule=rule, severity=severity).set(0)
+            for version, rule, severity in firing:
+                gauge.labels(model_id=model_id, model_version=version, rule=rule, severity=severity).set(1)
+            self._gauge[model_id] = self._gauge.get(model_id, set()) | firing

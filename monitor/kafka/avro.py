@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from fastavro import parse_schema, schemaless_reader
 
-from monitor.events import BadEvent, Decoded, EventDecoder
+from monitor.events import BadEvent, EventDecoder, LabelDecoder
 from monitor.exceptions import KafkaError
 
 if TYPE_CHECKING:
@@ -180,9 +180,10 @@ class AvroDecoder:
             return self._decode_raw(values)
         return self._decode_framed(values)
 
-    def decode_events(self, values: Sequence[bytes | None], decoder: EventDecoder) -> Decoded:
-        """Decode Avro values and validate them as events, like ``EventDecoder.decode_values``
-        for JSON: positions in the result (batches and errors) are positions in ``values``."""
+    def decode_events(self, values: Sequence[bytes | None], decoder: EventDecoder | LabelDecoder) -> Any:
+        """Decode Avro values and validate them as events (or labels, with a ``LabelDecoder``),
+        like ``decode_values`` for JSON: positions in the result (batches and errors) are
+        positions in ``values``."""
         batch = self.decode(values)
         decoded = decoder.decode_objects(batch.records)
         origin = np.asarray(batch.positions, dtype=np.int64)
@@ -191,7 +192,7 @@ class AvroDecoder:
         errors = [BadEvent(int(origin[e.position]), e.reason, e.detail) for e in decoded.errors]
         errors.extend(batch.errors)
         errors.sort(key=lambda e: e.position)
-        return Decoded(decoded.batches, errors, len(values))
+        return type(decoded)(decoded.batches, errors, len(values))
 
     def _decode_raw(self, values: Sequence[bytes | None]) -> AvroBatch:
         schema = self._schema

@@ -31,7 +31,8 @@ from monitor.checkpoint import Checkpointer
 from monitor.closing import SharedCloser
 from monitor.config import Config
 from monitor.engine import ClosedWindow, Engine
-from monitor.events import BadEvent, Decoded, EventDecoder
+from monitor.events import BadEvent, Decoded, EventDecoder, LabelDecoder
+from monitor.join import join_key
 from monitor.exceptions import StoreError
 from monitor.kafka.topics import client_config
 from monitor.metrics import Metrics
@@ -82,17 +83,20 @@ class KafkaService:
         self.batch_size = batch_size
         overrides = {"bootstrap.servers": bootstrap_servers} if bootstrap_servers else {}
         self.client_conf = client_config(config, **overrides)
+        self.label_topics = sorted({m.topics.labels for m in config.models.values() if m.topics.labels})
         self.topics = sorted(
-            {t for m in config.models.values() for t in (m.topics.predictions, m.topics.features) if t}
+            {t for m in config.models.values() for t in (m.topics.predictions, m.topics.features) if t} | set(self.label_topics)
         )
         self.engine = Engine(config, store)
         self.decoder = EventDecoder(config)
+        self.label_decoder = LabelDecoder(config)
         self._avro = {t: self._avro_decoder(t) for t in self.topics if self._format(t) == "avro"}
         self.closer = SharedCloser(self.engine, store, self.job, self._all_sources)
         self.checkpointer = Checkpointer(
             self.engine, store, self.job, interval_s=config.checkpoint_interval / 1000, closer=self.closer
         )
         self.checkpointer.listeners.append(self._after_checkpoint)
+        self.engine.join.lookup = lambda key, ids: self.checkpointer.performance.lookup(self.job, key, ids)
         self.on_windows = on_windows
         self.stopping = threading.Event()
         self.assigned: set[tuple[str, int]] = set()
@@ -168,6 +172,8 @@ class KafkaService:
         url = self.config.kafka.schema_registry_url
         if url:
             return AvroDecoder(registry=registry_client(url))
+        if topic in self.label_topics:
+            return AvroDecoder("label")
         features = any(m.topics.features == topic for m in self.config.models.values())
         return AvroDecoder("feature" if features else "prediction")
 
@@ -178,7 +184,8 @@ class KafkaService:
         return "json"
 
     def _all_sources(self) -> set[str]:
-        return {source_of(t, p) for t, n in self._partitions.items() for p in range(n)}
+        """Every partition whose watermark windows wait for (labels do not move event time)."""
+        return {source_of(t, p) for t, n in self._partitions.items() if t not in self.label_topics for p in range(n)}
 
     def _refresh_partitions(self) -> None:
         assert self.consumer is not None
@@ -192,6 +199,8 @@ class KafkaService:
         sources = {source_of(tp.topic, tp.partition) for tp in partitions}
         state = self._retry(lambda: self.store.load_state(self.job, sources))
         self.engine.restore(state)
+        keys = {join_key(s) for s in sources}
+        self.engine.restore_performance(self._retry(lambda: self.checkpointer.performance.load_panes(self.job, keys)))
         now = time.monotonic()
         for tp in partitions:
             source = source_of(tp.topic, tp.partition)
@@ -280,6 +289,12 @@ class KafkaService:
     def _process(self, topic: str, partition: int, msgs: list[Message]) -> None:
         values = [m.value() for m in msgs]
         self.metrics.consumed.labels(topic=topic).inc(len(values))
+        if topic in self.label_topics:
+            labels = self._avro[topic].decode_events(values, self.label_decoder) if topic in self._avro else self.label_decoder.decode_values(values)
+            refused = self.engine.process_labels(source_of(topic, partition), labels, msgs[-1].offset() + 1)
+            for bad in labels.errors + refused:
+                self._dead_letter(msgs[bad.position], bad)
+            return
         decoded: Decoded
         if self._format(topic) == "avro":
             decoded = self._avro[topic].decode_events(values, self.decoder)

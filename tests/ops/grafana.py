@@ -1,0 +1,87 @@
+"""Reading the Grafana dashboards the way Grafana does: panels, their queries, variables."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.ops.conftest import DASHBOARDS
+
+GRAFANA = DASHBOARDS / "grafana"
+
+#: What Grafana substitutes for its built-in interval variables (a 1 s scrape interval; with
+#: Grafana's rule $__rate_interval = max(4 x scrape interval, $__interval + scrape interval)).
+BUILTINS = {"__rate_interval": "15s", "__interval": "5s", "__range": "1m"}
+
+
+@dataclass(frozen=True)
+class Query:
+    dashboard: str
+    panel: str
+    description: str
+    datasource: str
+    text: str  # PromQL or SQL
+
+    @property
+    def pending(self) -> bool:
+        return self.description.startswith("Pending:")
+
+
+def dashboards() -> dict[str, dict[str, Any]]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted((GRAFANA / "dashboards").glob("*.json"))}
+
+
+def provisioned_uids() -> dict[str, str]:
+    """uid -> type of every provisioned datasource."""
+    out = {}
+    for path in (GRAFANA / "provisioning" / "datasources").glob("*.yaml"):
+        for ds in yaml.safe_load(path.read_text())["datasources"]:
+            out[ds["uid"]] = ds["type"]
+    return out
+
+
+def panels(dashboard: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    for p in dashboard["panels"]:
+        yield p
+        yield from p.get("panels", [])  # collapsed rows hold their panels
+
+
+def queries(name: str, dashboard: Mapping[str, Any]) -> Iterator[Query]:
+    for p in panels(dashboard):
+        for t in p.get("targets", []):
+            ds = t.get("datasource") or p.get("datasource") or {}
+            yield Query(name, p["title"], p.get("description", ""), ds.get("uid", ""), t.get("expr") or t.get("rawSql") or "")
+
+
+_VAR = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
+
+
+def substitute(text: str, values: Mapping[str, str], sql: bool = False) -> str:
+    """Replace ``$var`` / ``${var}`` (and Grafana's interval variables); SQL values are quoted."""
+
+    def repl(m: re.Match[str]) -> str:
+        name = m.group(1) or m.group(2)
+        if name in BUILTINS:
+            return BUILTINS[name]
+        if name not in values:
+            raise KeyError(f"undefined variable ${name} in {text!r}")
+        return f"'{values[name]}'" if sql and name == "feature" else values[name]
+
+    return _VAR.sub(repl, text)
+
+
+_LABEL_VALUES = re.compile(r"^label_values\((?:(.+),\s*)?(\w+)\)$")
+
+
+def label_values(query: str) -> tuple[str | None, str]:
+    """``label_values(selector, label)`` -> (selector, label)."""
+    m = _LABEL_VALUES.match(query.strip())
+    if not m:
+        raise ValueError(f"not a label_values() query: {query!r}")
+    return m.group(1), m.group(2)

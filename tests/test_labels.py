@@ -1,0 +1,152 @@
+"""Delayed labels: the join (late, early, duplicate, never), performance per window against
+scikit-learn on the same labeled pairs, estimation, concept drift, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
+
+from monitor.cli import main
+from monitor.config import parse_config
+from monitor.engine import Engine
+from monitor.events import EventDecoder, LabelDecoder
+from monitor.layout import Layout
+from monitor.reference import ReferenceProfile
+from monitor.replay import replay
+from monitor.store import Store
+from monitor.store.performance import PerformanceRepository
+from monitor.synth import DriftSpec, generate, labels_to_jsonl, reference_rows, to_jsonl
+from tests.helpers import rows_of, small_spec
+
+SPEC = small_spec(n_numeric=3, seed=9)
+N = 30_000  # 50 minutes at 10 events/s
+
+
+def _config(db_url: str, **labels):
+    features = {f.name: {"kind": f.kind} for f in SPEC.features}
+    return parse_config({"database_url": db_url, "models": {"demo": {"window": "10m", "features": features, "reference": {"baseline_events": 0}, "labels": {"horizon": "20m", **labels}}}})
+
+
+def _store(cfg) -> Store:
+    store = Store(cfg.database_url)
+    store.upgrade()
+    model = cfg.models["demo"]
+    store.save_reference(ReferenceProfile.build("demo", "*", Layout.from_model(model), rows_of(reference_rows(SPEC, 20_000)), 200))
+    return store
+
+
+def _files(tmp_path, spec=SPEC, keep=1.0):
+    cols = generate(spec, N)
+    events = tmp_path / "predictions.jsonl"
+    events.write_bytes(to_jsonl(spec, cols))
+    lines = labels_to_jsonl(spec, cols).splitlines(keepends=True)
+    kept = [line for i, line in enumerate(lines) if (i * 7919) % 1000 < keep * 1000]
+    labels = tmp_path / "labels.jsonl"
+    labels.write_bytes(b"".join(kept))
+    return cols, events, labels
+
+
+def test_replay_with_labels_gives_sklearn_metrics_per_window(tmp_path, db_url):
+    cfg = _config(db_url)
+    store = _store(cfg)
+    cols, events, labels = _files(tmp_path, keep=0.8)
+    report = replay(cfg, store, [events], labels=[labels])
+    assert report.labels == sum(1 for _ in labels.open("rb"))
+    rows = PerformanceRepository(store).windows("demo")
+    assert len(rows) == 5
+    labeled = {json.loads(line)["prediction_id"] for line in labels.read_bytes().splitlines()}
+    for row in rows:
+        inside = (cols.timestamp >= row["window_start"]) & (cols.timestamp < row["window_end"])
+        mask = inside & np.isin(cols.prediction_id, list(labeled))
+        y, p, s = cols.label[mask], cols.prediction[mask], cols.score[mask]
+        m = row["metrics"]
+        assert row["predictions"] == inside.sum() and row["labeled"] == mask.sum()
+        assert m["accuracy"] == pytest.approx(accuracy_score(y, p), abs=1e-9)
+        assert m["precision"] == pytest.approx(precision_score(y, p, zero_division=0), abs=1e-9)
+        assert m["recall"] == pytest.approx(recall_score(y, p, zero_division=0), abs=1e-9)
+        assert m["f1"] == pytest.approx(f1_score(y, p, zero_division=0), abs=1e-9)
+        assert abs(m["roc_auc"] - roc_auc_score(y, s)) <= m["roc_auc_error_bound"] + 1e-12
+        assert m["coverage"] == pytest.approx(mask.sum() / inside.sum())
+        # Calibrated scores: the estimate from scores alone is close to the realized figure.
+        assert abs(row["estimated"]["accuracy"] - m["accuracy"]) < 0.03
+        assert row["estimated"]["error"]["accuracy"] == pytest.approx(row["estimated"]["accuracy"] - m["accuracy"])
+        assert row["label_delay"]["p50"] is not None
+    # A window is final once the watermark (the last event time) passed its end + the horizon.
+    cutoff = int(cols.timestamp.max()) - 20 * 60_000
+    assert [r["final"] for r in rows] == [r["window_end"] <= cutoff for r in rows]
+    assert sum(r["final"] for r in rows) == 2
+
+
+def _engine(tmp_path):
+    cfg = _config(f"sqlite:///{tmp_path / 'j.db'}")
+    store = _store(cfg)
+    return cfg, Engine(cfg, store), EventDecoder(cfg), LabelDecoder(cfg)
+
+
+def _label(pid: str, label, ts: int) -> bytes:
+    return json.dumps({"model_id": "demo", "prediction_id": pid, "label": label, "timestamp": ts}).encode()
+
+
+def test_early_duplicate_and_unknown_labels(tmp_path):
+    cfg, engine, events, labels = _engine(tmp_path)
+    cols = generate(SPEC, 100)
+    t = int(cols.timestamp[0])
+    # p0's label arrives before its prediction; p1 is labeled twice (last one wins).
+    early = labels.decode_values([_label("p0", int(cols.label[0]), t)])
+    assert engine.process_labels("labels:0", early) == []
+    engine.process("predictions:0", events.decode_lines(to_jsonl(SPEC, cols)))
+    wrong = 1 - int(cols.label[1])
+    refused = engine.process_labels("labels:0", labels.decode_values([
+        _label("p1", wrong, t), _label("p1", int(cols.label[1]), t + 1), _label("p2", "maybe", t),
+    ]))
+    assert [r.reason for r in refused] == ["unknown_class"]
+    (pane,) = engine.join.panes.values()
+    m = pane.realized.metrics()
+    assert pane.labeled == 2 and pane.predictions == 100
+    assert m["accuracy"] == accuracy_score(cols.label[:2], cols.prediction[:2])
+
+
+def test_labels_for_a_model_without_labels_and_wrong_types_are_refused(tmp_path):
+    cfg = parse_config({"models": {"reg": {"features": {"x": {"kind": "numeric"}}, "prediction": "numeric", "topics": {"labels": None}}}})
+    decoded = LabelDecoder(cfg).decode_values([b'{"model_id":"reg","prediction_id":"a","label":"high","timestamp":1}', b'{"model_id":"reg","prediction_id":"b","label":2.5,"timestamp":1}', b'{"model_id":"nope","prediction_id":"c","label":1,"timestamp":1}'])
+    assert [e.reason for e in decoded.errors] == ["wrong_type", "unknown_model"]
+    engine = Engine(cfg, Store("sqlite://"))
+    assert [r.reason for r in engine.process_labels("labels:0", decoded)] == ["labels_not_expected"]
+
+
+def test_concept_drift_is_detected_and_persisted(tmp_path, sqlite_url):
+    cfg = _config(sqlite_url)
+    store = _store(cfg)
+    cols, events, labels = _files(tmp_path)
+    # From the middle on the model is wrong half the time: flip the labels of every other event.
+    lines = labels.read_bytes().splitlines()
+    flipped = [json.dumps({**json.loads(line), "label": 1 - json.loads(line)["label"]}).encode() if i >= N // 2 and i % 2 else line for i, line in enumerate(lines)]
+    labels.write_bytes(b"\n".join(flipped) + b"\n")
+    replay(cfg, store, [events], labels=[labels])
+    drifts = PerformanceRepository(store).concept_drift("demo")
+    assert drifts and all(d["method"] == "adwin" for d in drifts)
+    assert min(d["position"] for d in drifts) >= N // 2  # nothing before the change
+
+
+def test_performance_cli(tmp_path, sqlite_url, monkeypatch):
+    cfg_path = tmp_path / "monitor.yaml"
+    features = {f.name: {"kind": f.kind} for f in SPEC.features}
+    cfg_path.write_text(json.dumps({"database_url": sqlite_url, "models": {"demo": {"window": "10m", "features": features, "reference": {"baseline_events": 0}}}}))
+    cols, events, labels = _files(tmp_path, keep=0.5)
+    ref = tmp_path / "reference.jsonl"
+    ref.write_bytes(to_jsonl(SPEC, reference_rows(SPEC, 10_000)))
+    runner = CliRunner()
+    assert runner.invoke(main, ["reference", "build", "-c", str(cfg_path), "-m", "demo", str(ref)]).exit_code == 0
+    result = runner.invoke(main, ["replay", "-c", str(cfg_path), "--no-progress", "--labels", str(labels), str(events)])
+    assert result.exit_code == 0, result.output
+    assert "labels joined" in result.output
+    out = runner.invoke(main, ["performance", "-c", str(cfg_path), "-m", "demo", "--format", "json"])
+    rows = json.loads(out.output)
+    assert rows and {"model_id", "model_version", "window_start", "window_end", "predictions", "labeled", "metrics", "estimated", "final"} <= rows[0].keys()
+    assert {"accuracy", "f1", "roc_auc"} <= rows[0]["metrics"].keys()
+    table = runner.invoke(main, ["performance", "-c", str(cfg_path), "-m", "demo"])
+    assert "accuracy" in table.output and table.exit_code == 0
