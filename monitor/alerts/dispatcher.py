@@ -157,7 +157,7 @@ class Dispatcher:
             self._failed(row, sink, exc)
             return
         except Exception as exc:  # a bug in a sink must not stop the dispatcher
-            self._failed(row, sink, DeliveryError(sink.redact(f"{type(exc).__name__}: {exc}")))
+            self._failed(row, sink, DeliveryError(f"{type(exc).__name__}: {exc}"))
             return
         if settle_delivered(self.store, row, self._now_ms()):
             self._count(name, "delivered")
@@ -168,7 +168,7 @@ class Dispatcher:
     def _failed(self, row: dict[str, Any], sink: Sink, exc: DeliveryError) -> None:
         d = self.delivery
         attempt = row["attempts"]
-        reason = sink.redact(exc.reason)
+        reason = self.redact(exc.reason)
         if exc.permanent or attempt >= d.max_attempts:
             why = "permanent error" if exc.permanent else f"gave up after {attempt} attempts"
             self._dead(row, f"{reason} ({why})")
@@ -186,7 +186,14 @@ class Dispatcher:
                 row["sink"], attempt, d.max_attempts, reason, delay / 1000,
             )
 
+    def redact(self, text: str) -> str:
+        """``text`` without the secrets of any sink (a response may echo another's)."""
+        for sink in self.sinks.values():
+            text = sink.redact(text)
+        return text
+
     def _dead(self, row: dict[str, Any], reason: str) -> None:
+        reason = self.redact(reason)
         if settle_dead(self.store, row, self._now_ms(), reason):
             self._count(row["sink"], "dead")
             log.error("notification %s to sink %s is dead: %s", row["key"][:12], row["sink"], reason)

@@ -40,7 +40,7 @@ def stream(n: int, drift_at: int | None = None) -> tuple[StreamSpec, bytes]:
     return spec, data
 
 
-def write_config(path: Path, *, db_url: str, bootstrap: str, topic: str, group: str, window: str = "10s", partitions: int = 4, **extra: Any) -> Path:
+def write_config(path: Path, *, db_url: str, bootstrap: str, topic: str, group: str, window: str = "10s", partitions: int = 4, labels_topic: str | None = None, **extra: Any) -> Path:
     config = {
         "database_url": db_url,
         "checkpoint_interval": extra.pop("checkpoint_interval", "1s"),
@@ -57,7 +57,7 @@ def write_config(path: Path, *, db_url: str, bootstrap: str, topic: str, group: 
             "demo": {
                 "window": window,
                 "reference": {"baseline_events": 0, "fine_bins": 200},
-                "topics": {"predictions": topic, "labels": None},
+                "topics": {"predictions": topic, "labels": labels_topic},
                 "features": {"num_00": {"kind": "numeric"}, "num_01": {"kind": "numeric"}, "num_02": {"kind": "numeric"}, "cat10": {"kind": "categorical"}},
                 **extra,
             }

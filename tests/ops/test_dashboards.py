@@ -208,7 +208,8 @@ def test_every_dashboard_query_returns_data_from_a_live_monitor(live_monitor, pr
     assert results is not None, "the dashboard variables never resolved"
     invalid = {key: r.get("error") for key, r in results.items() if r["status"] != "success"}
     assert not invalid, f"invalid PromQL: {invalid}"
-    assert not empty(results), "queries without data:\n" + "\n".join(f"  {d} / {p}: {e}" for d, p, e in empty(results))
+    targets = [(t["health"], t["lastError"]) for t in prom.api("targets")["data"]["activeTargets"]]
+    assert not empty(results), f"targets {targets}; queries without data:\n" + "\n".join(f"  {d} / {p}: {e}" for d, p, e in empty(results))
     pending = [key for key in results if (key[0], key[1]) in PENDING]
     assert {(d, p) for d, p, _ in pending} == set(PENDING)
 
