@@ -400,7 +400,7 @@ class DeliveryConfig(_Strict):
     full jitter (``uniform(0, min(backoff_cap, backoff * 2**(attempt-1)))``), then dead."""
 
     timeout: Duration = 10_000
-    max_attempts: int = Field(10, ge=1)
+    max_attempts: int = Field(20, ge=1, description="Then dead. With the default backoff, about an hour of retries on average.")
     backoff: Duration = 1_000
     backoff_cap: Duration = 600_000
     max_retry_after: Duration = Field(3_600_000, description="Longest Retry-After honoured.")

@@ -131,11 +131,15 @@ class LabelJoin:
             self.records[(key, pid)] = record
         joined: list[tuple[Record, Record | None]] = []
         model_cfg = self.models[batch.model_id]
+        classes: dict[str, frozenset[str]] = {}
         for i, pid in enumerate(batch.prediction_ids):
             label, label_ts = batch.labels[i], int(batch.timestamps[i])
             record = self.records.get((key, pid))
             if record is not None and record[VERSION] is not None:
-                if model_cfg.task == "classification" and label not in self.classes(batch.model_id, record[VERSION]):
+                version = record[VERSION]
+                if version not in classes:
+                    classes[version] = frozenset(self.classes(batch.model_id, version))
+                if model_cfg.task == "classification" and label not in classes[version]:
                     refused.append(BadEvent(int(batch.positions[i]), "unknown_class", f"label {label!r} is not a class of model {batch.model_id!r}"))
                     continue
                 previous = list(record) if record[LABEL] is not None else None
@@ -187,7 +191,7 @@ class LabelJoin:
 
     def drain(self) -> JoinDelta:
         delta = JoinDelta(
-            {k: list(self.records[k]) for k in self._dirty_records if k in self.records},
+            {k: self.records[k] for k in self._dirty_records if k in self.records},
             {k: self.panes[k].to_bytes() for k in self._dirty_panes if k in self.panes},
             {(m, v, p) for (_, m, v, p) in self._dirty_panes},
             self._orphans,

@@ -8,6 +8,7 @@ whose prediction never came is counted as an orphan), and windows past the horiz
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -58,18 +59,7 @@ class PerformanceRepository:
     def write(self, conn: Connection, job: str, delta: JoinDelta, config: Config, watermark: int | None, evaluate: Callable[[str, str, list[bytes]], dict[str, Any]]) -> dict[str, int]:
         """Write the join delta, refresh the touched performance windows, expire old records;
         returns the orphaned labels (whose prediction never came) per model."""
-        self.store._upsert(
-            conn,
-            schema.join_records,
-            [
-                {
-                    "job": job, "join_key": key, "prediction_id": pid, "model_id": r[0], "model_version": r[1], "ts": r[2],
-                    "prediction": None if r[3] is None else str(r[3]), "score": r[4], "segments": r[5],
-                    "label": None if r[6] is None else str(r[6]), "label_ts": r[7],
-                }
-                for (key, pid), r in delta.records.items()
-            ],
-        )
+        self._write_records(conn, job, delta.records)
         self.store._upsert(
             conn,
             schema.performance_panes,
@@ -78,6 +68,36 @@ class PerformanceRepository:
         for (model_id, version, end), row in self._refresh(conn, job, delta.touched, config, evaluate).items():
             self.store._upsert(conn, schema.performance_windows, [row])
         return self._expire(conn, job, config, watermark) if watermark is not None else {}
+
+    def _write_records(self, conn: Connection, job: str, records: dict[tuple[str, str], Record]) -> None:
+        """Upsert join records through the driver's executemany: they are the one table written
+        per event (twice: prediction, then label), and SQLAlchemy's per-row parameter handling
+        costs more than the database does here."""
+        if not records:
+            return
+        rows = [
+            (job, key, pid, r[0], r[1], r[2], None if r[3] is None else str(r[3]), r[4],
+             None if r[5] is None else json.dumps(r[5]), None if r[6] is None else str(r[6]), r[7])
+            for (key, pid), r in records.items()
+        ]
+        columns = "job, join_key, prediction_id, model_id, model_version, ts, prediction, score, segments, label, label_ts"
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns.split(", ")[3:])
+        mark = "?" if self.store.dialect == "sqlite" else "%s"
+        sql = (
+            f"INSERT INTO join_records ({columns}) VALUES ({', '.join([mark] * 11)}) "
+            f"ON CONFLICT (job, join_key, prediction_id) DO UPDATE SET {updates}"
+        )
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            if self.store.dialect == "postgresql":
+                from psycopg2.extras import execute_values
+
+                values_sql = sql.replace(f"VALUES ({', '.join([mark] * 11)})", "VALUES %s")
+                execute_values(cursor, values_sql, rows, page_size=5000)
+            else:
+                cursor.executemany(sql, rows)
+        finally:
+            cursor.close()
 
     def _refresh(self, conn: Connection, job: str, touched: set[tuple[str, str, int]], config: Config, evaluate: Callable[[str, str, list[bytes]], dict[str, Any]]) -> dict:
         t = schema.performance_panes

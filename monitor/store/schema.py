@@ -14,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     Index,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -140,6 +141,7 @@ join_records = Table(
     Column("segments", JSON, nullable=True),
     Column("label", String(200), nullable=True),
     Column("label_ts", BigInteger, nullable=True),
+    Index("ix_join_records_ts", "job", "model_id", "ts"),
 )
 
 performance_panes = Table(

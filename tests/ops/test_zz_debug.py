@@ -5,9 +5,11 @@ from tests.kafka.kit import wait_for
 def test_debug(live_monitor, prometheus, bootstrap):
     base = f"http://127.0.0.1:{live_monitor['port']}"
     wait_for(lambda: _alive(base), 30, "ops")
-    prom = prometheus([f"127.0.0.1:{live_monitor['port']}"])
-    for i in range(8):
-        time.sleep(1)
-        t = prom.api("targets")["data"]["activeTargets"]
-        print([(x["health"], x["lastError"]) for x in t])
-    print(prom.query("monitor_ready"))
+    wait_for(lambda: _get(f"{base}/readyz")[0] == 200, 30, "ready")
+    _feed(bootstrap, live_monitor["topic"])
+    for i in range(15):
+        t = time.perf_counter()
+        body = urllib.request.urlopen(f"{base}/metrics", timeout=30).read()
+        print(i, round(time.perf_counter() - t, 3), len(body), flush=True)
+        time.sleep(0.5)
+    print(live_monitor["log"].read_text()[-3000:])

@@ -29,6 +29,8 @@ def upgrade() -> None:
         sa.Column("label_ts", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("job", "join_key", "prediction_id"),
     )
+    # Expiry at the horizon scans by prediction time (labels still waiting have ts NULL).
+    op.create_index("ix_join_records_ts", "join_records", ["job", "model_id", "ts"])
     op.create_table(
         "performance_panes",
         sa.Column("job", sa.String(200), nullable=False),
