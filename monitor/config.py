@@ -67,6 +67,28 @@ def parse_duration_ms(value: Any) -> int:
 Duration = Annotated[int, BeforeValidator(parse_duration_ms)]
 
 
+def parse_timestamp_ms(value: Any) -> int:
+    """An RFC 3339 time or epoch milliseconds.
+
+    >>> parse_timestamp_ms("2026-01-01T00:00:00Z"), parse_timestamp_ms(5)
+    (1767225600000, 5)
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    import datetime as dt
+
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"expected an RFC 3339 time or epoch milliseconds, got {value!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return int(parsed.timestamp() * 1000)
+
+
+Timestamp = Annotated[int, BeforeValidator(parse_timestamp_ms)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -244,6 +266,7 @@ class ModelConfig(_Strict):
     window: Duration = 3_600_000
     slide: Duration | None = None
     allowed_lateness: Duration = 0
+    window_origin: Timestamp = Field(0, description="Windows are aligned to this instant (RFC 3339 or epoch ms); default the epoch.")
     prediction: Literal["numeric", "categorical", "none"] = "categorical"
     score: bool = True
     statistics: tuple[str, ...] = ("psi", "ks", "ks_pvalue", "chi2", "chi2_pvalue", "js", "wasserstein")

@@ -141,7 +141,7 @@ class Engine:
         self.references = references
         self.layouts = {m: Layout.from_model(c) for m, c in config.models.items()}
         self.specs = {
-            m: WindowSpec(c.window_ms, c.slide_ms, c.allowed_lateness) for m, c in config.models.items()
+            m: WindowSpec.of(c) for m, c in config.models.items()
         }
         self.panes: dict[PaneKey, Sketch] = {}
         self.offsets: dict[str, int] = {}
@@ -335,11 +335,11 @@ class Engine:
         """Count and drop late events (see :meth:`process`); None when nothing is left."""
         spec = self.specs[model_id]
         panes = spec.pane_of(batch.timestamps)
-        late = (panes + 1) * spec.slide_ms + spec.lateness_ms <= seen
+        late = spec.origin_ms + (panes + 1) * spec.slide_ms + spec.lateness_ms <= seen
         if not late.any():
             return batch
         for pane, count in zip(*np.unique(panes[late], return_counts=True)):
-            self._state.late[(model_id, version, int(pane) * spec.slide_ms)] += int(count)
+            self._state.late[(model_id, version, spec.origin_ms + int(pane) * spec.slide_ms)] += int(count)
         self.late_by_model[model_id] += int(late.sum())
         keep = np.flatnonzero(~late)
         return batch.take(keep) if keep.size else None

@@ -80,7 +80,7 @@ class LabelJoin:
     def __init__(self, config: Config, lookup: Callable[[str, list[str]], dict[str, Record]], classes: Callable[[str, str], tuple[str, ...]]) -> None:
         self.config = config
         self.models = {m: c for m, c in config.models.items() if c.topics.labels}
-        self.specs = {m: WindowSpec(c.window_ms, c.slide_ms, c.allowed_lateness) for m, c in self.models.items()}
+        self.specs = {m: WindowSpec.of(c) for m, c in self.models.items()}
         self.lookup = lookup
         self.classes = classes
         self.records: dict[tuple[str, str], Record] = {}

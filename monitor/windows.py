@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from monitor.config import ModelConfig
+
 __all__ = ["WindowSpec", "windows_to_close"]
 
 
@@ -31,21 +33,26 @@ class WindowSpec:
     window_ms: int
     slide_ms: int
     lateness_ms: int
+    origin_ms: int = 0  # windows are aligned to this instant (the epoch by default)
+
+    @classmethod
+    def of(cls, model: ModelConfig) -> WindowSpec:
+        return cls(model.window_ms, model.slide_ms, model.allowed_lateness, model.window_origin)
 
     @property
     def panes(self) -> int:
         return self.window_ms // self.slide_ms
 
     def pane_of(self, timestamps: np.ndarray) -> np.ndarray:
-        return np.floor_divide(timestamps, self.slide_ms)
+        return np.floor_divide(timestamps - self.origin_ms, self.slide_ms)
 
     def bounds(self, end_pane: int) -> tuple[int, int]:
         """``(start_ms, end_ms)`` of the window whose last pane is ``end_pane``."""
-        return (end_pane - self.panes + 1) * self.slide_ms, (end_pane + 1) * self.slide_ms
+        return self.origin_ms + (end_pane - self.panes + 1) * self.slide_ms, self.origin_ms + (end_pane + 1) * self.slide_ms
 
     def closable(self, watermark: int) -> int:
         """The last window (by end pane) that ``watermark`` closes."""
-        return (watermark - self.lateness_ms) // self.slide_ms - 1
+        return (watermark - self.lateness_ms - self.origin_ms) // self.slide_ms - 1
 
     def window_panes(self, end_pane: int) -> range:
         return range(end_pane - self.panes + 1, end_pane + 1)

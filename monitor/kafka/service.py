@@ -105,6 +105,7 @@ class KafkaService:
         self._paused = False
         self._undelivered: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
         self.consumer: Consumer | None = None
+        self._lag: dict[str, int] = {}
         self.dead_letters: Producer | None = None
         self.metrics.register_state(self._scrape)
 
@@ -131,23 +132,27 @@ class KafkaService:
 
     def lag(self) -> dict[str, int]:
         """Messages between the position processed and the partition's end, per assigned
-        partition (``topic:partition``). Cheap: the high watermarks librdkafka cached from its
-        last fetch responses; a partition whose end is not known yet is left out."""
-        consumer = self.consumer
-        if consumer is None:
-            return {}
-        out: dict[str, int] = {}
-        for topic, partition in list(self.assigned):
+        partition (``topic:partition``), as of the consumer loop's last step (see
+        :meth:`_measure_lag`); a partition whose end is not known yet is left out."""
+        return dict(self._lag)
+
+    def _measure_lag(self) -> None:
+        """Cache the lag of every assigned partition. Cheap: the high watermarks librdkafka
+        cached from its last fetch responses. Called from the consumer loop, never from the
+        scrape thread: there, ``get_watermark_offsets`` waits on the consumer's locks (scrapes
+        took seconds)."""
+        assert self.consumer is not None
+        lag: dict[str, int] = {}
+        for topic, partition in self.assigned:
             try:
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
-            except (KafkaException, RuntimeError):  # RuntimeError: the consumer is closed
+                low, high = self.consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+            except KafkaException:
                 continue
             if high < 0:
                 continue
             source = source_of(topic, partition)
-            position = self.engine.offsets.get(source, max(low, 0))
-            out[source] = max(0, high - position)
-        return out
+            lag[source] = max(0, high - self.engine.offsets.get(source, max(low, 0)))
+        self._lag = lag
 
     def _scrape(self) -> list[GaugeMetricFamily | CounterMetricFamily]:
         late = CounterMetricFamily("monitor_events_late", "Events later than their window's allowed lateness", labels=["model_id"])
@@ -283,6 +288,7 @@ class KafkaService:
             self._process(topic, partition, msgs)
             self._activity[source_of(topic, partition)] = now
         self._mark_idle(now)
+        self._measure_lag()
         if self.checkpointer.due() or self._paused:
             self._checkpoint()
 

@@ -108,7 +108,7 @@ class PerformanceRepository:
             ends.update((model_id, version, e) for e in range(pane, pane + k))
         for model_id, version, end in sorted(ends):
             cfg = config.models[model_id]
-            spec = WindowSpec(cfg.window_ms, cfg.slide_ms, cfg.allowed_lateness)
+            spec = WindowSpec.of(cfg)
             first = end - spec.panes + 1
             blobs = [bytes(b) for (b,) in conn.execute(select(t.c.state).where(t.c.job == job, t.c.model_id == model_id, t.c.model_version == version, t.c.pane >= max(first, DETECTOR_PANE + 1), t.c.pane <= end))]
             if not blobs:
@@ -130,7 +130,7 @@ class PerformanceRepository:
             orphans[model_id] = int(conn.execute(select(func.count()).where(early)).scalar() or 0)
             conn.execute(delete(r).where(early))
             conn.execute(update(w).where(w.c.model_id == model_id, w.c.final.is_(False), w.c.window_end <= cutoff).values(final=True))
-            oldest = (cutoff // cfg.slide_ms) - cfg.panes_per_window
+            oldest = (cutoff - cfg.window_origin) // cfg.slide_ms - cfg.panes_per_window
             conn.execute(delete(p).where(p.c.job == job, p.c.model_id == model_id, p.c.pane < oldest, p.c.pane > DETECTOR_PANE))
         return orphans
 
