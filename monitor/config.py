@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
 from monitor.exceptions import ConfigError
 from monitor.stats import DEFAULT_THRESHOLDS, STATISTICS
@@ -246,10 +255,12 @@ class RuleConfig(_Strict):
                 comparison = "<="
             else:
                 comparison = ">="
-        if self.warning is not None and self.critical is not None:
-            if (self.critical < self.warning) if comparison.startswith(">") else (self.critical > self.warning):
-                order = "critical >= warning" if comparison.startswith(">") else "critical <= warning"
-                raise ValueError(f"critical: with comparison {comparison!r} expected {order}")
+        higher = comparison.startswith(">")
+        if self.warning is not None and self.critical is not None and (
+            self.critical < self.warning if higher else self.critical > self.warning
+        ):
+            order = "critical >= warning" if higher else "critical <= warning"
+            raise ValueError(f"critical: with comparison {comparison!r} expected {order}")
         object.__setattr__(self, "statistic", stat)
         object.__setattr__(self, "comparison", comparison)
         return self

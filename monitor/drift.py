@@ -20,7 +20,8 @@ from monitor.config import ModelConfig, Threshold
 from monitor.layout import PREDICTION, SCORE
 from monitor.reference import CategoricalProfile, NumericProfile
 from monitor.sketches import Geometry, Sketch
-from monitor.stats import STATISTICS, chi2, js_distance, ks, psi, wasserstein
+from monitor.stats import STATISTICS, chi2, js_distance, psi
+from monitor.stats.rows import js_rows, ks_rows, psi_rows, wasserstein_rows
 
 __all__ = ["ColumnResult", "DatasetResult", "SEVERITIES", "evaluate", "severity_of"]
 
@@ -82,21 +83,41 @@ def _num(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _numeric_stats(prof: NumericProfile, ref: np.ndarray, cur: np.ndarray, wanted: set[str], coarse: np.ndarray, points: np.ndarray) -> dict[str, float | None]:
-    out: dict[str, float | None] = {}
+def _numeric_block(geo: Geometry, counts: np.ndarray, against: np.ndarray, wanted: set[str], n_coarse: int) -> list[dict[str, float | None]]:
+    """Every numeric column's statistics at once (rows = columns): ``counts`` against
+    ``against`` (the reference, or the previous window), both (columns, width)."""
+    block = geo.numeric_reference
+    f = counts.shape[0]
+    out: list[dict[str, float | None]] = [{} for _ in range(f)]
+
+    def put(name: str, values: np.ndarray) -> None:
+        for j, v in enumerate(values.tolist()):
+            out[j][name] = None if v != v else v
+
+    cur = counts.astype(np.float64)
     if wanted & {"psi", "js"}:
-        ref_c, cur_c = np.add.reduceat(ref, coarse), np.add.reduceat(cur, coarse)
+        starts = geo.coarse_starts(n_coarse)
+        if starts is not None:
+            ref_c = np.add.reduceat(against.ravel(), starts).reshape(f, -1)
+            cur_c = np.add.reduceat(cur.ravel(), starts).reshape(f, -1)
+        else:  # columns with fewer bins than coarse bins: one at a time
+            width = max(p.coarse(n_coarse).size for p in geo.numeric)
+            ref_c, cur_c = np.zeros((f, width)), np.zeros((f, width))
+            for j, p in enumerate(geo.numeric):
+                g = p.coarse(n_coarse)
+                ref_c[j, : g.size] = np.add.reduceat(against[j, : p.n_bins], g)
+                cur_c[j, : g.size] = np.add.reduceat(cur[j, : p.n_bins], g)
         if "psi" in wanted:
-            out["psi"] = _num(psi(ref_c, cur_c))
+            put("psi", psi_rows(ref_c, cur_c, 1e-4))
         if "js" in wanted:
-            out["js"] = _num(js_distance(ref_c, cur_c))
+            put("js", js_rows(ref_c, cur_c))
     if wanted & {"ks", "ks_pvalue"}:
-        res = ks(ref, cur)
-        out["ks"] = _num(res.statistic)
-        out["ks_pvalue"] = _num(res.pvalue)
-        out["ks_error_bound"] = _num(res.error_bound)
+        statistic, pvalue, bound = ks_rows(against, cur)
+        put("ks", statistic)
+        put("ks_pvalue", pvalue)
+        put("ks_error_bound", bound)
     if "wasserstein" in wanted:
-        out["wasserstein"] = _num(wasserstein(points, ref, points, cur, prof.scale)) if cur.sum() and ref.sum() else None
+        put("wasserstein", wasserstein_rows(block.points, against, cur, block.scale))
     return out
 
 
@@ -125,13 +146,12 @@ def _column(
     extra: dict[str, Any],
     previous: np.ndarray | None,
     baseline: bool,
+    computed: tuple[dict[str, float | None], dict[str, float | None] | None] | None = None,
 ) -> ColumnResult:
     wanted = {s for s in cfg.statistics if prof.kind in STATISTICS[s].kinds}
     numeric = isinstance(prof, NumericProfile)
-    coarse = prof.coarse(cfg.reference.coarse_bins) if numeric else None
-    if numeric:
-        stats = _numeric_stats(prof, ref, cur, wanted, coarse, prof.points)
-        prev = _numeric_stats(prof, previous, cur, wanted, coarse, prof.points) if previous is not None and previous.sum() else None
+    if computed is not None:
+        stats, prev = computed
     else:
         stats = _categorical_stats(ref, cur, wanted)
         prev = _categorical_stats(previous, cur, wanted) if previous is not None and previous.sum() else None
@@ -177,6 +197,11 @@ def evaluate(cfg: ModelConfig, geo: Geometry, window: Sketch, previous: Sketch |
     ``compare_previous`` is set)."""
     results: list[ColumnResult] = []
     prev = previous if cfg.compare_previous else None
+    wanted = {s for s in cfg.statistics if "numeric" in STATISTICS[s].kinds}
+    stats = _numeric_block(geo, window.num_counts, geo.numeric_reference.ref, wanted, cfg.reference.coarse_bins) if geo.numeric else []
+    prev_stats = None
+    if prev is not None and geo.numeric:
+        prev_stats = _numeric_block(geo, window.num_counts, prev.num_counts.astype(np.float64), wanted, cfg.reference.coarse_bins)
     for j, prof in enumerate(geo.numeric):
         cur = window.num_counts[j, : prof.n_bins]
         applies = window.predictions if prof.name in (SCORE, PREDICTION) else window.events
@@ -186,7 +211,8 @@ def evaluate(cfg: ModelConfig, geo: Geometry, window: Sketch, previous: Sketch |
             "max": float(window.num_max[j]) if present else None,
         }
         prev_counts = prev.num_counts[j, : prof.n_bins] if prev is not None else None
-        results.append(_column(cfg, prof, cur, int(window.num_missing[j]), applies, prof.counts, extra, prev_counts, window.baseline))
+        prev_j = prev_stats[j] if prev_stats is not None and prev_counts is not None and prev_counts.sum() else None
+        results.append(_column(cfg, prof, cur, int(window.num_missing[j]), applies, prof.counts, extra, prev_counts, window.baseline, (stats[j], prev_j)))
     for j, prof in enumerate(geo.categorical):
         cur = window.cat_counts[j, : prof.n_bins]
         applies = window.predictions if prof.name == PREDICTION else window.events

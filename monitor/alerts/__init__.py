@@ -15,4 +15,4 @@ from monitor.alerts.notify import Notification
 from monitor.alerts.sinks import build_sinks
 from monitor.alerts.state import AlertState, step
 
-__all__ = ["AlertEvaluator", "Dispatcher", "Notification", "AlertError", "DeliveryError", "AlertState", "step", "build_sinks"]
+__all__ = ["AlertError", "AlertEvaluator", "AlertState", "DeliveryError", "Dispatcher", "Notification", "build_sinks", "step"]

@@ -156,7 +156,7 @@ class Dispatcher:
         except DeliveryError as exc:
             self._failed(row, sink, exc)
             return
-        except Exception as exc:  # a bug in a sink must not stop the dispatcher
+        except Exception as exc:  # noqa: BLE001 (a bug in a sink must not stop the dispatcher)
             self._failed(row, sink, DeliveryError(f"{type(exc).__name__}: {exc}"))
             return
         if settle_delivered(self.store, row, self._now_ms()):

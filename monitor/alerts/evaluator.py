@@ -37,14 +37,21 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.alerts.notify import Notice, Notification, group_notices, json_safe
 from monitor.alerts.outbox import insert_notification
-from monitor.alerts.rules import WINDOW_KINDS, Observation, level_of, observe_values, observe_window, threshold_of
+from monitor.alerts.rules import (
+    WINDOW_KINDS,
+    Observation,
+    level_of,
+    observe_values,
+    observe_window,
+    threshold_of,
+)
 from monitor.alerts.silences import active_silences, silenced
 from monitor.alerts.state import RANK, AlertState, step
 from monitor.config import RETRAIN_SINK_TYPES, Config, RuleConfig
 from monitor.engine import ClosedWindow
 from monitor.store import Store, schema
 
-__all__ = ["AlertEvaluator", "HEALTH_VERSION"]
+__all__ = ["HEALTH_VERSION", "AlertEvaluator"]
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 
 from monitor.format import iso
 
-__all__ = ["Notice", "Notification", "idempotency_key", "group_notices", "dashboard_url", "json_safe", "probe_payload"]
+__all__ = ["Notice", "Notification", "dashboard_url", "group_notices", "idempotency_key", "json_safe", "probe_payload"]
 
 _RANK = {"ok": 0, "warning": 1, "critical": 2}
 

@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from monitor.alerts.notify import Notification
 from monitor.store import Store, schema
 
-__all__ = ["insert_notification", "claim_due", "settle_delivered", "settle_retry", "settle_dead", "outbox_rows", "STATUSES"]
+__all__ = ["STATUSES", "claim_due", "insert_notification", "outbox_rows", "settle_dead", "settle_delivered", "settle_retry"]
 
 STATUSES = ("pending", "sending", "delivered", "dead", "silenced", "rate_limited")
 

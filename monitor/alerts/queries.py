@@ -8,7 +8,7 @@ from sqlalchemy import Connection, select
 
 from monitor.store import schema
 
-__all__ = ["list_alerts", "alert_history", "ACTIVE_STATES"]
+__all__ = ["ACTIVE_STATES", "alert_history", "list_alerts"]
 
 ACTIVE_STATES = ("pending", "firing")
 

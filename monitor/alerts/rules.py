@@ -31,7 +31,7 @@ from monitor.drift import ColumnResult, DatasetResult
 from monitor.engine import ClosedWindow
 from monitor.layout import PREDICTION, SCORE
 
-__all__ = ["Observation", "observe_window", "observe_values", "level_of", "threshold_of", "lookup", "WINDOW_KINDS"]
+__all__ = ["WINDOW_KINDS", "Observation", "level_of", "lookup", "observe_values", "observe_window", "threshold_of"]
 
 #: Rule kinds evaluated on closed drift windows; the others are fed as values.
 WINDOW_KINDS = frozenset({"feature_drift", "prediction_drift", "dataset_drift", "data_quality"})

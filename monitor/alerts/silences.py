@@ -11,7 +11,7 @@ from sqlalchemy import Connection, delete, insert, select
 
 from monitor.store import schema
 
-__all__ = ["Silence", "add_silence", "active_silences", "remove_silence", "silenced"]
+__all__ = ["Silence", "active_silences", "add_silence", "remove_silence", "silenced"]
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-__all__ = ["AlertState", "step", "RANK"]
+__all__ = ["RANK", "AlertState", "step"]
 
 RANK = {"ok": 0, "warning": 1, "critical": 2}
 

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from monitor.layout import PREDICTION, SCORE, Layout
 from monitor.reference import CategoricalProfile, NumericProfile, ReferenceProfile
 
-__all__ = ["Geometry"]
+__all__ = ["Geometry", "NumericBlock"]
+
+
+@dataclass(frozen=True, eq=False)
+class NumericBlock:
+    ref: np.ndarray  # (columns, width) reference counts, zero padded
+    points: np.ndarray  # (columns, width) bin representatives, padded with the last one
+    scale: np.ndarray  # (columns,) reference standard deviations
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,6 +57,27 @@ class Geometry:
             np.array([p.name in (SCORE, PREDICTION) for p in numeric], bool),
             np.array([p.name == PREDICTION for p in categorical], bool),
         )
+
+    @cached_property
+    def numeric_reference(self) -> NumericBlock:
+        """The numeric profiles as padded matrices, for evaluating all columns at once."""
+        f, width = len(self.numeric), self.numeric_width
+        ref = np.zeros((f, width))
+        points = np.zeros((f, width))
+        for j, prof in enumerate(self.numeric):
+            ref[j, : prof.n_bins] = prof.counts
+            points[j, : prof.n_bins] = prof.points
+            points[j, prof.n_bins :] = prof.points[-1]  # zero mass, zero gap
+        scale = np.array([p.scale for p in self.numeric])
+        return NumericBlock(ref, points, scale)
+
+    def coarse_starts(self, n_coarse: int) -> np.ndarray | None:
+        """``np.add.reduceat`` starts over the flattened (columns, width) counts giving every
+        numeric column's coarse bins, or None when columns have different numbers of them."""
+        starts = [p.coarse(n_coarse) for p in self.numeric]
+        if len({s.size for s in starts}) != 1:
+            return None
+        return np.concatenate([j * self.numeric_width + s for j, s in enumerate(starts)]).astype(np.intp)
 
     @property
     def names(self) -> tuple[str, ...]:

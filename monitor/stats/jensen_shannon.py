@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import rel_entr
 
 from monitor.stats._validation import paired_counts
+from monitor.stats.rows import js_rows
 
 __all__ = ["js_distance"]
 
@@ -46,12 +45,4 @@ def js_distance(ref_counts: ArrayLike, cur_counts: ArrayLike) -> float:
 
     """
     ref, cur = paired_counts(ref_counts, cur_counts)
-    n_ref = ref.sum()
-    n_cur = cur.sum()
-    if n_ref == 0 or n_cur == 0:
-        return float("nan")
-    p = ref / n_ref
-    q = cur / n_cur
-    m = (p + q) / 2.0
-    divergence = np.sum(rel_entr(p, m) + rel_entr(q, m)) / (2.0 * np.log(2.0))
-    return float(np.sqrt(np.clip(divergence, 0.0, 1.0)))
+    return float(js_rows(ref[None], cur[None])[0])

@@ -33,17 +33,12 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import kolmogorov
-from scipy.stats import kstwo
 
 from monitor.stats._validation import paired_counts
+from monitor.stats.rows import EXACT_UP_TO, ks_rows
 
 __all__ = ["KsResult", "ks", "EXACT_UP_TO"]
-
-#: Effective sample size up to which the p-value is scipy's exact ``kstwo.sf``.
-EXACT_UP_TO = 1000
 
 
 class KsResult(NamedTuple):
@@ -94,19 +89,5 @@ def ks(ref_counts: ArrayLike, cur_counts: ArrayLike) -> KsResult:
 
     """
     ref, cur = paired_counts(ref_counts, cur_counts)
-    n_ref = ref.sum()
-    n_cur = cur.sum()
-    if n_ref == 0 or n_cur == 0:
-        return KsResult(float("nan"), float("nan"), float("nan"))
-    p = ref / n_ref
-    q = cur / n_cur
-    statistic = float(np.max(np.abs(np.cumsum(ref) / n_ref - np.cumsum(cur) / n_cur)))
-    error_bound = float(np.max(np.minimum(p, q)))
-    effective_n = np.round(n_ref * n_cur / (n_ref + n_cur))
-    if effective_n <= EXACT_UP_TO:
-        with np.errstate(divide="ignore"):  # effective_n == 0 (both totals 1) gives nan
-            pvalue = float(np.clip(kstwo.sf(statistic, effective_n), 0.0, 1.0))
-    else:
-        root = np.sqrt(effective_n)
-        pvalue = float(np.clip(kolmogorov((root + 0.12 + 0.11 / root) * statistic), 0.0, 1.0))
+    statistic, pvalue, error_bound = (float(x[0]) for x in ks_rows(ref[None], cur[None]))
     return KsResult(statistic, pvalue, error_bound)

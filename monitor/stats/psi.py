@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 from numpy.typing import ArrayLike
 
 from monitor.stats._validation import paired_counts
+from monitor.stats.rows import psi_rows
 
 __all__ = ["psi"]
 
@@ -48,10 +48,4 @@ def psi(ref_counts: ArrayLike, cur_counts: ArrayLike, eps: float = 1e-4) -> floa
     if not eps > 0:
         raise ValueError(f"eps must be greater than 0, got {eps}")
     ref, cur = paired_counts(ref_counts, cur_counts)
-    n_ref = ref.sum()
-    n_cur = cur.sum()
-    if n_ref == 0 or n_cur == 0:
-        return float("nan")
-    p = np.maximum(ref / n_ref, eps)
-    q = np.maximum(cur / n_cur, eps)
-    return float(np.sum((q - p) * np.log(q / p)))
+    return float(psi_rows(ref[None], cur[None], eps)[0])

@@ -14,7 +14,6 @@ from sqlalchemy import (
     DateTime,
     Float,
     Index,
-    Index,
     Integer,
     LargeBinary,
     MetaData,

@@ -14,8 +14,8 @@ ci_webhook  JSON evidence, optional Bearer token and signature (retrain trigger)
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -27,13 +27,13 @@ from monitor.alerts.sinks.webhook import WebhookSink, sign, verify
 from monitor.config import AlertsConfig
 
 __all__ = [
+    "SINK_TYPES",
+    "CiWebhookSink",
+    "GithubSink",
+    "GitlabSink",
     "Sink",
     "SlackSink",
     "WebhookSink",
-    "GithubSink",
-    "GitlabSink",
-    "CiWebhookSink",
-    "SINK_TYPES",
     "build_sink",
     "build_sinks",
     "retrain_evidence",

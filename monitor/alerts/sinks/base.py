@@ -21,7 +21,7 @@ import httpx
 
 from monitor.alerts.exceptions import DeliveryError
 
-__all__ = ["Sink", "Request", "USER_AGENT"]
+__all__ = ["USER_AGENT", "Request", "Sink"]
 
 USER_AGENT = "monitor-alerts/1"
 # httpx logs "HTTP Request: POST <full URL>" at INFO: a Slack webhook URL is a credential.

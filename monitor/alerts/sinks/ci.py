@@ -24,7 +24,7 @@ from urllib.parse import quote
 from monitor.alerts.sinks.base import Request, Sink
 from monitor.alerts.sinks.webhook import encode, signed_headers
 
-__all__ = ["GithubSink", "GitlabSink", "CiWebhookSink", "retrain_evidence"]
+__all__ = ["CiWebhookSink", "GithubSink", "GitlabSink", "retrain_evidence"]
 
 
 def _fmt(value: Any) -> str:

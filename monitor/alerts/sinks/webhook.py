@@ -25,7 +25,7 @@ from typing import Any
 
 from monitor.alerts.sinks.base import Request, Sink
 
-__all__ = ["WebhookSink", "sign", "verify", "encode", "SIGNATURE_HEADER", "TIMESTAMP_HEADER"]
+__all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "WebhookSink", "encode", "sign", "verify"]
 
 SIGNATURE_HEADER = "X-Monitor-Signature"
 TIMESTAMP_HEADER = "X-Monitor-Timestamp"
