@@ -10,9 +10,9 @@ import re
 import subprocess
 from pathlib import Path
 
-from bench import kafka, labels, pipeline
+from bench import compare, kafka, labels, pipeline
 
-SUITES = {"pipeline": (pipeline.run, pipeline.render), "kafka": (kafka.run, kafka.render), "labels": (labels.run, labels.render)}
+SUITES = {"pipeline": (pipeline.run, pipeline.render), "kafka": (kafka.run, kafka.render), "labels": (labels.run, labels.render), "peers": (compare.run, compare.render)}
 README = Path("README.md")
 
 
