@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import attrgetter
@@ -227,34 +227,32 @@ def _epoch_ms(value: int | float | dt.datetime) -> int:
     return int(value)
 
 
-class EventDecoder:
-    """Decode raw JSON events of the configured models into per-model column batches."""
+class _TypedDecoder:
+    """Typed decoding of a tagged union of per-model structs: a whole batch in C, and, for a
+    batch with a bad message, one message at a time so each failure gets its reason.
 
-    def __init__(self, config: Config) -> None:
-        self.codecs = {m: _ModelCodec(m, cfg) for m, cfg in config.models.items()}
-        union = Union[tuple(c.struct for c in self.codecs.values())]  # noqa: UP007 (runtime union)
-        self._decoder = msgspec.json.Decoder(union)
-        self._structs = {c.struct: c for c in self.codecs.values()}
-        self._union = union
+    Subclasses set ``_union`` (the runtime union), ``_decoder`` and ``models`` (the configured
+    model ids), and implement ``_assemble``.
+    """
 
-    def decode_lines(self, data: bytes) -> Decoded:
-        """Decode a JSONL buffer (one event per line; blank lines are skipped)."""
-        try:
-            events = self._decoder.decode_lines(data)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            return self.decode_values([line for line in data.splitlines() if line.strip()])
-        return self._assemble(events, list(range(len(events))), [], len(events))
+    _union: Any
+    _decoder: msgspec.json.Decoder
+    models: Mapping[str, Any]
+    _assemble: Any  # (events, positions, errors, count) -> the decoded batch
 
-    def decode_values(self, values: Sequence[bytes]) -> Decoded:
+    def decode_values(self, values: Sequence[bytes]) -> Any:
         """Decode a sequence of single-event messages (e.g. Kafka message values)."""
-        decode = self._decoder.decode
         try:
-            events = list(map(decode, values))
+            events = list(map(self._decoder.decode, values))
         except (msgspec.ValidationError, msgspec.DecodeError):
             return self._one_by_one(values)
         return self._assemble(events, list(range(len(events))), [], len(events))
 
-    def decode_objects(self, objects: Sequence[Any]) -> Decoded:
+    def decode_lines(self, data: bytes) -> Any:
+        """Decode a JSONL buffer (one event per line; blank lines are skipped)."""
+        return self.decode_values([line for line in data.splitlines() if line.strip()])
+
+    def decode_objects(self, objects: Sequence[Any]) -> Any:
         """Validate already-parsed events (e.g. records read from Avro) through the same types."""
         good, positions, errors = [], [], []
         for i, obj in enumerate(objects):
@@ -262,10 +260,10 @@ class EventDecoder:
                 good.append(msgspec.convert(obj, self._union, strict=False))
                 positions.append(i)
             except msgspec.ValidationError as exc:
-                errors.append(BadEvent(i, *_classify(obj, str(exc), self.codecs)))
+                errors.append(BadEvent(i, *_classify(obj, str(exc), self.models)))
         return self._assemble(good, positions, errors, len(objects))
 
-    def _one_by_one(self, values: Sequence[bytes]) -> Decoded:
+    def _one_by_one(self, values: Sequence[bytes]) -> Any:
         good, positions, errors = [], [], []
         decode = self._decoder.decode
         for i, raw in enumerate(values):
@@ -274,7 +272,7 @@ class EventDecoder:
                 positions.append(i)
                 continue
             except msgspec.ValidationError as exc:
-                error = _classify(_loads(raw), str(exc), self.codecs)
+                error = _classify(_loads(raw), str(exc), self.models)
             except msgspec.DecodeError:
                 # Not strict JSON: Python's json accepts NaN and Infinity, which we count as
                 # missing values rather than reject the event.
@@ -287,9 +285,30 @@ class EventDecoder:
                     positions.append(i)
                     continue
                 except msgspec.ValidationError as exc:
-                    error = _classify(obj, str(exc), self.codecs)
+                    error = _classify(obj, str(exc), self.models)
             errors.append(BadEvent(i, *error))
         return self._assemble(good, positions, errors, len(values))
+
+
+
+class EventDecoder(_TypedDecoder):
+    """Decode raw JSON events of the configured models into per-model column batches."""
+
+    def __init__(self, config: Config) -> None:
+        self.codecs = {m: _ModelCodec(m, cfg) for m, cfg in config.models.items()}
+        self.models = self.codecs
+        self._union = Union[tuple(c.struct for c in self.codecs.values())]  # noqa: UP007 (runtime union)
+        self._decoder = msgspec.json.Decoder(self._union)
+        self._structs = {c.struct: c for c in self.codecs.values()}
+
+    def decode_lines(self, data: bytes) -> Decoded:
+        """Decode a JSONL buffer (one event per line; blank lines are skipped), in one call
+        when every line is good."""
+        try:
+            events = self._decoder.decode_lines(data)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return self.decode_values([line for line in data.splitlines() if line.strip()])
+        return self._assemble(events, list(range(len(events))), [], len(events))
 
     def _assemble(self, events: list[Any], positions: list[int], errors: list[BadEvent], count: int) -> Decoded:
         by_type: dict[type, tuple[list[Any], list[int]]] = {}
@@ -315,7 +334,7 @@ def _loads(raw: bytes) -> Any:
         return None
 
 
-def _classify(obj: Any, message: str, codecs: dict[str, _ModelCodec]) -> tuple[str, str]:
+def _classify(obj: Any, message: str, codecs: Mapping[str, Any]) -> tuple[str, str]:
     if not isinstance(obj, dict):
         return "not_an_object", f"an event must be a JSON object, got {type(obj).__name__}"
     if "model_id" in obj and obj["model_id"] not in codecs:
@@ -348,7 +367,7 @@ class DecodedLabels:
     count: int
 
 
-class LabelDecoder:
+class LabelDecoder(_TypedDecoder):
     """Decode label events ``{"model_id", "prediction_id", "label", "timestamp"}``.
 
     A label of the wrong type for its model's task (a string for a regression model) or for a
@@ -363,7 +382,8 @@ class LabelDecoder:
     """
 
     def __init__(self, config: Config) -> None:
-        self.models = {}
+        self.structs: dict[type, tuple[str, str]] = {}
+        self.models = config.models
         structs = []
         for model_id, cfg in config.models.items():
             label_type = float if cfg.task == "regression" else str | int | bool
@@ -374,42 +394,10 @@ class LabelDecoder:
                 tag=model_id,
                 gc=False,
             )
-            self.models[struct] = (model_id, cfg.task)
+            self.structs[struct] = (model_id, cfg.task)
             structs.append(struct)
         self._union = Union[tuple(structs)]  # noqa: UP007 (runtime union)
         self._decoder = msgspec.json.Decoder(self._union)
-        self._codecs = {m: None for m in config.models}
-
-    def decode_values(self, values: Sequence[bytes]) -> DecodedLabels:
-        good, positions, errors = [], [], []
-        decode = self._decoder.decode
-        try:
-            good = list(map(decode, values))
-            positions = list(range(len(values)))
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            good = []
-            for i, raw in enumerate(values):
-                try:
-                    good.append(decode(raw))
-                    positions.append(i)
-                except msgspec.ValidationError as exc:
-                    errors.append(BadEvent(i, *_classify(_loads(raw), str(exc), self._codecs)))
-                except msgspec.DecodeError:
-                    errors.append(BadEvent(i, "invalid_json", "the message is not valid JSON"))
-        return self._assemble(good, positions, errors, len(values))
-
-    def decode_lines(self, data: bytes) -> DecodedLabels:
-        return self.decode_values([line for line in data.splitlines() if line.strip()])
-
-    def decode_objects(self, objects: Sequence[Any]) -> DecodedLabels:
-        good, positions, errors = [], [], []
-        for i, obj in enumerate(objects):
-            try:
-                good.append(msgspec.convert(obj, self._union, strict=False))
-                positions.append(i)
-            except msgspec.ValidationError as exc:
-                errors.append(BadEvent(i, *_classify(obj, str(exc), self._codecs)))
-        return self._assemble(good, positions, errors, len(objects))
 
     def _assemble(self, events: list[Any], positions: list[int], errors: list[BadEvent], count: int) -> DecodedLabels:
         grouped: dict[type, tuple[list[Any], list[int]]] = {}
@@ -419,7 +407,7 @@ class LabelDecoder:
             pos.append(p)
         batches = {}
         for struct, (evs, pos) in grouped.items():
-            model_id, task = self.models[struct]
+            model_id, task = self.structs[struct]
             labels = list(map(attrgetter("label"), evs))
             batches[model_id] = LabelBatch(
                 model_id,
