@@ -15,6 +15,9 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection
 
+import numpy as np
+
+from monitor.alerts import AlertEvaluator
 from monitor.engine import ClosedWindow, Engine, EngineState
 from monitor.performance.window import evaluate_performance
 from monitor.store.performance import PerformanceRepository
@@ -37,6 +40,8 @@ class Checkpointer:
         interval_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         closer: Callable[[Connection], list[ClosedWindow]] | None = None,
+        after_close: Callable[[Connection, list[ClosedWindow]], None] | None = None,
+        alerts: AlertEvaluator | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -46,6 +51,11 @@ class Checkpointer:
         self.closer = closer
         self.performance = PerformanceRepository(store)
         self.hooks: list[Callable[[Connection, EngineState, list[ClosedWindow]], None]] = [self._join]
+        if after_close is not None:  # alert evaluation and its outbox, after the join's windows
+            self.hooks.append(lambda conn, _state, windows: after_close(conn, windows))
+        self.alerts = alerts
+        #: performance window rows refreshed by the last checkpoint (for the gauges)
+        self.refreshed: list[dict] = []
         self.orphaned: Counter[str] = Counter()
         self._pending: EngineState | None = None
         self._last = clock()
@@ -63,6 +73,7 @@ class Checkpointer:
     def _join(self, conn: Connection, state: EngineState, windows: list[ClosedWindow]) -> None:
         """Checkpoint step 6a: the label join's delta, performance windows, concept drift."""
         delta = state.join
+        self.refreshed = []
         if not (delta.records or delta.panes or self.engine.join.models):
             return
         watermark = min(state.watermarks.values()) if state.watermarks else None
@@ -74,8 +85,36 @@ class Checkpointer:
             classes = dict(zip(prof.vocab, prof.counts[:-1].tolist())) if prof is not None and prof.kind == "categorical" else None
             return evaluate_performance(blobs, classes)
 
-        self.orphaned.update(self.performance.write(conn, self.job, delta, engine.config, watermark, evaluate))
+        orphans, refreshed = self.performance.write(conn, self.job, delta, engine.config, watermark, evaluate)
+        self.refreshed = refreshed
+        self.orphaned.update(orphans)
         self.performance.write_detections(conn, state.detections)
+        if self.alerts is not None:
+            self._performance_alerts(conn, refreshed, windows, state)
+
+    def _performance_alerts(self, conn: Connection, refreshed: list[dict], windows: list[ClosedWindow], state: EngineState) -> None:
+        """Performance rules (step 6b): each rule kind once per window, when its figure is
+        complete enough to judge — realized performance once half the window's predictions are
+        labeled or the window is final, label coverage when final, the estimate when the drift
+        window closes (its predictions are all in), concept drift at a detection."""
+        alerts = self.alerts
+        assert alerts is not None
+        for row in refreshed:
+            key = (conn, row["model_id"], row["model_version"], row["window_start"], row["window_end"])
+            coverage = row["metrics"].get("coverage") or 0.0
+            if row["final"] or coverage >= 0.5:
+                alerts.evaluate_values(*key, row["metrics"], "performance")
+            if row["final"]:
+                alerts.evaluate_values(*key, {"label_coverage": coverage}, "label_coverage")
+        for w in windows:
+            row = self.performance.window(conn, w.model_id, w.model_version, w.start_ms, w.end_ms)
+            if row is not None and row["estimated"]:
+                alerts.evaluate_values(conn, w.model_id, w.model_version, w.start_ms, w.end_ms, row["estimated"], "estimated_performance")
+        for model_id, version, detection in state.detections:
+            spec = self.engine.specs[model_id]
+            end = int(spec.pane_of(np.array([detection.time]))[0])
+            start, stop = spec.bounds(end + spec.panes - 1)
+            alerts.evaluate_values(conn, model_id, version, start, stop, {"concept_drift": 1.0, "position": detection.position}, "concept_drift")
 
     def discard(self) -> None:
         """Forget a delta that could not be written (the caller rewinds to the checkpoint)."""

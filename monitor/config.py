@@ -366,6 +366,7 @@ class KafkaConfig(_Strict):
 class MetricsConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(9108, ge=0, le=65535)
+    max_lag_events: int | None = Field(None, ge=0, description="/readyz fails when a partition is more than this many messages behind.")
 
 
 class _SinkBase(_Strict):

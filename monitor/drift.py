@@ -136,6 +136,17 @@ def _categorical_stats(ref: np.ndarray, cur: np.ndarray, wanted: set[str]) -> di
     return out
 
 
+def _histogram(prof: NumericProfile, cur: np.ndarray, n_coarse: int) -> dict[str, list]:
+    """A compact current distribution (below range, the coarse reference bins, above range) for
+    reports: about a dozen integers per feature and window."""
+    b = prof.inner_bins
+    k = min(n_coarse, b)
+    starts = (np.arange(k) * b) // k
+    inner = cur[prof.in_range]
+    counts = [int(cur[: prof.in_range.start].sum()), *np.add.reduceat(inner, starts).astype(int).tolist(), int(cur[prof.in_range.stop :].sum())]
+    return {"edges": prof.edges[np.append(starts, b)].tolist(), "counts": counts}
+
+
 def _column(
     cfg: ModelConfig,
     prof: NumericProfile | CategoricalProfile,
@@ -166,8 +177,11 @@ def _column(
     if numeric:
         inside = int(cur[prof.in_range].sum())
         quality["out_of_range"] = (present - inside) / present if present else None
+        quality["histogram"] = _histogram(prof, cur, cfg.reference.coarse_bins)
     else:
         quality["unseen_share"] = int(cur[-1]) / present if present else None
+        if len(prof.vocab) <= 100:
+            quality["histogram"] = {"counts": cur.astype(int).tolist()}
     q = cfg.quality
     quality_levels = [
         severity_of("missing_rate", quality["missing_rate_change"], q.missing_rate),

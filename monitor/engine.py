@@ -33,9 +33,10 @@ in one transaction; :meth:`Engine.restore` puts it back.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import msgspec
@@ -97,6 +98,7 @@ class ClosedWindow:
     reference_version: int
     columns: list[ColumnResult]
     dataset: DatasetResult
+    close_seconds: float | None = field(default=None, compare=False)  # time to evaluate it
 
 
 @dataclass
@@ -424,7 +426,9 @@ class Engine:
         closed = []
         for version, vpanes in sorted(by_version.items()):
             for end in windows_to_close(spec, vpanes, frontier, upto):
+                started = time.perf_counter()
                 window, merged = self._evaluate(model_id, version, spec, end, vpanes, previous.get(version))
+                window = replace(window, close_seconds=time.perf_counter() - started)
                 if self.config.models[model_id].compare_previous:
                     previous[version] = merged
                 closed.append(window)

@@ -21,6 +21,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -100,6 +101,26 @@ class Metrics:
                     self.out_of_range.labels(feature=c.feature, **labels).set(c.quality["out_of_range"])
                 if c.quality.get("unseen_share") is not None:
                     self.unseen.labels(feature=c.feature, **labels).set(c.quality["unseen_share"])
+
+    def observe_performance(self, rows: list[dict[str, Any]], join: Any) -> None:
+        """Latest realized and estimated performance and label coverage per model version (the
+        performance windows a checkpoint refreshed, latest window last), and pending labels."""
+        for row in sorted(rows, key=lambda r: r["window_end"]):
+            labels = {"model_id": row["model_id"], "model_version": row["model_version"]}
+            for metric, value in (row["metrics"] or {}).items():
+                if isinstance(value, int | float) and not isinstance(value, bool) and metric != "coverage":
+                    self.performance.labels(metric=metric, **labels).set(value)
+            for metric, value in (row["estimated"] or {}).items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    self.performance_estimated.labels(metric=metric, **labels).set(value)
+            if row["metrics"].get("coverage") is not None:
+                self.label_coverage.labels(**labels).set(row["metrics"]["coverage"])
+        pending: dict[str, int] = {}
+        for record in join.records.values():
+            if record[6] is None and record[1] is not None:
+                pending[record[0]] = pending.get(record[0], 0) + 1
+        for model_id in join.models:
+            self.pending_labels.labels(model_id=model_id).set(pending.get(model_id, 0))
 
     def register_state(self, read: Callable[[], Iterable[GaugeMetricFamily]]) -> None:
         """Add gauges computed at scrape time (lag, readiness) from ``read``."""

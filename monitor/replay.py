@@ -16,6 +16,7 @@ from typing import IO, Any
 
 import msgspec
 
+from monitor.alerts import AlertEvaluator
 from monitor.checkpoint import Checkpointer
 from monitor.config import Config
 from monitor.engine import ClosedWindow, Engine
@@ -126,7 +127,10 @@ def replay(
     decoder = EventDecoder(config)
     label_blocks = _label_blocks(labels, LabelDecoder(config))
     pending_labels: list[tuple[DecodedLabels, int]] = []
-    checkpointer = Checkpointer(engine, store, job, interval_s=config.checkpoint_interval / 1000)
+    checkpointer = Checkpointer(
+        engine, store, job, interval_s=config.checkpoint_interval / 1000,
+        after_close=(alerts := AlertEvaluator(config, store)).hook(), alerts=alerts,
+    )
     skip = 0
     if resume:
         state = store.load_state(job)

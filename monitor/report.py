@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import itertools
 import math
 import time
 from collections.abc import Iterable, Sequence
@@ -163,14 +164,16 @@ def _pct(value: float | None) -> str:
 
 
 def _when(ms: int, span_ms: int = 0) -> str:
-    t = dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc)
+    t = dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
     if span_ms and span_ms < 2 * 86_400_000:
         return t.strftime("%m-%d %H:%M:%S" if span_ms < 600_000 else "%m-%d %H:%M")
     return t.strftime("%Y-%m-%d %H:%M")
 
 
 def _duration(ms: int) -> str:
-    """>>> _duration(600_000), _duration(5_400_000), _duration(1500)
+    """A duration the way the config spells it.
+
+    >>> _duration(600_000), _duration(5_400_000), _duration(1500)
     ('10m', '90m', '1.5s')
     """
     for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
@@ -247,8 +250,10 @@ def line_chart(
     lines: Iterable[tuple[float, str, str]] = (),
     percent: bool = False,
     x_domain: tuple[float, float] | None = None,
+    y_min: float | None = None,
 ) -> str:
-    """A time-series chart; ``lines`` are horizontal (value, label, colour) references."""
+    """A time-series chart; ``lines`` are horizontal (value, label, colour) references. The y
+    axis starts at 0 unless ``y_min`` is given."""
     lines = list(lines)
     values = [y for s in series for _, y in s.points if y is not None]
     if not values:
@@ -259,7 +264,7 @@ def line_chart(
         x0, x1 = x0 - 1, x1 + 1
     top_value = max([*values, *(v for v, _, _ in lines)])
     y1 = y_max if y_max is not None else (top_value * 1.1 if top_value > 0 else 1.0)
-    y0 = min(0.0, min(values))
+    y0 = min(0.0 if y_min is None else y_min, min(values))
     ticks = _ticks(y0, y1, 4)
     y0, y1 = ticks[0], max(ticks[-1], y1)
     L, R, T, B = 56, 14, 10, 30
@@ -288,7 +293,7 @@ def line_chart(
             y = sy(value)
             out.append(f'<line x1="{L}" x2="{L + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="{color}" stroke-dasharray="5 4" stroke-width="1.2"><title>{_e(label)} {_num(value)}</title></line>')
             if all(abs(y - other) >= 12 for other in labelled):  # labels of close lines would overlap
-                out.append(f'<text x="{L + pw - 4}" y="{y - 4:.1f}" class="tick" fill="{color}" text-anchor="end">{_e(label)}</text>')
+                out.append(f'<text x="{L + 4}" y="{y - 4:.1f}" class="tick" fill="{color}">{_e(label)}</text>')
                 labelled.append(y)
     for s in series:
         runs: list[list[tuple[float, float]]] = [[]]
@@ -330,13 +335,13 @@ def bar_chart(labels: Sequence[str], groups: Sequence[tuple[str, str, Sequence[f
     for t in ticks:
         out.append(f'<line x1="{L}" x2="{L + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" class="grid"/>')
         out.append(f'<text x="{L - 6}" y="{sy(t) + 4:.1f}" class="tick" text-anchor="end">{_pct(t) if percent else _num(t)}</text>')
-    step = max(1, math.ceil(n / 14))
+    step = max(1, math.ceil(n / 24))
     for i, label in enumerate(labels):
         for g, (name, color, vals) in enumerate(groups):
             v = vals[i]
             x = L + i * slot + slot * 0.1 + g * bw
             out.append(f'<rect x="{x:.1f}" y="{sy(v):.1f}" width="{max(bw - 1, 1):.1f}" height="{max(T + ph - sy(v), 0):.1f}" fill="{color}"><title>{_e(name)} {_e(label)}: {_pct(v) if percent else _num(v)}</title></rect>')
-        if i % step == 0:
+        if i % step == 0 or i == n - 1:
             cx = L + i * slot + slot / 2
             out.append(f'<text class="tick" text-anchor="end" transform="translate({cx:.1f},{T + ph + 10}) rotate(-35)">{_e(label[:18])}</text>')
     out.append(f'<line x1="{L}" x2="{L + pw}" y1="{T + ph}" y2="{T + ph}" class="axis"/>')
@@ -468,7 +473,7 @@ def _histogram_chart(profile: NumericProfile | CategoricalProfile, hist: dict[st
         mids = (profile.edges[:-1] + profile.edges[1:]) / 2
         idx = np.searchsorted(edges, mids, side="right")  # 0: below the first edge
         ref = np.bincount(idx, weights=profile.counts[profile.in_range].astype(float), minlength=counts.size)[: counts.size]
-        labels = [f"< {_num(edges[0])}"] + [f"{_num(a)}…{_num(b)}" for a, b in zip(edges[:-1], edges[1:])] + [f"≥ {_num(edges[-1])}"]
+        labels = [f"< {_num(edges[0])}"] + [f"{_num(a)}…{_num(b)}" for a, b in itertools.pairwise(edges)] + [f"≥ {_num(edges[-1])}"]
     else:
         if counts.size != len(profile.vocab) + 1:
             return None
@@ -587,7 +592,7 @@ def _version_section(data: ReportData, v: VersionData) -> str:
         {f for (f, _), r in v.cells.items() if r["drift"]},
         key=lambda f: -max(_stat(r, data.statistic) or 0 for (g, _), r in v.cells.items() if g == f),
     )
-    parts.append(f'<h2>Reference vs current <span class="sub">drifted features, worst first (latest window where each drifted)</span></h2>')
+    parts.append('<h2>Reference vs current <span class="sub">drifted features, worst first (latest window where each drifted)</span></h2>')
     if not ranked:
         parts.append('<p class="empty card">No feature drifted in these windows.</p>')
     for f in ranked[:DRIFTED_SHOWN]:
@@ -598,9 +603,6 @@ def _version_section(data: ReportData, v: VersionData) -> str:
     return "".join(parts)
 
 
-_PALETTE = ("#1971c2", "#2f9e44", "#e8590c", "#9c36b5", "#0c8599", "#c2255c")
-
-
 def _performance(data: ReportData) -> str:
     head = '<section id="performance"><h2>Performance: realized vs estimated</h2>'
     if not data.performance:
@@ -609,11 +611,12 @@ def _performance(data: ReportData) -> str:
     for r in data.performance:
         by_metric.setdefault((r["model_version"], r["metric"]), []).append(r)
     cards = []
-    for i, ((version, metric), rows) in enumerate(sorted(by_metric.items())):
+    for (version, metric), rows in sorted(by_metric.items()):
         rows.sort(key=lambda r: r["window_end"])
-        color = _PALETTE[i % len(_PALETTE)]
-        series = [Series("realized", color, [(r["window_end"], r.get("realized")) for r in rows]), Series("estimated", color, [(r["window_end"], r.get("estimated")) for r in rows], dashed=True)]
-        cards.append(f'<div class="card"><h3>{_e(metric)} <span class="sub">version {_e(version)}</span></h3>{line_chart(series)}</div>')
+        series = [Series("realized", "#1971c2", [(r["window_end"], r.get("realized")) for r in rows]), Series("estimated", "#f08c00", [(r["window_end"], r.get("estimated")) for r in rows], dashed=True)]
+        values = [y for s in series for _, y in s.points if y is not None]
+        low = math.floor(max(0.0, min(values, default=0.0) - 0.05) * 10) / 10  # zoom in on the metric's range
+        cards.append(f'<div class="card"><h3>{_e(metric)} <span class="sub">version {_e(version)}</span></h3>{line_chart(series, y_min=low)}</div>')
     return head + '<div class="cols">' + "".join(cards) + "</div></section>"
 
 

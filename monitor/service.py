@@ -8,6 +8,7 @@ import logging
 
 import click
 
+from monitor.alerts import Dispatcher
 from monitor.config import Config
 from monitor.engine import ClosedWindow
 from monitor.exceptions import KafkaError
@@ -48,6 +49,8 @@ def serve(config: Config, *, bootstrap_servers: str | None = None, metrics_port:
         store = Store(config.database_url)
         store.upgrade()
         metrics = Metrics()
+        dispatcher = Dispatcher.from_config(config, store, metrics=metrics).start()
+        stack.callback(dispatcher.close)
         service = KafkaService(config, store, bootstrap_servers=servers, metrics=metrics, on_windows=_printer(print_windows))
         port = config.metrics.port if metrics_port is None else metrics_port
         ops = OpsServer(metrics.registry, service.readiness, config.metrics.host, port).start()

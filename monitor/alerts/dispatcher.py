@@ -125,7 +125,7 @@ class Dispatcher:
         """Judge health when due, then claim, send and settle one batch; returns the number
         of rows attempted."""
         now = self._now_ms()
-        if self.evaluator is not None and (self._next_health is None or now >= self._next_health):
+        if self.evaluator is not None and self.evaluator.judges_health and (self._next_health is None or now >= self._next_health):
             self._next_health = now + self.health_interval_ms
             with self.store._tx() as conn:
                 self.evaluator.check_health(conn, now)

@@ -87,6 +87,11 @@ class AlertEvaluator:
         self._gauge: dict[str, set[tuple[str, str, str]]] = {}  # model -> {(version, rule, severity)} ever set
         self._retrain = {name for name, s in config.alerts.sinks.items() if s.type in RETRAIN_SINK_TYPES}
 
+    @property
+    def judges_health(self) -> bool:
+        """True when some model has a ``pipeline_health`` rule."""
+        return any(r.kind == "pipeline_health" for m in self.config.models.values() for r in m.rules)
+
     # -- entry points --------------------------------------------------------------------------
     def hook(self, now: Callable[[], float] = time.time) -> Callable[[Connection, list[ClosedWindow]], None]:
         """The ``after_close(conn, windows)`` callable for :meth:`monitor.store.Store.checkpoint`."""

@@ -27,6 +27,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
 
+from monitor.alerts import AlertEvaluator
 from monitor.checkpoint import Checkpointer
 from monitor.closing import SharedCloser
 from monitor.config import Config
@@ -93,7 +94,13 @@ class KafkaService:
         self._avro = {t: self._avro_decoder(t) for t in self.topics if self._format(t) == "avro"}
         self.closer = SharedCloser(self.engine, store, self.job, self._all_sources)
         self.checkpointer = Checkpointer(
-            self.engine, store, self.job, interval_s=config.checkpoint_interval / 1000, closer=self.closer
+            self.engine,
+            store,
+            self.job,
+            interval_s=config.checkpoint_interval / 1000,
+            closer=self.closer,
+            after_close=(alerts := AlertEvaluator(config, store, self.metrics)).hook(),
+            alerts=alerts,
         )
         self.checkpointer.listeners.append(self._after_checkpoint)
         self.engine.join.lookup = lambda key, ids: self.checkpointer.performance.lookup(self.job, key, ids)
@@ -158,7 +165,7 @@ class KafkaService:
         late = CounterMetricFamily("monitor_events_late", "Events later than their window's allowed lateness", labels=["model_id"])
         for model_id, count in self.engine.late_by_model.items():
             late.add_metric([model_id], count)
-        ready = GaugeMetricFamily("monitor_ready", "1 when partitions are assigned and the database is reachable")
+        ready = GaugeMetricFamily("monitor_ready", "1 when /readyz answers 200: partitions assigned, database reachable, not lagging")
         ready.add_metric([], 1.0 if self.ready else 0.0)
         assigned = GaugeMetricFamily("monitor_assigned_partitions", "Partitions this process consumes")
         assigned.add_metric([], len(self.assigned))
@@ -214,7 +221,8 @@ class KafkaService:
             self.assigned.add((tp.topic, tp.partition))
         consumer.assign(partitions)
         self._refresh_partitions()
-        log.info("assigned %s", ", ".join(f"{tp.topic}:{tp.partition}@{tp.offset}" for tp in partitions))
+        for tp in partitions:
+            log.info("assigned %s:%d at offset %d", tp.topic, tp.partition, tp.offset, extra={"partition": source_of(tp.topic, tp.partition)})
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         sources = {source_of(tp.topic, tp.partition) for tp in partitions}
@@ -230,7 +238,8 @@ class KafkaService:
         for tp in partitions:
             self.assigned.discard((tp.topic, tp.partition))
             self._activity.pop(source_of(tp.topic, tp.partition), None)
-        log.info("revoked %s", ", ".join(sorted(sources)))
+        for source in sorted(sources):
+            log.info("revoked %s", source, extra={"partition": source})
 
     def _reload(self, partitions: list[TopicPartition]) -> None:
         if not partitions:
@@ -360,6 +369,7 @@ class KafkaService:
                 continue
             if self.engine.offsets.get(source, 0) >= high:
                 self.engine.idle[source] = int(time.time() * 1000)
+                log.info("partition %s is idle: its watermark advances by wall clock", source, extra={"source": source, "partition": source})
 
     def _checkpoint(self) -> bool:
         """Flush dead letters, then checkpoint; pause consumption while the database is away."""
@@ -398,6 +408,12 @@ class KafkaService:
         self.metrics.checkpoint_seconds.observe(seconds)
         windows.sort(key=lambda w: (w.end_ms, w.model_id, w.model_version))
         self.metrics.observe_windows(windows)
+        for w in windows:
+            log.info(
+                "window closed: %d events, %d features drifted", w.dataset.events, w.dataset.drifted,
+                extra={"model_id": w.model_id, "model_version": w.model_version, "window_start": w.start_ms},
+            )
+        self.metrics.observe_performance(self.checkpointer.refreshed, self.engine.join)
         if self.on_windows and windows:
             self.on_windows(windows)
 

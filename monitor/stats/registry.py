@@ -68,7 +68,7 @@ STATISTICS: dict[str, Statistic] = {
 DEFAULT_THRESHOLDS: dict[str, tuple[float, float]] = {
     "psi": (0.1, 0.25),
     "ks": (0.1, 0.2),
-    "js": (0.1, 0.2),
+    "js": (0.15, 0.25),
     "wasserstein": (0.2, 0.4),
 }
 """(warning, critical) levels by statistic name. The p-values and the chi-square statistic

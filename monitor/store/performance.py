@@ -56,18 +56,30 @@ class PerformanceRepository:
             return [((r.join_key, r.model_id, r.model_version, r.pane), bytes(r.state)) for r in rows]
 
     # -- inside the checkpoint --------------------------------------------------------------
-    def write(self, conn: Connection, job: str, delta: JoinDelta, config: Config, watermark: int | None, evaluate: Callable[[str, str, list[bytes]], dict[str, Any]]) -> dict[str, int]:
+    def write(self, conn: Connection, job: str, delta: JoinDelta, config: Config, watermark: int | None, evaluate: Callable[[str, str, list[bytes]], dict[str, Any]]) -> tuple[dict[str, int], list[dict[str, Any]]]:
         """Write the join delta, refresh the touched performance windows, expire old records;
-        returns the orphaned labels (whose prediction never came) per model."""
+        returns the orphaned labels (whose prediction never came) per model and the refreshed
+        window rows."""
         self._write_records(conn, job, delta.records)
         self.store._upsert(
             conn,
             schema.performance_panes,
             [{"job": job, "join_key": k, "model_id": m, "model_version": v, "pane": p, "state": b} for (k, m, v, p), b in delta.panes.items()],
         )
-        for (model_id, version, end), row in self._refresh(conn, job, delta.touched, config, evaluate).items():
-            self.store._upsert(conn, schema.performance_windows, [row])
-        return self._expire(conn, job, config, watermark) if watermark is not None else {}
+        refreshed = list(self._refresh(conn, job, delta.touched, config, evaluate).values())
+        self.store._upsert(conn, schema.performance_windows, refreshed)
+        orphans = self._expire(conn, job, config, watermark) if watermark is not None else {}
+        for row in refreshed:  # the expiry may have made it final
+            if watermark is not None and row["window_end"] <= watermark - config.models[row["model_id"]].labels.horizon:
+                row["final"] = True
+        return orphans, refreshed
+
+    def window(self, conn: Connection, model_id: str, version: str, start: int, end: int) -> dict[str, Any] | None:
+        w = schema.performance_windows
+        row = conn.execute(
+            select(w).where(w.c.model_id == model_id, w.c.model_version == version, w.c.window_start == start, w.c.window_end == end)
+        ).mappings().first()
+        return dict(row) if row is not None else None
 
     def _write_records(self, conn: Connection, job: str, records: dict[tuple[str, str], Record]) -> None:
         """Upsert join records through the driver's executemany: they are the one table written

@@ -404,6 +404,29 @@ class Store:
             rows = conn.execute(q.order_by(t.c.window_start, t.c.model_version)).mappings().all()
         return [dict(r) for r in rows]
 
+    def performance(self, model_id: str, version: str | None = None) -> list[dict[str, Any]]:
+        """Performance per window and metric, realized next to estimated (the report's rows:
+        ``model_version, window_start, window_end, metric, realized, estimated``)."""
+        from monitor.store.performance import PerformanceRepository
+
+        out = []
+        for row in PerformanceRepository(self).windows(model_id, version):
+            realized, estimated = row["metrics"] or {}, row["estimated"] or {}
+            for metric in ("accuracy", "precision", "recall", "f1", "roc_auc", "mae", "rmse", "r2"):
+                if realized.get(metric) is not None or estimated.get(metric) is not None:
+                    out.append({
+                        "model_version": row["model_version"], "window_start": row["window_start"], "window_end": row["window_end"],
+                        "metric": metric, "realized": realized.get(metric), "estimated": estimated.get(metric),
+                    })
+        return out
+
+    def alert_history(self, model_id: str) -> list[dict[str, Any]]:
+        """Alert state transitions of a model, oldest first."""
+        from monitor.alerts.queries import alert_history
+
+        with self._tx() as conn:
+            return alert_history(conn, model_id=model_id)
+
     def late_counts(self, model_id: str) -> dict[tuple[str, int], int]:
         """(version, pane start) -> late events, summed over jobs."""
         t = schema.late_events

@@ -9,7 +9,6 @@ import random
 import threading
 import time
 
-import pytest
 from prometheus_client import CollectorRegistry
 
 from monitor.alerts import AlertEvaluator, Dispatcher
@@ -167,12 +166,12 @@ def test_delivery_outcomes_are_counted(store: Store, clock: Clock, receiver: Rec
     d.run_once()
     clock.advance(120)
     d.run_once()
-    sample = lambda outcome: metrics.registry.get_sample_value("monitor_notifications_total", {"sink": "hook", "outcome": outcome})  # noqa: E731
+    sample = lambda outcome: metrics.registry.get_sample_value("monitor_notifications_total", {"sink": "hook", "outcome": outcome})
     assert (sample("retry"), sample("sent")) == (1.0, 1.0)
 
 
 def test_a_notification_for_a_sink_no_longer_configured_goes_dead(store: Store, clock: Clock):
-    config = setup(store, "http://127.0.0.1:9/hook")
+    setup(store, "http://127.0.0.1:9/hook")
     Dispatcher(store, {}, clock, clock.sleep).run_once()
     [row] = table(store, schema.outbox)
     assert (row["status"], row["last_error"]) == ("dead", "sink 'hook' is not configured")

@@ -214,7 +214,7 @@ def test_the_firing_gauge_follows_the_alerts(store: Store):
     config = make_config([DRIFT], sinks=HOOK)
     ev = AlertEvaluator(config, store, metrics)
     evaluate(store, ev, [window(0, {"amount": 0.3, "country": 0.3})])
-    value = lambda sev: metrics.registry.get_sample_value("monitor_alerts_firing", {"model_id": "fraud", "model_version": "v1", "rule": "drift", "severity": sev})  # noqa: E731
+    value = lambda sev: metrics.registry.get_sample_value("monitor_alerts_firing", {"model_id": "fraud", "model_version": "v1", "rule": "drift", "severity": sev})
     assert value("critical") == 1
     evaluate(store, ev, [window(1, {"amount": 0.0, "country": 0.0})])
     assert value("critical") == 0
@@ -226,11 +226,11 @@ def test_models_without_rules_and_unknown_models_are_ignored(store: Store):
     assert table(store, schema.alerts) == []
 
 
-@pytest.mark.skipif("after_close" not in inspect.signature(Store.checkpoint).parameters, reason="the lead has not wired Store.checkpoint(after_close=) yet")
 def test_the_checkpoint_hook_evaluates_in_the_checkpoint_transaction(store: Store):
     config = make_config([DRIFT], sinks=HOOK, routes={"critical": ["hook"]})
     hook = AlertEvaluator(config, store).hook(now=lambda: NOW / 1000)
     w = window(0, {"amount": 0.9})
-    store.checkpoint("job", EngineState(windows=[w]), close=None, after_close=hook)
-    store.checkpoint("job", EngineState(windows=[w]), close=None, after_close=hook)
+    hooks = [lambda conn, state, windows: hook(conn, windows)]
+    store.checkpoint("job", EngineState(windows=[w]), close=None, hooks=hooks)
+    store.checkpoint("job", EngineState(windows=[w]), close=None, hooks=hooks)
     assert len(table(store, schema.outbox)) == 1 and len(store.windows("fraud")) == 1

@@ -22,7 +22,7 @@ def test_no_windows_for_a_while_fires_escalates_and_resolves_once(store: Store, 
         health_interval="1m",
     )
     clock = Clock((T0 + HOUR) / 1000)
-    make = lambda: Dispatcher.from_config(config, store, clock=clock, sleep=clock.sleep, rng=random.Random(1))  # noqa: E731
+    make = lambda: Dispatcher.from_config(config, store, clock=clock, sleep=clock.sleep, rng=random.Random(1))
     d = make()
     assert d.run_once() == 0  # never saw a window: nothing to judge
     store.checkpoint("job", EngineState(windows=[window(0, {"amount": 0.0})]))

@@ -6,7 +6,6 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -62,8 +61,9 @@ def queries(name: str, dashboard: Mapping[str, Any]) -> Iterator[Query]:
 _VAR = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
 
 
-def substitute(text: str, values: Mapping[str, str], sql: bool = False) -> str:
-    """Replace ``$var`` / ``${var}`` (and Grafana's interval variables); SQL values are quoted."""
+def substitute(text: str, values: Mapping[str, str | list[str]], sql: bool = False) -> str:
+    """Replace ``$var`` / ``${var}`` (and Grafana's interval variables) the way Grafana does: a
+    multi-value variable becomes a regex alternation in PromQL and a quoted list in SQL."""
 
     def repl(m: re.Match[str]) -> str:
         name = m.group(1) or m.group(2)
@@ -71,7 +71,10 @@ def substitute(text: str, values: Mapping[str, str], sql: bool = False) -> str:
             return BUILTINS[name]
         if name not in values:
             raise KeyError(f"undefined variable ${name} in {text!r}")
-        return f"'{values[name]}'" if sql and name == "feature" else values[name]
+        value = values[name]
+        if isinstance(value, list):
+            return ",".join(f"'{v}'" for v in value) if sql else "(" + "|".join(re.escape(v) for v in value) + ")"
+        return value
 
     return _VAR.sub(repl, text)
 

@@ -16,7 +16,6 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 import yaml
@@ -27,7 +26,16 @@ from monitor.kafka.broker import free_port
 from monitor.kafka.topics import client_config, create_topics
 from tests.kafka.kit import MONITOR, prepare_store, produce, stream, wait_for, write_config
 from tests.ops.conftest import DASHBOARDS
-from tests.ops.grafana import BUILTINS, GRAFANA, dashboards, label_values, panels, provisioned_uids, queries, substitute
+from tests.ops.grafana import (
+    BUILTINS,
+    GRAFANA,
+    dashboards,
+    label_values,
+    panels,
+    provisioned_uids,
+    queries,
+    substitute,
+)
 
 #: Panels whose metrics no code updates yet: their queries are checked for validity only (the
 #: expression parses and runs), not for data. Each says so in its description ("Pending: ...").
@@ -131,14 +139,17 @@ def _feed(bootstrap: str, topic: str) -> int:
 
 def _resolve(prom, board: dict) -> dict[str, str]:
     """Grafana's resolution of query variables, in order: each one's label_values() through the
-    label-values API, picking the preferred value when offered."""
-    values: dict[str, str] = {}
+    label-values API; "All" for multi-value variables, else the preferred value when offered."""
+    values: dict[str, str | list[str]] = {}
     for var in board["templating"]["list"]:
         selector, label = label_values(var["query"]["query"])
         params = {"match[]": substitute(selector, values)} if selector else {}
         got = prom.api(f"label/{label}/values", **params)
         assert got["status"] == "success" and got["data"], f"variable ${var['name']} resolves to nothing: {var['query']['query']}"
-        values[var["name"]] = PREFERRED.get(var["name"]) if PREFERRED.get(var["name"]) in got["data"] else got["data"][0]
+        if var["multi"]:
+            values[var["name"]] = got["data"]
+        else:
+            values[var["name"]] = PREFERRED.get(var["name"]) if PREFERRED.get(var["name"]) in got["data"] else got["data"][0]
     return values
 
 
@@ -230,7 +241,7 @@ def test_every_dashboard_query_returns_data_from_a_live_monitor(live_monitor, pr
     assert _get(f"{base}/healthz") == (200, {"status": "alive"})
     assert _get(f"{base}/readyz") == (200, {"ready": True})
     metrics = urllib.request.urlopen(f"{base}/metrics", timeout=5).read().decode()
-    lag = re.findall(rf'^monitor_consumer_lag_events\{{partition="(\d)",topic="{live_monitor["topic"]}"\}} (\S+)$', metrics, re.M)
+    lag = re.findall(rf'^monitor_consumer_lag_events\{{partition="(\d)",topic="{live_monitor["topic"]}"\}} (\S+)$', metrics, re.MULTILINE)
     assert sorted(p for p, _ in lag) == ["0", "1", "2", "3"] and all(float(v) == 0 for _, v in lag)
 
     # JSON logs: every line Python logged is one JSON object.
@@ -240,7 +251,7 @@ def test_every_dashboard_query_returns_data_from_a_live_monitor(live_monitor, pr
     assert any(r["message"].startswith("assigned") for r in records)
 
     # The window-history panel's SQL runs on the store the service wrote.
-    _check_sql(boards, store.engine, PREFERRED)
+    _check_sql(boards, store.engine, {**PREFERRED, "feature": ["num_00", "num_01", "cat10"]})
 
 
 def _alive(base: str) -> bool:
@@ -254,7 +265,7 @@ def _sql_queries(boards: dict) -> list[str]:
     return [q.text for name, board in boards.items() for q in queries(name, board) if q.datasource == "monitor-db"]
 
 
-def _check_sql(boards: dict, engine, values: dict[str, str]) -> None:
+def _check_sql(boards: dict, engine, values: dict[str, str | list[str]]) -> None:
     sqls = _sql_queries(boards)
     assert sqls, "a window-history panel queries the database"
     for sql in sqls:
@@ -263,8 +274,10 @@ def _check_sql(boards: dict, engine, values: dict[str, str]) -> None:
             rows = conn.execute(text(substitute(sql, values, sql=True))).mappings().all()
         assert rows, sql
         assert {"time", "feature", "severity", "psi", "missing_rate"} <= set(rows[0].keys())
-        assert all(r["feature"] == values["feature"] for r in rows)
-        assert any(r["psi"] is not None and r["psi"] > 0.25 for r in rows)  # num_01 drifted
+        assert {r["feature"] for r in rows} == set(values["feature"])
+        psi = {(r["feature"], r["time"]): r["psi"] for r in rows}
+        assert max(v for (f, _), v in psi.items() if f == "num_01") > 0.25  # the drift
+        assert max(v for (f, _), v in psi.items() if f == "num_00") < 0.1
 
 
 @pytest.mark.postgres
@@ -279,5 +292,5 @@ def test_window_history_sql_runs_on_postgresql(pg_url, tmp_path):
     events = tmp_path / "events.jsonl"
     events.write_bytes(data)
     replay(cfg, store, [events])
-    _check_sql(dashboards(), store.engine, PREFERRED)
+    _check_sql(dashboards(), store.engine, {**PREFERRED, "feature": ["num_00", "num_01", "cat10"]})
     store.engine.dispose()

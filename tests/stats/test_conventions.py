@@ -194,7 +194,7 @@ def test_registry():
     assert DEFAULT_THRESHOLDS == {
         "psi": (0.1, 0.25),
         "ks": (0.1, 0.2),
-        "js": (0.1, 0.2),
+        "js": (0.15, 0.25),
         "wasserstein": (0.2, 0.4),
     }
     with pytest.raises(ValueError, match=re.escape("kinds must be a non-empty subset")):
