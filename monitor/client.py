@@ -107,7 +107,7 @@ def _enc_hook(obj: Any) -> Any:
         return dict(obj)
     if hasattr(obj, "item"):
         return obj.item()
-    raise NotImplementedError(f"cannot encode {type(obj).__name__}")
+    raise TypeError(f"cannot encode {type(obj).__name__}")
 
 
 class MonitorClient:

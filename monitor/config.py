@@ -195,17 +195,7 @@ class RuleConfig(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")
-    kind: Literal[
-        "feature_drift",
-        "prediction_drift",
-        "dataset_drift",
-        "data_quality",
-        "performance",
-        "estimated_performance",
-        "label_coverage",
-        "concept_drift",
-        "pipeline_health",
-    ]
+    kind: Literal[RULE_KINDS]  # type: ignore[valid-type] (a tuple of names: one Literal of them)
     statistic: str | None = Field(None, validation_alias=AliasChoices("statistic", "metric"))
     features: tuple[str, ...] = ("*",)
     comparison: Literal[">", ">=", "<", "<="] | None = None
