@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from monitor.alerts import AlertEvaluator
 from monitor.checkpoint import Checkpointer
@@ -35,7 +36,7 @@ from monitor.engine import ClosedWindow, Engine
 from monitor.events import BadEvent, Decoded, EventDecoder, LabelDecoder
 from monitor.join import join_key
 from monitor.exceptions import StoreError
-from monitor.kafka.topics import client_config
+from monitor.kafka.topics import check_copartitioned, client_config
 from monitor.metrics import Metrics
 from monitor.store import Store
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -267,6 +268,7 @@ class KafkaService:
         if install_signals and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: self.stop())
+        self.check_copartitioning()
         conf = {**consumer_defaults(self.job), **self.client_conf, **self.config.kafka.consumer}
         self.consumer = Consumer(conf)
         self.dead_letters = Producer({**self.client_conf, "linger.ms": 50, "on_delivery": self._dead_letter_delivered})
@@ -281,6 +283,15 @@ class KafkaService:
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def check_copartitioning(self) -> None:
+        """Refuse to start when a model's predictions and labels topics have different partition
+        counts: its labels would land on other partitions than their predictions."""
+        pairs = {(m.topics.predictions, m.topics.labels) for m in self.config.models.values() if m.topics.predictions and m.topics.labels}
+        if pairs:
+            admin = AdminClient(self.client_conf)
+            for predictions, labels in sorted(pairs):
+                check_copartitioned(admin, predictions, labels)
 
     def _step(self) -> None:
         assert self.consumer is not None

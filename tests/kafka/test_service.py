@@ -112,3 +112,15 @@ def test_labels_topic_joins_like_a_replay(tmp_path, bootstrap, topic_factory, gr
     with ThreadedService(cfg, store):
         wait_for(lambda: sum(v[1] for v in got().values()) == 20_000, 60, "every label to be joined")
     assert got() == expected
+
+
+def test_refuses_to_start_when_labels_are_not_copartitioned(tmp_path, bootstrap, topic_factory, group_id, sqlite_url):
+    from monitor.exceptions import KafkaError
+    from monitor.kafka.service import KafkaService
+    from monitor.store import Store
+
+    predictions, labels = topic_factory(4), topic_factory(2)
+    path = write_config(tmp_path / "monitor.yaml", db_url=sqlite_url, bootstrap=bootstrap, topic=predictions, group=group_id, labels_topic=labels)
+    service = KafkaService(load_config(path), Store(sqlite_url))
+    with pytest.raises(KafkaError, match="has 4 partitions but labels topic .* has 2: they must be co-partitioned"):
+        service.run(install_signals=False)
