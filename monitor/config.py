@@ -543,4 +543,28 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError("", f"{path} is not valid YAML: {exc}") from exc
+    _require_env_secrets(data)
     return parse_config(data)
+
+
+_SINK_TYPES = {"slack": SlackSinkConfig, "webhook": WebhookSinkConfig, "github": GithubSinkConfig, "gitlab": GitlabSinkConfig, "ci_webhook": CiWebhookSinkConfig}
+
+
+def _require_env_secrets(data: Any) -> None:
+    """In a config file, every secret of a sink (webhook URLs, tokens, signing secrets, header
+    values) must be an ``${ENV}`` reference, so no secret sits in a file that gets committed."""
+    sinks = data.get("alerts", {}).get("sinks", {}) if isinstance(data, dict) and isinstance(data.get("alerts"), dict) else {}
+    for name, sink in (sinks.items() if isinstance(sinks, dict) else ()):
+        model = _SINK_TYPES.get(sink.get("type")) if isinstance(sink, dict) else None
+        if model is None:
+            continue
+        for field_name, info in model.model_fields.items():
+            if "SecretStr" not in str(info.annotation) or field_name not in sink:
+                continue
+            value = sink[field_name]
+            values = value.values() if isinstance(value, dict) else [value]
+            if any(v is not None and not (isinstance(v, str) and _ENV.fullmatch(v.strip())) for v in values):
+                raise ConfigError(
+                    f"alerts.sinks.{name}.{field_name}",
+                    "secrets come only from the environment: write ${VARIABLE} and set it where monitor runs",
+                )
