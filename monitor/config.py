@@ -273,6 +273,7 @@ class ModelConfig(_Strict):
     statistics: tuple[str, ...] = ("psi", "ks", "ks_pvalue", "chi2", "chi2_pvalue", "js", "wasserstein")
     thresholds: dict[str, Threshold] = {}
     drift_share: Threshold = Threshold(warning=0.1, critical=0.3)
+    min_events: int = Field(1000, ge=0, description="A column with fewer values in a window is not judged for drift (its statistics are still reported).")
     compare_previous: bool = False
     reference: ReferenceConfig = ReferenceConfig()
     quality: QualityConfig = QualityConfig()

@@ -192,7 +192,10 @@ def _column(
     drift_levels = [severity_of(s, stats.get(s), cfg.threshold(s)) for s in wanted]
     if prev is not None:
         drift_levels += [severity_of(s, prev.get(s), cfg.threshold(s)) for s in wanted]
-    drift_severity = "ok" if baseline else _worst(drift_levels)
+    judged = present >= cfg.min_events  # too few values: sampling noise alone crosses thresholds
+    if not judged:
+        quality["too_few_values"] = True
+    drift_severity = "ok" if baseline or not judged else _worst(drift_levels)
     return ColumnResult(
         prof.name,
         prof.kind,

@@ -111,7 +111,7 @@ def test_a_replay_of_a_whole_stream_twice_gives_the_same_history_and_outbox(stor
 
     config = parse_config(
         {
-            "models": {spec.model_id: {"features": features, "window": "1m", "rules": [
+            "models": {spec.model_id: {"features": features, "window": "1m", "min_events": 100, "rules": [
                 {"name": "drift", "kind": "feature_drift", "warning": 0.1, "critical": 0.25, "for": 2},
                 {"name": "retrain", "kind": "dataset_drift", "critical": 0.3, "sinks": {"critical": ["gh"]}},
             ]}},
