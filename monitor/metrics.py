@@ -72,6 +72,7 @@ class Metrics:
         self.performance = Gauge("monitor_model_performance", "Latest realized performance (labels joined) per metric", perf, registry=r)
         self.performance_estimated = Gauge("monitor_model_performance_estimated", "Latest estimated performance (before labels arrive) per metric", perf, registry=r)
         self.label_coverage = Gauge("monitor_label_coverage_ratio", "Share of the latest window's predictions that have a label", ["model_id", "model_version"], registry=r)
+        self.recent = Gauge("monitor_model_performance_recent", "Accuracy (classifiers) or mean absolute error (regression) of the last 1,000 labeled predictions", ["model_id", "model_version"], registry=r)
         self.pending_labels = Gauge("monitor_pending_labels", "Predictions waiting for their label", ["model_id"], registry=r)
         # Alerts (filled by the alert state machine and the outbox dispatcher).
         self.alerts_firing = Gauge("monitor_alerts_firing", "1 while an alert rule fires for a model version", ["model_id", "model_version", "rule", "severity"], registry=r)
@@ -115,6 +116,9 @@ class Metrics:
                     self.performance_estimated.labels(metric=metric, **labels).set(value)
             if row["metrics"].get("coverage") is not None:
                 self.label_coverage.labels(**labels).set(row["metrics"]["coverage"])
+        for (model_id, version), outcomes in join.recent.items():
+            if outcomes:  # accuracy (classification) or mean absolute error of the last labeled
+                self.recent.labels(model_id=model_id, model_version=version).set(sum(outcomes[-1000:]) / len(outcomes[-1000:]))
         pending: dict[str, int] = {}
         for record in join.records.values():
             if record[6] is None and record[1] is not None:

@@ -75,6 +75,7 @@ def test_replay_with_labels_gives_sklearn_metrics_per_window(tmp_path, db_url):
         assert abs(row["estimated"]["accuracy"] - m["accuracy"]) < 0.03
         assert row["estimated"]["error"]["accuracy"] == pytest.approx(row["estimated"]["accuracy"] - m["accuracy"])
         assert row["label_delay"]["p50"] is not None
+        assert m["calibration"]["calibrated"]  # the synthetic scores are calibrated
     # A window is final once the watermark (the last event time) passed its end + the horizon.
     cutoff = int(cols.timestamp.max()) - 20 * 60_000
     assert [r["final"] for r in rows] == [r["window_end"] <= cutoff for r in rows]

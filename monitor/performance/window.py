@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from monitor.performance.classification import ClassificationState
+from monitor.performance.estimation import calibration_report
 from monitor.performance.fairness import fairness_report
 from monitor.performance.pane import PerformancePane
 from monitor.stats import psi
@@ -31,6 +32,9 @@ def evaluate_performance(blobs: list[bytes], reference_classes: dict[str, int] |
         estimated = window.estimated.metrics()
         if window.labeled:
             estimated["error"] = {k: _diff(estimated.get(k), metrics.get(k)) for k in _ESTIMATED}
+    if isinstance(window.realized, ClassificationState) and window.realized.binary and window.labeled:
+        # Estimation assumes calibrated scores: say so when the labeled pairs show they are not.
+        metrics["calibration"] = calibration_report(window.realized.reliability())
     if isinstance(window.realized, ClassificationState) and window.labeled and reference_classes:
         observed = window.realized.confusion.sum(axis=1)
         expected = np.array([reference_classes.get(c, 0) for c in window.classes])
