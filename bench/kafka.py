@@ -9,10 +9,11 @@ Tansu with session.timeout.ms=6000) is not counted.
 
 from __future__ import annotations
 
+from bench import peak_rss_mb
+
 import io
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -118,7 +119,7 @@ def _consumer_child(config_path: str, expected: str) -> None:
         "consumed": consumed(),
         "first": marks.get("first"),
         "last": marks.get("last"),
-        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_mb": peak_rss_mb(),
         "checkpoint_mean_ms": 1000 * hist["monitor_checkpoint_duration_seconds_sum"] / max(hist["monitor_checkpoint_duration_seconds_count"], 1),
     }))
 

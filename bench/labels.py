@@ -7,8 +7,9 @@ records beyond it are looked up in SQL.
 
 from __future__ import annotations
 
+from bench import peak_rss_mb
+
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -54,7 +55,7 @@ def _child(n: str, cap: str) -> None:
                 checkpointer.commit()
         checkpointer.commit()
         seconds = time.perf_counter() - started
-    print(json.dumps({"labels": total, "seconds": seconds, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(json.dumps({"labels": total, "seconds": seconds, "rss_mb": peak_rss_mb()}))
 
 
 def _run(n: int, cap: int) -> dict[str, Any]:

@@ -7,9 +7,10 @@ replayed into SQLite), windows of 10,000 events aligned with the peers' chunks.
 
 from __future__ import annotations
 
+from bench import peak_rss_mb
+
 import argparse
 import json
-import resource
 import tempfile
 import time
 from importlib import metadata
@@ -131,7 +132,7 @@ def run(mode: str, smoke: bool) -> dict[str, Any]:
         "events_per_s": n / seconds,
         "windows_total": meta["n_windows"],
         "windows_measured": [r["window"] for r in results],
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "agreement": _agreement(results, meta),
         "windows": results,
         "smoke": smoke,

@@ -7,8 +7,9 @@ Each measurement runs in a fresh subprocess (so peak RSS is its own) and is the 
 
 from __future__ import annotations
 
+from bench import peak_rss_mb
+
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -83,7 +84,7 @@ def _replay_child(folder: str, window_s: str) -> None:
         started = time.perf_counter()
         report = replay(cfg, store, [Path(folder) / "events.jsonl"])
         seconds = time.perf_counter() - started
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_mb()
     print(json.dumps({"events": report.events, "seconds": seconds, "windows": len(report.windows), "rss_mb": rss}))
 
 
