@@ -33,7 +33,7 @@ def _child(n: str, cap: str) -> None:
     spec = StreamSpec(features=default_features(), seed=4)
     features = {f.name: {"kind": f.kind} for f in spec.features}
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = parse_config({"database_url": f"sqlite:///{tmp}/l.db", "models": {"demo": {"window": "1000s", "features": features, "reference": {"baseline_events": 0}, "labels": {"max_pending": int(cap)}}}})
+        cfg = parse_config({"database_url": f"sqlite:///{tmp}/l.db", "models": {"demo": {"window": "1000s", "features": features, "reference": {"baseline_events": 0}, "topics": {"labels": "labels"}, "labels": {"max_pending": int(cap)}}}})
         store = Store(cfg.database_url)
         store.upgrade()
         store.save_reference(ReferenceProfile.build("demo", "*", Layout.from_model(cfg.models["demo"]), rows_of(reference_rows(spec, 50_000)), 1000))

@@ -147,7 +147,7 @@ class LabelsConfig(_Strict):
 class TopicsConfig(_Strict):
     predictions: str | None = "predictions"
     features: str | None = None
-    labels: str | None = "labels"
+    labels: str | None = Field(None, description="The labels topic; set it to join labels and compute performance.")
     format: Literal["json", "avro"] = "json"
 
 

@@ -138,7 +138,9 @@ class EngineState:
 class Engine:
     """Sketch batches into panes, close windows by watermark, evaluate them."""
 
-    def __init__(self, config: Config, references: ReferenceSource) -> None:
+    def __init__(self, config: Config, references: ReferenceSource, labels: bool = False) -> None:
+        """``labels``: every model expects labels (a replay with label files); otherwise the
+        models with a labels topic do."""
         self.config = config
         self.references = references
         self.layouts = {m: Layout.from_model(c) for m, c in config.models.items()}
@@ -156,7 +158,7 @@ class Engine:
         self._geometry: dict[tuple[str, str], Geometry] = {}
         self._baseline: dict[tuple[str, str], list[tuple[str, ModelBatch]]] = {}
         self._held_dirty: set[tuple[str, str, str]] = set()  # (source, model, version)
-        self.join = LabelJoin(config, lookup=lambda key, ids: {}, classes=self.classes)
+        self.join = LabelJoin(config, lookup=lambda key, ids: {}, classes=self.classes, every_model=labels)
         #: (join key, model, version) -> (errors seen, detector)
         self.detectors: dict[tuple[str, str, str], tuple[int, ConceptDriftMonitor]] = {}
         self._dirty_detectors: set[tuple[str, str, str]] = set()

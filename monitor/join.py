@@ -77,9 +77,17 @@ class LabelJoin:
     ``lookup(key, ids)`` finds records not in memory (the SQL store in production).
     """
 
-    def __init__(self, config: Config, lookup: Callable[[str, list[str]], dict[str, Record]], classes: Callable[[str, str], tuple[str, ...]]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        lookup: Callable[[str, list[str]], dict[str, Record]],
+        classes: Callable[[str, str], tuple[str, ...]],
+        every_model: bool = False,
+    ) -> None:
         self.config = config
-        self.models = {m: c for m, c in config.models.items() if c.topics.labels}
+        # Models expect labels when they have a labels topic (or, in a replay with label files,
+        # all of them): only their predictions are kept as join records.
+        self.models = {m: c for m, c in config.models.items() if c.topics.labels or every_model}
         self.specs = {m: WindowSpec.of(c) for m, c in self.models.items()}
         self.lookup = lookup
         self.classes = classes

@@ -122,7 +122,7 @@ def replay(
     """Replay prediction/feature event files (JSONL or Avro container files) into ``store``;
     with ``labels``, label files too, in event-time order through the same label join: a block
     of labels goes in once the predictions' watermark has passed its latest label time."""
-    engine = Engine(config, store)
+    engine = Engine(config, store, labels=bool(labels))
     engine.join.lookup = lambda key, ids: checkpointer.performance.lookup(job, key, ids)
     decoder = EventDecoder(config)
     label_blocks = _label_blocks(labels, LabelDecoder(config))

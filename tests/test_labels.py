@@ -28,7 +28,7 @@ N = 30_000  # 50 minutes at 10 events/s
 
 def _config(db_url: str, **labels):
     features = {f.name: {"kind": f.kind} for f in SPEC.features}
-    return parse_config({"database_url": db_url, "models": {"demo": {"window": "10m", "features": features, "reference": {"baseline_events": 0}, "labels": {"horizon": "20m", **labels}}}})
+    return parse_config({"database_url": db_url, "models": {"demo": {"window": "10m", "features": features, "reference": {"baseline_events": 0}, "topics": {"labels": "labels"}, "labels": {"horizon": "20m", **labels}}}})
 
 
 def _store(cfg) -> Store:

@@ -11,7 +11,7 @@ its prediction and the join stays inside one consumer (DESIGN.md section 8).
 >>> client_config(cfg, **{"group.id": "monitor"})
 {'bootstrap.servers': 'kafka:9092', 'security.protocol': 'SASL_SSL', 'group.id': 'monitor'}
 >>> topic_names(cfg)
-['predictions', 'labels', 'monitor.dead-letters']
+['predictions', 'monitor.dead-letters']
 """
 
 from __future__ import annotations

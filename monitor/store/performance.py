@@ -134,8 +134,6 @@ class PerformanceRepository:
         r, w, p = schema.join_records, schema.performance_windows, schema.performance_panes
         orphans: dict[str, int] = {}
         for model_id, cfg in config.models.items():
-            if not cfg.topics.labels:
-                continue
             cutoff = watermark - cfg.labels.horizon
             conn.execute(delete(r).where(r.c.job == job, r.c.model_id == model_id, r.c.ts < cutoff))
             early = and_(r.c.job == job, r.c.model_id == model_id, r.c.ts.is_(None), r.c.label_ts < cutoff)
