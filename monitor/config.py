@@ -109,6 +109,10 @@ class Threshold(_Strict):
     critical: float
 
 
+#: The default thresholds as config objects, built once (they are read per column and window).
+_DEFAULTS = {stat: Threshold(warning=w, critical=c) for stat, (w, c) in DEFAULT_THRESHOLDS.items()}
+
+
 class FeatureConfig(_Strict):
     kind: Literal["numeric", "categorical"]
 
@@ -334,10 +338,7 @@ class ModelConfig(_Strict):
         """The configured threshold of ``stat``, else its default, else None (reported only)."""
         if stat in self.thresholds:
             return self.thresholds[stat]
-        if stat in DEFAULT_THRESHOLDS:
-            warning, critical = DEFAULT_THRESHOLDS[stat]
-            return Threshold(warning=warning, critical=critical)
-        return None
+        return _DEFAULTS.get(stat)
 
     @property
     def panes_per_window(self) -> int:
