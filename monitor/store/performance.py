@@ -39,7 +39,7 @@ class PerformanceRepository:
             for i in range(0, len(ids), 900):
                 rows = conn.execute(select(t).where(t.c.job == job, t.c.join_key == key, t.c.prediction_id.in_(ids[i : i + 900])))
                 for r in rows.mappings():
-                    out[r["prediction_id"]] = [r["model_id"], r["model_version"], r["ts"], r["prediction"], r["score"], r["segments"], r["label"], r["label_ts"]]
+                    out[r["prediction_id"]] = (r["model_id"], r["model_version"], r["ts"], r["prediction"], r["score"], r["segments"], r["label"], r["label_ts"])
         return out
 
     def write_detections(self, conn: Connection, detections: list[tuple[str, str, Any]]) -> None:
