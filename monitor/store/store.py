@@ -84,6 +84,7 @@ class Store:
                 cur = dbapi_conn.cursor()
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=NORMAL")
+                cur.execute("PRAGMA cache_size=-65536")  # 64 MB: the join records' index stays in memory
                 cur.close()
 
             @event.listens_for(self.engine, "begin")
