@@ -24,7 +24,7 @@ test: $(STAMP) services
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -n 2 -m "not slow" $(PYTEST_ARGS)
 
-## Start what the tests need and is not already running (PostgreSQL on 127.0.0.1:5432).
+## Install (Debian packages) and start what the tests need when missing (.ci/services.sh).
 services:
 	@bash .ci/services.sh
 
