@@ -45,3 +45,16 @@ def test_sink_secrets_in_a_file_must_come_from_the_environment(tmp_path, monkeyp
     monkeypatch.setenv("SLACK_URL", "https://hooks.slack.com/services/T/B/X")
     path.write_text("models: {m: {features: {x: {kind: numeric}}}}\nalerts: {sinks: {slack: {type: slack, url: '${SLACK_URL}'}}}\n")
     assert load_config(path).alerts.sinks["slack"].url.get_secret_value().endswith("/X")
+
+
+def test_the_readme_config_example_is_valid(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    example = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    for name in ("PGPASSWORD", "KAFKA_USER", "KAFKA_PASSWORD", "SLACK_WEBHOOK_URL", "GITHUB_TOKEN"):
+        monkeypatch.setenv(name, "x")
+    path = tmp_path / "monitor.yaml"
+    path.write_text(example)
+    cfg = load_config(path)
+    assert cfg.models["fraud"].topics.labels == "labels" and set(cfg.alerts.sinks) == {"slack", "retrain"}
