@@ -504,7 +504,11 @@ def _generate(spec: StreamSpec, n: int, offset: int, stream: int) -> Columns:
     numeric = params[:, 0] + standard * params[:, 1]
 
     k = min(len(_WEIGHTS), len(numeric_specs))
-    logit = _INTERCEPT + np.nan_to_num(standard[:, :k]) @ _WEIGHTS[:k]
+    # Term by term, not a matrix product: BLAS picks its summation order by the number of rows,
+    # so a product would make a chunk's scores differ in the last bit from the whole stream's.
+    logit = np.full(len(standard), _INTERCEPT)
+    for j in range(k):
+        logit += _WEIGHTS[j] * np.nan_to_num(standard[:, j])
     score = 1.0 / (1.0 + np.exp(-logit))
     u = _uniform(spec, stream, _LABELS, 0, lo, hi)
     jitter_max = spec.label_delay_ms // 10
