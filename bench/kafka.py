@@ -43,13 +43,13 @@ def _config(path: Path, bootstrap: str, topic: str, fmt: str, db: Path) -> Path:
     return path
 
 
-def _events(n: int) -> tuple[Any, list[bytes], list[bytes]]:
-    """The synthetic stream as JSON messages and as raw Avro messages, keyed by prediction id."""
+def _events(n: int) -> tuple[Any, list[bytes]]:
+    """The synthetic stream's spec and its events as JSON messages."""
     from monitor.synth import StreamSpec, default_features, generate, to_jsonl
 
     spec = StreamSpec(features=default_features(), seed=3)
     lines = b"".join(to_jsonl(spec, generate(spec, min(100_000, n - o), o)) for o in range(0, n, 100_000)).splitlines()
-    return spec, lines, []
+    return spec, lines
 
 
 def _avro(lines: list[bytes]) -> list[bytes]:
@@ -194,11 +194,12 @@ def _run_consumers(path: Path, n: int, processes: int) -> dict[str, Any]:
         from monitor.config import load_config
         from monitor.store import Store
 
-        store = Store(load_config(path).database_url)
+        cfg = load_config(path)
+        store = Store(cfg.database_url)
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             try:
-                done = sum(store.load_state(load_config(path).kafka.group_id).offsets.values())
+                done = sum(store.load_state(cfg.kafka.group_id).offsets.values())
             except Exception:  # noqa: BLE001 (the children are writing; try again)
                 done = 0
             if done >= n:
@@ -220,7 +221,7 @@ def run(smoke: bool = False) -> dict[str, Any]:
 
     n = 20_000 if smoke else 500_000
     n_avro = 10_000 if smoke else 200_000
-    spec, lines, _ = _events(n)
+    spec, lines = _events(n)
     keys = [msgspec.json.decode(line, type=dict)["prediction_id"].encode() for line in lines]
     avro_values = _avro(lines[:n_avro])
     results: dict[str, Any] = {"events": n, "avro_events": n_avro}

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from monitor.synth import DriftSpec, StreamSpec, default_features, generate, reference_rows, to_jsonl
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable
 
 from sqlalchemy import Connection
@@ -54,9 +53,10 @@ class Checkpointer:
         if after_close is not None:  # alert evaluation and its outbox, after the join's windows
             self.hooks.append(lambda conn, _state, windows: after_close(conn, windows))
         self.alerts = alerts
-        #: performance window rows refreshed by the last checkpoint (for the gauges)
+        #: performance window rows refreshed by the last checkpoint, and labels it found
+        #: orphaned per model (for the metrics)
         self.refreshed: list[dict] = []
-        self.orphaned: Counter[str] = Counter()
+        self.orphans: dict[str, int] = {}
         self._pending: EngineState | None = None
         self._last = clock()
         self.healthy = True
@@ -73,7 +73,7 @@ class Checkpointer:
     def _join(self, conn: Connection, state: EngineState, windows: list[ClosedWindow]) -> None:
         """Checkpoint step 6a: the label join's delta, performance windows, concept drift."""
         delta = state.join
-        self.refreshed = []
+        self.refreshed, self.orphans = [], {}
         if not (delta.records or delta.panes or self.engine.join.models):
             return
         watermark = min(state.watermarks.values()) if state.watermarks else None
@@ -85,9 +85,8 @@ class Checkpointer:
             classes = dict(zip(prof.vocab, prof.counts[:-1].tolist())) if prof is not None and prof.kind == "categorical" else None
             return evaluate_performance(blobs, classes)
 
-        orphans, refreshed = self.performance.write(conn, self.job, delta, engine.config, watermark, evaluate)
-        self.refreshed = refreshed
-        self.orphaned.update(orphans)
+        self.orphans, self.refreshed = self.performance.write(conn, self.job, delta, engine.config, watermark, evaluate)
+        refreshed = self.refreshed
         self.performance.write_detections(conn, state.detections)
         if self.alerts is not None:
             self._performance_alerts(conn, refreshed, windows, state)

@@ -212,31 +212,9 @@ class MonitorClient:
         now by default.
         """
         pid = prediction_id if prediction_id is not None else uuid.uuid4().hex
-        ts = _epoch_ms(timestamp)
-        if self.format == "json":
-            event: Any = _Prediction(
-                self.model_id,
-                self.model_version,
-                pid,
-                ts,
-                features,
-                prediction,
-                score,
-                scores,
-                segments,
-            )
-        else:
-            event = {
-                "model_id": self.model_id,
-                "model_version": self.model_version,
-                "prediction_id": pid,
-                "timestamp": ts,
-                "features": features,
-                "prediction": prediction,
-                "score": score,
-                "scores": scores,
-                "segments": segments,
-            }
+        event = _Prediction(
+            self.model_id, self.model_version, pid, _epoch_ms(timestamp), features, prediction, score, scores, segments
+        )
         self._produce(self.predictions_topic, pid, self._encode(self._encode_prediction, event))
         return pid
 
@@ -249,18 +227,7 @@ class MonitorClient:
     ) -> str:
         """Queue one feature event (the inputs, without a prediction); return its id."""
         pid = prediction_id if prediction_id is not None else uuid.uuid4().hex
-        ts = _epoch_ms(timestamp)
-        if self.format == "json":
-            event: Any = _Features(self.model_id, self.model_version, pid, ts, features, segments)
-        else:
-            event = {
-                "model_id": self.model_id,
-                "model_version": self.model_version,
-                "prediction_id": pid,
-                "timestamp": ts,
-                "features": features,
-                "segments": segments,
-            }
+        event = _Features(self.model_id, self.model_version, pid, _epoch_ms(timestamp), features, segments)
         self._produce(self.features_topic, pid, self._encode(self._encode_feature, event))
         return pid
 
@@ -272,16 +239,7 @@ class MonitorClient:
             raise ValueError("prediction_id must be a non-empty string")
         if label is None:
             raise ValueError("label must not be None")
-        ts = _epoch_ms(timestamp)
-        if self.format == "json":
-            event: Any = _Label(self.model_id, prediction_id, label, ts)
-        else:
-            event = {
-                "model_id": self.model_id,
-                "prediction_id": prediction_id,
-                "label": label,
-                "timestamp": ts,
-            }
+        event = _Label(self.model_id, prediction_id, label, _epoch_ms(timestamp))
         self._produce(self.labels_topic, prediction_id, self._encode(self._encode_label, event))
 
     @property
@@ -347,9 +305,10 @@ class MonitorClient:
         except KafkaError as err:
             logger.error("closing MonitorClient: %s", err)
 
-    def _encode(self, encode: Any, event: Any) -> bytes:
+    def _encode(self, encode: Any, event: msgspec.Struct) -> bytes:
+        """One event struct for both formats: JSON encodes it directly, Avro from its fields."""
         try:
-            return encode(event)
+            return encode(event if self.format == "json" else msgspec.structs.asdict(event))
         except (TypeError, ValueError, AttributeError, msgspec.EncodeError) as exc:
             raise EventError(
                 "wrong_type", f"cannot encode the event as {self.format}: {exc}"

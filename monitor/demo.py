@@ -74,7 +74,7 @@ def run_live_demo(workdir: Path, seconds: float = 60.0, rate: float = 500.0) -> 
     from monitor.kafka.broker import EmbeddedBroker
     from monitor.kafka.service import KafkaService
     from monitor.kafka.topics import client_config, create_topics
-    from monitor.service import print_windows
+    from monitor.service import show
 
     config_path = _config(workdir, "demo-live.yaml")
     cfg = load_config(config_path)
@@ -90,15 +90,15 @@ def run_live_demo(workdir: Path, seconds: float = 60.0, rate: float = 500.0) -> 
     store.save_reference(ReferenceProfile.build("demo", "*", Layout.from_model(model), read_reference_rows(reference_file), model.reference.fine_bins, source=str(reference_file)))
     windows: list[ClosedWindow] = []
 
-    def show(closed: list[ClosedWindow]) -> None:
+    def collect(closed: list[ClosedWindow]) -> None:
         windows.extend(closed)
-        print_windows(closed)
+        show(closed)
 
     with EmbeddedBroker() as broker:
         servers = broker.bootstrap_servers
         click.echo(f"started the embedded Tansu broker on {servers}; config {config_path}; database {cfg.database_url}")
         create_topics(client_config(cfg, **{"bootstrap.servers": servers}), cfg)
-        service = KafkaService(cfg, store, bootstrap_servers=servers, on_windows=show)
+        service = KafkaService(cfg, store, bootstrap_servers=servers, on_windows=collect)
         consumer = threading.Thread(target=service.run, kwargs={"install_signals": False}, daemon=True)
         consumer.start()
         stopping = threading.Event()

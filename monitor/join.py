@@ -23,7 +23,8 @@ the horizon.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,11 @@ Record = tuple
 MODEL, VERSION, TS, PRED, SCORE, SEGMENTS, LABEL, LABEL_TS = range(8)
 
 
+def _waiting(record: Record) -> bool:
+    """A prediction whose label has not come yet."""
+    return record[VERSION] is not None and record[LABEL] is None
+
+
 def join_key(source: str) -> str:
     """Predictions and labels of the same partition number meet under the same key.
 
@@ -62,15 +68,9 @@ class JoinDelta:
     records: dict[tuple[str, str], Record] = field(default_factory=dict)  # (key, prediction id) -> record
     panes: dict[tuple[str, str, str, int], bytes] = field(default_factory=dict)  # (key, model, version, pane) -> state
     touched: set[tuple[str, str, int]] = field(default_factory=set)  # (model, version, pane) whose windows to refresh
-    orphans: dict[str, int] = field(default_factory=dict)
 
     def then(self, newer: JoinDelta) -> JoinDelta:
-        records = {**self.records, **newer.records}
-        panes = {**self.panes, **newer.panes}
-        orphans = dict(self.orphans)
-        for k, v in newer.orphans.items():
-            orphans[k] = orphans.get(k, 0) + v
-        return JoinDelta(records, panes, self.touched | newer.touched, orphans)
+        return JoinDelta({**self.records, **newer.records}, {**self.panes, **newer.panes}, self.touched | newer.touched)
 
 
 class LabelJoin:
@@ -97,7 +97,9 @@ class LabelJoin:
         self.panes: dict[tuple[str, str, str, int], PerformancePane] = {}
         self._dirty_records: set[tuple[str, str]] = set()
         self._dirty_panes: set[tuple[str, str, str, int]] = set()
-        self._orphans: dict[str, int] = {}
+        #: model -> predictions held in memory that still wait for their label (kept up to date
+        #: by every change of ``records``, so reading it costs nothing)
+        self.pending: Counter[str] = Counter()
         #: every (model, version) -> recent correctness, for the "last N labeled" gauge
         self.recent: dict[tuple[str, str], list[float]] = {}
         self._errors: dict[tuple[str, str], list[tuple[float, int]]] = {}
@@ -125,7 +127,7 @@ class LabelJoin:
             record = (model_id, version, timestamps[i], predictions[i], score_list[i], segments, label, label_ts)
             if label is not None:
                 joined.append((record, None))
-            self._put(key, pid, record)
+            self._set((key, pid), record)
             by_pane.setdefault(int(panes[i]), []).append(i)
         for pane, rows in by_pane.items():
             sub = None if scores is None else scores[rows]
@@ -142,11 +144,10 @@ class LabelJoin:
         missing = [k[1] for k in keys if k not in records]
         found = self.lookup(key, missing) if missing else {}
         for pid, record in found.items():
-            records[(key, pid)] = record
+            self._set((key, pid), record, dirty=False)
         joined: list[tuple[Record, Record | None]] = []
         classification = self.models[batch.model_id].task == "classification"
         classes: dict[str, frozenset[str]] = {}
-        dirty = self._dirty_records
         for i, (k, label, label_ts) in enumerate(zip(keys, batch.labels, batch.timestamps.tolist())):
             record = records.get(k)
             if record is not None and record[VERSION] is not None:
@@ -157,11 +158,11 @@ class LabelJoin:
                     refused.append(BadEvent(int(batch.positions[i]), "unknown_class", f"label {label!r} is not a class of model {batch.model_id!r}"))
                     continue
                 previous = record if record[LABEL] is not None else None
-                record = records[k] = record[:LABEL] + (label, label_ts)
+                record = record[:LABEL] + (label, label_ts)
+                self._set(k, record)
                 joined.append((record, previous))
-                dirty.add(k)
             else:  # the label came first: wait for the prediction (a later label replaces it)
-                self._put(key, k[1], (batch.model_id, None, None, None, None, None, label, label_ts))
+                self._set(k, (batch.model_id, None, None, None, None, None, label, label_ts))
         self._apply(key, joined)
         return refused
 
@@ -190,9 +191,22 @@ class LabelJoin:
         return errors
 
     # -- state ------------------------------------------------------------------------------
-    def _put(self, key: str, pid: str, record: Record) -> None:
-        self.records[(key, pid)] = record
-        self._dirty_records.add((key, pid))
+    def _set(self, k: tuple[str, str], record: Record, dirty: bool = True) -> None:
+        """Every change of ``records`` goes through here (and :meth:`_drop`), which keeps
+        :attr:`pending` right."""
+        old = self.records.get(k)
+        if old is not None and _waiting(old):
+            self.pending[old[MODEL]] -= 1
+        if _waiting(record):
+            self.pending[record[MODEL]] += 1
+        self.records[k] = record
+        if dirty:
+            self._dirty_records.add(k)
+
+    def _drop(self, k: tuple[str, str]) -> None:
+        old = self.records.pop(k)
+        if _waiting(old):
+            self.pending[old[MODEL]] -= 1
 
     def _pane(self, key: str, model_id: str, version: str, pane: int) -> PerformancePane:
         pk = (key, model_id, version, pane)
@@ -208,9 +222,8 @@ class LabelJoin:
             {k: self.records[k] for k in self._dirty_records if k in self.records},
             {k: self.panes[k].to_bytes() for k in self._dirty_panes if k in self.panes},
             {(m, v, p) for (_, m, v, p) in self._dirty_panes},
-            self._orphans,
         )
-        self._dirty_records, self._dirty_panes, self._orphans = set(), set(), {}
+        self._dirty_records, self._dirty_panes = set(), set()
         self._evict()
         for key in self.recent:
             self.recent[key] = self.recent[key][-1000:]
@@ -222,19 +235,12 @@ class LabelJoin:
         excess = len(self.records) - cap
         if excess > 0:
             for k in list(self.records)[:excess]:
-                del self.records[k]
+                self._drop(k)
 
-    def restore_panes(self, panes: Iterable[tuple[tuple[str, str, str, int], bytes]]) -> None:
-        for pk, blob in panes:
-            self.panes[pk] = PerformancePane.from_bytes(blob)
 
     def forget(self, keys: set[str]) -> None:
         for k in [k for k in self.records if k[0] in keys]:
-            del self.records[k]
+            self._drop(k)
         for k in [k for k in self.panes if k[0] in keys]:
             del self.panes[k]
 
-    def drop_panes(self, model_id: str, below: int) -> None:
-        """Forget in-memory panes older than the horizon (final in SQL)."""
-        for k in [k for k in self.panes if k[1] == model_id and k[3] < below]:
-            del self.panes[k]

@@ -42,6 +42,3 @@ class Layout:
     @property
     def columns(self) -> tuple[str, ...]:
         return self.numeric + self.categorical
-
-    def kind(self, column: str) -> str:
-        return "numeric" if column in self.numeric else "categorical"

@@ -73,6 +73,7 @@ class Metrics:
         self.performance_estimated = Gauge("monitor_model_performance_estimated", "Latest estimated performance (before labels arrive) per metric", perf, registry=r)
         self.label_coverage = Gauge("monitor_label_coverage_ratio", "Share of the latest window's predictions that have a label", ["model_id", "model_version"], registry=r)
         self.recent = Gauge("monitor_model_performance_recent", "Accuracy (classifiers) or mean absolute error (regression) of the last 1,000 labeled predictions", ["model_id", "model_version"], registry=r)
+        self.orphaned_labels = Counter("monitor_labels_orphaned_total", "Labels whose prediction never came within the horizon", ["model_id"], registry=r)
         self.pending_labels = Gauge("monitor_pending_labels", "Predictions waiting for their label", ["model_id"], registry=r)
         # Alerts (filled by the alert state machine and the outbox dispatcher).
         self.alerts_firing = Gauge("monitor_alerts_firing", "1 while an alert rule fires for a model version", ["model_id", "model_version", "rule", "severity"], registry=r)
@@ -119,12 +120,8 @@ class Metrics:
         for (model_id, version), outcomes in join.recent.items():
             if outcomes:  # accuracy (classification) or mean absolute error of the last labeled
                 self.recent.labels(model_id=model_id, model_version=version).set(sum(outcomes[-1000:]) / len(outcomes[-1000:]))
-        pending: dict[str, int] = {}
-        for record in join.records.values():
-            if record[6] is None and record[1] is not None:
-                pending[record[0]] = pending.get(record[0], 0) + 1
         for model_id in join.models:
-            self.pending_labels.labels(model_id=model_id).set(pending.get(model_id, 0))
+            self.pending_labels.labels(model_id=model_id).set(join.pending[model_id])
 
     def register_state(self, read: Callable[[], Iterable[GaugeMetricFamily]]) -> None:
         """Add gauges computed at scrape time (lag, readiness) from ``read``."""

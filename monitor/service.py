@@ -19,12 +19,12 @@ from monitor.kafka.topics import client_config, create_topics
 from monitor.metrics import Metrics
 from monitor.store import Store
 
-__all__ = ["serve", "print_windows"]
+__all__ = ["serve", "show"]
 
 log = logging.getLogger("monitor")
 
 
-def print_windows(windows: list[ClosedWindow]) -> None:
+def show(windows: list[ClosedWindow]) -> None:
     """One line per closed window, drifted features named (the terminal view of ``run``)."""
     for w in windows:
         drifted = [c for c in w.columns if c.drift]
@@ -51,7 +51,7 @@ def serve(config: Config, *, bootstrap_servers: str | None = None, metrics_port:
         metrics = Metrics()
         dispatcher = Dispatcher.from_config(config, store, metrics=metrics).start()
         stack.callback(dispatcher.close)
-        service = KafkaService(config, store, bootstrap_servers=servers, metrics=metrics, on_windows=_printer(print_windows))
+        service = KafkaService(config, store, bootstrap_servers=servers, metrics=metrics, on_windows=show if print_windows else None)
         port = config.metrics.port if metrics_port is None else metrics_port
         ops = OpsServer(metrics.registry, service.readiness, config.metrics.host, port).start()
         stack.callback(ops.stop)
@@ -59,6 +59,3 @@ def serve(config: Config, *, bootstrap_servers: str | None = None, metrics_port:
         service.run()
         log.info("stopped cleanly")
 
-
-def _printer(enabled: bool):  # noqa: ANN202 (a callback or None)
-    return print_windows if enabled else None

@@ -106,6 +106,7 @@ def test_early_duplicate_and_unknown_labels(tmp_path):
     ]))
     assert [r.reason for r in refused] == ["unknown_class"]
     (pane,) = engine.join.panes.values()
+    assert engine.join.pending["demo"] == 98  # 100 predictions, two of them labeled
     m = pane.realized.metrics()
     assert pane.labeled == 2 and pane.predictions == 100
     assert m["accuracy"] == accuracy_score(cols.label[:2], cols.prediction[:2])

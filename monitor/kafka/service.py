@@ -431,6 +431,8 @@ class KafkaService:
                 extra={"model_id": w.model_id, "model_version": w.model_version, "window_start": w.start_ms},
             )
         self.metrics.observe_performance(self.checkpointer.refreshed, self.engine.join)
+        for model_id, count in self.checkpointer.orphans.items():
+            self.metrics.orphaned_labels.labels(model_id=model_id).inc(count)
         if self.on_windows and windows:
             self.on_windows(windows)
 

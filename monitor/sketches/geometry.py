@@ -79,6 +79,3 @@ class Geometry:
             return None
         return np.concatenate([j * self.numeric_width + s for j, s in enumerate(starts)]).astype(np.intp)
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(p.name for p in self.numeric) + tuple(p.name for p in self.categorical)
