@@ -20,7 +20,7 @@ from monitor.config import ModelConfig, Threshold
 from monitor.layout import PREDICTION, SCORE
 from monitor.reference import CategoricalProfile, NumericProfile
 from monitor.sketches import Geometry, Sketch
-from monitor.stats import STATISTICS, chi2, js_distance, psi
+from monitor.stats import STATISTICS, chi2
 from monitor.stats.rows import js_rows, ks_rows, psi_rows, wasserstein_rows
 
 __all__ = ["ColumnResult", "DatasetResult", "SEVERITIES", "evaluate", "severity_of"]
@@ -83,10 +83,15 @@ def _num(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _numeric_block(geo: Geometry, counts: np.ndarray, against: np.ndarray, wanted: set[str], n_coarse: int) -> list[dict[str, float | None]]:
+def _wanted(cfg: ModelConfig, kind: str) -> set[str]:
+    return {s for s in cfg.statistics if kind in STATISTICS[s].kinds}
+
+
+def _numeric_block(geo: Geometry, counts: np.ndarray, against: np.ndarray | None, wanted: set[str], n_coarse: int) -> list[dict[str, float | None]]:
     """Every numeric column's statistics at once (rows = columns): ``counts`` against
-    ``against`` (the reference, or the previous window), both (columns, width)."""
+    ``against`` (the previous window; None: the reference), both (columns, width)."""
     block = geo.numeric_reference
+    coarse = geo.coarse(n_coarse)
     f = counts.shape[0]
     out: list[dict[str, float | None]] = [{} for _ in range(f)]
 
@@ -95,38 +100,41 @@ def _numeric_block(geo: Geometry, counts: np.ndarray, against: np.ndarray, wante
             out[j][name] = None if v != v else v
 
     cur = counts.astype(np.float64)
+    ref = block.ref if against is None else against
     if wanted & {"psi", "js"}:
-        starts = geo.coarse_starts(n_coarse)
-        if starts is not None:
-            ref_c = np.add.reduceat(against.ravel(), starts).reshape(f, -1)
-            cur_c = np.add.reduceat(cur.ravel(), starts).reshape(f, -1)
+        if coarse.starts is not None:
+            ref_c = coarse.ref if against is None else np.add.reduceat(against.ravel(), coarse.starts).reshape(f, -1)
+            cur_c = np.add.reduceat(cur.ravel(), coarse.starts).reshape(f, -1)
         else:  # columns with fewer bins than coarse bins: one at a time
             width = max(p.coarse(n_coarse).size for p in geo.numeric)
             ref_c, cur_c = np.zeros((f, width)), np.zeros((f, width))
             for j, p in enumerate(geo.numeric):
                 g = p.coarse(n_coarse)
-                ref_c[j, : g.size] = np.add.reduceat(against[j, : p.n_bins], g)
+                ref_c[j, : g.size] = np.add.reduceat(ref[j, : p.n_bins], g)
                 cur_c[j, : g.size] = np.add.reduceat(cur[j, : p.n_bins], g)
         if "psi" in wanted:
             put("psi", psi_rows(ref_c, cur_c, 1e-4))
         if "js" in wanted:
             put("js", js_rows(ref_c, cur_c))
     if wanted & {"ks", "ks_pvalue"}:
-        statistic, pvalue, bound = ks_rows(against, cur)
+        statistic, pvalue, bound = ks_rows(ref, cur)
         put("ks", statistic)
         put("ks_pvalue", pvalue)
         put("ks_error_bound", bound)
     if "wasserstein" in wanted:
-        put("wasserstein", wasserstein_rows(block.points, against, cur, block.scale))
+        put("wasserstein", wasserstein_rows(block.points, ref, cur, block.scale))
     return out
 
 
 def _categorical_stats(ref: np.ndarray, cur: np.ndarray, wanted: set[str]) -> dict[str, float | None]:
+    """Statistics of one categorical column (columns have vocabularies of different sizes, and
+    padding them to one width would change the order of the sums, hence their last bits)."""
     out: dict[str, float | None] = {}
+    rows = ref.astype(np.float64)[None], cur.astype(np.float64)[None]
     if "psi" in wanted:
-        out["psi"] = _num(psi(ref, cur))
+        out["psi"] = _num(psi_rows(*rows, 1e-4)[0])
     if "js" in wanted:
-        out["js"] = _num(js_distance(ref, cur))
+        out["js"] = _num(js_rows(*rows)[0])
     if wanted & {"chi2", "chi2_pvalue"}:
         if ref.sum() and cur.sum():
             res = chi2(ref, cur)
@@ -136,52 +144,27 @@ def _categorical_stats(ref: np.ndarray, cur: np.ndarray, wanted: set[str]) -> di
     return out
 
 
-def _histogram(prof: NumericProfile, cur: np.ndarray, n_coarse: int) -> dict[str, list]:
-    """A compact current distribution (below range, the coarse reference bins, above range) for
-    reports: about a dozen integers per feature and window."""
-    b = prof.inner_bins
-    k = min(n_coarse, b)
-    starts = (np.arange(k) * b) // k
-    inner = cur[prof.in_range]
-    counts = [int(cur[: prof.in_range.start].sum()), *np.add.reduceat(inner, starts).astype(int).tolist(), int(cur[prof.in_range.stop :].sum())]
-    return {"edges": prof.edges[np.append(starts, b)].tolist(), "counts": counts}
-
-
 def _column(
     cfg: ModelConfig,
     prof: NumericProfile | CategoricalProfile,
-    cur: np.ndarray,
+    judged_by: list[tuple[str, Threshold | None]],
+    stats: dict[str, float | None],
+    prev: dict[str, float | None] | None,
+    present: int,
     missing: int,
     applies: int,
-    ref: np.ndarray,
+    ref_missing_rate: float,
     extra: dict[str, Any],
-    previous: np.ndarray | None,
     baseline: bool,
-    computed: tuple[dict[str, float | None], dict[str, float | None] | None] | None = None,
 ) -> ColumnResult:
-    wanted = {s for s in cfg.statistics if prof.kind in STATISTICS[s].kinds}
-    numeric = isinstance(prof, NumericProfile)
-    if computed is not None:
-        stats, prev = computed
-    else:
-        stats = _categorical_stats(ref, cur, wanted)
-        prev = _categorical_stats(previous, cur, wanted) if previous is not None and previous.sum() else None
-    present = int(cur.sum())
-    ref_missing_rate = prof.missing / max(int(ref.sum()) + prof.missing, 1)
+    """One column's result; ``judged_by``: its statistics and their thresholds, ``extra``: its
+    kind's quality entries."""
     missing_rate = missing / applies if applies else None
     quality: dict[str, Any] = {
         "missing_rate": missing_rate,
         "missing_rate_change": None if missing_rate is None else missing_rate - ref_missing_rate,
         **extra,
     }
-    if numeric:
-        inside = int(cur[prof.in_range].sum())
-        quality["out_of_range"] = (present - inside) / present if present else None
-        quality["histogram"] = _histogram(prof, cur, cfg.reference.coarse_bins)
-    else:
-        quality["unseen_share"] = int(cur[-1]) / present if present else None
-        if len(prof.vocab) <= 100:
-            quality["histogram"] = {"counts": cur.astype(int).tolist()}
     q = cfg.quality
     quality_levels = [
         severity_of("missing_rate", quality["missing_rate_change"], q.missing_rate),
@@ -189,9 +172,9 @@ def _column(
         severity_of("unseen_share", quality.get("unseen_share"), q.unseen_share),
     ]
     quality["severity"] = _worst(quality_levels)
-    drift_levels = [severity_of(s, stats.get(s), cfg.threshold(s)) for s in wanted]
+    drift_levels = [severity_of(s, stats.get(s), t) for s, t in judged_by]
     if prev is not None:
-        drift_levels += [severity_of(s, prev.get(s), cfg.threshold(s)) for s in wanted]
+        drift_levels += [severity_of(s, prev.get(s), t) for s, t in judged_by]
     judged = present >= cfg.min_events  # too few values: sampling noise alone crosses thresholds
     if not judged:
         quality["too_few_values"] = True
@@ -209,33 +192,68 @@ def _column(
     )
 
 
+def _numeric_columns(cfg: ModelConfig, geo: Geometry, window: Sketch, prev: Sketch | None) -> list[ColumnResult]:
+    wanted = _wanted(cfg, "numeric")
+    judged_by = [(s, cfg.threshold(s)) for s in wanted]
+    n_coarse = cfg.reference.coarse_bins
+    counts = window.num_counts
+    stats = _numeric_block(geo, counts, None, wanted, n_coarse)
+    prev_stats: list[dict[str, float | None] | None] = [None] * len(stats)
+    if prev is not None:
+        against = _numeric_block(geo, counts, prev.num_counts.astype(np.float64), wanted, n_coarse)
+        prev_stats = [s if n else None for s, n in zip(against, prev.num_counts.sum(axis=1).tolist())]
+    coarse = geo.coarse(n_coarse)
+    sums = np.add.reduceat(counts.ravel(), coarse.histogram_starts).tolist()
+    present = counts.sum(axis=1).tolist()
+    lows, highs, missing = window.num_min.tolist(), window.num_max.tolist(), window.num_missing.tolist()
+    results = []
+    begin = 0
+    for j, prof in enumerate(geo.numeric):
+        end = coarse.histogram_ends[j]
+        histogram = sums[begin:end]
+        begin = end
+        n = present[j]
+        outside = histogram[0] + histogram[-1]
+        extra = {
+            "min": lows[j] if n else None,
+            "max": highs[j] if n else None,
+            "out_of_range": outside / n if n else None,
+            "histogram": {"edges": list(coarse.histogram_edges[j]), "counts": histogram},
+        }
+        applies = window.predictions if prof.name in (SCORE, PREDICTION) else window.events
+        results.append(_column(cfg, prof, judged_by, stats[j], prev_stats[j], n, missing[j], applies, geo.missing_rates[prof.name], extra, window.baseline))
+    return results
+
+
+def _categorical_columns(cfg: ModelConfig, geo: Geometry, window: Sketch, prev: Sketch | None) -> list[ColumnResult]:
+    wanted = _wanted(cfg, "categorical")
+    judged_by = [(s, cfg.threshold(s)) for s in wanted]
+    present = window.cat_counts.sum(axis=1).tolist()
+    missing = window.cat_missing.tolist()
+    results = []
+    for j, prof in enumerate(geo.categorical):
+        cur = window.cat_counts[j, : prof.n_bins]
+        stats = _categorical_stats(prof.counts, cur, wanted)
+        prev_counts = prev.cat_counts[j, : prof.n_bins] if prev is not None else None
+        prev_stats = _categorical_stats(prev_counts, cur, wanted) if prev_counts is not None and prev_counts.sum() else None
+        n = present[j]
+        extra: dict[str, Any] = {
+            "unseen_top": dict(sorted(window.unseen[j].items(), key=lambda kv: (-kv[1], kv[0]))),
+            "unseen_share": int(cur[-1]) / n if n else None,
+        }
+        if len(prof.vocab) <= 100:
+            extra["histogram"] = {"counts": cur.tolist()}
+        applies = window.predictions if prof.name == PREDICTION else window.events
+        results.append(_column(cfg, prof, judged_by, stats, prev_stats, n, missing[j], applies, geo.missing_rates[prof.name], extra, window.baseline))
+    return results
+
+
 def evaluate(cfg: ModelConfig, geo: Geometry, window: Sketch, previous: Sketch | None = None) -> tuple[list[ColumnResult], DatasetResult]:
     """Evaluate a merged window sketch against the reference (and the previous window when
     ``compare_previous`` is set)."""
-    results: list[ColumnResult] = []
     prev = previous if cfg.compare_previous else None
-    wanted = {s for s in cfg.statistics if "numeric" in STATISTICS[s].kinds}
-    stats = _numeric_block(geo, window.num_counts, geo.numeric_reference.ref, wanted, cfg.reference.coarse_bins) if geo.numeric else []
-    prev_stats = None
-    if prev is not None and geo.numeric:
-        prev_stats = _numeric_block(geo, window.num_counts, prev.num_counts.astype(np.float64), wanted, cfg.reference.coarse_bins)
-    for j, prof in enumerate(geo.numeric):
-        cur = window.num_counts[j, : prof.n_bins]
-        applies = window.predictions if prof.name in (SCORE, PREDICTION) else window.events
-        present = int(cur.sum())
-        extra = {
-            "min": float(window.num_min[j]) if present else None,
-            "max": float(window.num_max[j]) if present else None,
-        }
-        prev_counts = prev.num_counts[j, : prof.n_bins] if prev is not None else None
-        prev_j = prev_stats[j] if prev_stats is not None and prev_counts is not None and prev_counts.sum() else None
-        results.append(_column(cfg, prof, cur, int(window.num_missing[j]), applies, prof.counts, extra, prev_counts, window.baseline, (stats[j], prev_j)))
-    for j, prof in enumerate(geo.categorical):
-        cur = window.cat_counts[j, : prof.n_bins]
-        applies = window.predictions if prof.name == PREDICTION else window.events
-        extra = {"unseen_top": dict(sorted(window.unseen[j].items(), key=lambda kv: (-kv[1], kv[0])))}
-        prev_counts = prev.cat_counts[j, : prof.n_bins] if prev is not None else None
-        results.append(_column(cfg, prof, cur, int(window.cat_missing[j]), applies, prof.counts, extra, prev_counts, window.baseline))
+    results = _numeric_columns(cfg, geo, window, prev) if geo.numeric else []
+    results += _categorical_columns(cfg, geo, window, prev)
     features = [r for r in results if r.feature not in (SCORE, PREDICTION)]
     drifted = tuple(r.feature for r in features if r.drift)
     share = len(drifted) / len(features) if features else 0.0

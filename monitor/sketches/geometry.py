@@ -10,7 +10,7 @@ import numpy as np
 from monitor.layout import PREDICTION, SCORE, Layout
 from monitor.reference import CategoricalProfile, NumericProfile, ReferenceProfile
 
-__all__ = ["Geometry", "NumericBlock"]
+__all__ = ["CoarseBlock", "Geometry", "NumericBlock"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,6 +37,7 @@ class Geometry:
     categorical_width: int
     numeric_predictive: np.ndarray = field(repr=False)  # bool per sketched numeric column
     categorical_predictive: np.ndarray = field(repr=False)
+    _coarse: dict[int, CoarseBlock] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def build(cls, layout: Layout, reference: ReferenceProfile) -> Geometry:
@@ -71,11 +72,55 @@ class Geometry:
         scale = np.array([p.scale for p in self.numeric])
         return NumericBlock(ref, points, scale)
 
-    def coarse_starts(self, n_coarse: int) -> np.ndarray | None:
-        """``np.add.reduceat`` starts over the flattened (columns, width) counts giving every
-        numeric column's coarse bins, or None when columns have different numbers of them."""
-        starts = [p.coarse(n_coarse) for p in self.numeric]
-        if len({s.size for s in starts}) != 1:
-            return None
-        return np.concatenate([j * self.numeric_width + s for j, s in enumerate(starts)]).astype(np.intp)
+    @cached_property
+    def numeric_keys(self) -> tuple[np.ndarray, ...]:
+        """Per numeric column, the values whose left insertion points in the sorted column are
+        its bin boundaries: the edges, the last one raised to the next float because the last
+        inner bin includes its upper edge (``v <= e`` is ``v < nextafter(e, inf)``)."""
+        return tuple(np.append(p.bin_edges[:-1], np.nextafter(p.bin_edges[-1], np.inf)) for p in self.numeric)
 
+    @cached_property
+    def missing_rates(self) -> dict[str, float]:
+        """The share of missing values of every sketched column in the reference."""
+        return {p.name: p.missing / max(int(p.counts.sum()) + p.missing, 1) for p in (*self.numeric, *self.categorical)}
+
+    def coarse(self, n_coarse: int) -> CoarseBlock:
+        """The numeric columns' coarse bins for ``n_coarse`` of them (built once per number)."""
+        if n_coarse not in self._coarse:
+            self._coarse[n_coarse] = CoarseBlock.build(self, n_coarse)
+        return self._coarse[n_coarse]
+
+
+@dataclass(frozen=True, eq=False)
+class CoarseBlock:
+    """``np.add.reduceat`` starts over the flattened (columns, width) numeric counts: the coarse
+    PSI/JS bins of every column, and its report histogram (below range, about ``n_coarse``
+    slices of the reference range, above range). Sums of integer counts are exact, so all
+    columns are summed in one call."""
+
+    starts: np.ndarray | None  # None when columns have different numbers of coarse bins
+    ref: np.ndarray | None  # (columns, coarse) reference counts over them
+    histogram_starts: np.ndarray
+    histogram_ends: tuple[int, ...]  # where each column's histogram ends in the reduceat result
+    histogram_edges: tuple[tuple[float, ...], ...]
+
+    @classmethod
+    def build(cls, geo: Geometry, n_coarse: int) -> CoarseBlock:
+        width = geo.numeric_width
+        coarse = [p.coarse(n_coarse) for p in geo.numeric]
+        starts = ref = None
+        if len({c.size for c in coarse}) == 1:
+            starts = np.concatenate([j * width + c for j, c in enumerate(coarse)]).astype(np.intp)
+            ref = np.add.reduceat(geo.numeric_reference.ref.ravel(), starts).reshape(len(coarse), -1)
+        hist: list[np.ndarray] = []
+        edges: list[tuple[float, ...]] = []
+        for j, p in enumerate(geo.numeric):
+            b = p.inner_bins
+            k = min(n_coarse, b)
+            inner = (np.arange(k) * b) // k
+            # Each column starts at 0 (its below-range bins); its above-range run ends where the
+            # next column starts (the zero padding in between adds nothing).
+            hist.append(j * width + np.concatenate([[0], p.in_range.start + inner, [p.in_range.stop]]))
+            edges.append(tuple(p.edges[np.append(inner, b)].tolist()))
+        ends = np.cumsum([h.size for h in hist]).tolist()
+        return cls(starts, ref, np.concatenate(hist).astype(np.intp), tuple(ends), tuple(edges))

@@ -24,15 +24,18 @@
 
 from __future__ import annotations
 
+import math
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from itertools import repeat
+from typing import Any
 
 import msgspec
 import numpy as np
 
 from monitor.events import ModelBatch
-from monitor.reference import category
+from monitor.reference import CategoricalProfile, category
 from monitor.sketches.geometry import Geometry
 
 __all__ = ["Sketch", "accumulate", "UNSEEN_KEPT"]
@@ -167,67 +170,61 @@ def accumulate(geo: Geometry, batch: ModelBatch, group: np.ndarray, n_groups: in
 
 
 def _applicable(predictive: np.ndarray, has_prediction: np.ndarray) -> np.ndarray:
-    """(n, columns) mask: prediction/score columns do not apply to feature-only events."""
-    return ~predictive[None, :] | has_prediction[:, None]
+    """(columns, n) mask: prediction/score columns do not apply to feature-only events."""
+    return ~predictive[:, None] | has_prediction[None, :]
 
 
 def _numeric(geo: Geometry, batch: ModelBatch, group: np.ndarray, n_groups: int, out: list[Sketch]) -> None:
-    # Sort each column once and search the bin edges in it: B searches per column instead of
-    # n, and the sorted column hands over min, max and the valid range for free.
-    x = batch.numeric[:, geo.numeric_cols]
-    n, f = x.shape
-    applies = _applicable(geo.numeric_predictive, batch.has_prediction)
+    # Sort each column once and search the bin boundaries in it: B searches per column instead
+    # of n, and the sorted column hands over min, max and the valid range for free.
+    # One contiguous row per column (transposing the whole matrix first is a plain copy;
+    # gathering columns from the row-major matrix is several times slower).
+    x = np.ascontiguousarray(batch.numeric.T)[geo.numeric_cols]
+    f = x.shape[0]
     finite = np.isfinite(x)
     all_finite = bool(finite.all())
-    missing = np.bincount((group[:, None] * f + np.arange(f))[applies & ~finite], minlength=n_groups * f)
+    if not all_finite:
+        lost = ~finite & _applicable(geo.numeric_predictive, batch.has_prediction)
+        missing = np.bincount((group[None, :] * f + np.arange(f)[:, None])[lost], minlength=n_groups * f)
+    width = geo.numeric_width
+    rows = np.arange(f)
     for g, s in enumerate(out):
-        s.num_missing += missing[g * f : (g + 1) * f]
-        # One contiguous row per column: sorting rows of the transposed copy is cache friendly.
-        block = np.array((x if n_groups == 1 else x[group == g]).T, order="C")
+        block = x if n_groups == 1 else x[:, group == g]  # x is already a copy: sort in place
         block.sort(axis=1)
-        for j, prof in enumerate(geo.numeric):
-            col = block[j]
-            if all_finite:
-                lo, hi = 0, col.size
-            else:
-                lo = int(np.searchsorted(col, -np.inf, side="right"))
-                hi = int(np.searchsorted(col, np.inf, side="left"))
-            if hi <= lo:
-                continue
-            valid = col[lo:hi]
-            edges = prof.bin_edges
-            below = np.empty(edges.size + 2, np.int64)
-            below[0] = 0
-            below[1:-2] = np.searchsorted(valid, edges[:-1], side="left")
-            below[-2] = np.searchsorted(valid, edges[-1], side="right")
-            below[-1] = valid.size
-            s.num_counts[j, : prof.n_bins] += np.diff(below)
-            s.num_min[j] = min(s.num_min[j], valid[0])
-            s.num_max[j] = max(s.num_max[j], valid[-1])
+        size = block.shape[1]
+        if all_finite:
+            lo, hi = np.zeros(f, np.intp), np.full(f, size)
+        else:  # sorted: -inf, the finite values, +inf, NaN
+            s.num_missing += missing[g * f : (g + 1) * f]
+            lo = np.count_nonzero(block == -np.inf, axis=1)
+            hi = lo + np.count_nonzero(np.isfinite(block), axis=1)
+        # below[j, k]: values before bin k of column j; the bins past a column's own are empty.
+        below = np.empty((f, width + 1), np.int64)
+        below[:, 0] = lo
+        for j, keys in enumerate(geo.numeric_keys):
+            below[j, 1 : keys.size + 1] = block[j].searchsorted(keys)
+            below[j, keys.size + 1 :] = hi[j]
+        s.num_counts += np.diff(below, axis=1)
+        some = hi > lo
+        s.num_min[some] = block[rows[some], lo[some]]
+        s.num_max[some] = block[rows[some], hi[some] - 1]
 
 
 def _categorical(geo: Geometry, batch: ModelBatch, group: np.ndarray, n_groups: int, out: list[Sketch]) -> None:
     n = len(batch)
     c = len(geo.categorical)
     width = geo.categorical_width
-    codes = np.empty((n, c), np.int64)
+    codes = np.empty((c, n), np.int64)
     for j, prof in enumerate(geo.categorical):
         col = batch.categorical[geo.categorical_cols[j]]
         unseen = len(prof.vocab)
         code = np.fromiter(map(prof.codes.get, col, repeat(unseen)), np.int64, n)
-        for i in np.flatnonzero(code == unseen).tolist():
-            value = col[i]
-            if isinstance(value, float) and not np.isfinite(value):
-                code[i] = -1  # NaN/inf is a missing value, not a category
-                continue
-            key = value if isinstance(value, str) else category(value)
-            code[i] = prof.index.get(key, unseen)
-            if code[i] == unseen:
-                bucket = out[int(group[i])].unseen[j]
-                bucket[key] = bucket.get(key, 0) + 1
-        codes[:, j] = code
+        rare = np.flatnonzero(code == unseen)
+        if rare.size:
+            _settle(prof, col, rare, group, code, [s.unseen[j] for s in out])
+        codes[j] = code
     applies = _applicable(geo.categorical_predictive, batch.has_prediction)
-    cell = group[:, None] * c + np.arange(c)
+    cell = group[None, :] * c + np.arange(c)[:, None]
     present = applies & (codes >= 0)
     counts = np.bincount((cell * width + codes)[present], minlength=n_groups * c * width)
     missing = np.bincount(cell[applies & (codes < 0)], minlength=n_groups * c)
@@ -237,3 +234,25 @@ def _categorical(geo: Geometry, batch: ModelBatch, group: np.ndarray, n_groups: 
         s.cat_counts += counts[g]
         s.cat_missing += missing[g]
         s.unseen = [_top(u) for u in s.unseen]
+
+
+def _settle(prof: CategoricalProfile, col: list[Any], rare: np.ndarray, group: np.ndarray, code: np.ndarray, unseen: list[dict[str, int]]) -> None:
+    """Settle the values the vocabulary lookup missed (``code[rare]``, the unseen slot): other
+    spellings of a category (``2.5`` for "2.5"), missing values (NaN, inf) and unseen
+    categories, counted by name in their group's ``unseen``. Once per distinct (group, type,
+    value), since a new category tends to come many times; the type keeps ``True`` apart from
+    ``1``, as their names differ."""
+    slot = len(prof.vocab)
+    values = list(map(col.__getitem__, rare.tolist()))
+    types = list(map(type, values))
+    settled: dict[tuple[type, Any], int] = {}
+    for (g, kind, value), count in Counter(zip(group[rare].tolist(), types, values)).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            settled[kind, value] = -1  # NaN/inf is a missing value, not a category
+            continue
+        key = value if isinstance(value, str) else category(value)
+        settled[kind, value] = i = prof.index.get(key, slot)
+        if i == slot:
+            unseen[g][key] = unseen[g].get(key, 0) + count
+    if any(i != slot for i in settled.values()):
+        code[rare] = np.fromiter(map(settled.__getitem__, zip(types, values)), np.int64, rare.size)
