@@ -14,7 +14,6 @@ import click
 from monitor.config import Config, load_config, parse_duration_ms
 from monitor.exceptions import MonitorError
 from monitor.format import iso, table, window_json
-from monitor.layout import Layout
 from monitor.reference import ReferenceProfile, read_reference_rows
 from monitor.store import Store
 
@@ -120,9 +119,10 @@ def reference_build(config_path: str, model_id: str, model_version: str, file: s
     cfg = _load(config_path)
     model = cfg.model(model_id)
     rows = read_reference_rows(file)
-    profile = ReferenceProfile.build(model_id, model_version, Layout.from_model(model), rows, model.reference.fine_bins, source=str(file))
+    profile = ReferenceProfile.for_model(model_id, model_version, model, rows, source=str(file))
     saved = _store(cfg).save_reference(profile)
-    click.echo(f"reference {model_id} {model_version} version {saved.version}: {saved.rows} rows, columns {', '.join(saved.columns)}")
+    segments = "".join(f"; segments of {k}: {', '.join(v)} and other" for k, v in saved.plan.values.items())
+    click.echo(f"reference {model_id} {model_version} version {saved.version}: {saved.rows} rows, columns {', '.join(saved.columns)}{segments}")
 
 
 @reference_group.command("list")
@@ -203,22 +203,29 @@ def _drift_line(w: Any) -> str:
 @click.option("--feature", "-f", default=None)
 @click.option("--version", "-v", "model_version", default=None)
 @click.option("--since", default=None, help="RFC 3339 time, epoch ms, or a duration ago such as 2h.")
+@click.option("--segment", "-s", default="", help="A segment (KEY=VALUE, VALUE 'other' for the rest), or '*' for the whole version and every segment; default the whole version.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def windows_cmd(config_path: str, model_id: str, feature: str | None, model_version: str | None, since: str | None, fmt: str) -> None:
+def windows_cmd(config_path: str, model_id: str, feature: str | None, model_version: str | None, since: str | None, segment: str, fmt: str) -> None:
     """Print persisted windows."""
     cfg = _load(config_path)
     cfg.model(model_id)
     store = _store(cfg)
-    rows = store.windows(model_id, feature, _since_ms(since), model_version)
+    rows = store.windows(model_id, feature, _since_ms(since), model_version, None if segment == "*" else segment)
     late = store.late_counts(model_id)
-    out = [window_json(r, _late_of(late, r, cfg.models[model_id].slide_ms)) for r in rows]
+    # Late events are dropped before they are told apart by segment: counted for the version only.
+    out = [window_json(r, None if r["segment"] else _late_of(late, r, cfg.models[model_id].slide_ms)) for r in rows]
     if fmt == "json":
         click.echo(json.dumps(out, indent=None))
         return
+    segments = segment != ""  # a segment column only when segments are asked for
     click.echo(
         table(
-            ["window_start", "version", "feature", "count", "missing", "psi", "ks", "js", "chi2_p", "wasserstein", "severity"],
-            [[w["window_start"], w["model_version"], w["feature"], w["count"], w["missing"], w["statistics"].get("psi"), w["statistics"].get("ks"), w["statistics"].get("js"), w["statistics"].get("chi2_pvalue"), w["statistics"].get("wasserstein"), w["severity"]] for w in out],
+            ["window_start", "version", *(["segment"] if segments else []), "feature", "count", "missing", "psi", "ks", "js", "chi2_p", "wasserstein", "severity"],
+            [
+                [w["window_start"], w["model_version"], *([w["segment"] or "(all)"] if segments else []), w["feature"], w["count"], w["missing"],
+                 *(w["statistics"].get(k) for k in ("psi", "ks", "js", "chi2_pvalue", "wasserstein")), w["severity"]]
+                for w in out
+            ],
         )
     )
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from monitor.engine import BASELINE, PREVIOUS, ClosedWindow, Engine
 from monitor.events import ModelBatch
+from monitor.segments import split
 from monitor.windows import WindowSpec
 from monitor.sketches import Sketch
 from monitor.store import Store
@@ -112,7 +113,7 @@ class SharedCloser:
                     previous[version] = Sketch.from_bytes(blob)
                 elif not source.startswith(BASELINE) and pane <= upto:
                     panes.setdefault((version, pane), []).append(Sketch.from_bytes(blob))
-            for version in {v for v, _ in panes}:
+            for version in {split(pop)[0] for pop, _ in panes}:
                 # A process may close windows of a version it never consumed itself: read the
                 # reference inside this transaction.
                 if not self.engine.has_geometry(model_id, version):

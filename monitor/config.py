@@ -39,6 +39,7 @@ __all__ = [
     "ModelConfig",
     "FeatureConfig",
     "Threshold",
+    "SegmentsConfig",
     "KafkaConfig",
     "load_config",
     "parse_duration_ms",
@@ -144,8 +145,18 @@ class LabelsConfig(_Strict):
     classes: tuple[str, ...] | None = Field(None, description="Class labels (default: the reference's prediction vocabulary).")
     concept_drift: Literal["adwin", "page_hinkley", "kswin", "none"] = "adwin"
     score_bins: int = Field(1000, ge=10, le=100_000)
-    segments: tuple[str, ...] = Field((), description="Segment keys (from the events' segments) with per-segment performance.")
-    segment_top_k: int = Field(10, ge=1, le=1000)
+
+
+class SegmentsConfig(_Strict):
+    """Drift and performance per segment: per value of each key of the events' ``segments``.
+
+    The monitored values of a key come from the reference (see :mod:`monitor.segments`): those
+    with at least ``min_reference_rows`` rows, the ``top_k`` most frequent; the rest is "other".
+    """
+
+    keys: tuple[str, ...] = Field((), description="Segment keys (from the events' segments).")
+    top_k: int = Field(10, ge=1, le=1000, description="Values of a key monitored on their own; the rest count as 'other'.")
+    min_reference_rows: int = Field(100, ge=1, description="A value needs this many reference rows to be monitored on its own.")
 
 
 class TopicsConfig(_Strict):
@@ -284,6 +295,7 @@ class ModelConfig(_Strict):
     topics: TopicsConfig = TopicsConfig()
     rules: list[RuleConfig] = []
     labels: LabelsConfig = LabelsConfig()
+    segments: SegmentsConfig = SegmentsConfig()
 
     @property
     def task(self) -> str:
@@ -309,6 +321,9 @@ class ModelConfig(_Strict):
         for name in self.features:
             if name in ("prediction", "score"):
                 raise ValueError(f"features.{name}: the name is reserved for prediction drift")
+        for i, key in enumerate(self.segments.keys):
+            if key in self.features or key in ("prediction", "score"):
+                raise ValueError(f"segments.keys.{i}: {key!r} is also a column; reference files hold segments as columns, so the names must differ")
         if self.slide is not None and (self.slide <= 0 or self.window % self.slide):
             raise ValueError("slide: must be positive and divide the window evenly")
         for stat in (*self.statistics, *self.thresholds):

@@ -21,7 +21,6 @@ import click
 from monitor.config import load_config
 from monitor.engine import ClosedWindow
 from monitor.format import iso
-from monitor.layout import Layout
 from monitor.reference import ReferenceProfile, read_reference_rows
 from monitor.replay import replay
 from monitor.store import Store
@@ -87,7 +86,7 @@ def run_live_demo(workdir: Path, seconds: float = 60.0, rate: float = 500.0) -> 
     reference_file = workdir / "reference.jsonl"
     _write_reference(reference_file, spec, 50_000)
     model = cfg.models["demo"]
-    store.save_reference(ReferenceProfile.build("demo", "*", Layout.from_model(model), read_reference_rows(reference_file), model.reference.fine_bins, source=str(reference_file)))
+    store.save_reference(ReferenceProfile.for_model("demo", "*", model, read_reference_rows(reference_file), source=str(reference_file)))
     windows: list[ClosedWindow] = []
 
     def collect(closed: list[ClosedWindow]) -> None:
@@ -141,7 +140,7 @@ def run_demo(workdir: Path, events: int = 200_000) -> None:
     store = Store(cfg.database_url)
     store.upgrade()
     model = cfg.models["demo"]
-    profile = ReferenceProfile.build("demo", "*", Layout.from_model(model), read_reference_rows(reference_file), model.reference.fine_bins, source=str(reference_file))
+    profile = ReferenceProfile.for_model("demo", "*", model, read_reference_rows(reference_file), source=str(reference_file))
     saved = store.save_reference(profile)
     click.echo(f"built reference version {saved.version} from {reference_file}")
 

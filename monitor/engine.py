@@ -50,6 +50,7 @@ from monitor.performance.drift_detectors import ConceptDriftMonitor, Detection
 from monitor.performance.pane import PerformancePane
 from monitor.layout import PREDICTION, SCORE, Layout
 from monitor.reference import ReferenceProfile, category
+from monitor.segments import SegmentPlan, population, split
 from monitor.sketches import Geometry, Sketch, accumulate
 from monitor.windows import WindowSpec, windows_to_close
 
@@ -57,7 +58,8 @@ __all__ = ["Engine", "ClosedWindow", "EngineState", "ReferenceSource", "MemoryRe
 
 log = logging.getLogger(__name__)
 
-#: (source, model_id, model_version, pane index)
+#: (source, model_id, population, pane index); the population is the model version, or a
+#: segment of it (:func:`monitor.segments.population`)
 PaneKey = tuple[str, str, str, int]
 #: The pseudo-source under which the previous closed window of a model version is kept.
 PREVIOUS = "#previous"
@@ -91,6 +93,9 @@ class MemoryReferences:
 
 @dataclass(frozen=True)
 class ClosedWindow:
+    """One evaluated window of a model version, with the same window of each of its segments
+    (``segments``: windows whose ``segment`` is "key=value")."""
+
     model_id: str
     model_version: str
     start_ms: int
@@ -99,6 +104,8 @@ class ClosedWindow:
     columns: list[ColumnResult]
     dataset: DatasetResult
     close_seconds: float | None = field(default=None, compare=False)  # time to evaluate it
+    segment: str = ""
+    segments: list[ClosedWindow] = field(default_factory=list)
 
 
 @dataclass
@@ -155,10 +162,11 @@ class Engine:
         self.idle: dict[str, int | None] = {}
         #: late events seen by this process, per model (for metrics)
         self.late_by_model: Counter[str] = Counter()
-        self._geometry: dict[tuple[str, str], Geometry] = {}
+        self._geometry: dict[tuple[str, str], Geometry] = {}  # (model, population) -> bins
+        self._plans: dict[tuple[str, str], SegmentPlan] = {}
         self._baseline: dict[tuple[str, str], list[tuple[str, ModelBatch]]] = {}
         self._held_dirty: set[tuple[str, str, str]] = set()  # (source, model, version)
-        self.join = LabelJoin(config, lookup=lambda key, ids: {}, classes=self.classes, every_model=labels)
+        self.join = LabelJoin(config, lookup=lambda key, ids: {}, classes=self.classes, plan=self.plan, every_model=labels)
         #: (join key, model, version) -> (errors seen, detector)
         self.detectors: dict[tuple[str, str, str], tuple[int, ConceptDriftMonitor]] = {}
         self._dirty_detectors: set[tuple[str, str, str]] = set()
@@ -296,11 +304,9 @@ class Engine:
 
     def _build_baseline(self, model_id: str, version: str) -> None:
         held = self._baseline.pop((model_id, version))
-        layout = self.layouts[model_id]
-        rows = _rows(layout, held)
-        profile = ReferenceProfile.build(
-            model_id, version, layout, rows, self.config.models[model_id].reference.fine_bins, source="baseline"
-        )
+        cfg = self.config.models[model_id]
+        rows = _rows(self.layouts[model_id], cfg.segments.keys, held)
+        profile = ReferenceProfile.for_model(model_id, version, cfg, rows, source="baseline")
         self.references.save_reference(profile)
         log.info("built the baseline reference of %s %s from its first %d events", model_id, version, profile.rows)
         geo = self.geometry(model_id, version)
@@ -318,22 +324,36 @@ class Engine:
         panes = [int(b.timestamps.min()) for (m, _), held in self._baseline.items() if m == model_id for _, b in held]
         return int(self.specs[model_id].pane_of(np.array([min(panes)]))[0]) if panes else None
 
-    def geometry(self, model_id: str, version: str) -> Geometry | None:
-        key = (model_id, version)
+    def geometry(self, model_id: str, pop: str) -> Geometry | None:
+        """The bins of a population (a model version or one of its segments); None while the
+        version has no reference."""
+        key = (model_id, pop)
         if key not in self._geometry:
+            version, _ = split(pop)
             profile = self.references.get_reference(model_id, version)
             if profile is None:
                 return None
             self.use_reference(version, profile)
-        return self._geometry[key]
+        return self._geometry.get(key)
 
     def has_geometry(self, model_id: str, version: str) -> bool:
         return (model_id, version) in self._geometry
 
     def use_reference(self, version: str, profile: ReferenceProfile) -> None:
-        """Use ``profile`` for ``version`` of its model (a profile found by another path, e.g.
-        read inside a checkpoint transaction)."""
-        self._geometry[(profile.model_id, version)] = Geometry.build(self.layouts[profile.model_id], profile)
+        """Use ``profile`` for ``version`` of its model and its segments (a profile found by
+        another path, e.g. read inside a checkpoint transaction)."""
+        layout = self.layouts[profile.model_id]
+        self._geometry[(profile.model_id, version)] = Geometry.build(layout, profile)
+        self._plans[(profile.model_id, version)] = profile.plan
+        for key, by_value in profile.segments.items():
+            for value, sub in by_value.items():
+                self._geometry[(profile.model_id, population(version, f"{key}={value}"))] = Geometry.build(layout, sub)
+
+    def plan(self, model_id: str, version: str) -> SegmentPlan:
+        """The monitored segments of a model version (none before it has a reference)."""
+        if self.geometry(model_id, version) is None:
+            return SegmentPlan({})
+        return self._plans[(model_id, version)]
 
     def _drop_late(self, model_id: str, version: str, batch: ModelBatch, seen: np.ndarray) -> ModelBatch | None:
         """Count and drop late events (see :meth:`process`); None when nothing is left."""
@@ -349,12 +369,25 @@ class Engine:
         return batch.take(keep) if keep.size else None
 
     def _sketch(self, source: str, model_id: str, version: str, geo: Geometry, batch: ModelBatch, baseline: bool) -> None:
+        self._sketch_population(source, model_id, version, geo, batch, baseline)
+        if not batch.segments:
+            return
+        plan = self.plan(model_id, version)
+        for key in plan.values:
+            segments, codes = plan.labels([s.get(key) if s else None for s in batch.segments], key)
+            for code in np.unique(codes[codes >= 0]).tolist():
+                pop = population(version, segments[code])
+                sub = self.geometry(model_id, pop)
+                assert sub is not None, "a version's geometry brings its segments'"
+                self._sketch_population(source, model_id, pop, sub, batch.take(np.flatnonzero(codes == code)), baseline)
+
+    def _sketch_population(self, source: str, model_id: str, pop: str, geo: Geometry, batch: ModelBatch, baseline: bool) -> None:
         spec = self.specs[model_id]
         panes = spec.pane_of(batch.timestamps)
         uniq, group = np.unique(panes, return_inverse=True)
         for pane, sketch in zip(uniq.tolist(), accumulate(geo, batch, group.astype(np.int64), len(uniq))):
             sketch.baseline = baseline
-            key = (source, model_id, version, pane)
+            key = (source, model_id, pop, pane)
             if key in self.panes:
                 self.panes[key].merge(sketch)
             else:
@@ -422,18 +455,23 @@ class Engine:
         updated in place when the model compares consecutive windows. Pure with respect to
         the engine's own panes: the caller decides where panes come from (memory or SQL)."""
         spec = self.specs[model_id]
-        by_version: dict[str, dict[int, list[Sketch]]] = {}
-        for (version, pane), sketches in panes.items():
-            by_version.setdefault(version, {})[pane] = sketches
+        by_pop: dict[str, dict[int, list[Sketch]]] = {}
+        for (pop, pane), sketches in panes.items():
+            by_pop.setdefault(pop, {})[pane] = sketches
+        segments_of: dict[str, list[str]] = {}
+        for pop in sorted(by_pop):
+            version, segment = split(pop)
+            segments_of.setdefault(version, [])
+            if segment:
+                segments_of[version].append(pop)
         closed = []
-        for version, vpanes in sorted(by_version.items()):
-            for end in windows_to_close(spec, vpanes, frontier, upto):
+        for version, pops in segments_of.items():
+            # Every segment event is also a version event: the version's windows are all there is.
+            for end in windows_to_close(spec, by_pop.get(version, {}), frontier, upto):
                 started = time.perf_counter()
-                window, merged = self._evaluate(model_id, version, spec, end, vpanes, previous.get(version))
-                window = replace(window, close_seconds=time.perf_counter() - started)
-                if self.config.models[model_id].compare_previous:
-                    previous[version] = merged
-                closed.append(window)
+                window = self._evaluate(model_id, version, spec, end, by_pop.get(version, {}), previous)
+                children = [self._evaluate(model_id, pop, spec, end, by_pop[pop], previous) for pop in pops if any(p in by_pop[pop] for p in spec.window_panes(end))]
+                closed.append(replace(window, close_seconds=time.perf_counter() - started, segments=children))
         for window in closed:
             for callback in self.on_close:
                 callback(window)
@@ -451,17 +489,24 @@ class Engine:
         return pruned
 
     def _evaluate(
-        self, model_id: str, version: str, spec: WindowSpec, end: int, panes: dict[int, list[Sketch]], previous: Sketch | None
-    ) -> tuple[ClosedWindow, Sketch]:
-        geo = self.geometry(model_id, version)
+        self, model_id: str, pop: str, spec: WindowSpec, end: int, panes: dict[int, list[Sketch]], previous: dict[str, Sketch]
+    ) -> ClosedWindow:
+        """The window of one population ending at pane ``end``; when the model compares
+        consecutive windows, this one becomes ``previous[pop]``."""
+        geo = self.geometry(model_id, pop)
         assert geo is not None, "panes exist only for versions with a reference"
         window = Sketch.empty(geo)
         for p in spec.window_panes(end):
             for sketch in panes.get(p, ()):
                 window.merge(sketch)
-        columns, dataset = evaluate(self.config.models[model_id], geo, window, previous)
+        cfg = self.config.models[model_id]
+        columns, dataset = evaluate(cfg, geo, window, previous.get(pop))
+        if cfg.compare_previous:
+            previous[pop] = window
         start, stop = spec.bounds(end)
-        return ClosedWindow(model_id, version, start, stop, geo.reference.version, columns, dataset), window
+        version, segment = split(pop)
+        reference_version = self.geometry(model_id, version).reference.version  # type: ignore[union-attr]
+        return ClosedWindow(model_id, version, start, stop, reference_version, columns, dataset, segment=segment)
 
     # -- checkpoint --------------------------------------------------------------------------
     def drain(self) -> EngineState:
@@ -537,8 +582,9 @@ def _by_version(batch: ModelBatch) -> list[tuple[str, ModelBatch]]:
     return [(str(v), batch.take(np.flatnonzero(inverse == i))) for i, v in enumerate(names)]
 
 
-def _rows(layout: Layout, held: list[tuple[str, ModelBatch]]) -> dict[str, list | np.ndarray]:
-    """The held baseline events as reference rows (prediction events only for prediction columns)."""
+def _rows(layout: Layout, segment_keys: tuple[str, ...], held: list[tuple[str, ModelBatch]]) -> dict[str, list | np.ndarray]:
+    """The held baseline events as reference rows (prediction events only for prediction
+    columns), with a column per segment key."""
     batches = [b for _, b in held]
     numeric = np.concatenate([b.numeric for b in batches])
     has_pred = np.concatenate([b.has_prediction for b in batches])
@@ -549,4 +595,6 @@ def _rows(layout: Layout, held: list[tuple[str, ModelBatch]]) -> dict[str, list 
     for j, name in enumerate(layout.categorical):
         col = [v for b in batches for v in b.categorical[j]]
         rows[name] = [v for v, p in zip(col, has_pred) if p] if name == "prediction" else col
+    for key in segment_keys:
+        rows[key] = [s.get(key) if s else None for b in batches for s in (b.segments or [None] * len(b))]
     return rows

@@ -18,11 +18,13 @@ def iso(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def window_json(row: dict[str, Any], late: int = 0) -> dict[str, Any]:
-    """A persisted window row in the ``monitor windows --format json`` contract."""
+def window_json(row: dict[str, Any], late: int | None = 0) -> dict[str, Any]:
+    """A persisted window row in the ``monitor windows --format json`` contract (``segment``:
+    "key=value", or None for the whole model version)."""
     return {
         "model_id": row["model_id"],
         "model_version": row["model_version"],
+        "segment": row["segment"] or None,
         "feature": row["feature"],
         "kind": row["kind"],
         "window_start": iso(row["window_start"]),

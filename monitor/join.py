@@ -33,6 +33,7 @@ import numpy as np
 from monitor.config import Config
 from monitor.events import BadEvent, LabelBatch, ModelBatch
 from monitor.performance.pane import PerformancePane
+from monitor.segments import SegmentPlan
 from monitor.windows import WindowSpec
 
 __all__ = ["LabelJoin", "JoinDelta", "Record", "join_key"]
@@ -84,6 +85,7 @@ class LabelJoin:
         config: Config,
         lookup: Callable[[str, list[str]], dict[str, Record]],
         classes: Callable[[str, str], tuple[str, ...]],
+        plan: Callable[[str, str], SegmentPlan],
         every_model: bool = False,
     ) -> None:
         self.config = config
@@ -93,6 +95,7 @@ class LabelJoin:
         self.specs = {m: WindowSpec.of(c) for m, c in self.models.items()}
         self.lookup = lookup
         self.classes = classes
+        self.plan = plan
         self.records: dict[tuple[str, str], Record] = {}
         self.panes: dict[tuple[str, str, str, int], PerformancePane] = {}
         self._dirty_records: set[tuple[str, str]] = set()
@@ -213,7 +216,7 @@ class LabelJoin:
         state = self.panes.get(pk)
         if state is None:
             cfg = self.models[model_id]
-            state = self.panes[pk] = PerformancePane.empty(cfg, self.classes(model_id, version))
+            state = self.panes[pk] = PerformancePane.empty(cfg, self.classes(model_id, version), self.plan(model_id, version))
         self._dirty_panes.add(pk)
         return state
 

@@ -66,6 +66,11 @@ class Metrics:
         self.window_end = Gauge("monitor_window_end_timestamp_seconds", "End of the latest closed window", ["model_id", "model_version"], registry=r)
         self.out_of_range = Gauge("monitor_feature_out_of_range_ratio", "Latest share of a numeric feature's values outside the reference range", ["model_id", "model_version", "feature"], registry=r)
         self.unseen = Gauge("monitor_feature_unseen_ratio", "Latest share of a categorical feature's values not in the reference vocabulary", ["model_id", "model_version", "feature"], registry=r)
+        # Segments: at most keys x (top_k + 1) label values per model version (docs/segments.md).
+        segment = ["model_id", "model_version", "segment"]
+        self.segment_drift_share = Gauge("monitor_segment_drift_share", "Latest share of drifted features per segment", segment, registry=r)
+        self.segment_events = Gauge("monitor_segment_window_events", "Events of a segment in the latest closed window", segment, registry=r)
+        self.segment_severity = Gauge("monitor_segment_drift_severity", "Latest severity per segment and feature (0 ok, 1 warning, 2 critical)", [*segment, "feature"], registry=r)
         # Performance and labels (filled by the label join; defined here so dashboards and
         # alert rules can name them).
         perf = ["model_id", "model_version", "metric"]
@@ -103,6 +108,12 @@ class Metrics:
                     self.out_of_range.labels(feature=c.feature, **labels).set(c.quality["out_of_range"])
                 if c.quality.get("unseen_share") is not None:
                     self.unseen.labels(feature=c.feature, **labels).set(c.quality["unseen_share"])
+            for seg in w.segments:
+                seg_labels = {**labels, "segment": seg.segment}
+                self.segment_drift_share.labels(**seg_labels).set(seg.dataset.drifted_share)
+                self.segment_events.labels(**seg_labels).set(seg.dataset.events)
+                for c in seg.columns:
+                    self.segment_severity.labels(feature=c.feature, **seg_labels).set(SEVERITIES.index(c.severity))
 
     def observe_performance(self, rows: list[dict[str, Any]], join: Any) -> None:
         """Latest realized and estimated performance and label coverage per model version (the

@@ -31,8 +31,10 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from monitor.config import ModelConfig
 from monitor.exceptions import ReferenceProfileError
 from monitor.layout import Layout
+from monitor.segments import OTHER, SegmentPlan, top_values
 from monitor.stats.binning import bin_index
 
 __all__ = [
@@ -203,7 +205,15 @@ Profile = NumericProfile | CategoricalProfile
 
 @dataclass(frozen=True, eq=False)
 class ReferenceProfile:
-    """The reference of one model version: a profile per monitored column."""
+    """The reference of one model version: a profile per monitored column, and one reference
+    per monitored segment (key -> value -> the profile of its rows; see :mod:`monitor.segments`).
+
+    >>> layout = Layout(numeric=("x",), categorical=())
+    >>> rows = {"x": np.arange(300.0), "region": ["eu"] * 200 + ["us"] * 90 + [None] * 10}
+    >>> ref = ReferenceProfile.build("m", "1", layout, rows, fine_bins=10, segments=("region",), min_segment_rows=50)
+    >>> ref.plan.values, ref.segments["region"]["eu"].rows, ref.segments["region"]["other"].rows
+    ({'region': ('eu', 'us')}, 200, 300)
+    """
 
     model_id: str
     model_version: str
@@ -211,6 +221,7 @@ class ReferenceProfile:
     columns: dict[str, Profile]
     source: str = ""
     version: int = 0  # assigned by the store
+    segments: dict[str, dict[str, ReferenceProfile]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -221,29 +232,71 @@ class ReferenceProfile:
         rows: Mapping[str, Sequence[Any]],
         fine_bins: int = 1000,
         source: str = "",
+        segments: Sequence[str] = (),
+        top_k: int = 10,
+        min_segment_rows: int = 100,
     ) -> ReferenceProfile:
-        """Profile every layout column present in ``rows`` (a mapping column -> values).
+        """Profile every layout column present in ``rows`` (a mapping column -> values), and the
+        rows of each monitored value of each segment key in ``segments`` (a column of ``rows``).
 
         Every configured feature must be present; ``prediction`` and ``score`` are optional
-        (without them prediction drift compares windows only with each other).
+        (without them prediction drift compares windows only with each other). A segment's
+        ``other`` is profiled from the rows of the values not monitored on their own; when there
+        are none it is the whole reference (a value the reference never saw is compared with
+        everyone). A column a segment's rows cannot profile (all missing) takes the whole
+        reference's profile.
         """
         present = [c for c in layout.columns if c in rows]
         missing = [c for c in layout.columns if c not in rows and c not in ("prediction", "score")]
         if missing:
             raise ReferenceProfileError(f"reference rows lack the configured feature(s) {missing}")
+        absent = [k for k in segments if k not in rows]
+        if absent:
+            raise ReferenceProfileError(f"reference rows lack the segment key column(s) {absent} (segments.keys)")
         n = len(rows[present[0]]) if present else 0
         if n == 0:
             raise ReferenceProfileError("the reference has no rows")
-        profiles: dict[str, Profile] = {}
-        for col in present:
-            if col in layout.numeric:
-                profiles[col] = NumericProfile.build(col, _floats(col, rows[col]), fine_bins)
-            else:
-                profiles[col] = CategoricalProfile.build(col, rows[col])
-        return cls(model_id, model_version, n, profiles, source)
+        whole = cls(model_id, model_version, n, _profiles(layout, rows, present, fine_bins), source)
+        for key in segments:
+            values = [None if v is None else category(v) for v in rows[key]]
+            monitored = top_values(values, top_k, min_segment_rows)
+            groups: dict[str, list[int]] = {v: [] for v in (*monitored, OTHER)}
+            chosen = set(monitored)
+            for i, v in enumerate(values):
+                if v is not None:
+                    groups[v if v in chosen else OTHER].append(i)
+            whole.segments[key] = {
+                value: whole._subset(layout, rows, present, np.asarray(idx, np.intp), fine_bins) if idx else whole
+                for value, idx in groups.items()
+            }
+        return whole
+
+    @classmethod
+    def for_model(
+        cls, model_id: str, model_version: str, cfg: ModelConfig, rows: Mapping[str, Sequence[Any]], source: str = ""
+    ) -> ReferenceProfile:
+        """:meth:`build` with the model's configured layout, bins and segments."""
+        seg = cfg.segments
+        return cls.build(
+            model_id, model_version, Layout.from_model(cfg), rows, cfg.reference.fine_bins, source, seg.keys, seg.top_k, seg.min_reference_rows
+        )
+
+    def _subset(self, layout: Layout, rows: Mapping[str, Sequence[Any]], present: list[str], idx: np.ndarray, fine_bins: int) -> ReferenceProfile:
+        sub = {c: np.asarray(rows[c])[idx] if isinstance(rows[c], np.ndarray) else [rows[c][i] for i in idx] for c in present}
+        return ReferenceProfile(self.model_id, self.model_version, len(idx), _profiles(layout, sub, present, fine_bins, self), self.source)
+
+    @property
+    def plan(self) -> SegmentPlan:
+        """Which values of each segment key are monitored on their own."""
+        return SegmentPlan({k: tuple(v for v in by_value if v != OTHER) for k, by_value in self.segments.items()})
 
     def to_payload(self) -> dict[str, Any]:
-        return {"rows": self.rows, "columns": {k: p.to_payload() for k, p in self.columns.items()}}
+        payload: dict[str, Any] = {"rows": self.rows, "columns": {k: p.to_payload() for k, p in self.columns.items()}}
+        if self.segments:  # the whole reference standing in for a segment is written as null
+            payload["segments"] = {
+                k: {v: None if p is self else p.to_payload() for v, p in by_value.items()} for k, by_value in self.segments.items()
+            }
+        return payload
 
     @classmethod
     def from_payload(
@@ -253,7 +306,29 @@ class ReferenceProfile:
         for name, col in data["columns"].items():
             kind = NumericProfile if col["kind"] == "numeric" else CategoricalProfile
             columns[name] = kind.from_payload(name, col)
-        return cls(model_id, model_version, int(data["rows"]), columns, source, version)
+        whole = cls(model_id, model_version, int(data["rows"]), columns, source, version)
+        for key, by_value in (data.get("segments") or {}).items():
+            whole.segments[key] = {
+                v: whole if p is None else cls.from_payload(model_id, model_version, p, source, version) for v, p in by_value.items()
+            }
+        return whole
+
+
+def _profiles(
+    layout: Layout, rows: Mapping[str, Sequence[Any]], present: list[str], fine_bins: int, fallback: ReferenceProfile | None = None
+) -> dict[str, Profile]:
+    profiles: dict[str, Profile] = {}
+    for col in present:
+        try:
+            if col in layout.numeric:
+                profiles[col] = NumericProfile.build(col, _floats(col, rows[col]), fine_bins)
+            else:
+                profiles[col] = CategoricalProfile.build(col, rows[col])
+        except ReferenceProfileError:
+            if fallback is None:
+                raise
+            profiles[col] = fallback.columns[col]
+    return profiles
 
 
 def _floats(name: str, values: Sequence[Any]) -> np.ndarray:
@@ -275,7 +350,7 @@ def read_reference_rows(path: str | Path) -> dict[str, list[Any]]:
     """Read feature rows from CSV, JSONL or Parquet into columns.
 
     JSONL rows are either flat ``{feature: value}`` objects or prediction events, whose
-    ``features`` are lifted and whose ``prediction`` and ``score`` become columns.
+    ``features`` and ``segments`` are lifted and whose ``prediction`` and ``score`` become columns.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -318,5 +393,7 @@ def _flatten(row: Any) -> dict[str, Any]:
         for key in ("prediction", "score"):
             if key in row:
                 flat[key] = row[key]
+        if isinstance(row.get("segments"), dict):  # segment keys are columns of a reference
+            flat.update(row["segments"])
         return flat
     return row

@@ -127,6 +127,37 @@ def test_upgrade_twice_is_a_no_op_and_keeps_data(store: Store):
     assert len(store.windows("fraud")) == 4
 
 
+def test_segment_migration_keeps_existing_windows_as_the_whole_version(db_url: str):
+    """0006 adds ``segment`` to the windows' keys: rows written before it become the whole
+    version's, and windows of segments then sit next to them; the downgrade drops those."""
+    from alembic import command
+
+    store = Store(db_url)
+    store.upgrade("0005")
+    old = "INSERT INTO {t} (model_id, model_version, window_start, window_end, {cols}) VALUES ('m', '1', 0, 10, {vals})"
+    with store.engine.begin() as conn:
+        conn.execute(text(old.format(t="windows", cols="feature, kind, count, missing, statistics, quality, drift, severity, baseline, reference_version",
+                                     vals="'x', 'numeric', 5, 0, '{}', '{}', false, 'ok', false, 1")))
+        conn.execute(text(old.format(t="window_summaries", cols="events, predictions, features, drifted, drifted_share, drifted_features, prediction_drift, severity, baseline, reference_version",
+                                     vals="5, 0, 1, 0, 0.0, '[]', false, 'ok', false, 1")))
+    store.upgrade()
+    assert [(r["segment"], r["feature"]) for r in store.windows("m")] == [("", "x")]
+    assert [r["segment"] for r in store.summaries("m")] == [""]
+    with store.engine.begin() as conn:
+        conn.execute(text(old.format(t="windows", cols="segment, feature, kind, count, missing, statistics, quality, drift, severity, baseline, reference_version",
+                                     vals="'region=eu', 'x', 'numeric', 3, 0, '{}', '{}', true, 'critical', false, 1")))
+    assert [r["segment"] for r in store.windows("m", segment=None)] == ["", "region=eu"]
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(Path(schema.__file__).with_name("migrations")))
+    with store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0005")
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM windows")).scalar() == 1
+        assert "segment" not in {c["name"] for c in inspect(conn).get_columns("windows")}
+    store.engine.dispose()
+
+
 def test_migrations_match_the_schema_metadata(store: Store):
     """Autogenerate against the migrated database finds nothing to do."""
     with store.engine.connect() as conn:

@@ -19,26 +19,24 @@ from monitor.config import ModelConfig
 from monitor.performance.classification import ClassificationState
 from monitor.performance.estimation import EstimationState
 from monitor.performance.regression import RegressionState
+from monitor.segments import OTHER, SegmentPlan
 
-__all__ = ["PerformancePane", "DELAY_BUCKETS", "OTHER"]
+__all__ = ["PerformancePane", "DELAY_BUCKETS"]
 
 #: Label delays are counted in buckets of powers of two seconds: [0,1), [1,2), [2,4), ...
 DELAY_BUCKETS = 48
-#: The segment value that collects values beyond the configured top K.
-OTHER = "other"
 
 # Record fields, as in monitor.join
 _VERSION, _TS, _PRED, _SCORE, _SEGMENTS, _LABEL, _LABEL_TS = 1, 2, 3, 4, 5, 6, 7
 
 
 class PerformancePane:
-    def __init__(self, task: str, classes: tuple[str, ...], positive: str | None, score_bins: int, segment_keys: tuple[str, ...], top_k: int) -> None:
+    def __init__(self, task: str, classes: tuple[str, ...], positive: str | None, score_bins: int, plan: SegmentPlan) -> None:
         self.task = task
         self.classes = classes
         self.positive = positive
         self.score_bins = score_bins
-        self.segment_keys = segment_keys
-        self.top_k = top_k
+        self.plan = plan  # the reference's monitored segments, so every pane groups alike
         self.predictions = 0
         self.labeled = 0
         self.expired = 0
@@ -47,13 +45,13 @@ class PerformancePane:
             RegressionState() if task == "regression" else ClassificationState(classes, positive, score_bins)
         )
         self.estimated = EstimationState(score_bins) if positive is not None else None
-        self.segments: dict[str, dict[str, ClassificationState | RegressionState]] = {k: {} for k in segment_keys}
+        self.segments: dict[str, dict[str, ClassificationState | RegressionState]] = {k: {} for k in plan.values}
         self._index = {c: i for i, c in enumerate(classes)}
 
     @classmethod
-    def empty(cls, cfg: ModelConfig, classes: tuple[str, ...]) -> PerformancePane:
+    def empty(cls, cfg: ModelConfig, classes: tuple[str, ...], plan: SegmentPlan) -> PerformancePane:
         binary = cfg.task == "classification" and len(classes) == 2 and cfg.labels.positive_class in classes and cfg.score
-        return cls(cfg.task, classes, cfg.labels.positive_class if binary else None, cfg.labels.score_bins, cfg.labels.segments, cfg.labels.segment_top_k)
+        return cls(cfg.task, classes, cfg.labels.positive_class if binary else None, cfg.labels.score_bins, plan)
 
     def _new_state(self) -> ClassificationState | RegressionState:
         return RegressionState() if self.task == "regression" else ClassificationState(self.classes, self.positive, self.score_bins)
@@ -80,16 +78,12 @@ class PerformancePane:
         self.delays += sign * np.bincount(buckets, minlength=DELAY_BUCKETS)
         self.labeled += sign * len(records)
         self._combine(self.realized, part, sign)
-        for key in self.segment_keys:
+        for key, monitored in self.plan.values.items():
             groups: dict[str, list[list[Any]]] = {}
             for r in records:
                 value = (r[_SEGMENTS] or {}).get(key)
-                if value is None:
-                    continue
-                states = self.segments[key]
-                if value not in states and len(states) >= self.top_k:
-                    value = OTHER
-                groups.setdefault(value, []).append(r)
+                if value is not None:
+                    groups.setdefault(value if value in monitored else OTHER, []).append(r)
             for value, members in groups.items():
                 seg_part = self._new_state()
                 self._fill(seg_part, members)
@@ -143,7 +137,7 @@ class PerformancePane:
 
     def to_bytes(self) -> bytes:
         payload = [
-            self.task, list(self.classes), self.positive, self.score_bins, list(self.segment_keys), self.top_k,
+            self.task, list(self.classes), self.positive, self.score_bins, {k: list(v) for k, v in self.plan.values.items()},
             self.predictions, self.labeled, self.expired, self.delays.tobytes(), self.realized.to_bytes(),
             self.estimated.to_bytes() if self.estimated is not None else None,
             {k: {v: s.to_bytes() for v, s in sorted(states.items())} for k, states in sorted(self.segments.items())},
@@ -152,8 +146,8 @@ class PerformancePane:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PerformancePane:
-        (task, classes, positive, bins, keys, top_k, predictions, labeled, expired, delays, realized, estimated, segments) = msgspec.msgpack.decode(zlib.decompress(data))
-        pane = cls(task, tuple(classes), positive, bins, tuple(keys), top_k)
+        (task, classes, positive, bins, plan, predictions, labeled, expired, delays, realized, estimated, segments) = msgspec.msgpack.decode(zlib.decompress(data))
+        pane = cls(task, tuple(classes), positive, bins, SegmentPlan({k: tuple(v) for k, v in plan.items()}))
         pane.predictions, pane.labeled, pane.expired = predictions, labeled, expired
         pane.delays = np.frombuffer(delays, np.int64).copy()
         kind = RegressionState if task == "regression" else ClassificationState

@@ -61,6 +61,7 @@ windows = Table(
     metadata,
     Column("model_id", String(200), primary_key=True),
     Column("model_version", String(200), primary_key=True),
+    Column("segment", String(400), primary_key=True, server_default=""),  # "key=value"; "" the whole version
     Column("feature", String(200), primary_key=True),
     Column("window_start", BigInteger, primary_key=True),
     Column("window_end", BigInteger, primary_key=True),
@@ -81,6 +82,7 @@ window_summaries = Table(
     metadata,
     Column("model_id", String(200), primary_key=True),
     Column("model_version", String(200), primary_key=True),
+    Column("segment", String(400), primary_key=True, server_default=""),  # "key=value"; "" the whole version
     Column("window_start", BigInteger, primary_key=True),
     Column("window_end", BigInteger, primary_key=True),
     Column("events", BigInteger, nullable=False),

@@ -156,6 +156,7 @@ class Store:
                 )
             ).scalar()
             version = (current or 0) + 1
+            payload = profile.to_payload()
             conn.execute(
                 t.insert().values(
                     model_id=profile.model_id,
@@ -163,10 +164,10 @@ class Store:
                     version=version,
                     source=profile.source,
                     rows=profile.rows,
-                    payload=profile.to_payload(),
+                    payload=payload,
                 )
             )
-        return ReferenceProfile(profile.model_id, profile.model_version, profile.rows, profile.columns, profile.source, version)
+        return ReferenceProfile.from_payload(profile.model_id, profile.model_version, payload, profile.source, version)
 
     def get_reference(
         self, model_id: str, model_version: str, version: int | None = None, conn: Connection | None = None
@@ -265,8 +266,8 @@ class Store:
 
     def _write_windows(self, conn: Connection, closed: list[ClosedWindow]) -> None:
         rows, summaries = [], []
-        for w in closed:
-            key = {"model_id": w.model_id, "model_version": w.model_version, "window_start": w.start_ms, "window_end": w.end_ms}
+        for w in (x for parent in closed for x in (parent, *parent.segments)):
+            key = {"model_id": w.model_id, "model_version": w.model_version, "segment": w.segment, "window_start": w.start_ms, "window_end": w.end_ms}
             for c in w.columns:
                 rows.append(
                     {
@@ -381,11 +382,14 @@ class Store:
 
     # -- queries -----------------------------------------------------------------------------
     def windows(
-        self, model_id: str, feature: str | None = None, since_ms: int | None = None, version: str | None = None
+        self, model_id: str, feature: str | None = None, since_ms: int | None = None, version: str | None = None, segment: str | None = ""
     ) -> list[dict[str, Any]]:
-        """Persisted windows of a model, oldest first, as the ``monitor windows`` JSON contract."""
+        """Persisted windows of a model, oldest first, as the ``monitor windows`` JSON contract:
+        of the whole population by default, of one segment ("key=value"), or all (None)."""
         t = schema.windows
         q = select(t).where(t.c.model_id == model_id)
+        if segment is not None:
+            q = q.where(t.c.segment == segment)
         if feature:
             q = q.where(t.c.feature == feature)
         if since_ms is not None:
@@ -393,16 +397,19 @@ class Store:
         if version:
             q = q.where(t.c.model_version == version)
         with self._tx() as conn:
-            rows = conn.execute(q.order_by(t.c.window_start, t.c.model_version, t.c.feature)).mappings().all()
+            rows = conn.execute(q.order_by(t.c.window_start, t.c.model_version, t.c.segment, t.c.feature)).mappings().all()
         return [dict(r) for r in rows]
 
-    def summaries(self, model_id: str, since_ms: int | None = None) -> list[dict[str, Any]]:
+    def summaries(self, model_id: str, since_ms: int | None = None, segment: str | None = "") -> list[dict[str, Any]]:
+        """Window summaries (dataset drift) of a model, oldest first; segments as in :meth:`windows`."""
         t = schema.window_summaries
         q = select(t).where(t.c.model_id == model_id)
+        if segment is not None:
+            q = q.where(t.c.segment == segment)
         if since_ms is not None:
             q = q.where(t.c.window_end > since_ms)
         with self._tx() as conn:
-            rows = conn.execute(q.order_by(t.c.window_start, t.c.model_version)).mappings().all()
+            rows = conn.execute(q.order_by(t.c.window_start, t.c.model_version, t.c.segment)).mappings().all()
         return [dict(r) for r in rows]
 
     def performance(self, model_id: str, version: str | None = None) -> list[dict[str, Any]]:

@@ -19,7 +19,6 @@ from confluent_kafka import Producer
 
 from monitor.config import Config, load_config
 from monitor.kafka.service import KafkaService
-from monitor.layout import Layout
 from monitor.metrics import Metrics
 from monitor.reference import ReferenceProfile
 from monitor.replay import replay
@@ -31,13 +30,20 @@ from tests.helpers import rows_of
 MONITOR = str(Path(sys.executable).with_name("monitor"))
 
 
+#: The segment (key ``region``) of event i is REGIONS[i % 7]: with SEGMENTS, eu and us are
+#: monitored on their own and apac and br are "other"; so every Kafka test checks segment windows.
+REGIONS = ("eu", "us", "eu", "apac", "us", "eu", "br")
+SEGMENTS = {"keys": ["region"], "top_k": 2, "min_reference_rows": 50}
+
+
 def stream(n: int, drift_at: int | None = None) -> tuple[StreamSpec, bytes]:
-    """``n`` events 1 ms apart (3 numeric + 1 categorical feature), drift in num_01 from
-    ``drift_at`` on."""
+    """``n`` events 1 ms apart (3 numeric + 1 categorical feature, a region segment), drift in
+    num_01 from ``drift_at`` on."""
     drift = (DriftSpec("num_01", 1.0, drift_at),) if drift_at is not None else ()
     spec = StreamSpec(features=default_features(3, {"cat10": 10}), interval_ms=1, drift=drift, seed=5)
-    data = b"".join(to_jsonl(spec, generate(spec, min(50_000, n - o), o)) for o in range(0, n, 50_000))
-    return spec, data
+    lines = b"".join(to_jsonl(spec, generate(spec, min(50_000, n - o), o)) for o in range(0, n, 50_000)).splitlines()
+    tagged = [line[:-1] + b',"segments":{"region":"%s"}}' % REGIONS[i % 7].encode() for i, line in enumerate(lines)]
+    return spec, b"".join(line + b"\n" for line in tagged)
 
 
 def write_config(path: Path, *, db_url: str, bootstrap: str, topic: str, group: str, window: str = "10s", partitions: int = 4, labels_topic: str | None = None, **extra: Any) -> Path:
@@ -59,6 +65,7 @@ def write_config(path: Path, *, db_url: str, bootstrap: str, topic: str, group: 
                 "reference": {"baseline_events": 0, "fine_bins": 200},
                 "topics": {"predictions": topic, "labels": labels_topic},
                 "features": {"num_00": {"kind": "numeric"}, "num_01": {"kind": "numeric"}, "num_02": {"kind": "numeric"}, "cat10": {"kind": "categorical"}},
+                "segments": SEGMENTS,
                 **extra,
             }
         },
@@ -71,7 +78,9 @@ def prepare_store(cfg: Config, spec: StreamSpec) -> Store:
     store = Store(cfg.database_url)
     store.upgrade()
     model = cfg.models["demo"]
-    store.save_reference(ReferenceProfile.build("demo", "*", Layout.from_model(model), rows_of(reference_rows(spec, 20_000)), model.reference.fine_bins))
+    rows = rows_of(reference_rows(spec, 20_000))
+    rows["region"] = [REGIONS[i % 7] for i in range(20_000)]
+    store.save_reference(ReferenceProfile.for_model("demo", "*", model, rows))
     return store
 
 
@@ -116,8 +125,8 @@ def expected_windows(tmp: Path, cfg_path: Path, spec: StreamSpec, data: bytes) -
 
 def windows_of(store: Store) -> dict:
     return {
-        (r["model_version"], r["feature"], r["window_start"], r["window_end"]): (r["count"], r["missing"], r["statistics"], r["severity"], r["drift"])
-        for r in store.windows("demo")
+        (r["model_version"], r["segment"], r["feature"], r["window_start"], r["window_end"]): (r["count"], r["missing"], r["statistics"], r["severity"], r["drift"])
+        for r in store.windows("demo", segment=None)
     }
 
 

@@ -34,8 +34,9 @@ def test_live_stream_gives_the_windows_of_a_replay(setup, tmp_path, bootstrap):
         wait_for(lambda: len(windows_of(store)) == len(expected), 60, "every window to close")
         assert service.ready
     assert windows_of(store) == expected
-    drifted = {k[1] for k, v in expected.items() if v[4]}
+    drifted = {k[2] for k, v in expected.items() if v[4]}
     assert "num_01" in drifted and "num_00" not in drifted
+    assert {k[1] for k in expected} == {"", "region=eu", "region=us", "region=other"}  # segment windows too
 
 
 def test_bad_messages_go_to_the_dead_letter_topic_with_reasons(setup, tmp_path, bootstrap, consumer_config):
