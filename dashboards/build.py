@@ -219,6 +219,13 @@ def model() -> dict[str, Any]:
     L.add(panel("timeseries", "Missing values", [prom(f"monitor_feature_missing_ratio{{{MVF}}}", "{{feature}}")], "Share of events missing the feature.", unit="percentunit"), 8, 8)
     L.add(panel("timeseries", "Out of reference range", [prom(f"monitor_feature_out_of_range_ratio{{{MVF}}}", "{{feature}}")], "Share of a numeric feature's values outside the reference's range.", unit="percentunit"), 8, 8)
     L.add(panel("timeseries", "Unseen categories", [prom(f"monitor_feature_unseen_ratio{{{MVF}}}", "{{feature}}")], "Share of a categorical feature's values not in the reference vocabulary.", unit="percentunit"), 8, 8)
+    L.row("Segments")
+    L.add(panel("timeseries", "Dataset drift share per segment", [prom(f"monitor_segment_drift_share{{{MV}}}", "{{segment}}")],
+                "Share of features drifted in each segment's latest window (segments.keys: the reference's top K values of a key, the rest as other; docs/segments.md).",
+                unit="percentunit", defaults={"min": 0, "max": 1}), 12, 8)
+    L.add(panel("state-timeline", "Severity per segment and feature", [prom(f"monitor_segment_drift_severity{{{MVF}}} > 0", "{{segment}} {{feature}}")],
+                "Segments and features warning (1) or critical (2) in their latest window: a drift confined to one segment shows here before the whole model's numbers move.",
+                defaults={"mappings": SEVERITY_MAPPING, **thresholds((None, "green"), (1, "orange"), (2, "red"))}), 12, 8)
     L.row("Performance and labels")
     L.add(panel("timeseries", "Performance: realized vs estimated",
                 [prom(f"monitor_model_performance{{{MV}}}", "{{metric}} realized", "A"), prom(f"monitor_model_performance_estimated{{{MV}}}", "{{metric}} estimated", "B")],
@@ -234,7 +241,7 @@ def model() -> dict[str, Any]:
         "       CAST(statistics ->> 'js' AS DOUBLE PRECISION) AS js,\n"
         "       CAST(quality ->> 'missing_rate' AS DOUBLE PRECISION) AS missing_rate\n"
         "FROM windows\n"
-        "WHERE model_id = '$model' AND model_version = '$version' AND feature IN ($feature)\n"
+        "WHERE model_id = '$model' AND model_version = '$version' AND segment = '' AND feature IN ($feature)\n"
         "  AND window_end >= $__unixEpochFrom() * 1000 AND window_end <= $__unixEpochTo() * 1000\n"
         "ORDER BY window_end DESC, feature\n"
         "LIMIT 1000"
