@@ -36,6 +36,10 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench
 
+## The same code on tiny data (checks it runs; the test suite does this too).
+bench-smoke: $(STAMP)
+	$(PY) -m bench --smoke --only pipeline labels kafka
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check monitor tests bench
 

@@ -22,11 +22,25 @@ from typing import Any
 from monitor.synth import DriftSpec, StreamSpec, default_features, generate, reference_rows, to_jsonl
 
 DATA = Path("bench/.data/pipeline")
+#: Segment keys and the values events cycle through (event i has value i % len of each).
+SEGMENTS = {"region": ("eu", "us", "eu", "apac", "us", "eu", "br"), "channel": ("web", "app", "web")}
 
 
-def dataset(n_numeric: int, n_events: int, models: int = 1, interval_ms: int = 100) -> Path:
-    """A JSONL stream (+ its reference rows) cached under bench/.data/pipeline/."""
-    name = f"n{n_numeric}_e{n_events}_m{models}_i{interval_ms}"
+def _tag(lines: list[bytes], keys: int) -> list[bytes]:
+    """Give line i the segments of event i for the first ``keys`` segment keys."""
+    if not keys:
+        return lines
+    chosen = list(SEGMENTS.items())[:keys]
+    return [
+        line[:-2] + b',"segments":{' + b",".join(b'"%s":"%s"' % (k.encode(), v[i % len(v)].encode()) for k, v in chosen) + b"}}\n"
+        for i, line in enumerate(lines)
+    ]
+
+
+def dataset(n_numeric: int, n_events: int, models: int = 1, interval_ms: int = 100, segments: int = 0) -> Path:
+    """A JSONL stream (+ its reference rows) cached under bench/.data/pipeline/; ``segments``:
+    how many segment keys the events carry (and the config monitors)."""
+    name = f"n{n_numeric}_e{n_events}_m{models}_i{interval_ms}" + (f"_s{segments}" if segments else "")
     folder = DATA / name
     if (folder / "events.jsonl").exists():
         return folder
@@ -47,11 +61,12 @@ def dataset(n_numeric: int, n_events: int, models: int = 1, interval_ms: int = 1
         for offset in range(0, per, 50_000):
             chunks = [to_jsonl(s, generate(s, min(50_000, per - offset), offset)).splitlines(keepends=True) for s in specs]
             for lines in zip(*chunks):  # interleave the models in time order
-                fh.write(b"".join(lines))
+                fh.write(b"".join(_tag(list(lines), segments)))
     for s in specs:
         with (folder / f"reference_{s.model_id}.jsonl").open("wb") as fh:
-            fh.write(to_jsonl(s, reference_rows(s, 50_000)))
-    (folder / "meta.json").write_text(json.dumps({"models": [s.model_id for s in specs], "n_numeric": n_numeric, "events": n_events}))
+            fh.write(b"".join(_tag(to_jsonl(s, reference_rows(s, 50_000)).splitlines(keepends=True), segments)))
+    meta = {"models": [s.model_id for s in specs], "n_numeric": n_numeric, "events": n_events, "segments": list(SEGMENTS)[:segments]}
+    (folder / "meta.json").write_text(json.dumps(meta))
     return folder
 
 
@@ -59,7 +74,8 @@ def _config(folder: Path, window_s: int, db: Path) -> Path:
     meta = json.loads((folder / "meta.json").read_text())
     features = {f"num_{i:02d}": {"kind": "numeric"} for i in range(meta["n_numeric"])}
     features |= {"cat10": {"kind": "categorical"}, "cat50": {"kind": "categorical"}}
-    models = {m: {"window": f"{window_s}s", "features": features, "reference": {"baseline_events": 0}} for m in meta["models"]}
+    segments = {"keys": meta.get("segments", [])}
+    models = {m: {"window": f"{window_s}s", "features": features, "reference": {"baseline_events": 0}, "segments": segments} for m in meta["models"]}
     path = db.with_suffix(".yaml")
     path.write_text(json.dumps({"database_url": f"sqlite:///{db}", "checkpoint_interval": "5s", "models": models}))
     return path
@@ -68,7 +84,6 @@ def _config(folder: Path, window_s: int, db: Path) -> Path:
 def _replay_child(folder: str, window_s: str) -> None:
     """Runs in the subprocess: build references, then time one replay."""
     from monitor.config import load_config
-    from monitor.layout import Layout
     from monitor.reference import ReferenceProfile, read_reference_rows
     from monitor.replay import replay
     from monitor.store import Store
@@ -79,7 +94,7 @@ def _replay_child(folder: str, window_s: str) -> None:
         store.upgrade()
         for model_id, model in cfg.models.items():
             rows = read_reference_rows(Path(folder) / f"reference_{model_id}.jsonl")
-            store.save_reference(ReferenceProfile.build(model_id, "*", Layout.from_model(model), rows, model.reference.fine_bins))
+            store.save_reference(ReferenceProfile.for_model(model_id, "*", model, rows))
         started = time.perf_counter()
         report = replay(cfg, store, [Path(folder) / "events.jsonl"])
         seconds = time.perf_counter() - started
@@ -144,6 +159,7 @@ def run(smoke: bool = False) -> dict[str, Any]:
         for events_per_window in ((1_000, 10_000) if smoke else (1_000, 10_000, 100_000, 1_000_000))
     }
     results["models"] = {k: replay_rate(dataset(20, m, k), 1000, repeat) for k in ((1, 2) if smoke else (1, 4, 16))}
+    results["segments"] = {k: replay_rate(dataset(20, m, segments=k), 1000, repeat) for k in ((0, 1) if smoke else (0, 1, 2))}
     return results
 
 
@@ -154,8 +170,8 @@ def render(results: dict[str, Any]) -> str:
     r = results["replay"]
     lines.append(f"| **monitor replay** end to end (read, decode, sketch, close, persist; SQLite) | **{r['events_per_s']:,.0f}** | {r['rss_mb']:.0f} |")
     lines.append(f"| share of the fastest raw decoder ({results['fastest_decoder']}) | {results['share_of_fastest']:.0%} | |")
-    for group, label in (("features", "numeric features"), ("window", "window of"), ("models", "models")):
-        for key, r in results[group].items():
+    for group, label in (("features", "numeric features"), ("window", "window of"), ("models", "models"), ("segments", "segment keys (region: 4 values + other; channel: 2 + other)")):
+        for key, r in results.get(group, {}).items():
             lines.append(f"| {label} {key} | {r['events_per_s']:,.0f} | {r['rss_mb']:.0f} |")
     return "\n".join(lines)
 

@@ -1,0 +1,47 @@
+"""A smoke run of the benchmark code (``make bench`` on tiny data), so that it cannot rot.
+
+Checks that every suite runs and reports; it asserts nothing about speed (figures on tiny data
+mean nothing). The peers themselves need their own virtualenvs (bench/peers/setup.sh, about
+5 GB), so here `monitor`'s side of the peer comparison runs on the peers' smoke data set and the
+comparison table renders from it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow
+
+
+def run(*args: str) -> str:
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_pipeline_labels_and_kafka_suites_run_on_smoke_data() -> None:
+    out = run("-m", "bench", "--smoke", "--only", "pipeline", "labels", "kafka")
+    for row in ("**monitor replay** end to end", "segment keys", "labels/s", "**monitor run**, JSON, 2 processes", "Avro (raw binary)"):
+        assert row in out, row
+
+
+def test_monitor_side_of_the_peer_comparison_runs_on_the_peers_smoke_data(tmp_path: Path) -> None:
+    from bench import compare
+
+    run("bench/peers/data.py", "--smoke")
+    results = {}
+    for mode in ("compute", "e2e"):
+        path = tmp_path / f"monitor-{mode}.json"
+        run("-m", "bench.ours", "--mode", mode, "--smoke", "--out", str(path))
+        results[f"monitor-{mode}"] = r = json.loads(path.read_text())
+        assert r["events"] > 0 and r["events_per_s"] > 0 and r["windows_measured"]
+        assert r["agreement"]["false_negatives"] == 0, r["agreement"]  # the injected drift is found
+    table = compare.render({"results": results})
+    assert "| monitor |" in table and "compute only" in table and "end to end" in table
