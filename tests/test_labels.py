@@ -152,3 +152,33 @@ def test_performance_cli(tmp_path, sqlite_url, monkeypatch):
     assert {"accuracy", "f1", "roc_auc"} <= rows[0]["metrics"].keys()
     table = runner.invoke(main, ["performance", "-c", str(cfg_path), "-m", "demo"])
     assert "accuracy" in table.output and table.exit_code == 0
+
+
+def test_reference_build_warns_when_the_reference_scores_are_not_calibrated(tmp_path, sqlite_url):
+    """Estimation assumes calibrated scores: a reference with labels tells whether they are."""
+    import csv
+
+    from monitor.performance import calibration_report
+    from monitor.performance.classification import ReliabilityTable
+
+    cfg_path = tmp_path / "monitor.yaml"
+    features = {f.name: {"kind": f.kind} for f in SPEC.features}
+    cfg_path.write_text(json.dumps({"database_url": sqlite_url, "models": {"demo": {"features": features}}}))
+    ref = reference_rows(SPEC, 20_000)
+    rows = rows_of(ref)
+    runner = CliRunner()
+    for name, scores in (("calibrated", ref.score), ("overconfident", np.where(ref.score > 0.5, 1 - (1 - ref.score) ** 3, ref.score**3))):
+        path = tmp_path / f"{name}.csv"
+        with path.open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow([*rows, "label"])
+            writer.writerows(zip(*(rows[k] if k != "score" else scores for k in rows), ref.label))
+        result = runner.invoke(main, ["reference", "build", "-c", str(cfg_path), "-m", "demo", str(path)])
+        assert result.exit_code == 0, result.output
+        expected = calibration_report(ReliabilityTable.of(scores, ref.label == 1))
+        if name == "calibrated":
+            assert expected["calibrated"] and "scores are calibrated on the reference's 20000 labeled rows" in result.stdout
+            assert "warning" not in result.stderr
+        else:
+            assert not expected["calibrated"]
+            assert f"warning: the reference's scores are not calibrated (expected calibration error {expected['ece']:.3f} > 0.05" in result.stderr

@@ -77,6 +77,21 @@ class ReliabilityTable(NamedTuple):
     score_sums: NDArray[np.float64]
     positives: NDArray[np.int64]
 
+    @classmethod
+    def of(cls, scores: ArrayLike, positive: ArrayLike) -> ReliabilityTable:
+        """The table of raw scored pairs (``positive``: whether each label is the positive class).
+
+        >>> ReliabilityTable.of([0.05, 0.15, 0.95, 1.0], [False, True, True, True]).counts.tolist()
+        [1, 1, 0, 0, 0, 0, 0, 0, 0, 2]
+        """
+        s = np.asarray(scores, np.float64)
+        decile = np.clip(np.floor(s * RELIABILITY_BINS), 0, RELIABILITY_BINS - 1).astype(np.intp)
+        return cls(
+            np.bincount(decile, minlength=RELIABILITY_BINS).astype(np.int64),
+            np.bincount(decile, weights=s, minlength=RELIABILITY_BINS),
+            np.bincount(decile, weights=np.asarray(positive, bool), minlength=RELIABILITY_BINS).astype(np.int64),
+        )
+
 
 class ClassificationState:
     """Mergeable performance counts of a classifier over a fixed list of classes.

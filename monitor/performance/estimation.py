@@ -23,6 +23,8 @@ labeled reliability table (from the reference, say) and says whether the scores 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -36,9 +38,11 @@ from monitor.performance._binned import (
     score_bin,
     to_fixed,
 )
+from monitor.config import ModelConfig
 from monitor.performance.classification import ReliabilityTable
+from monitor.reference import category
 
-__all__ = ["CALIBRATION_TOLERANCE", "EstimationState", "calibration_report"]
+__all__ = ["CALIBRATION_TOLERANCE", "EstimationState", "calibration_report", "reference_calibration"]
 
 #: Scores count as calibrated while the expected calibration error is at most this. On
 #: calibrated scores the ECE of n events is noise of order 0.3 / sqrt(n / 10): about 0.03 at
@@ -239,3 +243,21 @@ def calibration_report(table: ReliabilityTable, tolerance: float = CALIBRATION_T
         "calibrated": ece <= tolerance,
         "tolerance": tolerance,
     }
+
+
+def reference_calibration(cfg: ModelConfig, rows: Mapping[str, Sequence[Any]]) -> dict | None:
+    """The :func:`calibration_report` of a binary classifier's reference rows that carry both
+    a ``score`` and a ``label`` (None when the model has no scores or the rows no labels).
+
+    >>> cfg = ModelConfig.model_validate({"features": {"x": {"kind": "numeric"}}})
+    >>> rows = {"score": [0.1, 0.9, 0.9, None], "label": [1, 0, 0, 1]}
+    >>> r = reference_calibration(cfg, rows); r["n"], r["calibrated"]
+    (3, False)
+    """
+    if cfg.task != "classification" or not cfg.score or "label" not in rows or "score" not in rows:
+        return None
+    pairs = [(float(s), category(y) == cfg.labels.positive_class) for s, y in zip(rows["score"], rows["label"]) if s is not None and y is not None]
+    if not pairs:
+        return None
+    scores, positive = zip(*pairs)
+    return calibration_report(ReliabilityTable.of(scores, positive))
