@@ -51,7 +51,7 @@ from monitor.performance.pane import PerformancePane
 from monitor.layout import PREDICTION, SCORE, Layout
 from monitor.reference import ReferenceProfile, category
 from monitor.segments import SegmentPlan, population, split
-from monitor.sketches import Geometry, Sketch, accumulate
+from monitor.sketches import Geometry, Sketch, accumulate, groups
 from monitor.windows import WindowSpec, windows_to_close
 
 __all__ = ["Engine", "ClosedWindow", "EngineState", "ReferenceSource", "MemoryReferences", "PaneKey"]
@@ -383,9 +383,8 @@ class Engine:
 
     def _sketch_population(self, source: str, model_id: str, pop: str, geo: Geometry, batch: ModelBatch, baseline: bool) -> None:
         spec = self.specs[model_id]
-        panes = spec.pane_of(batch.timestamps)
-        uniq, group = np.unique(panes, return_inverse=True)
-        for pane, sketch in zip(uniq.tolist(), accumulate(geo, batch, group.astype(np.int64), len(uniq))):
+        uniq, group = groups(spec.pane_of(batch.timestamps))
+        for pane, sketch in zip(uniq.tolist(), accumulate(geo, batch, group, len(uniq))):
             sketch.baseline = baseline
             key = (source, model_id, pop, pane)
             if key in self.panes:

@@ -7,6 +7,6 @@ partitions, processes and restarts combine to the same answer as one pass.
 """
 
 from monitor.sketches.geometry import Geometry
-from monitor.sketches.sketch import Sketch, accumulate
+from monitor.sketches.sketch import Sketch, accumulate, groups
 
-__all__ = ["Geometry", "Sketch", "accumulate"]
+__all__ = ["Geometry", "Sketch", "accumulate", "groups"]

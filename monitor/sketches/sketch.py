@@ -38,7 +38,7 @@ from monitor.events import ModelBatch
 from monitor.reference import CategoricalProfile, category
 from monitor.sketches.geometry import Geometry
 
-__all__ = ["Sketch", "accumulate", "UNSEEN_KEPT"]
+__all__ = ["Sketch", "accumulate", "groups", "UNSEEN_KEPT"]
 
 #: Unseen categories kept by value per column and pane (the unseen total is always exact).
 UNSEEN_KEPT = 20
@@ -148,6 +148,20 @@ def _top(counts: dict[str, int]) -> dict[str, int]:
     if len(counts) <= UNSEEN_KEPT:
         return counts
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:UNSEEN_KEPT])
+
+
+def groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``keys`` and each row's index among them (``np.unique`` with
+    ``return_inverse``), the ``group`` of :func:`accumulate`; no sort when all keys are equal,
+    as they are when a batch falls in one pane.
+
+    >>> [a.tolist() for a in groups(np.array([5, 3, 5]))], [a.tolist() for a in groups(np.array([4, 4]))]
+    ([[3, 5], [1, 0, 1]], [[4], [0, 0]])
+    """
+    if (keys == keys[:1]).all():
+        return keys[:1], np.zeros(keys.size, np.int64)
+    uniq, group = np.unique(keys, return_inverse=True)
+    return uniq, group.astype(np.int64)
 
 
 def accumulate(geo: Geometry, batch: ModelBatch, group: np.ndarray, n_groups: int) -> list[Sketch]:
