@@ -222,6 +222,7 @@ class RuleConfig(_Strict):
     resolve_after: int = Field(1, ge=1)
     repeat: Duration = 0
     sinks: dict[Literal["warning", "critical"], tuple[str, ...]] = {}
+    segments: bool = Field(False, description="Also judge each segment's window (window rules); the alert's subject is then 'key=value' or 'key=value/feature'.")
 
     @model_validator(mode="before")
     @classmethod
@@ -248,6 +249,8 @@ class RuleConfig(_Strict):
             raise ValueError(f"features: a {self.kind} rule applies to the model, not to features")
         if not self.features:
             raise ValueError("features: name at least one feature, or '*' for every feature")
+        if self.segments and self.kind not in ("feature_drift", "prediction_drift", "dataset_drift", "data_quality"):
+            raise ValueError(f"segments: a {self.kind} rule is judged on the model version; per segment are drift and data-quality rules")
         if (self.compare == "value") != (self.baseline is None):
             raise ValueError("baseline: needed exactly when compare is drop, rise, relative_drop or relative_rise")
         comparison = self.comparison

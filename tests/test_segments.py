@@ -304,3 +304,38 @@ def test_performance_per_segment_follows_the_reference_plan(tmp_path, sqlite_url
             mask = inside & members
             assert by_value[value]["n"] == mask.sum()
             assert by_value[value]["accuracy"] == pytest.approx(accuracy_score(cols.label[mask], cols.prediction[mask]), abs=1e-9)
+
+
+# -- alerts per segment -------------------------------------------------------------------------
+
+
+def test_a_rule_with_segments_fires_on_the_segment_that_drifted(store) -> None:  # noqa: ANN001
+    from monitor.alerts import AlertEvaluator
+    from monitor.alerts.sinks.slack import render
+    from monitor.store import schema
+
+    rules = [
+        {"name": "drift", "kind": "feature_drift", "statistic": "psi", "critical": 0.25, "segments": True},
+        {"name": "shift", "kind": "dataset_drift", "critical": 0.5, "segments": True},
+    ]
+    cfg_model = model(rules=rules)
+    cfg = parse_config({"models": {"m": cfg_model}, "alerts": {"sinks": {"slack": {"type": "slack", "url": "http://127.0.0.1:9/x"}}, "routes": {"critical": ["slack"]}}})
+    closed = run(cfg_model, reference(cfg_model, columns(30_000, 5)), events(columns(10_000, 6, shift_us=1.0)))
+    evaluator = AlertEvaluator(cfg, store)
+    with store.engine.begin() as conn:
+        sent = evaluator.evaluate(conn, closed, 0)
+    with store.engine.connect() as conn:
+        firing = {(r.rule, r.subject) for r in conn.execute(schema.alerts.select()) if r.state == "firing"}
+    assert {(rule, subject) for rule, subject in firing if subject.startswith("region=")} == {("drift", "region=us/x"), ("shift", "region=us")}
+    members = [a for n in sent for a in n.payload["alerts"] if a["segment"]]
+    assert {(a["rule"], a["segment"], a["feature"]) for a in members} == {("drift", "region=us", "x"), ("shift", "region=us", None)}
+    assert "`x` in `region=us`" in json.dumps(render(sent[0].payload))
+    with store.engine.begin() as conn:  # the same windows again: nothing new
+        assert evaluator.evaluate(conn, closed, 0) == []
+
+
+def test_segments_are_refused_on_rules_judged_per_version() -> None:
+    from monitor.exceptions import ConfigError
+
+    with pytest.raises(ConfigError, match=r"rules\.0\.segments"):
+        parse_config({"models": {"m": model(rules=[{"name": "acc", "kind": "performance", "metric": "accuracy", "critical": 0.8, "segments": True}])}})

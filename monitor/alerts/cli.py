@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from monitor.alerts.rules import subject_parts
 from monitor.config import Config, load_config, parse_duration_ms
 from monitor.exceptions import ConfigError
 from monitor.format import iso, table
@@ -38,12 +39,14 @@ def _ms(value: int | None) -> str | None:
 
 
 def _alert_json(r: dict[str, Any]) -> dict[str, Any]:
+    segment, feature = subject_parts(r["subject"], r["details"])
     return {
         "model_id": r["model_id"],
         "model_version": r["model_version"],
         "rule": r["rule"],
         "kind": r["kind"],
-        "feature": r["subject"] or None,
+        "segment": segment,
+        "feature": feature,
         "state": r["state"],
         "severity": r["severity"],
         "value": r["value"],

@@ -114,6 +114,8 @@ class AlertEvaluator:
                 continue
             extra = self._late(conn, w) if any(r.statistic in _LATE_STATISTICS for r in rules) else {}
             observed = [(r, observe_window(r, w, extra)) for r in rules]
+            for seg in w.segments:  # late events are not told apart by segment: no extra
+                observed += [(r, [o.in_segment(seg.segment) for o in observe_window(r, seg)]) for r in rules if r.segments]
             out += self._evaluate(conn, w.model_id, w.model_version, w.start_ms, w.end_ms, observed, now_ms)
             touched.add(w.model_id)
         self._update_gauge(conn, touched)

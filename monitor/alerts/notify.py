@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from monitor.alerts.rules import subject_parts
 from monitor.format import iso
 
 __all__ = ["Notice", "Notification", "dashboard_url", "group_notices", "idempotency_key", "json_safe", "probe_payload"]
@@ -64,12 +65,19 @@ class Notice:
     since_end: int | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def feature(self) -> str | None:
+        """The feature the alert concerns (None: the model, or its segment, as a whole)."""
+        return subject_parts(self.subject, self.evidence)[1]
+
     def member(self) -> dict[str, Any]:
+        segment, feature = subject_parts(self.subject, self.evidence)
         return json_safe(
             {
                 "rule": self.rule,
                 "kind": self.kind,
-                "feature": self.subject or None,
+                "segment": segment,
+                "feature": feature,
                 "state": self.state,
                 "severity": self.severity,
                 "statistic": self.statistic,
@@ -121,8 +129,8 @@ def dashboard_url(base: str | None, model_id: str, version: str, start_ms: int, 
 def _features(notices: Sequence[Notice]) -> list[str]:
     seen: dict[str, None] = {}
     for n in notices:
-        if n.subject:
-            seen.setdefault(n.subject)
+        if n.feature:
+            seen.setdefault(n.feature)
         for f in n.evidence.get("features", ()) if n.kind == "dataset_drift" else ():
             seen.setdefault(f)
     return list(seen)

@@ -42,11 +42,33 @@ _UNSEEN_TOP = 5
 
 @dataclass(frozen=True)
 class Observation:
-    """One value a rule saw: ``subject`` is the feature, or ``""`` for the model as a whole."""
+    """One value a rule saw: ``subject`` is the feature, or ``""`` for the model as a whole;
+    in a segment's window, prefixed by the segment (``region=us/amount``, ``region=us``), which
+    the evidence also names (``segment``)."""
 
     subject: str
     value: float | None
     evidence: dict[str, Any] = field(default_factory=dict)
+
+    def in_segment(self, segment: str) -> Observation:
+        """This observation, made in ``segment``'s window.
+
+        >>> Observation("x", 0.3).in_segment("region=us").subject
+        'region=us/x'
+        """
+        return Observation(f"{segment}/{self.subject}" if self.subject else segment, self.value, {**self.evidence, "segment": segment})
+
+
+def subject_parts(subject: str, evidence: Mapping[str, Any] | None) -> tuple[str | None, str | None]:
+    """(segment, feature) of an alert's subject and evidence (None: not in a segment; the
+    model or the segment as a whole).
+
+    >>> subject_parts("region=us/x", {"segment": "region=us"}), subject_parts("x", {})
+    (('region=us', 'x'), (None, 'x'))
+    """
+    segment = (evidence or {}).get("segment")
+    feature = subject[len(segment) + 1 :] if segment else subject
+    return segment, feature or None
 
 
 def _number(value: Any) -> float | None:

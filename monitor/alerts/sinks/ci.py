@@ -36,7 +36,7 @@ def retrain_evidence(payload: dict[str, Any]) -> dict[str, Any]:
     firing = [a for a in payload["alerts"] if a["state"] == "firing"]
     reasons = []
     for a in firing:
-        who = a["rule"] + (f" {a['feature']}" if a.get("feature") else "")
+        who = a["rule"] + (f" {a['feature']}" if a.get("feature") else "") + (f" in {a['segment']}" if a.get("segment") else "")
         reasons.append(f"{who}: {a['statistic']} {_fmt(a.get('value'))} {a.get('comparison')} {_fmt(a.get('threshold'))}")
     evidence = [
         {k: a.get(k) for k in ("rule", "kind", "feature", "severity", "statistic", "comparison", "value", "threshold")}

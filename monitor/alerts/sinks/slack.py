@@ -43,7 +43,7 @@ def _num(value: Any) -> str:
 
 
 def _line(a: dict[str, Any]) -> str:
-    who = f"*{a['rule']}*" + (f" · `{a['feature']}`" if a.get("feature") else "")
+    who = f"*{a['rule']}*" + (f" · `{a['feature']}`" if a.get("feature") else "") + (f" in `{a['segment']}`" if a.get("segment") else "")
     symbol = _SYMBOL.get(a.get("comparison") or ">=", ">=")
     if a["state"] == "resolved":
         text = f"{who}: {a['statistic']} back to {_num(a.get('value'))} (threshold {_num(a.get('threshold'))})"
