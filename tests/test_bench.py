@@ -43,5 +43,9 @@ def test_monitor_side_of_the_peer_comparison_runs_on_the_peers_smoke_data(tmp_pa
         results[f"monitor-{mode}"] = r = json.loads(path.read_text())
         assert r["events"] > 0 and r["events_per_s"] > 0 and r["windows_measured"]
         assert r["agreement"]["false_negatives"] == 0, r["agreement"]  # the injected drift is found
+    path = tmp_path / "monitor-performance.json"
+    run("-m", "bench.ours", "--mode", "performance", "--smoke", "--out", str(path))
+    perf = json.loads(path.read_text())
+    assert perf["labels"] > 0 and all(w["realized"]["accuracy"] is not None and w["estimated"]["accuracy"] is not None for w in perf["windows"])
     table = compare.render({"results": results})
     assert "| monitor |" in table and "compute only" in table and "end to end" in table
