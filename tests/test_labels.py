@@ -19,7 +19,7 @@ from monitor.reference import ReferenceProfile
 from monitor.replay import replay
 from monitor.store import Store
 from monitor.store.performance import PerformanceRepository
-from monitor.synth import DriftSpec, generate, labels_to_jsonl, reference_rows, to_jsonl
+from monitor.synth import generate, labels_to_jsonl, reference_rows, to_jsonl
 from tests.helpers import rows_of, small_spec
 
 SPEC = small_spec(n_numeric=3, seed=9)

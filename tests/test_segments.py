@@ -220,7 +220,7 @@ def test_a_production_baseline_brings_segment_references() -> None:
 # -- persistence and the CLI --------------------------------------------------------------------
 
 
-def test_segment_windows_are_persisted_and_listed(tmp_path, store) -> None:  # noqa: ANN001
+def test_segment_windows_are_persisted_and_listed(tmp_path, store) -> None:
     ref_cols, cols = columns(20_000, 12), columns(20_000, 13, shift_us=1.0)
     cfg = parse_config({"database_url": store.url, "models": {"m": model()}})
     store.save_reference(reference(model(), ref_cols))
@@ -238,7 +238,7 @@ def test_segment_windows_are_persisted_and_listed(tmp_path, store) -> None:  # n
     assert [s["segment"] for s in store.summaries("m")] == ["", ""]
 
 
-def test_cli_windows_per_segment_json_contract(tmp_path) -> None:  # noqa: ANN001
+def test_cli_windows_per_segment_json_contract(tmp_path) -> None:
     db = f"sqlite:///{tmp_path}/m.db"
     config = tmp_path / "monitor.yaml"
     config.write_text(json.dumps({"database_url": db, "models": {"m": model()}}))
@@ -265,7 +265,7 @@ def test_cli_windows_per_segment_json_contract(tmp_path) -> None:  # noqa: ANN00
 # -- performance per segment --------------------------------------------------------------------
 
 
-def test_performance_per_segment_follows_the_reference_plan(tmp_path, sqlite_url) -> None:  # noqa: ANN001
+def test_performance_per_segment_follows_the_reference_plan(tmp_path, sqlite_url) -> None:
     from sklearn.metrics import accuracy_score
 
     from monitor.store import Store
@@ -309,7 +309,7 @@ def test_performance_per_segment_follows_the_reference_plan(tmp_path, sqlite_url
 # -- alerts per segment -------------------------------------------------------------------------
 
 
-def test_a_rule_with_segments_fires_on_the_segment_that_drifted(store) -> None:  # noqa: ANN001
+def test_a_rule_with_segments_fires_on_the_segment_that_drifted(store) -> None:
     from monitor.alerts import AlertEvaluator
     from monitor.alerts.sinks.slack import render
     from monitor.store import schema

@@ -3,7 +3,6 @@ grouping, inhibition, silences, idempotence under replays, fed values, retrain r
 
 from __future__ import annotations
 
-import inspect
 
 import pytest
 from prometheus_client import CollectorRegistry
