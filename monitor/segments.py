@@ -11,8 +11,6 @@ Inside the engine a segment's panes are kept next to its model version's under a
 key: the version for the whole population, ``version + SEP + "key=value"`` for a segment.
 
 >>> plan = SegmentPlan({"region": ("eu", "us")})
->>> plan.segment("region", "eu"), plan.segment("region", "apac"), plan.segment("region", None)
-('region=eu', 'region=other', None)
 >>> plan.labels(["eu", None, "br"], "region")
 (['region=eu', 'region=us', 'region=other'], array([ 0, -1,  2]))
 >>> split(population("2", "region=eu"))
@@ -67,13 +65,6 @@ class SegmentPlan:
 
     values: Mapping[str, Sequence[str]]
 
-    def segment(self, key: str, value: Any) -> str | None:
-        """The segment of one event's ``value`` of ``key`` (None: the event has no value)."""
-        if value is None:
-            return None
-        value = str(value)
-        return f"{key}={value if value in self.values[key] else OTHER}"
-
     def labels(self, values: Sequence[Any], key: str) -> tuple[list[str], np.ndarray]:
         """The segments of ``key`` and, per event, the index of its segment (-1: no value)."""
         monitored = list(self.values[key])
@@ -81,7 +72,3 @@ class SegmentPlan:
         other = len(monitored)
         codes = np.fromiter((-1 if v is None else index.get(str(v), other) for v in values), np.int64, len(values))
         return [f"{key}={v}" for v in (*monitored, OTHER)], codes
-
-    def segments(self) -> list[str]:
-        """Every segment of the plan, key by key (the monitored values, then ``other``)."""
-        return [f"{key}={v}" for key, values in self.values.items() for v in (*values, OTHER)]

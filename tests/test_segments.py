@@ -83,8 +83,8 @@ def test_monitored_values_are_the_reference_top_k_with_enough_rows_ties_by_value
     assert top_values(values, top_k=2, min_rows=3) == ("c", "a")
     assert top_values(values, top_k=10, min_rows=3) == ("c", "a", "b")
     assert top_values(reversed(values), top_k=2, min_rows=3) == ("c", "a")  # order-free
-    plan = SegmentPlan({"k": ("c", "a")})
-    assert [plan.segment("k", v) for v in ("c", "b", "zzz", None)] == ["k=c", "k=other", "k=other", None]
+    segments, codes = SegmentPlan({"k": ("c", "a")}).labels(["c", "b", "zzz", None, 7], "k")
+    assert segments == ["k=c", "k=a", "k=other"] and codes.tolist() == [0, 2, 2, -1, 2]
 
 
 def test_population_keys_round_trip() -> None:
