@@ -70,6 +70,7 @@ class VersionData:
     features: list[str]
     reference: ReferenceProfile | None
     late: dict[int, int] = field(default_factory=dict)  # window start -> late events
+    segments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # segment -> summaries, oldest first
 
 
 @dataclass
@@ -98,7 +99,7 @@ def collect(
     model = config.model(model_id)
     stat = statistic or next((s for s in HEAT_STATISTICS if s in model.statistics), "psi")
     rows = store.windows(model_id, since_ms=since_ms, version=version)
-    summaries = [s for s in store.summaries(model_id, since_ms) if version is None or s["model_version"] == version]
+    summaries = [s for s in store.summaries(model_id, since_ms, segment=None) if version is None or s["model_version"] == version]
     late = store.late_counts(model_id)
     order = [*model.features, SCORE, PREDICTION]
     versions = []
@@ -114,10 +115,11 @@ def collect(
                 v,
                 windows,
                 {(r["feature"], r["window_start"]): r for r in vrows},
-                [s for s in summaries if s["model_version"] == v and s["window_start"] >= first],
+                [s for s in summaries if s["model_version"] == v and s["window_start"] >= first and not s["segment"]],
                 [f for f in order if f in present] + sorted(present - set(order)),
                 store.get_reference(model_id, v, latest["reference_version"]),
                 {s: sum(late.get((v, p), 0) for p in range(s, e, model.slide_ms)) for s, e in windows},
+                _by_segment([s for s in summaries if s["model_version"] == v and s["window_start"] >= first and s["segment"]]),
             )
         )
     versions.sort(key=lambda d: d.windows[-1][1], reverse=True)
@@ -131,6 +133,13 @@ def collect(
         _optional(store, "alert_history", model_id),
         int(time.time() * 1000),
     )
+
+
+def _by_segment(summaries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for s in sorted(summaries, key=lambda s: s["window_start"]):
+        out.setdefault(s["segment"], []).append(s)
+    return out
 
 
 def _optional(store: Store, method: str, model_id: str) -> list[dict[str, Any]]:
@@ -588,6 +597,8 @@ def _version_section(data: ReportData, v: VersionData) -> str:
         + line_chart([Series("events", "#1971c2", events), Series("late events", "#e8590c", late)])
         + "</div></div>"
     )
+    if v.segments:
+        parts.append(_segments(data, v))
     ranked = sorted(
         {f for (f, _), r in v.cells.items() if r["drift"]},
         key=lambda f: -max(_stat(r, data.statistic) or 0 for (g, _), r in v.cells.items() if g == f),
@@ -601,6 +612,28 @@ def _version_section(data: ReportData, v: VersionData) -> str:
         parts.append(f'<p class="caption">{len(ranked) - DRIFTED_SHOWN} more drifted features: {_e(", ".join(ranked[DRIFTED_SHOWN:]))}.</p>')
     parts.append("</section>")
     return "".join(parts)
+
+
+_SEGMENT_COLORS = ("#1971c2", "#e8590c", "#2f9e44", "#ae3ec9", "#f08c00", "#0c8599", "#c2255c", "#5c940d", "#364fc7", "#868e96")
+
+
+def _segments(data: ReportData, v: VersionData) -> str:
+    """Dataset drift share per segment over time, and what drifted in each segment's latest window."""
+    ds = data.model.drift_share
+    series = [Series(seg, _SEGMENT_COLORS[i % len(_SEGMENT_COLORS)], [(s["window_end"], s["drifted_share"]) for s in rows]) for i, (seg, rows) in enumerate(sorted(v.segments.items()))]
+    least = data.model.min_events
+    latest = "".join(
+        f'<tr><th>{_e(seg)}</th><td class="{_e(rows[-1]["severity"])}">{_e(rows[-1]["severity"])}</td><td>{rows[-1]["events"]:,}</td>'
+        f'<td>{_e(", ".join(rows[-1]["drifted_features"]) or "none") if rows[-1]["events"] >= least else f"not judged: fewer than min_events ({least:,}) events"}</td></tr>'
+        for seg, rows in sorted(v.segments.items())
+    )
+    return (
+        '<h2>Drift per segment <span class="sub">each segment against its own part of the reference (segments.keys)</span></h2>'
+        '<div class="cols"><div class="card"><h3>Dataset drift share per segment</h3>'
+        + line_chart(series, percent=True, y_max=1.0, lines=[(ds.warning, "warning", _SEVERITY_COLOR["warning"]), (ds.critical, "critical", _SEVERITY_COLOR["critical"])])
+        + '</div><div class="card"><h3>Latest window per segment</h3><table class="stats"><thead><tr><th>segment</th><th>severity</th><th>events</th><th>drifted features</th></tr></thead>'
+        + f"<tbody>{latest}</tbody></table></div></div>"
+    )
 
 
 def _performance(data: ReportData) -> str:

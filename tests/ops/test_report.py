@@ -20,7 +20,6 @@ from sqlalchemy import update
 
 from monitor.cli import main
 from monitor.config import load_config
-from monitor.layout import Layout
 from monitor.reference import ReferenceProfile
 from monitor.replay import replay
 from monitor.report import collect, render
@@ -48,6 +47,8 @@ SPEC = StreamSpec(
     seed=11,
 )
 EVENTS = 48_000
+#: Event i is in segment REGIONS[i % 3] of the key region (eu twice as often as us).
+REGIONS = ("eu", "us", "eu")
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def replayed(tmp_path_factory) -> tuple[Path, Store]:
     tmp = tmp_path_factory.mktemp("report")
     config = {
         "database_url": f"sqlite:///{tmp / 'monitor.db'}",
-        "models": {"demo": {"window": "2m", "reference": {"baseline_events": 0, "fine_bins": 500}, "features": {f.name: {"kind": f.kind} for f in FEATURES}}},
+        "models": {"demo": {"window": "2m", "reference": {"baseline_events": 0, "fine_bins": 500}, "features": {f.name: {"kind": f.kind} for f in FEATURES}, "segments": {"keys": ["region"]}, "min_events": 300}},
     }
     path = tmp / "monitor.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -63,9 +64,12 @@ def replayed(tmp_path_factory) -> tuple[Path, Store]:
     store = Store(cfg.database_url)
     store.upgrade()
     model = cfg.models["demo"]
-    store.save_reference(ReferenceProfile.build("demo", "*", Layout.from_model(model), rows_of(reference_rows(SPEC, 30_000)), 500, source="reference.jsonl"))
+    rows = rows_of(reference_rows(SPEC, 30_000))
+    rows["region"] = [REGIONS[i % 3] for i in range(30_000)]
+    store.save_reference(ReferenceProfile.for_model("demo", "*", model, rows, source="reference.jsonl"))
     events = tmp / "events.jsonl"
-    events.write_bytes(b"".join(to_jsonl(SPEC, generate(SPEC, 12_000, o)) for o in range(0, EVENTS, 12_000)))
+    lines = b"".join(to_jsonl(SPEC, generate(SPEC, 12_000, o)) for o in range(0, EVENTS, 12_000)).splitlines()
+    events.write_bytes(b"".join(line[:-1] + b',"segments":{"region":"%s"}}\n' % REGIONS[i % 3].encode() for i, line in enumerate(lines)))
     replay(cfg, store, [events])
     return path, store
 
@@ -106,7 +110,14 @@ def test_report_command_writes_a_self_contained_page(replayed, tmp_path):
     assert cards == sorted(cards, key=lambda f: -worst[f]) and "num_00" not in cards
     assert "cat10_new" in page  # the unseen category, by name
     assert "No performance recorded" in page and "No alerts recorded" in page  # no labels topic
-    screenshot(out, "report.png", tmp_path)
+    # Drift per segment: the share over time and each segment's latest window.
+    segments = page[page.index("<h2>Drift per segment") :]
+    latest = dict(re.findall(r"<tr><th>(region=\w+)</th>.*?<td>([\w, ]+)</td></tr>", segments[: segments.index("</table>")]))
+    assert set(latest) == {"region=eu", "region=us"}  # no event outside them: no "other" window
+    expected = {s["segment"]: ", ".join(s["drifted_features"]) or "none" for s in store.summaries("demo", segment=None) if s["segment"] and s["window_end"] == max(w["window_end"] for w in store.summaries("demo"))}
+    assert latest == expected
+    assert "num_04" in latest["region=eu"] and "num_04" in latest["region=us"]
+    screenshot(out, "report.png", tmp_path, height=2600)
 
 
 def test_report_options_select_version_and_windows(replayed, tmp_path):
@@ -159,8 +170,9 @@ def test_report_shows_performance_alerts_and_window_histograms(replayed, tmp_pat
     t = schema.windows
     with rich.engine.begin() as conn:
         for feature, hist in (("num_04", {"edges": edges.tolist(), "counts": counts.tolist()}), ("cat10", {"counts": cat_counts})):
-            row = conn.execute(t.select().where(t.c.model_id == "demo", t.c.feature == feature, t.c.window_start == last)).mappings().one()
-            conn.execute(update(t).where(t.c.model_id == "demo", t.c.feature == feature, t.c.window_start == last).values(quality={**row["quality"], "histogram": hist}))
+            key = (t.c.model_id == "demo", t.c.segment == "", t.c.feature == feature, t.c.window_start == last)
+            row = conn.execute(t.select().where(*key)).mappings().one()
+            conn.execute(update(t).where(*key).values(quality={**row["quality"], "histogram": hist}))
     page = render(collect(cfg, rich, "demo"))
     assert "Reference and window shares over the same bins." in page
     assert "No performance recorded" not in page and "accuracy" in page
