@@ -449,10 +449,11 @@ class Engine:
         upto: int,
         previous: dict[str, Sketch],
     ) -> list[ClosedWindow]:
-        """Evaluate the windows after ``frontier`` up to ``upto`` from ``panes`` ((version,
-        pane) -> sketches of every source). ``previous`` (version -> last closed window) is
-        updated in place when the model compares consecutive windows. Pure with respect to
-        the engine's own panes: the caller decides where panes come from (memory or SQL)."""
+        """Evaluate the windows after ``frontier`` up to ``upto`` from ``panes`` ((population,
+        pane) -> sketches of every source); each version's window carries its segments'.
+        ``previous`` (population -> last closed window) is updated in place when the model
+        compares consecutive windows. Pure with respect to the engine's own panes: the caller
+        decides where panes come from (memory or SQL)."""
         spec = self.specs[model_id]
         by_pop: dict[str, dict[int, list[Sketch]]] = {}
         for (pop, pane), sketches in panes.items():
