@@ -345,6 +345,12 @@ class Engine:
         layout = self.layouts[profile.model_id]
         self._geometry[(profile.model_id, version)] = Geometry.build(layout, profile)
         self._plans[(profile.model_id, version)] = profile.plan
+        lacking = [k for k in self.config.models[profile.model_id].segments.keys if k not in profile.segments]
+        if lacking:  # a reference built before the keys were configured: no segments until rebuilt
+            log.warning(
+                "reference %d of %s %s has no segments of %s (segments.keys): those segments are not monitored until the reference is rebuilt",
+                profile.version, profile.model_id, version, lacking,
+            )
         for key, by_value in profile.segments.items():
             for value, sub in by_value.items():
                 self._geometry[(profile.model_id, population(version, f"{key}={value}"))] = Geometry.build(layout, sub)

@@ -117,6 +117,15 @@ def test_other_is_the_whole_reference_when_every_value_is_monitored() -> None:
     assert again.segments["region"][OTHER] is again
 
 
+def test_a_reference_built_before_the_keys_were_configured_is_warned_about(caplog) -> None:
+    plain = {k: v for k, v in model().items() if k != "segments"}
+    old = reference(plain, columns(2_000, 2))
+    with caplog.at_level("WARNING", logger="monitor.engine"):
+        closed = run(model(), old, events(columns(1_000, 3)))
+    assert closed[0].segments == []
+    assert "has no segments of ['region'] (segments.keys)" in caplog.text
+
+
 def test_a_reference_without_the_segment_column_is_refused() -> None:
     cols = columns(1_000, 2)
     del cols["region"]
