@@ -2,7 +2,9 @@
 
 Live (default): the embedded broker, ``monitor run`` in a thread, and a generator producing
 predictions and delayed labels through the SDK in event time = now, with drift injected into
-three features after 30 seconds; the terminal shows windows closing and the drift caught.
+three features after 30 seconds, and into a fourth in one segment only (``region=us``, too
+diluted to show in the whole population); the terminal shows windows closing and the drift
+caught.
 Replay (``--replay``): the same kind of stream written to a file and replayed, in seconds.
 
 Both go the way a user would: a reference file, ``reference build``, then the stream.
@@ -23,6 +25,7 @@ from monitor.engine import ClosedWindow
 from monitor.format import iso
 from monitor.reference import ReferenceProfile, read_reference_rows
 from monitor.replay import replay
+from monitor.service import segment_drift_lines
 from monitor.store import Store
 from monitor.synth import DriftSpec, StreamSpec, default_features, generate, reference_rows, to_jsonl
 
@@ -30,17 +33,23 @@ __all__ = ["run_demo", "run_live_demo", "demo_spec", "DEMO_DRIFT"]
 
 #: Drift injected from 60% of the stream on: two numeric mean shifts and a new category.
 DEMO_DRIFT = (("num_03", 0.5), ("num_07", 1.0), ("cat10", 0.3))
+#: ... and a mean shift in one segment only (a third of the events).
+DEMO_SEGMENT_DRIFT = ("num_12", 0.5, "region=us")
+DEMO_SEGMENTS = (("region", ("eu", "us", "apac")),)
+
+
+def _drift(start: int) -> tuple[DriftSpec, ...]:
+    feature, shift, segment = DEMO_SEGMENT_DRIFT
+    return (*(DriftSpec(f, s, start) for f, s in DEMO_DRIFT), DriftSpec(feature, shift, start, segment))
 
 
 def demo_spec(events: int) -> StreamSpec:
-    start = int(events * 0.6)
-    return StreamSpec(
-        features=default_features(),
-        model_id="demo",
-        interval_ms=100,
-        drift=tuple(DriftSpec(f, shift, start) for f, shift in DEMO_DRIFT),
-        seed=7,
-    )
+    return StreamSpec(features=default_features(), model_id="demo", interval_ms=100, drift=_drift(int(events * 0.6)), seed=7, segments=DEMO_SEGMENTS)
+
+
+def _injected() -> str:
+    feature, shift, segment = DEMO_SEGMENT_DRIFT
+    return ", ".join(f"{f} ({s:g})" for f, s in DEMO_DRIFT) + f", and {feature} ({shift:g}) in {segment} only"
 
 
 def _write_reference(path: Path, spec: StreamSpec, rows: int) -> None:
@@ -64,6 +73,9 @@ def _caught(windows: list[ClosedWindow]) -> None:
     caught = sorted({c.feature for w in windows for c in w.columns if c.drift and c.feature not in ("score", "prediction")})
     expected = sorted(f for f, _ in DEMO_DRIFT)
     click.echo(f"\ndrifted features caught: {', '.join(caught) or 'none'} (injected: {', '.join(expected)})")
+    feature, _, segment = DEMO_SEGMENT_DRIFT
+    where = sorted({s.segment for w in windows for s in w.segments for c in s.columns if c.drift and c.feature == feature})
+    click.echo(f"{feature} drift caught in segment(s): {', '.join(where) or 'none'} (injected: {segment} only)")
 
 
 def run_live_demo(workdir: Path, seconds: float = 60.0, rate: float = 500.0) -> None:
@@ -79,8 +91,7 @@ def run_live_demo(workdir: Path, seconds: float = 60.0, rate: float = 500.0) -> 
     cfg = load_config(config_path)
     start = time.time()
     drift_after = min(30.0, seconds / 2)
-    spec = replace(demo_spec(0), start_ms=int(start * 1000), interval_ms=max(1, round(1000 / rate)),
-                   drift=tuple(DriftSpec(f, shift, int(drift_after * rate)) for f, shift in DEMO_DRIFT))
+    spec = replace(demo_spec(0), start_ms=int(start * 1000), interval_ms=max(1, round(1000 / rate)), drift=_drift(int(drift_after * rate)))
     store = Store(cfg.database_url)
     store.upgrade()
     reference_file = workdir / "reference.jsonl"
@@ -101,8 +112,7 @@ def run_live_demo(workdir: Path, seconds: float = 60.0, rate: float = 500.0) -> 
         consumer = threading.Thread(target=service.run, kwargs={"install_signals": False}, daemon=True)
         consumer.start()
         stopping = threading.Event()
-        click.echo(f"producing {rate:g} predictions/s for {seconds:g} s (labels 5 s later); drift into "
-                   + ", ".join(f"{f} ({s:g})" for f, s in DEMO_DRIFT) + f" after {drift_after:g} s\n")
+        click.echo(f"producing {rate:g} predictions/s for {seconds:g} s (labels 5 s later); drift into {_injected()} after {drift_after:g} s\n")
         try:
             with MonitorClient(servers, model_id="demo", model_version="v1") as client:
                 run_generator(client, spec, rate, events=int(seconds * rate), label_delay_s=5.0, stop=stopping.is_set)
@@ -127,7 +137,7 @@ def run_demo(workdir: Path, events: int = 200_000) -> None:
     spec = demo_spec(events)
     drift_at = spec.start_ms + spec.drift[0].start * spec.interval_ms
     click.echo(f"config: {config_path} (database {cfg.database_url})")
-    click.echo(f"drift injected at {iso(drift_at)} into " + ", ".join(f"{f} ({s:g})" for f, s in DEMO_DRIFT))
+    click.echo(f"drift injected at {iso(drift_at)} into {_injected()}")
 
     reference_file = workdir / "reference.jsonl"
     events_file = workdir / "predictions.jsonl"
@@ -150,5 +160,7 @@ def run_demo(workdir: Path, events: int = 200_000) -> None:
         drifted = [c for c in w.columns if c.drift]
         marks = ", ".join(f"{c.feature} {c.severity} psi={c.statistics.get('psi') or 0:.3f}" for c in drifted)
         click.echo(f"{iso(w.start_ms)}  events={w.dataset.events:>6}  {'DRIFT: ' + marks if drifted else 'ok'}")
+        for line in segment_drift_lines(w):
+            click.echo(line)
     _caught(report.windows)
     click.echo(f"inspect: monitor windows --config {config_path} --model demo --feature num_07")

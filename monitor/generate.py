@@ -77,7 +77,8 @@ def run_generator(
             features = {name: _value(cols.numeric[i, j]) for j, name in enumerate(cols.numeric_names)}
             features |= {name: col[i] for name, col in zip(cols.categorical_names, cols.categorical)}
             pid = client.log_prediction(
-                features, int(cols.prediction[i]), score=float(cols.score[i]), prediction_id=str(cols.prediction_id[i]), timestamp=int(time.time() * 1000)
+                features, int(cols.prediction[i]), score=float(cols.score[i]), prediction_id=str(cols.prediction_id[i]), timestamp=int(time.time() * 1000),
+                segments={key: values[i] for key, values in cols.segments.items()} or None,
             )
             stats.predictions += 1
             if (offset + i) % 1000 < label_share * 1000:

@@ -19,18 +19,33 @@ from monitor.kafka.topics import client_config, create_topics
 from monitor.metrics import Metrics
 from monitor.store import Store
 
-__all__ = ["serve", "show"]
+__all__ = ["serve", "show", "segment_drift_lines"]
 
 log = logging.getLogger("monitor")
 
 
 def show(windows: list[ClosedWindow]) -> None:
-    """One line per closed window, drifted features named (the terminal view of ``run``)."""
+    """One line per closed window, drifted features named, and one per segment that drifted
+    (the terminal view of ``run``)."""
     for w in windows:
         drifted = [c for c in w.columns if c.drift]
         what = ", ".join(f"{c.feature} ({c.severity}, psi={c.statistics.get('psi') or 0:.3f})" for c in drifted)
         status = f"DRIFT: {what}" if drifted else "baseline (builds the reference)" if w.dataset.baseline else "ok"
         click.echo(f"window {w.model_id} {w.model_version} {iso(w.start_ms)}..{iso(w.end_ms)[11:]} events={w.dataset.events:<6} {status}")
+        for line in segment_drift_lines(w):
+            click.echo(line)
+
+
+def segment_drift_lines(window: ClosedWindow) -> list[str]:
+    """A line per segment of ``window`` with features that drifted there but not in the whole
+    window (drift the whole population's numbers dilute)."""
+    whole = set(window.dataset.drifted_features)
+    lines = []
+    for s in window.segments:
+        only = [f for f in s.dataset.drifted_features if f not in whole]
+        if only:
+            lines.append(f"  segment {s.segment}: DRIFT there only: {', '.join(only)}")
+    return lines
 
 
 def serve(config: Config, *, bootstrap_servers: str | None = None, metrics_port: int | None = None, print_windows: bool = True) -> None:

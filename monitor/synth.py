@@ -42,8 +42,8 @@ True
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from itertools import repeat
 from types import MappingProxyType
@@ -76,7 +76,7 @@ _ZIPF_EXPONENT = 1.1
 # Random streams: ``stream`` separates the events from the reference rows, ``purpose`` the
 # independent draws made for one feature.
 _EVENTS, _REFERENCE = 0, 1
-_PARAMS, _VALUES, _MISSING, _DRIFT, _LABELS, _JITTER = range(6)
+_PARAMS, _VALUES, _MISSING, _DRIFT, _LABELS, _JITTER, _SEGMENTS = range(7)
 
 
 @dataclass(frozen=True)
@@ -140,6 +140,8 @@ class DriftSpec:
         whose value is replaced by the unseen level ``f"{feature}_new"``.
     start
         First drifted event index.
+    segment
+        ``"key=value"``: only events of that segment drift (see ``StreamSpec.segments``).
 
     Examples
     --------
@@ -154,10 +156,13 @@ class DriftSpec:
     feature: str
     shift: float
     start: int
+    segment: str | None = None
 
     def __post_init__(self) -> None:
         if self.start < 0:
             raise ValueError(f"start must be non-negative, got {self.start}")
+        if self.segment is not None and "=" not in self.segment:
+            raise ValueError(f"segment must read key=value, got {self.segment!r}")
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,9 @@ class StreamSpec:
     label_delay_ms
         A label's timestamp is its prediction's plus this delay plus a jitter in
         ``[0, label_delay_ms // 10]``.
+    segments
+        ``(key, values)`` pairs: each event carries ``segments`` with, per key, one of the
+        values drawn uniformly (none when empty).
     seed
         Seeds the feature parameters and every random draw.
 
@@ -200,6 +208,7 @@ class StreamSpec:
     drift: tuple[DriftSpec, ...] = ()
     label_delay_ms: int = 60_000
     seed: int = 0
+    segments: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.features]
@@ -212,9 +221,12 @@ class StreamSpec:
         if self.seed < 0:
             raise ValueError(f"seed must be non-negative, got {self.seed}")
         kinds = {f.name: f.kind for f in self.features}
+        segments = dict(self.segments)
         for d in self.drift:
             if d.feature not in kinds:
                 raise ValueError(f"drift feature {d.feature!r} is not in features")
+            if d.segment is not None and d.segment.split("=", 1)[1] not in segments.get(d.segment.split("=", 1)[0], ()):
+                raise ValueError(f"drift segment {d.segment!r} is not in segments")
             if kinds[d.feature] == "categorical" and not 0.0 <= d.shift <= 1.0:
                 raise ValueError(
                     f"categorical drift shift must be in [0, 1], got {d.shift} for {d.feature!r}"
@@ -238,6 +250,8 @@ class Columns:
     score, prediction, label, label_timestamp
         Probability of class 1 (float64), ``score >= 0.5`` (int64), the true class (int64) and
         the label event's time (int64 ms).
+    segments
+        Segment key -> an object array of each event's value (``StreamSpec.segments``).
     """
 
     prediction_id: np.ndarray
@@ -250,6 +264,7 @@ class Columns:
     prediction: np.ndarray
     label: np.ndarray
     label_timestamp: np.ndarray
+    segments: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.timestamp)
@@ -350,8 +365,16 @@ def _prediction_lines(
         features,
         cols.prediction[lo:hi].tolist(),
         cols.score[lo:hi].tolist(),
+        _segment_dicts(cols, lo, hi),
     )
     return _ENCODER.encode_lines(events)
+
+
+def _segment_dicts(cols: Columns, lo: int, hi: int) -> Iterable[dict[str, str] | None]:
+    if not cols.segments:
+        return repeat(None)
+    keys = tuple(cols.segments)
+    return (dict(zip(keys, values)) for values in zip(*(v[lo:hi].tolist() for v in cols.segments.values())))
 
 
 def labels_to_jsonl(spec: StreamSpec, cols: Columns) -> bytes:
@@ -381,7 +404,7 @@ _ENCODER = msgspec.json.Encoder()
 _SLICE = 8192
 
 
-class _Prediction(msgspec.Struct, gc=False):
+class _Prediction(msgspec.Struct, gc=False, omit_defaults=True):
     model_id: str
     model_version: str
     prediction_id: str
@@ -389,6 +412,7 @@ class _Prediction(msgspec.Struct, gc=False):
     features: Any
     prediction: int
     score: float
+    segments: dict[str, str] | None = None
 
 
 class _Label(msgspec.Struct, gc=False):
@@ -449,16 +473,27 @@ def _uniform(spec: StreamSpec, stream: int, purpose: int, key: int, lo: int, hi:
     return _blocks(spec, stream, purpose, key, lo, hi, lambda rng: rng.random(BLOCK))
 
 
-def _shift(spec: StreamSpec, name: str, index: np.ndarray) -> np.ndarray:
+def _shift(spec: StreamSpec, name: str, index: np.ndarray, segments: Mapping[str, np.ndarray]) -> np.ndarray:
     """Per event, the summed drift ``shift`` of every DriftSpec on ``name`` active there."""
     total = np.zeros(len(index))
     for d in spec.drift:
         if d.feature == name:
-            total += np.where(index >= d.start, d.shift, 0.0)
+            active = index >= d.start
+            if d.segment is not None:
+                key, value = d.segment.split("=", 1)
+                active &= segments[key] == value
+            total += np.where(active, d.shift, 0.0)
     return total
 
 
-def _numeric(spec: StreamSpec, f: FeatureSpec, stream: int, lo: int, hi: int) -> np.ndarray:
+def _segments(spec: StreamSpec, stream: int, lo: int, hi: int) -> dict[str, np.ndarray]:
+    return {
+        key: np.array(values, dtype=object)[(_uniform(spec, stream, _SEGMENTS, _key(key), lo, hi) * len(values)).astype(np.intp)]
+        for key, values in spec.segments
+    }
+
+
+def _numeric(spec: StreamSpec, f: FeatureSpec, stream: int, lo: int, hi: int, segments: Mapping[str, np.ndarray]) -> np.ndarray:
     """Standardized (undrifted mean 0, std 1) values, drift applied, NaN where missing."""
     key = _key(f.name)
     z = _blocks(spec, stream, _VALUES, key, lo, hi, lambda rng: rng.standard_normal(BLOCK))
@@ -467,13 +502,13 @@ def _numeric(spec: StreamSpec, f: FeatureSpec, stream: int, lo: int, hi: int) ->
         z = (np.exp(sigma * z) - np.exp(sigma**2 / 2)) / np.sqrt(
             np.expm1(sigma**2) * np.exp(sigma**2)
         )
-    z = z + _shift(spec, f.name, np.arange(lo, hi))
+    z = z + _shift(spec, f.name, np.arange(lo, hi), segments)
     if f.missing_rate:
         z[_uniform(spec, stream, _MISSING, key, lo, hi) < f.missing_rate] = np.nan
     return z
 
 
-def _categorical(spec: StreamSpec, f: FeatureSpec, stream: int, lo: int, hi: int) -> np.ndarray:
+def _categorical(spec: StreamSpec, f: FeatureSpec, stream: int, lo: int, hi: int, segments: Mapping[str, np.ndarray]) -> np.ndarray:
     key = _key(f.name)
     codes = np.searchsorted(
         _zipf_cdf(f.levels), _uniform(spec, stream, _VALUES, key, lo, hi), side="right"
@@ -481,7 +516,7 @@ def _categorical(spec: StreamSpec, f: FeatureSpec, stream: int, lo: int, hi: int
     values = np.array(
         [f"{f.name}_{k}" for k in range(f.levels)] + [f"{f.name}_new", None], dtype=object
     )
-    share = _shift(spec, f.name, np.arange(lo, hi))
+    share = _shift(spec, f.name, np.arange(lo, hi), segments)
     if share.any():
         codes[_uniform(spec, stream, _DRIFT, key, lo, hi) < share] = f.levels
     if f.missing_rate:
@@ -496,10 +531,11 @@ def _generate(spec: StreamSpec, n: int, offset: int, stream: int) -> Columns:
         raise ValueError(f"offset must be non-negative, got {offset}")
     lo, hi = offset, offset + n
     index = np.arange(lo, hi, dtype=np.int64)
+    segments = _segments(spec, stream, lo, hi)
     numeric_specs = [f for f in spec.features if f.kind == "numeric"]
     standard = np.empty((n, len(numeric_specs)))
     for j, f in enumerate(numeric_specs):
-        standard[:, j] = _numeric(spec, f, stream, lo, hi)
+        standard[:, j] = _numeric(spec, f, stream, lo, hi, segments)
     params = np.array([_params(spec.seed, f)[:2] for f in numeric_specs]).reshape(-1, 2)
     numeric = params[:, 0] + standard * params[:, 1]
 
@@ -530,11 +566,12 @@ def _generate(spec: StreamSpec, n: int, offset: int, stream: int) -> Columns:
         numeric_names=tuple(f.name for f in numeric_specs),
         numeric=numeric,
         categorical_names=tuple(f.name for f in categorical_specs),
-        categorical=tuple(_categorical(spec, f, stream, lo, hi) for f in categorical_specs),
+        categorical=tuple(_categorical(spec, f, stream, lo, hi, segments) for f in categorical_specs),
         score=score,
         prediction=(score >= 0.5).astype(np.int64),
         label=(u < score).astype(np.int64),
         label_timestamp=timestamp + spec.label_delay_ms + jitter,
+        segments=segments,
     )
     for a in (
         cols.prediction_id,
@@ -545,6 +582,7 @@ def _generate(spec: StreamSpec, n: int, offset: int, stream: int) -> Columns:
         cols.label,
         cols.label_timestamp,
         *cols.categorical,
+        *segments.values(),
     ):
         a.flags.writeable = False
     return cols

@@ -427,9 +427,13 @@ def test_console_script_demo_catches_the_injected_drift(tmp_path):
     result = _monitor("demo", "--replay", "--events", "60000", "--workdir", workdir)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "drift injected at 2026-01-01T01:00:00Z into num_03 (0.5), num_07 (1), cat10 (0.3)" in out
+    assert "drift injected at 2026-01-01T01:00:00Z into num_03 (0.5), num_07 (1), cat10 (0.3), and num_12 (0.5) in region=us only" in out
     assert "replayed 60,000 events" in out and "10 windows closed" in out
     assert "drifted features caught: cat10, num_03, num_07 (injected: cat10, num_03, num_07)" in out
+    # The segment-only drift: too diluted for the whole population, caught in its segment.
+    assert "num_12 drift caught in segment(s): region=us (injected: region=us only)" in out
+    segment_lines = [line for line in out.splitlines() if line.startswith("  segment ")]
+    assert segment_lines == ["  segment region=us: DRIFT there only: num_12"] * 4
     window_lines = [line for line in out.splitlines() if line.startswith("2026-01-01T")]
     assert len(window_lines) == 10
     assert all(line.endswith("ok") for line in window_lines[:6])
