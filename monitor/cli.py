@@ -347,14 +347,18 @@ def topics_create(config_path: str, bootstrap_servers: str | None) -> None:
 @click.option("--version", "model_version", default="v1", show_default=True)
 @click.option("--rate", type=float, default=100.0, show_default=True, help="Predictions per second.")
 @click.option("--events", type=int, default=None, help="Stop after this many predictions (default: run until Ctrl-C).")
-@click.option("--drift", "drifts", multiple=True, help="FEATURE=SHIFT@AFTER, e.g. num_03=0.5@2m (repeatable).")
+@click.option("--drift", "drifts", multiple=True, help="FEATURE=SHIFT@AFTER[/KEY=VALUE], e.g. num_03=0.5@2m or num_03=0.5@2m/region=us (repeatable).")
+@click.option("--segment", "segments", multiple=True, help="KEY=V1,V2,...: each event takes one of the values (repeatable).")
 @click.option("--label-delay", default="30s", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--bootstrap-servers", default=None, help="Overrides kafka.bootstrap_servers.")
-def generate_cmd(config_path: str, model_id: str | None, model_version: str, rate: float, events: int | None, drifts: tuple[str, ...], label_delay: str, seed: int, bootstrap_servers: str | None) -> None:
+def generate_cmd(
+    config_path: str, model_id: str | None, model_version: str, rate: float, events: int | None, drifts: tuple[str, ...], segments: tuple[str, ...],
+    label_delay: str, seed: int, bootstrap_servers: str | None,
+) -> None:
     """Produce a live synthetic stream (predictions and delayed labels) through the SDK."""
     from monitor.client import MonitorClient
-    from monitor.generate import parse_drift, run_generator, stream_for
+    from monitor.generate import parse_drift, parse_segment, run_generator, stream_for
 
     cfg = _load(config_path)
     model_id = model_id or next(iter(cfg.models))
@@ -364,9 +368,9 @@ def generate_cmd(config_path: str, model_id: str | None, model_version: str, rat
         raise click.UsageError("no Kafka: set kafka.bootstrap_servers or pass --bootstrap-servers")
     try:
         drift = tuple(parse_drift(d, rate) for d in drifts)
+        spec = stream_for(model_id, model, rate, drift, seed, int(time.time() * 1000), tuple(parse_segment(s) for s in segments))
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--drift") from None
-    spec = stream_for(model_id, model, rate, drift, seed, int(time.time() * 1000))
+        raise click.BadParameter(str(exc), param_hint="--drift/--segment") from None
     topics = model.topics
     client = MonitorClient(servers, model_id=model_id, model_version=model_version, predictions_topic=topics.predictions or "predictions", labels_topic=topics.labels or "labels", producer_config=dict(cfg.kafka.client))
     click.echo(f"producing {model_id} {model_version} at {rate:g}/s to {servers}" + (f" with drift {', '.join(drifts)}" if drifts else ""))

@@ -4,8 +4,9 @@ Features follow the model's config (numeric and categorical as configured); valu
 labels come from :mod:`monitor.synth`. Event time is wall-clock time, so windows close as they
 would in production. Drift is given as ``FEATURE=SHIFT@AFTER`` (e.g. ``num_03=0.5@2m``): from
 ``AFTER`` into the run, the feature shifts by SHIFT standard deviations (numeric) or a share
-SHIFT of its values becomes an unseen category (categorical). Labels follow their predictions
-after ``label_delay``.
+SHIFT of its values becomes an unseen category (categorical); ``num_03=0.5@2m/region=us``
+confines it to a segment. Segments are given as ``KEY=V1,V2,...`` (each event takes one of the
+values). Labels follow their predictions after ``label_delay``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from monitor.client import MonitorClient
 from monitor.config import ModelConfig, parse_duration_ms
 from monitor.synth import DriftSpec, FeatureSpec, StreamSpec, generate
 
-__all__ = ["parse_drift", "stream_for", "run_generator", "GeneratorStats"]
+__all__ = ["parse_drift", "parse_segment", "stream_for", "run_generator", "GeneratorStats"]
 
 
 @dataclass
@@ -29,22 +30,42 @@ class GeneratorStats:
 
 
 def parse_drift(text: str, rate: float) -> DriftSpec:
-    """``FEATURE=SHIFT@AFTER`` with AFTER a duration into the run.
+    """``FEATURE=SHIFT@AFTER[/KEY=VALUE]`` with AFTER a duration into the run.
 
     >>> parse_drift("num_03=0.5@2m", rate=10)
-    DriftSpec(feature='num_03', shift=0.5, start=1200)
+    DriftSpec(feature='num_03', shift=0.5, start=1200, segment=None)
+    >>> parse_drift("num_03=0.5@2m/region=us", rate=10).segment
+    'region=us'
     """
     try:
-        feature, rest = text.split("=", 1)
+        drift, _, segment = text.partition("/")
+        feature, rest = drift.split("=", 1)
         shift, after = rest.split("@", 1)
-        return DriftSpec(feature, float(shift), int(parse_duration_ms(after) / 1000 * rate))
+        return DriftSpec(feature, float(shift), int(parse_duration_ms(after) / 1000 * rate), segment or None)
     except ValueError:
-        raise ValueError(f"--drift expects FEATURE=SHIFT@AFTER such as num_03=0.5@2m, got {text!r}") from None
+        raise ValueError(f"--drift expects FEATURE=SHIFT@AFTER[/KEY=VALUE] such as num_03=0.5@2m, got {text!r}") from None
 
 
-def stream_for(model_id: str, model: ModelConfig, rate: float, drift: tuple[DriftSpec, ...], seed: int, start_ms: int) -> StreamSpec:
+def parse_segment(text: str) -> tuple[str, tuple[str, ...]]:
+    """``KEY=V1,V2,...``.
+
+    >>> parse_segment("region=eu,us,apac")
+    ('region', ('eu', 'us', 'apac'))
+    """
+    key, _, values = text.partition("=")
+    if not key or not values:
+        raise ValueError(f"--segment expects KEY=V1,V2,... such as region=eu,us,apac, got {text!r}")
+    return key, tuple(values.split(","))
+
+
+def stream_for(
+    model_id: str, model: ModelConfig, rate: float, drift: tuple[DriftSpec, ...], seed: int, start_ms: int,
+    segments: tuple[tuple[str, tuple[str, ...]], ...] = (),
+) -> StreamSpec:
     features = tuple(FeatureSpec(name, f.kind) for name, f in model.features.items())
-    return StreamSpec(features=features, model_id=model_id, start_ms=start_ms, interval_ms=max(1, round(1000 / rate)), drift=drift, seed=seed)
+    return StreamSpec(
+        features=features, model_id=model_id, start_ms=start_ms, interval_ms=max(1, round(1000 / rate)), drift=drift, seed=seed, segments=segments
+    )
 
 
 def run_generator(
