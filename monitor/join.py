@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import count
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -69,9 +71,17 @@ class JoinDelta:
     records: dict[tuple[str, str], Record] = field(default_factory=dict)  # (key, prediction id) -> record
     panes: dict[tuple[str, str, str, int], bytes] = field(default_factory=dict)  # (key, model, version, pane) -> state
     touched: set[tuple[str, str, int]] = field(default_factory=set)  # (model, version, pane) whose windows to refresh
+    #: records already stored that only got a (new) label, apart from ``records``: the store
+    #: may update just their label (it writes them whole if a row is not there)
+    relabeled: dict[tuple[str, str], Record] = field(default_factory=dict)
 
     def then(self, newer: JoinDelta) -> JoinDelta:
-        return JoinDelta({**self.records, **newer.records}, {**self.panes, **newer.panes}, self.touched | newer.touched)
+        records, relabeled = {**self.records, **newer.records}, {**self.relabeled, **newer.relabeled}
+        for k in newer.records.keys() & self.relabeled.keys():
+            del relabeled[k]
+        for k in newer.relabeled.keys() & self.records.keys():  # not stored: this one failed
+            records[k] = relabeled.pop(k)
+        return JoinDelta(records, {**self.panes, **newer.panes}, self.touched | newer.touched, relabeled)
 
 
 class LabelJoin:
@@ -98,7 +108,9 @@ class LabelJoin:
         self.plan = plan
         self.records: dict[tuple[str, str], Record] = {}
         self.panes: dict[tuple[str, str, str, int], PerformancePane] = {}
-        self._dirty_records: set[tuple[str, str]] = set()
+        # changed records since the last drain, as JoinDelta.records and .relabeled (disjoint)
+        self._dirty_records: dict[tuple[str, str], Record] = {}
+        self._relabeled: dict[tuple[str, str], Record] = {}
         self._dirty_panes: set[tuple[str, str, str, int]] = set()
         #: model -> predictions held in memory that still wait for their label (kept up to date
         #: by every change of ``records``, so reading it costs nothing)
@@ -117,7 +129,7 @@ class LabelJoin:
         key = join_key(source)
         model_id = batch.model_id
         panes = self.specs[model_id].pane_of(batch.timestamps)
-        joined: list[tuple[Record, Record | None]] = []
+        joined: list[Record] = []
         by_pane: dict[int, list[int]] = {}
         timestamps = batch.timestamps.tolist()
         score_list = [None] * len(batch) if scores is None else [None if s != s else s for s in scores.tolist()]
@@ -129,13 +141,13 @@ class LabelJoin:
             label, label_ts = (early[LABEL], early[LABEL_TS]) if early is not None and early[VERSION] is None else (None, None)
             record = (model_id, version, timestamps[i], predictions[i], score_list[i], segments, label, label_ts)
             if label is not None:
-                joined.append((record, None))
+                joined.append(record)
             self._set((key, pid), record)
             by_pane.setdefault(int(panes[i]), []).append(i)
         for pane, rows in by_pane.items():
             sub = None if scores is None else scores[rows]
             self._pane(key, model_id, version, pane).count_predictions(sub, [predictions[i] for i in rows])
-        self._apply(key, joined)
+        self._apply(key, joined, [])
 
     # -- labels -----------------------------------------------------------------------------
     def add_labels(self, source: str, batch: LabelBatch) -> list[BadEvent]:
@@ -148,45 +160,74 @@ class LabelJoin:
         found = self.lookup(key, missing) if missing else {}
         for pid, record in found.items():
             self._set((key, pid), record, dirty=False)
-        joined: list[tuple[Record, Record | None]] = []
+        joined: list[Record] = []
+        replaced: list[Record] = []  # the records of labels that joined replace
         classification = self.models[batch.model_id].task == "classification"
         classes: dict[str, frozenset[str]] = {}
+        dirty, relabeled = self._dirty_records, self._relabeled
+        labeled: list[str] = []  # models of the waiting predictions that got their label
         for i, (k, label, label_ts) in enumerate(zip(keys, batch.labels, batch.timestamps.tolist())):
             record = records.get(k)
-            if record is not None and record[VERSION] is not None:
-                version = record[VERSION]
+            if record is not None and (version := record[VERSION]) is not None:
                 if version not in classes:
                     classes[version] = frozenset(self.classes(batch.model_id, version))
                 if classification and label not in classes[version]:
                     refused.append(BadEvent(int(batch.positions[i]), "unknown_class", f"label {label!r} is not a class of model {batch.model_id!r}"))
                     continue
-                previous = record if record[LABEL] is not None else None
-                record = record[:LABEL] + (label, label_ts)
-                self._set(k, record)
-                joined.append((record, previous))
+                if record[LABEL] is None:
+                    labeled.append(record[MODEL])
+                else:
+                    replaced.append(record)
+                # Set in place of _set, per label on the hot path: only the label changes, and
+                # ``pending`` is kept right through ``labeled``.
+                records[k] = record = record[:LABEL] + (label, label_ts)
+                if k in dirty:
+                    dirty[k] = record
+                else:
+                    relabeled[k] = record
+                joined.append(record)
             else:  # the label came first: wait for the prediction (a later label replaces it)
                 self._set(k, (batch.model_id, None, None, None, None, None, label, label_ts))
-        self._apply(key, joined)
+        self.pending.subtract(Counter(labeled))
+        self._apply(key, joined, replaced)
         return refused
 
-    def _apply(self, key: str, joined: list[tuple[Record, Record | None]]) -> None:
-        """Count joined pairs in the panes of their predictions' event time, in one vectorised
-        update per pane; replaced labels are taken back first."""
-        added: dict[tuple[str, str, int], list[Record]] = {}
-        removed: dict[tuple[str, str, int], list[Record]] = {}
-        for record, previous in joined:
-            spec = self.specs[record[MODEL]]
-            where = (record[MODEL], record[VERSION], (record[TS] - spec.origin_ms) // spec.slide_ms)
-            added.setdefault(where, []).append(record)
-            if previous is not None:
-                removed.setdefault(where, []).append(previous)
-        for (model_id, version, pane), records in removed.items():
-            self._pane(key, model_id, version, pane).add_labels(records, sign=-1)
-        for (model_id, version, pane), records in added.items():
-            outcome = self._pane(key, model_id, version, pane).add_labels(records)
+    def _apply(self, key: str, joined: list[Record], replaced: list[Record]) -> None:
+        """Count joined records in the panes of their predictions' event time, in one
+        vectorised update per pane; the records their labels replaced are taken back first."""
+        for (model_id, version, pane), members in self._by_pane(replaced).items():
+            self._pane(key, model_id, version, pane).add_labels(members, sign=-1)
+        for (model_id, version, pane), members in self._by_pane(joined).items():
+            outcome = self._pane(key, model_id, version, pane).add_labels(members)
             self.recent.setdefault((model_id, version), []).extend(outcome.tolist())
             errors = outcome if self.models[model_id].task == "regression" else 1.0 - outcome
-            self._errors.setdefault((model_id, version), []).extend(zip(errors.tolist(), (r[LABEL_TS] for r in records)))
+            self._errors.setdefault((model_id, version), []).extend(zip(errors.tolist(), map(itemgetter(LABEL_TS), members)))
+
+    def _by_pane(self, records: Sequence[Record]) -> dict[tuple[str, str, int], list[Record]]:
+        """Records grouped by (model, version, pane of the prediction's event time), the groups
+        and the records in each in order of first appearance (the order in which their errors
+        reach the concept-drift detector)."""
+        if not records:
+            return {}
+        # Columns through C-level maps (zip(*records) would make an iterator per record, which
+        # the garbage collector tracks: full collections over all the records follow).
+        models, versions = list(map(itemgetter(MODEL), records)), list(map(itemgetter(VERSION), records))
+        seen: dict[tuple[str, str], int] = {}
+        # a code per (model, version): a counter value at its first record (setdefault in C)
+        codes = np.fromiter(map(seen.setdefault, zip(models, versions), count()), np.int64, len(records))
+        times = np.fromiter(map(itemgetter(TS), records), np.int64, len(records))
+        panes = np.empty(len(records), np.int64)
+        for (model_id, _), code in seen.items():
+            rows = codes == code
+            spec = self.specs[model_id]
+            panes[rows] = (times[rows] - spec.origin_ms) // spec.slide_ms
+        order = np.lexsort((panes, codes))  # stable: each group keeps its records' order
+        cuts = np.flatnonzero((np.diff(codes[order]) != 0) | (np.diff(panes[order]) != 0)) + 1
+        groups: dict[tuple[str, str, int], list[Record]] = {}
+        for members in sorted(np.split(order, cuts), key=lambda m: int(m[0])):
+            first = int(members[0])
+            groups[(models[first], versions[first], int(panes[first]))] = list(map(records.__getitem__, members.tolist()))
+        return groups
 
     def take_errors(self) -> dict[tuple[str, str], list[tuple[float, int]]]:
         """The errors of the pairs joined since the last call, per model version, in order."""
@@ -195,8 +236,8 @@ class LabelJoin:
 
     # -- state ------------------------------------------------------------------------------
     def _set(self, k: tuple[str, str], record: Record, dirty: bool = True) -> None:
-        """Every change of ``records`` goes through here (and :meth:`_drop`), which keeps
-        :attr:`pending` right."""
+        """Every change of ``records`` goes through here (and :meth:`_drop`, and the label of a
+        known prediction in :meth:`add_labels`), which keeps :attr:`pending` right."""
         old = self.records.get(k)
         if old is not None and _waiting(old):
             self.pending[old[MODEL]] -= 1
@@ -204,7 +245,8 @@ class LabelJoin:
             self.pending[record[MODEL]] += 1
         self.records[k] = record
         if dirty:
-            self._dirty_records.add(k)
+            self._dirty_records[k] = record
+            self._relabeled.pop(k, None)
 
     def _drop(self, k: tuple[str, str]) -> None:
         old = self.records.pop(k)
@@ -222,11 +264,12 @@ class LabelJoin:
 
     def drain(self) -> JoinDelta:
         delta = JoinDelta(
-            {k: self.records[k] for k in self._dirty_records if k in self.records},
+            self._dirty_records,
             {k: self.panes[k].to_bytes() for k in self._dirty_panes if k in self.panes},
             {(m, v, p) for (_, m, v, p) in self._dirty_panes},
+            self._relabeled,
         )
-        self._dirty_records, self._dirty_panes = set(), set()
+        self._dirty_records, self._relabeled, self._dirty_panes = {}, {}, set()
         self._evict()
         for key in self.recent:
             self.recent[key] = self.recent[key][-1000:]
@@ -244,6 +287,9 @@ class LabelJoin:
     def forget(self, keys: set[str]) -> None:
         for k in [k for k in self.records if k[0] in keys]:
             self._drop(k)
+        for changed in (self._dirty_records, self._relabeled):
+            for k in [k for k in changed if k[0] in keys]:
+                del changed[k]
         for k in [k for k in self.panes if k[0] in keys]:
             del self.panes[k]
 

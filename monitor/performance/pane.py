@@ -10,6 +10,8 @@ across partitions and processes.
 from __future__ import annotations
 
 import zlib
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 import msgspec
@@ -27,7 +29,7 @@ __all__ = ["PerformancePane", "DELAY_BUCKETS"]
 DELAY_BUCKETS = 48
 
 # Record fields, as in monitor.join
-_VERSION, _TS, _PRED, _SCORE, _SEGMENTS, _LABEL, _LABEL_TS = 1, 2, 3, 4, 5, 6, 7
+_TS, _PRED, _SCORE, _SEGMENTS, _LABEL, _LABEL_TS = 2, 3, 4, 5, 6, 7
 
 
 class PerformancePane:
@@ -67,46 +69,58 @@ class PerformancePane:
                 predicted = np.array([p == self.positive for p in predictions], np.int64)
                 self.estimated.update(scores[scored], predicted[scored])
 
-    def add_labels(self, records: list[list[Any]], sign: int = 1) -> np.ndarray:
+    def add_labels(self, records: list[tuple[Any, ...]], sign: int = 1) -> np.ndarray:
         """Count joined records (``sign=-1`` takes back records whose label was replaced);
         returns per record whether the prediction was right (classification) or its absolute
         error (regression)."""
+        # Columns through C-level maps (zip(*records) would make an iterator per record, which
+        # the garbage collector tracks).
+        fields = (_TS, _PRED, _SCORE, _SEGMENTS, _LABEL, _LABEL_TS)
+        ts, predictions, scores, segments, labels, label_ts = (list(map(itemgetter(f), records)) for f in fields)
+        y, p, score, outcome = self._codes(labels, predictions, scores)
         part = self._new_state()
-        outcome = self._fill(part, records)
-        delays = np.array([max(0, r[_LABEL_TS] - r[_TS]) / 1000 for r in records])
+        self._update(part, y, p, score)
+        delays = np.maximum(np.array(label_ts, np.int64) - np.array(ts, np.int64), 0) / 1000
         buckets = np.clip(np.floor(np.log2(np.maximum(delays, 0.5))) + 1, 0, DELAY_BUCKETS - 1).astype(np.int64)
         self.delays += sign * np.bincount(buckets, minlength=DELAY_BUCKETS)
         self.labeled += sign * len(records)
         self._combine(self.realized, part, sign)
         for key, monitored in self.plan.values.items():
-            groups: dict[str, list[list[Any]]] = {}
-            for r in records:
-                value = (r[_SEGMENTS] or {}).get(key)
+            groups: dict[str, list[int]] = {}
+            for i, segment in enumerate(segments):
+                value = (segment or {}).get(key)
                 if value is not None:
-                    groups.setdefault(value if value in monitored else OTHER, []).append(r)
+                    groups.setdefault(value if value in monitored else OTHER, []).append(i)
             for value, members in groups.items():
+                rows = np.array(members)
                 seg_part = self._new_state()
-                self._fill(seg_part, members)
+                self._update(seg_part, y[rows], p[rows], None if score is None else score[rows])
                 target = self.segments[key].setdefault(value, self._new_state())
                 self._combine(target, seg_part, sign)
         return outcome
 
-    def _fill(self, state: ClassificationState | RegressionState, records: list[list[Any]]) -> np.ndarray:
-        if isinstance(state, RegressionState):
-            y = np.array([float(r[_LABEL]) for r in records])
-            p = np.array([float(r[_PRED]) for r in records])
-            state.update(y, p)
-            return np.abs(p - y)
+    def _codes(self, labels: list[Any], predictions: list[Any], scores: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+        """Labels, predictions and scores (binary classifiers) as the state's arrays, and the
+        outcome per record."""
+        n = len(labels)
+        if self.task == "regression":
+            y = np.fromiter(map(float, labels), np.float64, n)
+            p = np.fromiter(map(float, predictions), np.float64, n)
+            return y, p, None, np.abs(p - y)
         index = self._index
-        y = np.array([index[r[_LABEL]] for r in records], np.int64)
-        p = np.array([index.get(r[_PRED], -1) for r in records], np.int64)
-        known = p >= 0  # a prediction outside the class list counts as wrong
-        p = np.where(known, p, (y + 1) % len(self.classes))
-        scores = None
-        if self.positive is not None:
-            scores = np.array([np.nan if r[_SCORE] is None else r[_SCORE] for r in records])
-        state.update(y, p, scores)
-        return (y == p).astype(np.float64)
+        yc = np.fromiter(map(index.__getitem__, labels), np.int64, n)
+        pc = np.fromiter(map(index.get, predictions, repeat(-1)), np.int64, n)
+        # a prediction outside the class list counts as wrong
+        pc = np.where(pc >= 0, pc, (yc + 1) % len(self.classes))
+        score = np.array(scores, np.float64) if self.positive is not None else None  # None -> NaN
+        return yc, pc, score, (yc == pc).astype(np.float64)
+
+    @staticmethod
+    def _update(state: ClassificationState | RegressionState, y: np.ndarray, p: np.ndarray, score: np.ndarray | None) -> None:
+        if isinstance(state, RegressionState):
+            state.update(y, p)
+        else:
+            state.update(y, p, score)
 
     @staticmethod
     def _combine(target: ClassificationState | RegressionState, part: ClassificationState | RegressionState, sign: int) -> None:

@@ -60,7 +60,7 @@ class PerformanceRepository:
         """Write the join delta, refresh the touched performance windows, expire old records;
         returns the orphaned labels (whose prediction never came) per model and the refreshed
         window rows."""
-        self._write_records(conn, job, delta.records)
+        self._write_records(conn, job, delta.records, delta.relabeled)
         self.store._upsert(
             conn,
             schema.performance_panes,
@@ -81,10 +81,33 @@ class PerformanceRepository:
         ).mappings().first()
         return dict(row) if row is not None else None
 
-    def _write_records(self, conn: Connection, job: str, records: dict[tuple[str, str], Record]) -> None:
+    def _write_records(self, conn: Connection, job: str, records: dict[tuple[str, str], Record], relabeled: dict[tuple[str, str], Record]) -> None:
         """Upsert join records through the driver's executemany: they are the one table written
         per event (twice: prediction, then label), and SQLAlchemy's per-row parameter handling
-        costs more than the database does here."""
+        costs more than the database does here.
+
+        On SQLite, a stored record that only got a label (``relabeled``) has just its label
+        updated: half the cost of an upsert, which rewrites the row and its ``ts`` index entry.
+        Should a row not be there (expired meanwhile), they are all upserted whole after all.
+        (psycopg2's executemany is a round trip per row, so PostgreSQL keeps the paged upsert.)
+        """
+        if self.store.dialect != "sqlite":
+            records, relabeled = {**records, **relabeled}, {}
+        self._upsert_records(conn, job, records)
+        if not relabeled:
+            return
+        # the label a string for the database, as in the whole row
+        rows = [(str(r[6]), r[7], job, key, pid) for (key, pid), r in relabeled.items()]
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            cursor.executemany("UPDATE join_records SET label = ?, label_ts = ? WHERE job = ? AND join_key = ? AND prediction_id = ?", rows)
+            updated = cursor.rowcount
+        finally:
+            cursor.close()
+        if updated < len(rows):
+            self._upsert_records(conn, job, relabeled)
+
+    def _upsert_records(self, conn: Connection, job: str, records: dict[tuple[str, str], Record]) -> None:
         if not records:
             return
         rows = [
