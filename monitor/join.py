@@ -26,7 +26,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import count
+from itertools import count, islice
 from operator import itemgetter
 from typing import Any
 
@@ -157,9 +157,8 @@ class LabelJoin:
         records = self.records
         keys = [(key, pid) for pid in batch.prediction_ids]
         missing = [k[1] for k in keys if k not in records]
-        found = self.lookup(key, missing) if missing else {}
-        for pid, record in found.items():
-            self._set((key, pid), record, dirty=False)
+        if missing:
+            self._load({(key, pid): record for pid, record in self.lookup(key, missing).items()})
         joined: list[Record] = []
         replaced: list[Record] = []  # the records of labels that joined replace
         classification = self.models[batch.model_id].task == "classification"
@@ -235,23 +234,27 @@ class LabelJoin:
         return errors
 
     # -- state ------------------------------------------------------------------------------
-    def _set(self, k: tuple[str, str], record: Record, dirty: bool = True) -> None:
-        """Every change of ``records`` goes through here (and :meth:`_drop`, and the label of a
-        known prediction in :meth:`add_labels`), which keeps :attr:`pending` right."""
+    def _set(self, k: tuple[str, str], record: Record) -> None:
+        """Every change of ``records`` goes through here (and :meth:`_load`, :meth:`_drop`, and
+        the label of a known prediction in :meth:`add_labels`), which keeps :attr:`pending`
+        right."""
         old = self.records.get(k)
         if old is not None and _waiting(old):
             self.pending[old[MODEL]] -= 1
         if _waiting(record):
             self.pending[record[MODEL]] += 1
         self.records[k] = record
-        if dirty:
-            self._dirty_records[k] = record
-            self._relabeled.pop(k, None)
+        self._dirty_records[k] = record
+        self._relabeled.pop(k, None)
 
-    def _drop(self, k: tuple[str, str]) -> None:
-        old = self.records.pop(k)
-        if _waiting(old):
-            self.pending[old[MODEL]] -= 1
+    def _load(self, stored: dict[tuple[str, str], Record]) -> None:
+        """Bring back records from SQL (none of them in memory; unchanged, so not dirty)."""
+        self.records.update(stored)
+        self.pending.update(map(itemgetter(MODEL), filter(_waiting, stored.values())))
+
+    def _drop(self, keys: list[tuple[str, str]]) -> None:
+        old = [self.records.pop(k) for k in keys]
+        self.pending.subtract(map(itemgetter(MODEL), filter(_waiting, old)))
 
     def _pane(self, key: str, model_id: str, version: str, pane: int) -> PerformancePane:
         pk = (key, model_id, version, pane)
@@ -280,13 +283,11 @@ class LabelJoin:
         cap = min((c.labels.max_pending for c in self.models.values()), default=0)
         excess = len(self.records) - cap
         if excess > 0:
-            for k in list(self.records)[:excess]:
-                self._drop(k)
+            self._drop(list(islice(self.records, excess)))
 
 
     def forget(self, keys: set[str]) -> None:
-        for k in [k for k in self.records if k[0] in keys]:
-            self._drop(k)
+        self._drop([k for k in self.records if k[0] in keys])
         for changed in (self._dirty_records, self._relabeled):
             for k in [k for k in changed if k[0] in keys]:
                 del changed[k]

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, delete, func, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
 
 from monitor.config import Config
 from monitor.store import schema
@@ -34,12 +34,15 @@ class PerformanceRepository:
     # -- lookups (outside a checkpoint) -----------------------------------------------------
     def lookup(self, job: str, key: str, ids: list[str]) -> dict[str, Record]:
         t = schema.join_records
+        # One cached statement with an expanding IN list and plain tuples: a literal IN list is
+        # compiled anew per chunk, and row mappings cost more than the lookup itself.
+        query = select(t.c.prediction_id, t.c.model_id, t.c.model_version, t.c.ts, t.c.prediction, t.c.score, t.c.segments, t.c.label, t.c.label_ts).where(
+            t.c.job == job, t.c.join_key == key, t.c.prediction_id.in_(bindparam("ids", expanding=True))
+        )
         out: dict[str, Record] = {}
         with self.store._tx() as conn:
             for i in range(0, len(ids), 900):
-                rows = conn.execute(select(t).where(t.c.job == job, t.c.join_key == key, t.c.prediction_id.in_(ids[i : i + 900])))
-                for r in rows.mappings():
-                    out[r["prediction_id"]] = (r["model_id"], r["model_version"], r["ts"], r["prediction"], r["score"], r["segments"], r["label"], r["label_ts"])
+                out.update((r[0], tuple(r[1:])) for r in conn.execute(query, {"ids": ids[i : i + 900]}).all())
         return out
 
     def write_detections(self, conn: Connection, detections: list[tuple[str, str, Any]]) -> None:
