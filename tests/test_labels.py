@@ -182,3 +182,32 @@ def test_reference_build_warns_when_the_reference_scores_are_not_calibrated(tmp_
         else:
             assert not expected["calibrated"]
             assert f"warning: the reference's scores are not calibrated (expected calibration error {expected['ece']:.3f} > 0.05" in result.stderr
+
+
+def test_a_failed_checkpoints_delta_merged_into_the_next_writes_unstored_records_whole():
+    """A record first written by a checkpoint that failed and labeled since is written whole
+    (it was never stored); one stored and relabeled twice keeps only its last label."""
+    from monitor.join import JoinDelta
+
+    first = JoinDelta(records={("0", "a"): ("m", "1", 10, "1", 0.9, None, None, None)}, relabeled={("0", "b"): ("m", "1", 11, "0", 0.2, None, "0", 50)})
+    newer = JoinDelta(relabeled={("0", "a"): ("m", "1", 10, "1", 0.9, None, "1", 60), ("0", "b"): ("m", "1", 11, "0", 0.2, None, "1", 70)})
+    merged = first.then(newer)
+    assert merged.records == {("0", "a"): ("m", "1", 10, "1", 0.9, None, "1", 60)}
+    assert merged.relabeled == {("0", "b"): ("m", "1", 11, "0", 0.2, None, "1", 70)}
+    rewritten = JoinDelta(relabeled={("0", "c"): ("m", "1", 12, "0", 0.1, None, "0", 80)}).then(JoinDelta(records={("0", "c"): ("m", "1", 12, "0", 0.1, None, "1", 90)}))
+    assert rewritten.records == {("0", "c"): ("m", "1", 12, "0", 0.1, None, "1", 90)} and rewritten.relabeled == {}
+
+
+def test_relabeled_records_missing_from_sql_are_written_whole(store):
+    """The label-only update finds no row for a record (expired meanwhile): written whole."""
+    from monitor.join import JoinDelta
+
+    cfg = _config(store.url)
+    repo = PerformanceRepository(store)
+    stored = ("m", "1", 10, "1", 0.9, {"region": "eu"}, None, None)
+    with store.engine.begin() as conn:
+        repo.write(conn, "job", JoinDelta(records={("0", "a"): stored}), cfg, None, lambda *a: {})
+    labeled = {("0", "a"): (*stored[:6], "1", 60), ("0", "gone"): ("m", "1", 11, "0", 0.2, None, "0", 70)}
+    with store.engine.begin() as conn:
+        repo.write(conn, "job", JoinDelta(relabeled=labeled), cfg, None, lambda *a: {})
+    assert repo.lookup("job", "0", ["a", "gone"]) == {"a": ("m", "1", 10, "1", 0.9, {"region": "eu"}, "1", 60), "gone": ("m", "1", 11, "0", 0.2, None, "0", 70)}
