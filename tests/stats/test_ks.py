@@ -63,7 +63,7 @@ def test_pvalue_is_the_asymptotic_smirnov_tail(case):
 @given(st.integers(EXACT_UP_TO + 1, 200_000), st.floats(0.0, 0.3))
 def test_large_sample_pvalue_stays_close_to_scipy(en, d):
     """Above EXACT_UP_TO the corrected Kolmogorov limit stands in for kstwo.sf."""
-    n = m = 2 * en  # n * m / (n + m) == en
+    n = 2 * en  # two samples of n: n * n / (n + n) == en
     result = ks([0, n, 0, 0], [0, round(n * (1 - d)), round(n * d), 0])
     assert abs(result.pvalue - kstwo.sf(result.statistic, en)) <= 0.005
 
