@@ -380,9 +380,9 @@ class Engine:
             return
         plan = self.plan(model_id, version)
         for key in plan.values:
-            segments, codes = plan.labels([s.get(key) if s else None for s in batch.segments], key)
+            names, codes = plan.codes([s.get(key) if s else None for s in batch.segments], key)
             for code in np.unique(codes[codes >= 0]).tolist():
-                pop = population(version, segments[code])
+                pop = population(version, f"{key}={names[code]}")
                 sub = self.geometry(model_id, pop)
                 assert sub is not None, "a version's geometry brings its segments'"
                 self._sketch_population(source, model_id, pop, sub, batch.take(np.flatnonzero(codes == code)), baseline)

@@ -259,15 +259,10 @@ class ReferenceProfile:
         whole = cls(model_id, model_version, n, _profiles(layout, rows, present, fine_bins), source)
         for key in segments:
             values = [None if v is None else category(v) for v in rows[key]]
-            monitored = top_values(values, top_k, min_segment_rows)
-            groups: dict[str, list[int]] = {v: [] for v in (*monitored, OTHER)}
-            chosen = set(monitored)
-            for i, v in enumerate(values):
-                if v is not None:
-                    groups[v if v in chosen else OTHER].append(i)
+            names, codes = SegmentPlan({key: top_values(values, top_k, min_segment_rows)}).codes(values, key)
+            members = [np.flatnonzero(codes == i) for i in range(len(names))]
             whole.segments[key] = {
-                value: whole._subset(layout, rows, present, np.asarray(idx, np.intp), fine_bins) if idx else whole
-                for value, idx in groups.items()
+                value: whole._subset(layout, rows, present, idx, fine_bins) if idx.size else whole for value, idx in zip(names, members)
             }
         return whole
 

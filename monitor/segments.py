@@ -11,8 +11,8 @@ Inside the engine a segment's panes are kept next to its model version's under a
 key: the version for the whole population, ``version + SEP + "key=value"`` for a segment.
 
 >>> plan = SegmentPlan({"region": ("eu", "us")})
->>> plan.labels(["eu", None, "br"], "region")
-(['region=eu', 'region=us', 'region=other'], array([ 0, -1,  2]))
+>>> plan.codes(["eu", None, "br"], "region")
+(('eu', 'us', 'other'), array([ 0, -1,  2]))
 >>> split(population("2", "region=eu"))
 ('2', 'region=eu')
 >>> split("2")
@@ -65,10 +65,13 @@ class SegmentPlan:
 
     values: Mapping[str, Sequence[str]]
 
-    def labels(self, values: Sequence[Any], key: str) -> tuple[list[str], np.ndarray]:
-        """The segments of ``key`` and, per event, the index of its segment (-1: no value)."""
-        monitored = list(self.values[key])
-        index: dict[Any, int] = {v: i for i, v in enumerate(monitored)}
-        other = len(monitored)
-        codes = np.fromiter((-1 if v is None else index.get(str(v), other) for v in values), np.int64, len(values))
-        return [f"{key}={v}" for v in (*monitored, OTHER)], codes
+    def codes(self, values: Sequence[str | None], key: str) -> tuple[tuple[str, ...], np.ndarray]:
+        """The segment values of ``key`` (the monitored ones, then ``other``) and, per event,
+        the index of its value among them (-1: the event has none). The one place the rule is
+        applied: the engine's sketches, the reference's parts and the performance panes all
+        group through it. Values are strings, as the event contract has them."""
+        names = (*self.values[key], OTHER)
+        index = {v: i for i, v in enumerate(names[:-1])}
+        other = len(names) - 1
+        codes = np.fromiter((-1 if v is None else index.get(v, other) for v in values), np.int64, len(values))
+        return names, codes

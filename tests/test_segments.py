@@ -83,8 +83,8 @@ def test_monitored_values_are_the_reference_top_k_with_enough_rows_ties_by_value
     assert top_values(values, top_k=2, min_rows=3) == ("c", "a")
     assert top_values(values, top_k=10, min_rows=3) == ("c", "a", "b")
     assert top_values(reversed(values), top_k=2, min_rows=3) == ("c", "a")  # order-free
-    segments, codes = SegmentPlan({"k": ("c", "a")}).labels(["c", "b", "zzz", None, 7], "k")
-    assert segments == ["k=c", "k=a", "k=other"] and codes.tolist() == [0, 2, 2, -1, 2]
+    names, codes = SegmentPlan({"k": ("c", "a")}).codes(["c", "b", "zzz", None, "a"], "k")
+    assert names == ("c", "a", "other") and codes.tolist() == [0, 2, 2, -1, 1]
 
 
 def test_population_keys_round_trip() -> None:

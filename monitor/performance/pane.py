@@ -21,7 +21,7 @@ from monitor.config import ModelConfig
 from monitor.performance.classification import ClassificationState
 from monitor.performance.estimation import EstimationState
 from monitor.performance.regression import RegressionState
-from monitor.segments import OTHER, SegmentPlan
+from monitor.segments import SegmentPlan
 
 __all__ = ["PerformancePane", "DELAY_BUCKETS"]
 
@@ -85,17 +85,13 @@ class PerformancePane:
         self.delays += sign * np.bincount(buckets, minlength=DELAY_BUCKETS)
         self.labeled += sign * len(records)
         self._combine(self.realized, part, sign)
-        for key, monitored in self.plan.values.items():
-            groups: dict[str, list[int]] = {}
-            for i, segment in enumerate(segments):
-                value = (segment or {}).get(key)
-                if value is not None:
-                    groups.setdefault(value if value in monitored else OTHER, []).append(i)
-            for value, members in groups.items():
-                rows = np.array(members)
+        for key in self.plan.values:
+            names, codes = self.plan.codes([s.get(key) if s else None for s in segments], key)
+            for code in np.unique(codes[codes >= 0]).tolist():
+                rows = np.flatnonzero(codes == code)
                 seg_part = self._new_state()
                 self._update(seg_part, y[rows], p[rows], None if score is None else score[rows])
-                target = self.segments[key].setdefault(value, self._new_state())
+                target = self.segments[key].setdefault(names[code], self._new_state())
                 self._combine(target, seg_part, sign)
         return outcome
 
