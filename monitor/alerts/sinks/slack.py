@@ -5,6 +5,15 @@ version, window and severity, one line per alert (rule, feature, statistic, valu
 threshold), a button to the Grafana dashboard, and the idempotency key in the footer. Slack
 drops nothing by key, so the key is there for people; a resolved alert sends a resolved message.
 
+Text from events (model ids, versions, feature names, segment values) is data, never markup.
+Slack parses ``&``, ``<`` and ``>`` as control characters in mrkdwn (``<!channel>``, ``<@U..>``,
+``<url|text>``): :func:`escape` turns them into the entities Slack documents, which it displays as
+the characters. A value inside a code span has its backticks replaced by a look-alike, so it
+cannot close the span. Every mrkdwn object is ``verbatim``: Slack does not turn a bare URL or
+channel name in a value into a link. The header is ``plain_text``, which Slack does not parse,
+so it carries the value as is (entities there would be shown as ``&lt;``). Our own dashboard link
+is a button's ``url``, never text.
+
 >>> payload = {"status": "firing", "severity": "critical", "model_id": "fraud", "model_version": "v3",
 ...     "idempotency_key": "ab" * 32, "features": ["amount"], "dashboard_url": None,
 ...     "window": {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T01:00:00Z"},
@@ -18,6 +27,11 @@ drops nothing by key, so the key is there for people; a resolved alert sends a r
 ['header', 'section', 'section', 'context']
 >>> message["blocks"][2]["text"]["text"]
 '• *drift* · `amount`: psi = 0.41 (≥ 0.25, critical)'
+>>> hostile = render({**payload, "model_version": "<!channel> <https://evil.example|log in>"})
+>>> hostile["text"]
+':red_circle: [CRITICAL] fraud &lt;!channel&gt; &lt;https://evil.example|log in&gt;: 1 alert firing (amount)'
+>>> hostile["blocks"][0]["text"]["text"]  # plain_text: shown as is, never parsed
+'CRITICAL: fraud <!channel> <https://evil.example|log in>'
 """
 
 from __future__ import annotations
@@ -26,12 +40,32 @@ from typing import Any
 
 from monitor.alerts.sinks.base import Request, Sink
 
-__all__ = ["SlackSink", "render"]
+__all__ = ["SlackSink", "escape", "render"]
 
 _EMOJI = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "resolved": ":white_check_mark:", "test": ":wave:"}
-_SYMBOL = {">": ">", ">=": "≥", "<": "<", "<=": "≤"}
+# mrkdwn text: a bare < or > is a control character (escaped, as a value's would be)
+_SYMBOL = {">": "&gt;", ">=": "≥", "<": "&lt;", "<=": "≤"}
 _SECTION_CHARS = 2900  # Slack: 3000 characters per section text
 _MAX_SECTIONS = 20  # Slack: 50 blocks per message
+
+
+def escape(text: str) -> str:
+    """``text`` for a mrkdwn object: ``&``, ``<``, ``>`` as Slack's entities (``&`` first).
+
+    >>> escape("<@U123> & <#C1|x>")
+    '&lt;@U123&gt; &amp; &lt;#C1|x&gt;'
+    """
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _code(text: str) -> str:
+    # A backtick in the value would close the span and format the rest: U+02CB looks alike.
+    return "`" + escape(text).replace("`", "\u02cb") + "`"
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    # verbatim: no auto-linking of bare URLs or channel names that came in with a value.
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
 def _num(value: Any) -> str:
@@ -43,14 +77,16 @@ def _num(value: Any) -> str:
 
 
 def _line(a: dict[str, Any]) -> str:
-    who = f"*{a['rule']}*" + (f" · `{a['feature']}`" if a.get("feature") else "") + (f" in `{a['segment']}`" if a.get("segment") else "")
-    symbol = _SYMBOL.get(a.get("comparison") or ">=", ">=")
+    who = f"*{escape(a['rule'])}*" + (f" · {_code(a['feature'])}" if a.get("feature") else "")
+    who += f" in {_code(a['segment'])}" if a.get("segment") else ""
+    statistic = escape(a["statistic"])
+    symbol = _SYMBOL.get(a.get("comparison") or ">=", "≥")
     if a["state"] == "resolved":
-        text = f"{who}: {a['statistic']} back to {_num(a.get('value'))} (threshold {_num(a.get('threshold'))})"
+        text = f"{who}: {statistic} back to {_num(a.get('value'))} (threshold {_num(a.get('threshold'))})"
     else:
-        text = f"{who}: {a['statistic']} = {_num(a.get('value'))} ({symbol} {_num(a.get('threshold'))}, {a['severity']})"
+        text = f"{who}: {statistic} = {_num(a.get('value'))} ({symbol} {_num(a.get('threshold'))}, {a['severity']})"
         if a.get("kind") == "dataset_drift" and a.get("evidence", {}).get("features"):
-            text += ": " + ", ".join(f"`{f}`" for f in a["evidence"]["features"])
+            text += ": " + ", ".join(_code(f) for f in a["evidence"]["features"])
         if a.get("reminder"):
             text += " _(still firing)_"
     return "• " + text
@@ -68,37 +104,37 @@ def _sections(lines: list[str]) -> list[dict[str, Any]]:
             current = ""
         current = f"{current}\n{line}" if current else line[: _SECTION_CHARS]
     chunks.append(current)
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": c}} for c in chunks if c]
+    return [{"type": "section", "text": _mrkdwn(c)} for c in chunks if c]
 
 
 def render(payload: dict[str, Any]) -> dict[str, Any]:
     """The Slack message (``text`` fallback and ``blocks``) for a notification payload."""
     status = payload["status"]
-    model = f"{payload['model_id']} {payload['model_version']}"
+    model = f"{payload['model_id']} {payload['model_version']}"  # plain_text: as is
     if status == "test":
-        text = f"{_EMOJI['test']} {payload.get('message', 'Test notification from monitor.')}"
-        return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+        text = f"{_EMOJI['test']} {escape(payload.get('message', 'Test notification from monitor.'))}"
+        return {"text": text, "blocks": [{"type": "section", "text": _mrkdwn(text)}]}
     alerts = payload["alerts"]
     firing = [a for a in alerts if a["state"] == "firing"]
     features = payload.get("features") or []
-    shown = ", ".join(features[:5]) + (f" +{len(features) - 5}" if len(features) > 5 else "")
+    shown = escape(", ".join(features[:5])) + (f" +{len(features) - 5}" if len(features) > 5 else "")
     if firing:
         emoji, label = _EMOJI[payload["severity"]], payload["severity"].upper()
         summary = f"{len(firing)} alert{'s' if len(firing) != 1 else ''} firing"
     else:
         emoji, label = _EMOJI["resolved"], "RESOLVED"
         summary = f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} resolved"
-    text = f"{emoji} [{label}] {model}: {summary}" + (f" ({shown})" if shown else "")
+    text = f"{emoji} [{label}] {escape(model)}: {summary}" + (f" ({shown})" if shown else "")
     window = payload["window"]
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"{label}: {model}"[:150], "emoji": True}},
         {
             "type": "section",
             "fields": [
-                {"type": "mrkdwn", "text": f"*Model*\n{payload['model_id']}"},
-                {"type": "mrkdwn", "text": f"*Version*\n{payload['model_version']}"},
-                {"type": "mrkdwn", "text": f"*Window*\n{window['start']} → {window['end']}"},
-                {"type": "mrkdwn", "text": f"*Status*\n{summary}"},
+                _mrkdwn(f"*Model*\n{escape(payload['model_id'])}"),
+                _mrkdwn(f"*Version*\n{escape(payload['model_version'])}"),
+                _mrkdwn(f"*Window*\n{window['start']} → {window['end']}"),
+                _mrkdwn(f"*Status*\n{summary}"),
             ],
         },
         *_sections([_line(a) for a in alerts]),
@@ -110,7 +146,8 @@ def render(payload: dict[str, Any]) -> dict[str, Any]:
                 "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Open dashboard"}, "url": payload["dashboard_url"]}],
             }
         )
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"monitor · key `{payload['idempotency_key'][:16]}`"}]})
+    key = payload["idempotency_key"][:16]
+    blocks.append({"type": "context", "elements": [_mrkdwn(f"monitor · key `{key}`")]})
     return {"text": text, "blocks": blocks}
 
 
