@@ -47,6 +47,9 @@ __all__ = [
     "AlertsConfig",
     "DeliveryConfig",
     "SinkConfig",
+    "EventTimeConfig",
+    "MAX_PANES_PER_WINDOW",
+    "MAX_ALLOWED_LATENESS_MS",
 ]
 
 _UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -278,6 +281,14 @@ class RuleConfig(_Strict):
         return self.sinks.get(severity)  # type: ignore[call-overload]
 
 
+#: A sliding window is merged from ``window / slide`` panes, and every pane that holds data opens
+#: that many windows: past this ratio a sparse stream evaluates windows faster than it reads
+#: events (1h sliding by 1s crawled at 3,000 events in 120 s).
+MAX_PANES_PER_WINDOW = 500
+#: Panes stay in memory and in SQL until the lateness after their last window has passed.
+MAX_ALLOWED_LATENESS_MS = 7 * 86_400_000
+
+
 class ModelConfig(_Strict):
     """One monitored model: its features, windows, statistics and thresholds."""
 
@@ -299,6 +310,13 @@ class ModelConfig(_Strict):
     rules: list[RuleConfig] = []
     labels: LabelsConfig = LabelsConfig()
     segments: SegmentsConfig = SegmentsConfig()
+    max_versions: int = Field(
+        20,
+        ge=1,
+        le=10_000,
+        description="Model versions with open windows at once (per process); events of one more "
+        "version are dead letters (too_many_versions) until an open one's windows close.",
+    )
 
     @property
     def task(self) -> str:
@@ -329,6 +347,16 @@ class ModelConfig(_Strict):
                 raise ValueError(f"segments.keys.{i}: {key!r} is also a column; reference files hold segments as columns, so the names must differ")
         if self.slide is not None and (self.slide <= 0 or self.window % self.slide):
             raise ValueError("slide: must be positive and divide the window evenly")
+        if self.window // self.slide_ms > MAX_PANES_PER_WINDOW:
+            raise ValueError(
+                f"slide: a window of {self.window // self.slide_ms} slides is too many (at most "
+                f"{MAX_PANES_PER_WINDOW}); use a longer slide or a shorter window"
+            )
+        if self.allowed_lateness > MAX_ALLOWED_LATENESS_MS:
+            raise ValueError(
+                f"allowed_lateness: at most 7d (got {self.allowed_lateness // 1000} s): panes wait "
+                "that long in memory and in SQL before their windows close"
+            )
         for stat in (*self.statistics, *self.thresholds):
             if stat not in STATISTICS:
                 raise ValueError(f"statistics: unknown statistic {stat!r}; known: {sorted(STATISTICS)}")
@@ -481,12 +509,33 @@ class AlertsConfig(_Strict):
         return self
 
 
+class EventTimeConfig(_Strict):
+    """Bounds on event time, so that one event with a wrong clock cannot move a source's
+    watermark (and have every later event of its partition dropped as late).
+
+    An event later than the wall clock plus ``max_future`` (every feeder), or, in ``monitor
+    replay``, later than its source's watermark plus ``max_ahead``, or earlier than
+    ``not_before``, is a dead letter (``timestamp_out_of_range``) and moves nothing.
+
+    >>> EventTimeConfig().max_future, EventTimeConfig().max_ahead
+    (3600000, 604800000)
+    """
+
+    max_future: Duration = Field(3_600_000, description="Events ahead of the wall clock by more are dead letters.")
+    max_ahead: Duration | None = Field(
+        7 * 86_400_000,
+        description="monitor replay: events ahead of their file's watermark by more are dead letters (null: no bound).",
+    )
+    not_before: Timestamp | None = Field(None, description="Events before this instant are dead letters.")
+
+
 class Config(_Strict):
     """The whole configuration file."""
 
     database_url: str = "sqlite:///monitor.db"
     checkpoint_interval: Duration = 5_000
     idle_timeout: Duration = 30_000
+    event_time: EventTimeConfig = EventTimeConfig()
     kafka: KafkaConfig = KafkaConfig()
     metrics: MetricsConfig = MetricsConfig()
     models: dict[str, ModelConfig]

@@ -44,6 +44,7 @@ import numpy as np
 
 from monitor.config import Config
 from monitor.drift import ColumnResult, DatasetResult, evaluate
+from monitor.event_time import OK, EventTimeGuard
 from monitor.events import BadEvent, Decoded, DecodedLabels, ModelBatch
 from monitor.join import JoinDelta, LabelJoin, join_key
 from monitor.performance.drift_detectors import ConceptDriftMonitor, Detection
@@ -65,6 +66,8 @@ PaneKey = tuple[str, str, str, int]
 PREVIOUS = "#previous"
 #: Events held for a production baseline are checkpointed as ``BASELINE + "|" + source``.
 BASELINE = "#baseline"
+#: Late drops are logged at most this often per model.
+_LATE_LOG_EVERY_S = 60.0
 #: Concept-drift detectors are checkpointed with the performance panes under this pane index.
 DETECTOR_PANE = -(2**62)
 
@@ -145,10 +148,18 @@ class EngineState:
 class Engine:
     """Sketch batches into panes, close windows by watermark, evaluate them."""
 
-    def __init__(self, config: Config, references: ReferenceSource, labels: bool = False) -> None:
+    def __init__(
+        self,
+        config: Config,
+        references: ReferenceSource,
+        labels: bool = False,
+        time_guard: EventTimeGuard | None = None,
+    ) -> None:
         """``labels``: every model expects labels (a replay with label files); otherwise the
-        models with a labels topic do."""
+        models with a labels topic do. ``time_guard``: the event-time bounds of the feeder
+        (default: the live ones, :meth:`EventTimeGuard.live`)."""
         self.config = config
+        self.time_guard = time_guard or EventTimeGuard.live(config.event_time)
         self.references = references
         self.layouts = {m: Layout.from_model(c) for m, c in config.models.items()}
         self.specs = {
@@ -162,6 +173,9 @@ class Engine:
         self.idle: dict[str, int | None] = {}
         #: late events seen by this process, per model (for metrics)
         self.late_by_model: Counter[str] = Counter()
+        self._late_logged: dict[str, tuple[float, int]] = {}  # model -> (when, late count then)
+        #: model -> versions with open state here (a cache of :meth:`_active_versions`)
+        self._active: dict[str, set[str]] = {}
         self._geometry: dict[tuple[str, str], Geometry] = {}  # (model, population) -> bins
         self._plans: dict[tuple[str, str], SegmentPlan] = {}
         self._baseline: dict[tuple[str, str], list[tuple[str, ModelBatch]]] = {}
@@ -183,6 +197,8 @@ class Engine:
         classifies every event the same way.
         """
         refused: list[BadEvent] = []
+        if decoded.batches:
+            decoded, refused = self._admit_times(source, decoded)
         if not decoded.batches:
             if next_offset is not None:
                 self.offsets[source] = next_offset
@@ -191,6 +207,14 @@ class Engine:
         for model_id, batch in decoded.batches.items():
             seen = before[model_id]
             for version, rows in _by_version(batch):
+                if not self._admit_version(model_id, version):
+                    detail = (
+                        f"model {model_id!r} has {self.config.models[model_id].max_versions} "
+                        f"versions with open windows (max_versions); version {version!r} is "
+                        "refused until one of their windows closes"
+                    )
+                    refused += [BadEvent(int(p), "too_many_versions", detail) for p in rows.positions]
+                    continue
                 sub = seen if len(rows) == len(batch) else seen[np.searchsorted(batch.positions, rows.positions)]
                 if self.join.expects_labels(model_id):
                     self._record_predictions(source, model_id, version, rows)
@@ -255,26 +279,65 @@ class Engine:
             vocab = tuple(sorted({*vocab, "0", "1"} | {cfg.labels.positive_class}))
         return vocab if len(vocab) >= 2 else ("0", "1")
 
+    def _admit_times(self, source: str, decoded: Decoded) -> tuple[Decoded, list[BadEvent]]:
+        """Refuse the events whose timestamps the feeder's :class:`EventTimeGuard` rejects,
+        before they can move the source's watermark."""
+        batches, ts, order = _source_order(decoded)
+        start = self.watermarks.get(source)
+        codes = self.time_guard.admit(ts, start)
+        if not codes.any():
+            return decoded, []
+        prior = self.time_guard.watermarks(ts, codes, start)
+        if order is not None:  # back to the batches' concatenated order
+            codes, prior = _unsort(codes, order), _unsort(prior, order)
+        refused, kept, at = [], {}, 0
+        for b in batches:
+            mine, marks = codes[at : at + len(b)], prior[at : at + len(b)]
+            at += len(b)
+            bad = np.flatnonzero(mine != OK)
+            describe = self.time_guard.describe
+            refused += [
+                BadEvent(
+                    int(b.positions[i]),
+                    "timestamp_out_of_range",
+                    describe(int(mine[i]), int(b.timestamps[i]), int(marks[i])),
+                )
+                for i in bad.tolist()
+            ]
+            if bad.size < len(b):
+                kept[b.model_id] = b if not bad.size else b.take(np.flatnonzero(mine == OK))
+        return replace(decoded, batches=kept), refused
+
+    def _admit_version(self, model_id: str, version: str) -> bool:
+        """Whether events of ``version`` may open state: it has some already, or the model has
+        fewer than ``max_versions`` versions with open state (bounded memory, series and rows
+        whatever a producer sends)."""
+        active = self._active.setdefault(model_id, set())
+        if version in active:
+            return True
+        active.clear()
+        active.update(self._active_versions(model_id))
+        if version in active or len(active) < self.config.models[model_id].max_versions:
+            active.add(version)
+            return True
+        return False
+
+    def _active_versions(self, model_id: str) -> set[str]:
+        """Versions of ``model_id`` with panes or baseline events held in this engine."""
+        versions = {split(k[2])[0] for k in self.panes if k[1] == model_id and k[0] != PREVIOUS}
+        return versions | {v for (m, v) in self._baseline if m == model_id}
+
     def _watermarks_before(self, source: str, decoded: Decoded) -> dict[str, np.ndarray]:
         """Per model, the source watermark just before each event (prefix maximum in source
         order, starting from the checkpointed watermark); advances the source's watermark."""
         start = self.watermarks.get(source, np.iinfo(np.int64).min)
-        batches = list(decoded.batches.values())
-        if len(batches) == 1:
-            ts = batches[0].timestamps
-            order = None
-        else:
-            positions = np.concatenate([b.positions for b in batches])
-            ts_all = np.concatenate([b.timestamps for b in batches])
-            order = np.argsort(positions, kind="stable")
-            ts = ts_all[order]
+        batches, ts, order = _source_order(decoded)
         running = np.maximum.accumulate(np.concatenate([[start], ts]))
         self.watermarks[source] = int(running[-1])
         prior = running[:-1]
         if order is None:
             return {batches[0].model_id: prior}
-        unsorted = np.empty_like(prior)
-        unsorted[order] = prior
+        unsorted = _unsort(prior, order)
         out, at = {}, 0
         for b in batches:
             out[b.model_id] = unsorted[at : at + len(b)]
@@ -371,8 +434,25 @@ class Engine:
         for pane, count in zip(*np.unique(panes[late], return_counts=True)):
             self._state.late[(model_id, version, spec.origin_ms + int(pane) * spec.slide_ms)] += int(count)
         self.late_by_model[model_id] += int(late.sum())
+        self._report_late(model_id, spec)
         keep = np.flatnonzero(~late)
         return batch.take(keep) if keep.size else None
+
+    def _report_late(self, model_id: str, spec: WindowSpec) -> None:
+        """Late drops are loud: a warning at the first, then at most one a minute per model
+        with the count since the last one (each is also counted per window in SQL)."""
+        now = time.monotonic()
+        when, logged = self._late_logged.get(model_id, (-_LATE_LOG_EVERY_S, 0))
+        if now - when < _LATE_LOG_EVERY_S:
+            return
+        total = self.late_by_model[model_id]
+        log.warning(
+            "model %s: %d event(s) arrived after their window had closed (allowed_lateness %d s) "
+            "and were dropped; %d in all by this process (late_events, the late column of "
+            "monitor windows)",
+            model_id, total - logged, spec.lateness_ms // 1000, total,
+        )
+        self._late_logged[model_id] = (now, total)
 
     def _sketch(self, source: str, model_id: str, version: str, geo: Geometry, batch: ModelBatch, baseline: bool) -> None:
         self._sketch_population(source, model_id, version, geo, batch, baseline)
@@ -577,6 +657,24 @@ class Engine:
             self.watermarks.pop(source, None)
             self.idle.pop(source, None)
             self._state.offsets.pop(source, None)
+
+
+def _source_order(decoded: Decoded) -> tuple[list[ModelBatch], np.ndarray, np.ndarray | None]:
+    """The batches, their timestamps in source order, and the order that sorts the batches'
+    concatenated events into source order (None for a single batch: already in order)."""
+    batches = list(decoded.batches.values())
+    if len(batches) == 1:
+        return batches, batches[0].timestamps, None
+    positions = np.concatenate([b.positions for b in batches])
+    order = np.argsort(positions, kind="stable")
+    return batches, np.concatenate([b.timestamps for b in batches])[order], order
+
+
+def _unsort(values: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``values`` in source order back in the order ``order`` sorted."""
+    out = np.empty_like(values)
+    out[order] = values
+    return out
 
 
 def _by_version(batch: ModelBatch) -> list[tuple[str, ModelBatch]]:

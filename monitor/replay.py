@@ -20,6 +20,7 @@ from monitor.alerts import AlertEvaluator
 from monitor.checkpoint import Checkpointer
 from monitor.config import Config
 from monitor.engine import ClosedWindow, Engine
+from monitor.event_time import EventTimeGuard
 from monitor.events import BadEvent, Decoded, DecodedLabels, EventDecoder, LabelDecoder
 from monitor.store import Store
 
@@ -122,7 +123,7 @@ def replay(
     """Replay prediction/feature event files (JSONL or Avro container files) into ``store``;
     with ``labels``, label files too, in event-time order through the same label join: a block
     of labels goes in once the predictions' watermark has passed its latest label time."""
-    engine = Engine(config, store, labels=bool(labels))
+    engine = Engine(config, store, labels=bool(labels), time_guard=EventTimeGuard.replay(config.event_time))
     engine.join.lookup = lambda key, ids: checkpointer.performance.lookup(job, key, ids)
     decoder = EventDecoder(config)
     label_blocks = _label_blocks(labels, LabelDecoder(config))
