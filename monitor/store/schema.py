@@ -25,6 +25,7 @@ from sqlalchemy import (
 
 __all__ = [
     "metadata", "references", "panes", "windows", "window_summaries", "offsets", "frontiers", "late_events",
+    "job_settings",
     "join_records", "performance_panes", "performance_windows", "concept_drift_events",
     "alerts", "alert_history", "outbox", "alert_silences", "retrain_triggers",
 ]
@@ -114,6 +115,16 @@ frontiers = Table(
     Column("job", String(200), primary_key=True),
     Column("model_id", String(200), primary_key=True),
     Column("pane", BigInteger, nullable=False),
+)
+
+# What a job's state was built under (window geometry per model, a replay's input files): a
+# restart or a resumed replay with other settings is refused instead of silently misreading it.
+job_settings = Table(
+    "job_settings",
+    metadata,
+    Column("job", String(200), primary_key=True),
+    Column("key", String(300), primary_key=True),  # "model:<model_id>" or "replay:input"
+    Column("value", JSON, nullable=False),
 )
 
 late_events = Table(
