@@ -23,6 +23,7 @@ from monitor.engine import ClosedWindow, Engine
 from monitor.event_time import EventTimeGuard
 from monitor.events import BadEvent, Decoded, DecodedLabels, EventDecoder, LabelDecoder
 from monitor.store import Store
+from monitor.store.settings import check_geometry, check_replay_input
 
 __all__ = ["replay", "ReplayReport", "JOB", "SOURCE", "LABELS_SOURCE"]
 
@@ -133,6 +134,10 @@ def replay(
         after_close=(alerts := AlertEvaluator(config, store)).hook(), alerts=alerts,
     )
     skip = 0
+    if not resume:
+        store.reset(job)
+    check_geometry(store, job, config)
+    check_replay_input(store, job, paths, labels, resume)
     if resume:
         state = store.load_state(job)
         engine.restore(state)
@@ -141,7 +146,6 @@ def replay(
         engine.restore_performance(checkpointer.performance.load_panes(job, ["replay"]))
     else:
         label_skip = 0
-        store.reset(job)
     report = ReplayReport()
     position = 0
     encoder = msgspec.json.Encoder()

@@ -40,6 +40,7 @@ from monitor.exceptions import StoreError
 from monitor.kafka.topics import check_copartitioned, client_config
 from monitor.metrics import Metrics
 from monitor.store import Store
+from monitor.store.settings import check_geometry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 __all__ = ["KafkaService", "consumer_defaults"]
@@ -266,10 +267,13 @@ class KafkaService:
     # -- the loop ---------------------------------------------------------------------------
     def run(self, install_signals: bool = True) -> None:
         """Consume until :meth:`stop` (or SIGINT/SIGTERM); checkpoint on the way out."""
+        # From here a signal no longer aborts start-up (monitor/stopping.py): it ends the loop.
         if install_signals and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: self.stop())
         self.check_copartitioning()
+        # State checkpointed under another window geometry would be misread: refuse it.
+        check_geometry(self.store, self.job, self.config)
         # Everything built so far (modules, config, references) lives as long as the process:
         # keep it out of the collector's scans, and collect the young generation less often,
         # since each batch allocates thousands of short-lived objects (decoded Avro records).

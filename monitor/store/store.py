@@ -377,7 +377,7 @@ class Store:
     def reset(self, job: str) -> None:
         """Forget the checkpointed state of ``job`` (windows already persisted stay)."""
         with self._tx() as conn:
-            for t in (schema.panes, schema.offsets, schema.frontiers, schema.late_events):
+            for t in (schema.panes, schema.offsets, schema.frontiers, schema.late_events, schema.job_settings):
                 conn.execute(delete(t).where(t.c.job == job))
 
     # -- queries -----------------------------------------------------------------------------
