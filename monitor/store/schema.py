@@ -23,6 +23,8 @@ from sqlalchemy import (
     func,
 )
 
+from monitor.limits import MAX_ID_CHARS, MAX_SEGMENT_CHARS, MAX_VALUE_CHARS
+
 __all__ = [
     "metadata", "references", "panes", "windows", "window_summaries", "offsets", "frontiers", "late_events",
     "job_settings",
@@ -36,8 +38,8 @@ references = Table(
     "reference_profiles",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("model_id", String(200), nullable=False),
-    Column("model_version", String(200), nullable=False),  # "*" applies to versions without their own
+    Column("model_id", String(MAX_ID_CHARS), nullable=False),
+    Column("model_version", String(MAX_ID_CHARS), nullable=False),  # "*" applies to versions without their own
     Column("version", Integer, nullable=False),
     Column("source", String(1000), nullable=False, default=""),
     Column("rows", BigInteger, nullable=False),
@@ -51,8 +53,8 @@ panes = Table(
     metadata,
     Column("job", String(200), primary_key=True),
     Column("source", String(300), primary_key=True),
-    Column("model_id", String(200), primary_key=True),
-    Column("model_version", String(200), primary_key=True),
+    Column("model_id", String(MAX_ID_CHARS), primary_key=True),
+    Column("model_version", String(MAX_ID_CHARS), primary_key=True),
     Column("pane", BigInteger, primary_key=True),
     Column("sketch", LargeBinary, nullable=False),
 )
@@ -60,10 +62,10 @@ panes = Table(
 windows = Table(
     "windows",
     metadata,
-    Column("model_id", String(200), primary_key=True),
-    Column("model_version", String(200), primary_key=True),
-    Column("segment", String(400), primary_key=True, server_default=""),  # "key=value"; "" the whole version
-    Column("feature", String(200), primary_key=True),
+    Column("model_id", String(MAX_ID_CHARS), primary_key=True),
+    Column("model_version", String(MAX_ID_CHARS), primary_key=True),
+    Column("segment", String(MAX_SEGMENT_CHARS), primary_key=True, server_default=""),  # "key=value"; "" the whole version
+    Column("feature", String(MAX_ID_CHARS), primary_key=True),
     Column("window_start", BigInteger, primary_key=True),
     Column("window_end", BigInteger, primary_key=True),
     Column("kind", String(20), nullable=False),
@@ -81,9 +83,9 @@ windows = Table(
 window_summaries = Table(
     "window_summaries",
     metadata,
-    Column("model_id", String(200), primary_key=True),
-    Column("model_version", String(200), primary_key=True),
-    Column("segment", String(400), primary_key=True, server_default=""),  # "key=value"; "" the whole version
+    Column("model_id", String(MAX_ID_CHARS), primary_key=True),
+    Column("model_version", String(MAX_ID_CHARS), primary_key=True),
+    Column("segment", String(MAX_SEGMENT_CHARS), primary_key=True, server_default=""),  # "key=value"; "" the whole version
     Column("window_start", BigInteger, primary_key=True),
     Column("window_end", BigInteger, primary_key=True),
     Column("events", BigInteger, nullable=False),
@@ -113,7 +115,7 @@ frontiers = Table(
     "frontiers",
     metadata,
     Column("job", String(200), primary_key=True),
-    Column("model_id", String(200), primary_key=True),
+    Column("model_id", String(MAX_ID_CHARS), primary_key=True),
     Column("pane", BigInteger, nullable=False),
 )
 
@@ -131,8 +133,8 @@ late_events = Table(
     "late_events",
     metadata,
     Column("job", String(200), primary_key=True),
-    Column("model_id", String(200), primary_key=True),
-    Column("model_version", String(200), primary_key=True),
+    Column("model_id", String(MAX_ID_CHARS), primary_key=True),
+    Column("model_version", String(MAX_ID_CHARS), primary_key=True),
     Column("pane_start", BigInteger, primary_key=True),
     Column("count", BigInteger, nullable=False),
 )
@@ -144,14 +146,14 @@ join_records = Table(
     metadata,
     Column("job", String(200), primary_key=True),
     Column("join_key", String(100), primary_key=True),  # the partition number both topics share
-    Column("prediction_id", String(200), primary_key=True),
-    Column("model_id", String(200), nullable=False),
-    Column("model_version", String(200), nullable=True),  # None: a label still waiting for its prediction
+    Column("prediction_id", String(MAX_ID_CHARS), primary_key=True),
+    Column("model_id", String(MAX_ID_CHARS), nullable=False),
+    Column("model_version", String(MAX_ID_CHARS), nullable=True),  # None: a label still waiting for its prediction
     Column("ts", BigInteger, nullable=True),  # the prediction's event time
-    Column("prediction", String(200), nullable=True),
+    Column("prediction", String(MAX_VALUE_CHARS), nullable=True),
     Column("score", Float, nullable=True),
     Column("segments", JSON, nullable=True),
-    Column("label", String(200), nullable=True),
+    Column("label", String(MAX_VALUE_CHARS), nullable=True),
     Column("label_ts", BigInteger, nullable=True),
     Index("ix_join_records_ts", "job", "model_id", "ts"),
 )
@@ -161,8 +163,8 @@ performance_panes = Table(
     metadata,
     Column("job", String(200), primary_key=True),
     Column("join_key", String(100), primary_key=True),
-    Column("model_id", String(200), primary_key=True),
-    Column("model_version", String(200), primary_key=True),
+    Column("model_id", String(MAX_ID_CHARS), primary_key=True),
+    Column("model_version", String(MAX_ID_CHARS), primary_key=True),
     Column("pane", BigInteger, primary_key=True),
     Column("state", LargeBinary, nullable=False),
 )
@@ -170,8 +172,8 @@ performance_panes = Table(
 performance_windows = Table(
     "performance_windows",
     metadata,
-    Column("model_id", String(200), primary_key=True),
-    Column("model_version", String(200), primary_key=True),
+    Column("model_id", String(MAX_ID_CHARS), primary_key=True),
+    Column("model_version", String(MAX_ID_CHARS), primary_key=True),
     Column("window_start", BigInteger, primary_key=True),
     Column("window_end", BigInteger, primary_key=True),
     Column("predictions", BigInteger, nullable=False),
@@ -186,8 +188,8 @@ performance_windows = Table(
 concept_drift_events = Table(
     "concept_drift_events",
     metadata,
-    Column("model_id", String(200), primary_key=True),
-    Column("model_version", String(200), primary_key=True),
+    Column("model_id", String(MAX_ID_CHARS), primary_key=True),
+    Column("model_version", String(MAX_ID_CHARS), primary_key=True),
     Column("method", String(50), primary_key=True),
     Column("detected_at", BigInteger, primary_key=True),  # event time of the label that tipped it
     Column("position", BigInteger, nullable=False),
@@ -202,8 +204,8 @@ alerts = Table(
     "alerts",
     metadata,
     Column("rule", String(100), primary_key=True),
-    Column("model_id", String(200), primary_key=True),
-    Column("model_version", String(200), primary_key=True),
+    Column("model_id", String(MAX_ID_CHARS), primary_key=True),
+    Column("model_version", String(MAX_ID_CHARS), primary_key=True),
     Column("subject", String(200), primary_key=True),
     Column("kind", String(40), nullable=False),
     Column("state", String(10), nullable=False),  # inactive | pending | firing | resolved
@@ -227,8 +229,8 @@ alert_history = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("rule", String(100), nullable=False),
-    Column("model_id", String(200), nullable=False),
-    Column("model_version", String(200), nullable=False),
+    Column("model_id", String(MAX_ID_CHARS), nullable=False),
+    Column("model_version", String(MAX_ID_CHARS), nullable=False),
     Column("subject", String(200), nullable=False),
     Column("window_start", BigInteger, nullable=False),
     Column("window_end", BigInteger, nullable=False),
@@ -254,8 +256,8 @@ outbox = Table(
     Column("key", String(64), nullable=False),
     Column("sink", String(200), nullable=False),
     Column("kind", String(20), nullable=False),  # alert | test
-    Column("model_id", String(200), nullable=False),
-    Column("model_version", String(200), nullable=False),
+    Column("model_id", String(MAX_ID_CHARS), nullable=False),
+    Column("model_version", String(MAX_ID_CHARS), nullable=False),
     Column("window_end", BigInteger, nullable=True),
     # pending | sending | delivered | dead | silenced | rate_limited
     Column("status", String(20), nullable=False),
@@ -276,7 +278,7 @@ alert_silences = Table(
     "alert_silences",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("model_id", String(200), nullable=False),
+    Column("model_id", String(MAX_ID_CHARS), nullable=False),
     Column("rule", String(100), nullable=True),  # None: every rule of the model
     Column("created_ms", BigInteger, nullable=False),
     Column("expires_ms", BigInteger, nullable=False),
@@ -288,7 +290,7 @@ retrain_triggers = Table(
     "retrain_triggers",
     metadata,
     Column("sink", String(200), primary_key=True),
-    Column("model_id", String(200), primary_key=True),
+    Column("model_id", String(MAX_ID_CHARS), primary_key=True),
     Column("last_ms", BigInteger, nullable=False),
     Column("key", String(64), nullable=False),
 )
