@@ -1,7 +1,9 @@
 """Prometheus metrics: names, labels and the collectors that read state at scrape time.
 
 Conventions: the ``monitor_`` prefix, base units (seconds, ratios in 0..1), ``_total`` counters.
-Label cardinality is bounded by the config: model, version (those seen), feature (configured) and
+Label cardinality is bounded by the config: model, version (the ``max_versions`` of each model
+most recently seen: the series of an older version are removed when one more shows up), feature
+(configured) and
 statistic (configured); partitions by the topics' partition counts; reasons by a fixed list;
 metric (the configured performance metrics), rule (configured alert rules), sink (configured
 sinks) and outcome (``sent``, ``retry``, ``failed``). ``docs/operations.md`` lists every metric.
@@ -20,7 +22,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
@@ -32,6 +34,7 @@ from monitor.engine import ClosedWindow
 
 __all__ = ["Metrics"]
 
+_MAX_VERSIONS = 20  # the default of a model's max_versions
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -48,8 +51,11 @@ class _StateCollector(Collector):
 class Metrics:
     """Every metric of the service, registered in ``registry`` (a fresh one in tests)."""
 
-    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+    def __init__(self, registry: CollectorRegistry = REGISTRY, max_versions: Mapping[str, int] | None = None) -> None:
+        """``max_versions``: per model, how many versions keep their series (default 20)."""
         self.registry = registry
+        self.max_versions = dict(max_versions or {})
+        self._versions: dict[str, dict[str, None]] = {}  # model -> versions, least recent first
         r = registry
         self.consumed = Counter("monitor_events_consumed_total", "Messages consumed, good and bad", ["topic"], registry=r)
         self.invalid = Counter("monitor_events_invalid_total", "Events rejected, by reason", ["topic", "reason"], registry=r)
@@ -88,6 +94,7 @@ class Metrics:
         """Latest statistics of each closed window (call in window order)."""
         for w in windows:
             self.windows_closed.labels(model_id=w.model_id).inc()
+            self._seen(w.model_id, w.model_version)
             labels = {"model_id": w.model_id, "model_version": w.model_version}
             self.drift_share.labels(**labels).set(w.dataset.drifted_share)
             self.window_events.labels(**labels).set(w.dataset.events)
@@ -114,6 +121,27 @@ class Metrics:
                 self.segment_events.labels(**seg_labels).set(seg.dataset.events)
                 for c in seg.columns:
                     self.segment_severity.labels(feature=c.feature, **seg_labels).set(SEVERITIES.index(c.severity))
+
+    def _seen(self, model_id: str, version: str) -> None:
+        """Keep the series of a model's ``max_versions`` most recent versions: a producer that
+        sends thousands of versions cannot grow ``/metrics`` without bound."""
+        versions = self._versions.setdefault(model_id, {})
+        versions.pop(version, None)
+        versions[version] = None
+        while len(versions) > self.max_versions.get(model_id, _MAX_VERSIONS):
+            old = next(iter(versions))
+            del versions[old]
+            for metric in self._per_version:
+                metric.remove_by_labels({"model_id": model_id, "model_version": old})
+
+    @property
+    def _per_version(self) -> list[Gauge]:
+        return [
+            self.drift, self.severity, self.missing_rate, self.drift_share, self.window_events,
+            self.window_end, self.out_of_range, self.unseen, self.segment_drift_share,
+            self.segment_events, self.segment_severity, self.performance,
+            self.performance_estimated, self.label_coverage, self.recent, self.alerts_firing,
+        ]
 
     def observe_performance(self, rows: list[dict[str, Any]], join: Any) -> None:
         """Latest realized and estimated performance and label coverage per model version (the

@@ -83,7 +83,7 @@ class KafkaService:
         self.config = config
         self.store = store
         self.job = config.kafka.group_id
-        self.metrics = metrics or Metrics()
+        self.metrics = metrics or Metrics(max_versions={m: c.max_versions for m, c in config.models.items()})
         self.batch_size = batch_size
         overrides = {"bootstrap.servers": bootstrap_servers} if bootstrap_servers else {}
         self.client_conf = client_config(config, **overrides)
