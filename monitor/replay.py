@@ -40,6 +40,8 @@ class ReplayReport:
     events: int = 0
     labels: int = 0
     invalid: Counter[str] = field(default_factory=Counter)
+    #: per model, events dropped because their window had closed (see allowed_lateness)
+    late: Counter[str] = field(default_factory=Counter)
     windows: list[ClosedWindow] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -202,6 +204,7 @@ def replay(
             emit(engine.close(engine.watermark()))
             checkpointer.maybe()
     feed_labels(None)
+    report.late.update(engine.late_by_model)
     emit(engine.flush())
     while not checkpointer.commit():
         time.sleep(1.0)  # the database is away: a replay waits for it rather than lose windows

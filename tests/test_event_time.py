@@ -196,3 +196,27 @@ def test_feed_helper_still_closes_every_window() -> None:
     cfg = config_for(SPEC, window="1m")
     closed = feed(engine_for(SPEC, cfg, reference_size=5_000), cfg, to_jsonl(SPEC, generate(SPEC, N)), 700)
     assert sum(w.dataset.events for w in closed) == N
+
+
+def test_a_replayed_file_with_a_year_2100_event_keeps_every_good_event(db_url: str, tmp_path) -> None:
+    """As a user meets it: ``monitor replay`` into SQLite or PostgreSQL, a dead-letter file."""
+    import io
+
+    from monitor.replay import replay
+    from tests.test_replay import CFG, N, new_store
+    from tests.test_replay import SPEC as REPLAY_SPEC
+
+    events = msgspec.json.decode(b"[" + to_jsonl(REPLAY_SPEC, generate(REPLAY_SPEC, N)).replace(b"\n", b",").rstrip(b",") + b"]")
+    events[100]["timestamp"] = year_2100
+    events[200]["timestamp"] = events[199]["timestamp"] - 10 * 60_000  # late: ten minutes back
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"".join(msgspec.json.encode(e) + b"\n" for e in events))
+    store = new_store(db_url)
+    letters = io.BytesIO()
+    report = replay(CFG, store, [path], dead_letters=letters)
+    assert report.invalid == {"timestamp_out_of_range": 1}
+    assert report.late == {"fraud": 1}
+    assert sum(w.dataset.events for w in report.windows) == N - 2
+    (letter,) = [msgspec.json.decode(line) for line in letters.getvalue().splitlines()]
+    assert letter["reason"] == "timestamp_out_of_range" and "max_future" in letter["detail"]
+    store.engine.dispose()
