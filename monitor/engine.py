@@ -174,6 +174,7 @@ class Engine:
         #: late events seen by this process, per model (for metrics)
         self.late_by_model: Counter[str] = Counter()
         self._late_logged: dict[str, tuple[float, int]] = {}  # model -> (when, late count then)
+        self._ahead: dict[str, int] = {}  # source -> events in a row ahead of its watermark
         #: model -> versions with open state here (a cache of :meth:`_active_versions`)
         self._active: dict[str, set[str]] = {}
         self._geometry: dict[tuple[str, str], Geometry] = {}  # (model, population) -> bins
@@ -284,7 +285,7 @@ class Engine:
         before they can move the source's watermark."""
         batches, ts, order = _source_order(decoded)
         start = self.watermarks.get(source)
-        codes = self.time_guard.admit(ts, start)
+        codes, self._ahead[source] = self.time_guard.admit(ts, start, self._ahead.get(source, 0))
         if not codes.any():
             return decoded, []
         prior = self.time_guard.watermarks(ts, codes, start)
@@ -656,6 +657,7 @@ class Engine:
             self.offsets.pop(source, None)
             self.watermarks.pop(source, None)
             self.idle.pop(source, None)
+            self._ahead.pop(source, None)
             self._state.offsets.pop(source, None)
 
 
