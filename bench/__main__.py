@@ -10,9 +10,9 @@ import re
 import subprocess
 from pathlib import Path
 
-from bench import compare, kafka, labels, pipeline
+from bench import compare, kafka, labels, pipeline, sdk
 
-SUITES = {"pipeline": (pipeline.run, pipeline.render), "kafka": (kafka.run, kafka.render), "labels": (labels.run, labels.render), "peers": (compare.run, compare.render)}
+SUITES = {"pipeline": (pipeline.run, pipeline.render), "kafka": (kafka.run, kafka.render), "labels": (labels.run, labels.render), "peers": (compare.run, compare.render), "sdk": (sdk.run, sdk.render)}
 README = Path("README.md")
 
 

@@ -222,7 +222,7 @@ def test_numpy_values_and_defaults(bootstrap, topic_factory, read_topic):
     assert before - 1 <= record["timestamp"] <= before + 60_000
 
 
-def test_delivery_failure_is_reported_by_flush():
+def test_delivery_failure_is_reported_by_flush(caplog):
     client = MonitorClient(
         "127.0.0.1:1",
         model_id="m",
@@ -241,10 +241,10 @@ def test_delivery_failure_is_reported_by_flush():
     client.log_label("p", 1)
     with pytest.raises(KafkaError, match=r"1 message\(s\) still undelivered after 0.1s"):
         client.flush(0.1)
-    with pytest.raises(KafkaError, match="1 message\\(s\\) failed delivery"):
-        client.close(1.0)  # flushes, and reports the label that timed out meanwhile
-    client.close()  # closing twice is a no-op
-    assert client.pending == 0
+    stats = client.close(1.0)  # waits, and logs the label that timed out meanwhile
+    assert "MonitorClient closed: 1 message(s) failed delivery" in caplog.text
+    assert stats == client.close() == client.stats  # closing twice is a no-op
+    assert stats.sent == 0 and stats.failed == 4 and stats.pending == client.pending == 0
     with pytest.raises(KafkaError, match="the MonitorClient is closed"):
         client.log_label("p", 1)
     with pytest.raises(KafkaError, match="the MonitorClient is closed"):
@@ -271,6 +271,11 @@ def test_invalid_arguments():
         MonitorClient("h:1", model_id="m", model_version="1", format="xml")
     with pytest.raises(ValueError, match="model_id must be a non-empty string"):
         MonitorClient("h:1", model_id="", model_version="1")
+    with pytest.raises(ValueError, match="on_full must be 'drop' or 'block', got 'wait'"):
+        MonitorClient("h:1", model_id="m", model_version="1", on_full="wait")
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="block_timeout must be a finite number >= 0"):
+            MonitorClient("h:1", model_id="m", model_version="1", block_timeout=bad)
     with pytest.raises(KafkaError, match="invalid producer config"):
         MonitorClient(
             "h:1", model_id="m", model_version="1", producer_config={"no.such.setting": 1}
