@@ -67,8 +67,11 @@ class _Group(click.Group):
 def main(log_level: str, log_json: bool) -> None:
     """Streaming model monitoring and drift detection."""
     from monitor.logs import configure
+    from monitor.stopping import release
 
     configure(log_level, log_json)
+    if click.get_current_context().invoked_subcommand != "run":
+        release()  # only `run` stops cleanly during start-up (monitor/stopping.py)
 
 
 config_option = click.option("--config", "-c", "config_path", required=True, type=click.Path(exists=True, dir_okay=False), help="The YAML config file.")
@@ -317,7 +320,15 @@ def performance_cmd(config_path: str, model_id: str, model_version: str | None, 
 @click.option("--metrics-port", type=int, default=None, help="Overrides metrics.port (0: a free port).")
 @click.option("--print-windows/--no-print-windows", default=True, show_default=True)
 def run_cmd(config_path: str, bootstrap_servers: str | None, metrics_port: int | None, print_windows: bool) -> None:
-    """Consume the configured topics as a consumer group; persist windows; serve metrics."""
+    """Consume the configured topics as a consumer group; persist windows; serve metrics.
+
+    \b
+    Exit status (docs/operations.md, "Exit codes of monitor run"):
+      0  stopped by SIGINT or SIGTERM, at any phase: the last line is "stopped during
+         start-up" or, after a final checkpoint, "stopped cleanly"
+      1  an unexpected error (a traceback)
+      2  an error in the config or the environment: one line "error: ..."
+    """
     from monitor.service import serve
 
     serve(_load(config_path), bootstrap_servers=bootstrap_servers, metrics_port=metrics_port, print_windows=print_windows)

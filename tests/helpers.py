@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -11,7 +13,15 @@ from monitor.engine import Engine, MemoryReferences
 from monitor.events import EventDecoder
 from monitor.layout import Layout
 from monitor.reference import ReferenceProfile
-from monitor.synth import Columns, DriftSpec, StreamSpec, default_features, generate, reference_rows, to_jsonl
+from monitor.synth import (
+    Columns,
+    DriftSpec,
+    StreamSpec,
+    default_features,
+    generate,
+    reference_rows,
+    to_jsonl,
+)
 
 
 def small_spec(n_numeric: int = 3, drift: tuple[DriftSpec, ...] = (), seed: int = 1, interval_ms: int = 100) -> StreamSpec:
@@ -53,6 +63,24 @@ def jsonl(spec: StreamSpec, n: int, offset: int = 0) -> bytes:
     return to_jsonl(spec, generate(spec, n, offset))
 
 
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.25) -> None:
+    """Poll ``predicate`` until it is truthy; fail naming ``what`` after ``timeout`` seconds.
+
+    Tests wait for a condition, never for a fixed time: give a deadline several times what a
+    quiet machine needs, since the suite runs on loaded 2-core boxes.
+
+    >>> wait_for(lambda: True, 1, "nothing")
+    >>> wait_for(lambda: False, 0.1, "the impossible", interval=0.05)
+    Traceback (most recent call last):
+    AssertionError: timed out after 0.1 s waiting for the impossible
+    """
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
 def window_table(windows: list) -> dict:
     """Closed windows as comparable plain data: key -> (counts, statistics)."""
     out = {}
@@ -62,4 +90,4 @@ def window_table(windows: list) -> dict:
     return out
 
 
-__all__ = ["small_spec", "config_for", "rows_of", "engine_for", "feed", "jsonl", "window_table", "np"]
+__all__ = ["config_for", "engine_for", "feed", "jsonl", "np", "rows_of", "small_spec", "wait_for", "window_table"]

@@ -8,24 +8,32 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import yaml
 from confluent_kafka import Producer
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config import Config, load_config
+from monitor.kafka.broker import free_port
 from monitor.kafka.service import KafkaService
 from monitor.metrics import Metrics
 from monitor.reference import ReferenceProfile
 from monitor.replay import replay
 from monitor.store import Store
-from monitor.synth import DriftSpec, StreamSpec, default_features, generate, reference_rows, to_jsonl
-from prometheus_client import CollectorRegistry
-from tests.helpers import rows_of
+from monitor.synth import (
+    DriftSpec,
+    StreamSpec,
+    default_features,
+    generate,
+    reference_rows,
+    to_jsonl,
+)
+from tests.helpers import rows_of, wait_for
 
 MONITOR = str(Path(sys.executable).with_name("monitor"))
 
@@ -130,15 +138,6 @@ def windows_of(store: Store) -> dict:
     }
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.25) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
 class ThreadedService:
     """`KafkaService` in a thread of the test process."""
 
@@ -156,33 +155,60 @@ class ThreadedService:
 
 
 class ServiceProcess:
-    """`monitor run` as a child process (so it can be killed with SIGKILL)."""
+    """`monitor run` as a child process (so it can be killed with SIGKILL), with an ops endpoint
+    on a port of its own, so that each process's /metrics can be read."""
 
     def __init__(self, config_path: Path, log_path: Path) -> None:
         self.config_path = config_path
         self.log_path = log_path
+        self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServiceProcess:
         log = self.log_path.open("ab")
+        argv = [MONITOR, "--log-level", "DEBUG", "run", "-c", str(self.config_path)]
+        argv += ["--no-print-windows", "--metrics-port", str(self.port)]
         self.process = subprocess.Popen(
-            [MONITOR, "--log-level", "DEBUG", "run", "-c", str(self.config_path), "--no-print-windows"],
+            argv,
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         log.close()
         return self
+
+    def sample(self, name: str) -> float | None:
+        """The sum over label values of the samples called ``name`` on this process's /metrics
+        (0 when it has none); None while the endpoint does not answer."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as r:
+                text = r.read().decode()
+        except OSError:
+            return None
+        families = text_string_to_metric_families(text)
+        return sum(s.value for family in families for s in family.samples if s.name == name)
+
+    def catches(self, sig: signal.Signals) -> bool:
+        """Whether the process has a handler for ``sig`` (Linux: the SigCgt mask in /proc)."""
+        assert self.process is not None
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        mask = next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:"))
+        return bool(int(mask, 16) >> (sig - 1) & 1)
+
+    def wait_until_it_catches(self, sig: signal.Signals) -> None:
+        """Until ``monitor``'s entry point has taken ``sig`` over (tens of ms after the spawn)."""
+        wait_for(lambda: self.catches(sig), 60, f"monitor run to catch {sig.name}", interval=0.001)
 
     def kill(self) -> None:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
 
-    def stop(self) -> int:
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
+        """Send ``sig`` and return the exit status (SIGKILL after 60 s without an exit)."""
         assert self.process is not None
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(sig)
             try:
-                return self.process.wait(30)
+                return self.process.wait(60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
         return self.process.wait(10)
