@@ -1,27 +1,40 @@
 """Periodic checkpoints: drain the engine's state and write it to SQL in one transaction.
 
 The order of a checkpoint (see :meth:`monitor.store.Store.checkpoint`) is written down once, in
-the store. Here: when to checkpoint, and what to do when the database is away — keep the
-drained delta and retry it merged with the next one, so nothing is lost while the feeder
-applies backpressure (it stops consuming while :attr:`Checkpointer.healthy` is false).
+the store. Here: when to checkpoint, and what to do when it fails. The store says why
+(:mod:`monitor.exceptions`), and each reason has its answer:
+
+- the database is away (:class:`StoreUnavailable`): keep the drained delta and retry it merged
+  with the next one, so nothing is lost while the feeder applies backpressure (it stops
+  consuming while :attr:`Checkpointer.healthy` is false, and ``/readyz`` says "unreachable");
+- the database or its disk is full (:class:`StoreFull`, a kind of unavailable): the same, as
+  "full"; unless the caller cannot wait for an operator (``wait_for_operator=False``, a replay),
+  then :meth:`Checkpointer.commit` raises it: the state stays at the last checkpoint, resumable;
+- the database refuses data in the delta (:class:`StoreRejected`): retrying the same delta would
+  fail forever, so the refused parts are found and quarantined with the database's reason
+  (:mod:`monitor.store.quarantine`: a ``quarantine`` row each, an ERROR line each, counted in
+  :attr:`Checkpointer.quarantined`), and the rest is written with the positions: the stream
+  moves on. Should even that be refused, the checkpoint fails as "rejected data" and is retried
+  (a live service, paused) or raised (``wait_for_operator=False``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 
-from sqlalchemy import Connection
-
 import numpy as np
+from sqlalchemy import Connection
 
 from monitor.alerts import AlertEvaluator
 from monitor.engine import ClosedWindow, Engine, EngineState
+from monitor.exceptions import StoreError, StoreFull, StoreRejected
 from monitor.performance.window import evaluate_performance
+from monitor.store import Store, quarantine
 from monitor.store.performance import PerformanceRepository
-from monitor.exceptions import StoreError
-from monitor.store import Store
 
 __all__ = ["Checkpointer"]
 
@@ -29,7 +42,12 @@ log = logging.getLogger(__name__)
 
 
 class Checkpointer:
-    """Checkpoint ``engine`` into ``store`` under ``job`` every ``interval_s`` seconds."""
+    """Checkpoint ``engine`` into ``store`` under ``job`` every ``interval_s`` seconds.
+
+    ``wait_for_operator``: when a checkpoint fails for a reason only a person can remove (a full
+    disk, data refused even after quarantine), keep retrying (a live service), or raise the error
+    from :meth:`commit` (False: a replay, which then ends with it).
+    """
 
     def __init__(
         self,
@@ -41,6 +59,8 @@ class Checkpointer:
         closer: Callable[[Connection], list[ClosedWindow]] | None = None,
         after_close: Callable[[Connection, list[ClosedWindow]], None] | None = None,
         alerts: AlertEvaluator | None = None,
+        wait_for_operator: bool = True,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -57,10 +77,19 @@ class Checkpointer:
         #: orphaned per model (for the metrics)
         self.refreshed: list[dict] = []
         self.orphans: dict[str, int] = {}
+        self.wait_for_operator = wait_for_operator
+        self.wall_clock = wall_clock
         self._pending: EngineState | None = None
         self._last = clock()
         self.healthy = True
+        #: why the last checkpoint failed (None once one succeeds)
+        self.last_error: StoreError | None = None
+        #: ``clock()`` when the last checkpoint that succeeded drained the engine (or when the
+        #: checkpointer was made): work since then is not in SQL
+        self.last_success = self._last
         self.last_duration: float | None = None
+        #: parts of checkpoints quarantined, per (model id, part): for a counter metric
+        self.quarantined: Counter[tuple[str, str]] = Counter()
         self.listeners: list[Callable[[list[ClosedWindow], float], None]] = []
 
     def due(self) -> bool:
@@ -72,10 +101,17 @@ class Checkpointer:
 
     def _join(self, conn: Connection, state: EngineState, windows: list[ClosedWindow]) -> None:
         """Checkpoint step 6a: the label join's delta, performance windows, concept drift."""
+        self.orphans, self.refreshed = self._write_join(conn, state)
+        self.performance.write_detections(conn, state.detections)
+        if self.alerts is not None and (state.join.records or state.join.panes or self.engine.join.models):
+            self._performance_alerts(conn, self.refreshed, windows, state)
+
+    def _write_join(self, conn: Connection, state: EngineState) -> tuple[dict[str, int], list[dict]]:
+        """The label join's delta and the performance windows it changes: (orphaned labels per
+        model, refreshed performance window rows)."""
         delta = state.join
-        self.refreshed, self.orphans = [], {}
         if not (delta.records or delta.panes or self.engine.join.models):
-            return
+            return {}, []
         watermark = min(state.watermarks.values()) if state.watermarks else None
         engine = self.engine
 
@@ -85,11 +121,13 @@ class Checkpointer:
             classes = dict(zip(prof.vocab, prof.counts[:-1].tolist())) if prof is not None and prof.kind == "categorical" else None
             return evaluate_performance(blobs, classes)
 
-        self.orphans, self.refreshed = self.performance.write(conn, self.job, delta, engine.config, watermark, evaluate)
-        refreshed = self.refreshed
+        return self.performance.write(conn, self.job, delta, engine.config, watermark, evaluate)
+
+    def _data_only(self, conn: Connection, state: EngineState, _windows: list[ClosedWindow]) -> None:
+        """What a trial of a part writes after the store's own steps: the join's records and
+        panes and the detections (no alerts: they are derived, and written for real later)."""
+        self._write_join(conn, state)
         self.performance.write_detections(conn, state.detections)
-        if self.alerts is not None:
-            self._performance_alerts(conn, refreshed, windows, state)
 
     def _performance_alerts(self, conn: Connection, refreshed: list[dict], windows: list[ClosedWindow], state: EngineState) -> None:
         """Performance rules (step 6b): each rule kind once per window, when its figure is
@@ -121,24 +159,80 @@ class Checkpointer:
         self.engine.drain()
 
     def commit(self) -> bool:
-        """Write everything not yet checkpointed. False (and kept for later) if the database
-        is unavailable."""
+        """Write everything not yet checkpointed; what the database refuses is quarantined (the
+        module docstring). False (and kept for later) if the database is unavailable; raises
+        the error instead when it needs an operator and ``wait_for_operator`` is False."""
         state = self.engine.drain()
         if self._pending is not None:
             state = self._pending.then(state)
-        self._last = self.clock()
+        drained = self._last = self.clock()
         try:
-            self.last_duration, closed = self.store.checkpoint(self.job, state, self.closer, self.hooks)
+            written, closed = self._write(state)
         except StoreError as exc:
-            if self.healthy:
-                log.warning("checkpoint failed, will retry: %s", exc)
-            self._pending = state
-            self.healthy = False
+            self._failed(state, exc)
             return False
         if not self.healthy:
             log.info("checkpoint succeeded again; the database is back")
         self._pending = None
         self.healthy = True
+        self.last_error = None
+        self.last_success = drained
         for listener in self.listeners:
-            listener(state.windows + closed, self.last_duration)
+            listener(written.windows + closed, self.last_duration or 0.0)
         return True
+
+    def problem(self) -> str | None:
+        """Why checkpoints are failing, in words for ``/readyz`` (None while they succeed)."""
+        if self.healthy:
+            return None
+        exc = self.last_error
+        if isinstance(exc, StoreRejected):
+            return f"rejected data: checkpoints fail even with the refused data quarantined; consumption paused ({exc})"
+        if isinstance(exc, StoreFull):
+            return f"full: checkpoints fail until space is freed; consumption paused ({exc})"
+        return "unreachable: checkpoints are failing; consumption paused" + (f" ({exc})" if exc else "")
+
+    def _failed(self, state: EngineState, exc: StoreError) -> None:
+        """Keep ``state`` for the next attempt and say so, once per kind of failure; or raise
+        ``exc`` if it needs an operator and we may not wait for one."""
+        fatal = not self.wait_for_operator and isinstance(exc, StoreFull | StoreRejected)
+        if not fatal and (self.healthy or type(exc) is not type(self.last_error)):
+            log.log(logging.ERROR if isinstance(exc, StoreRejected) else logging.WARNING, "checkpoint failed, will retry: %s", exc)
+        self._pending = state
+        self.healthy = False
+        self.last_error = exc
+        if fatal:
+            raise exc
+
+    def _write(self, state: EngineState) -> tuple[EngineState, list[ClosedWindow]]:
+        """Checkpoint ``state``; if the database refuses some of it, quarantine that and write
+        the rest. Returns what was written and the windows the closing step closed."""
+        try:
+            return state, self._checkpoint(state, [])
+        except StoreRejected as exc:
+            kept, dropped = quarantine.isolate(state, self._rejection, exc)
+        try:
+            return kept, self._checkpoint(kept, self._rows(state, dropped))
+        except StoreRejected as exc:  # refused only together, or in a step not tried alone
+            kept, dropped = quarantine.everything(state, exc)
+        return kept, self._checkpoint(kept, self._rows(state, dropped))
+
+    def _rows(self, state: EngineState, dropped: list[quarantine.Dropped]) -> list[dict]:
+        return quarantine.rows(state, dropped, self.job, int(self.wall_clock() * 1000))
+
+    def _rejection(self, part: EngineState) -> StoreRejected | None:
+        return self.store.rejection(self.job, part, [self._data_only])
+
+    def _checkpoint(self, state: EngineState, rows: list[dict]) -> list[ClosedWindow]:
+        """One checkpoint transaction of ``state``, with the ``quarantine`` rows ``rows``."""
+        hooks = [*self.hooks, lambda conn, *_: quarantine.record(conn, rows)] if rows else self.hooks
+        self.last_duration, closed = self.store.checkpoint(self.job, state, self.closer, hooks)
+        for row in rows:
+            log.error(
+                "the database refused the %s of model %s version %s (%s): %s; quarantined (table"
+                " quarantine), the rest of the checkpoint was written",
+                row["part"], row["model_id"], row["model_version"], json.dumps(row["dropped"]), row["reason"],
+                extra={"model_id": row["model_id"]},
+            )
+            self.quarantined[(row["model_id"], row["part"])] += 1
+        return closed

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
 from monitor.config import Config, load_config, parse_duration_ms
-from monitor.exceptions import MonitorError
+from monitor.exceptions import MonitorError, StoreFull, StoreRejected
 from monitor.format import iso, table, window_json
 from monitor.performance.estimation import reference_calibration
 from monitor.reference import ReferenceProfile, read_reference_rows
@@ -195,6 +197,16 @@ def replay_cmd(config_path: str, files: tuple[str, ...], label_files: tuple[str,
     try:
         with click.progressbar(length=total, label="replaying", file=sys.stderr, hidden=not progress) as bar:
             report = replay(cfg, store, paths, labels=[Path(f) for f in label_files], resume=resume, dead_letters=dlq, progress=bar.update)
+    except StoreFull as exc:
+        click.echo(
+            f"\nerror: {exc}\nThe replay stopped at its last checkpoint. Free space for {store.safe_url} (or raise its "
+            "size limit), then run the same command with --resume to continue from there.",
+            err=True,
+        )
+        sys.exit(1)
+    except StoreRejected as exc:
+        click.echo(f"\nerror: {exc}\nThe replay stopped at its last checkpoint (see the quarantine table).", err=True)
+        sys.exit(1)
     finally:
         if dlq:
             dlq.close()
@@ -329,9 +341,22 @@ def run_cmd(config_path: str, bootstrap_servers: str | None, metrics_port: int |
       1  an unexpected error (a traceback)
       2  an error in the config or the environment: one line "error: ..."
     """
+    from monitor.exceptions import EndpointError
     from monitor.service import serve
 
-    serve(_load(config_path), bootstrap_servers=bootstrap_servers, metrics_port=metrics_port, print_windows=print_windows)
+    cfg = _load(config_path)
+    with _exit_on(EndpointError):  # a runtime failure (1), not a usage error (2)
+        serve(cfg, bootstrap_servers=bootstrap_servers, metrics_port=metrics_port, print_windows=print_windows)
+
+
+@contextlib.contextmanager
+def _exit_on(*errors: type[MonitorError]) -> Iterator[None]:
+    """``errors`` end the command with their one-line message and exit status 1."""
+    try:
+        yield
+    except errors as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
 
 
 @main.group("topics")

@@ -1,17 +1,21 @@
-"""Wiring of ``monitor run``: broker (embedded when none is configured), topics, database,
-the operations endpoint and the consumer loop."""
+"""Wiring of ``monitor run``: the operations endpoint, broker (embedded when none is
+configured), topics, database and the consumer loop."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+from collections.abc import Callable, Mapping
 
 import click
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.core import CounterMetricFamily
 
 from monitor.alerts import Dispatcher
 from monitor.config import Config
 from monitor.engine import ClosedWindow
-from monitor.exceptions import KafkaError
+from monitor.exceptions import EndpointError, KafkaError
 from monitor.format import iso
 from monitor.http import OpsServer
 from monitor.kafka.service import KafkaService
@@ -19,7 +23,7 @@ from monitor.kafka.topics import client_config, create_topics
 from monitor.metrics import Metrics
 from monitor.store import Store
 
-__all__ = ["serve", "show", "segment_drift_lines"]
+__all__ = ["segment_drift_lines", "serve", "show"]
 
 log = logging.getLogger("monitor")
 
@@ -48,8 +52,34 @@ def segment_drift_lines(window: ClosedWindow) -> list[str]:
     return lines
 
 
-def serve(config: Config, *, bootstrap_servers: str | None = None, metrics_port: int | None = None, print_windows: bool = True) -> None:
+def serve(
+    config: Config,
+    *,
+    bootstrap_servers: str | None = None,
+    metrics_port: int | None = None,
+    print_windows: bool = True,
+    registry: CollectorRegistry = REGISTRY,
+) -> None:
+    """Run the service until SIGINT/SIGTERM.
+
+    The operations endpoint listens first, so a taken port fails at once
+    (:class:`EndpointError`, naming ``metrics.port`` and ``--metrics-port``) before a broker or
+    database is touched; ``/readyz`` answers 503 "starting" until the consumer is built.
+
+    The last line tells the truth about the final checkpoint: "stopped cleanly" when it was
+    written, else a WARNING saying how many seconds of work were not checkpointed and why. That
+    work is not lost (the next start reads it again from Kafka, from the checkpointed positions,
+    while the topics retain it), so the exit status stays 0 either way.
+    """
+    port = config.metrics.port if metrics_port is None else metrics_port
+    service: KafkaService | None = None
+
+    def readiness() -> tuple[bool, dict[str, str]]:
+        return service.readiness() if service is not None else (False, {"service": "starting"})
+
     with contextlib.ExitStack() as stack:
+        ops = _listen(registry, readiness, config.metrics.host, port).start()
+        stack.callback(ops.stop)
         servers = bootstrap_servers or config.kafka.bootstrap_servers
         if servers is None:
             from monitor.kafka.broker import EmbeddedBroker
@@ -63,14 +93,46 @@ def serve(config: Config, *, bootstrap_servers: str | None = None, metrics_port:
             log.warning("could not create topics (continuing with existing ones): %s", exc)
         store = Store(config.database_url)
         store.upgrade()
-        metrics = Metrics()
+        metrics = Metrics(registry)
         dispatcher = Dispatcher.from_config(config, store, metrics=metrics).start()
         stack.callback(dispatcher.close)
         service = KafkaService(config, store, bootstrap_servers=servers, metrics=metrics, on_windows=show if print_windows else None)
-        port = config.metrics.port if metrics_port is None else metrics_port
-        ops = OpsServer(metrics.registry, service.readiness, config.metrics.host, port).start()
-        stack.callback(ops.stop)
+        quarantined = service.checkpointer.quarantined  # counted in place by the checkpointer
+        metrics.register_state(lambda: [_quarantined(quarantined)])
         log.info("metrics, /healthz and /readyz on http://%s:%d; database %s; group %s", config.metrics.host, ops.port, store.safe_url, service.job)
-        service.run()
-        log.info("stopped cleanly")
+        if service.run():
+            log.info("stopped cleanly")
+            return
+        checkpointer = service.checkpointer
+        log.warning(
+            "stopped; the last %.0f s of work were not checkpointed (%s): they will be read again "
+            "from Kafka on the next start, from the last checkpoint's positions",
+            checkpointer.clock() - checkpointer.last_success,
+            checkpointer.last_error or "dead letters were not delivered, so the checkpoint waited",
+        )
 
+
+def _listen(
+    registry: CollectorRegistry, readiness: Callable[[], tuple[bool, dict[str, str]]], host: str, port: int
+) -> OpsServer:
+    """The operations endpoint on ``host:port``; a port it cannot take is an EndpointError."""
+    try:
+        return OpsServer(registry, readiness, host, port)
+    except OSError as exc:
+        hint = " (another monitor on this host?)" if exc.errno == errno.EADDRINUSE else ""
+        raise EndpointError(
+            f"cannot serve /metrics, /healthz and /readyz on {host}:{port}: {exc.strerror}{hint}; "
+            "choose another port with metrics.port in the config or --metrics-port (0: any free port)"
+        ) from exc
+
+
+def _quarantined(counts: Mapping[tuple[str, str], int]) -> CounterMetricFamily:
+    """``monitor_checkpoint_quarantined_total``: parts of checkpoints the database refused."""
+    family = CounterMetricFamily(
+        "monitor_checkpoint_quarantined",
+        "Parts of checkpoints the database refused, set aside in the quarantine table",
+        labels=["model_id", "part"],
+    )
+    for (model_id, part), n in sorted(counts.items()):
+        family.add_metric([model_id, part], n)
+    return family

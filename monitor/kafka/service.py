@@ -130,8 +130,8 @@ class KafkaService:
         reasons: dict[str, str] = {}
         if not self.assigned:
             reasons["partitions"] = "none assigned yet"
-        if not self.checkpointer.healthy:
-            reasons["database"] = "unreachable: checkpoints are failing; consumption paused"
+        if problem := self.checkpointer.problem():  # unreachable, full or rejected data
+            reasons["database"] = problem
         max_lag = getattr(self.config.metrics, "max_lag_events", None)
         if max_lag is not None:
             behind = {s: n for s, n in self.lag().items() if n > max_lag}
@@ -265,8 +265,9 @@ class KafkaService:
                     raise
 
     # -- the loop ---------------------------------------------------------------------------
-    def run(self, install_signals: bool = True) -> None:
-        """Consume until :meth:`stop` (or SIGINT/SIGTERM); checkpoint on the way out."""
+    def run(self, install_signals: bool = True) -> bool:
+        """Consume until :meth:`stop` (or SIGINT/SIGTERM); checkpoint on the way out. True if
+        that last checkpoint was written (False: the work since the one before is read again)."""
         # From here a signal no longer aborts start-up (monitor/stopping.py): it ends the loop.
         if install_signals and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -286,10 +287,11 @@ class KafkaService:
             self.consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
             while not self.stopping.is_set():
                 self._step()
-            self._checkpoint()
+            checkpointed = self._checkpoint()
         finally:
             self.consumer.close()
             self.dead_letters.flush(10)
+        return checkpointed
 
     def stop(self) -> None:
         self.stopping.set()

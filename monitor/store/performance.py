@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
 
 from monitor.config import Config
+from monitor.exceptions import StoreRejected
 from monitor.store import schema
 from monitor.windows import WindowSpec
 
@@ -33,6 +34,9 @@ class PerformanceRepository:
 
     # -- lookups (outside a checkpoint) -----------------------------------------------------
     def lookup(self, job: str, key: str, ids: list[str]) -> dict[str, Record]:
+        """The stored records of ``ids``. An id the database refuses even to compare (a NUL
+        character on PostgreSQL) cannot have been stored: the ids are halved until it is found,
+        and it is not found."""
         t = schema.join_records
         # One cached statement with an expanding IN list and plain tuples: a literal IN list is
         # compiled anew per chunk, and row mappings cost more than the lookup itself.
@@ -40,9 +44,15 @@ class PerformanceRepository:
             t.c.job == job, t.c.join_key == key, t.c.prediction_id.in_(bindparam("ids", expanding=True))
         )
         out: dict[str, Record] = {}
-        with self.store._tx() as conn:
-            for i in range(0, len(ids), 900):
-                out.update((r[0], tuple(r[1:])) for r in conn.execute(query, {"ids": ids[i : i + 900]}).all())
+        try:
+            with self.store._tx() as conn:
+                for i in range(0, len(ids), 900):
+                    out.update((r[0], tuple(r[1:])) for r in conn.execute(query, {"ids": ids[i : i + 900]}).all())
+        except StoreRejected:
+            if len(ids) == 1:
+                return {}
+            half = len(ids) // 2
+            return self.lookup(job, key, ids[:half]) | self.lookup(job, key, ids[half:])
         return out
 
     def write_detections(self, conn: Connection, detections: list[tuple[str, str, Any]]) -> None:
@@ -101,12 +111,9 @@ class PerformanceRepository:
             return
         # the label a string for the database, as in the whole row
         rows = [(str(r[6]), r[7], job, key, pid) for (key, pid), r in relabeled.items()]
-        cursor = conn.connection.driver_connection.cursor()
-        try:
+        with self.store.cursor(conn) as cursor:
             cursor.executemany("UPDATE join_records SET label = ?, label_ts = ? WHERE job = ? AND join_key = ? AND prediction_id = ?", rows)
             updated = cursor.rowcount
-        finally:
-            cursor.close()
         if updated < len(rows):
             self._upsert_records(conn, job, relabeled)
 
@@ -125,8 +132,7 @@ class PerformanceRepository:
             f"INSERT INTO join_records ({columns}) VALUES ({', '.join([mark] * 11)}) "
             f"ON CONFLICT (job, join_key, prediction_id) DO UPDATE SET {updates}"
         )
-        cursor = conn.connection.driver_connection.cursor()
-        try:
+        with self.store.cursor(conn) as cursor:
             if self.store.dialect == "postgresql":
                 from psycopg2.extras import execute_values
 
@@ -134,8 +140,6 @@ class PerformanceRepository:
                 execute_values(cursor, values_sql, rows, page_size=5000)
             else:
                 cursor.executemany(sql, rows)
-        finally:
-            cursor.close()
 
     def _refresh(self, conn: Connection, job: str, touched: set[tuple[str, str, int]], config: Config, evaluate: Callable[[str, str, list[bytes]], dict[str, Any]]) -> dict:
         t = schema.performance_panes

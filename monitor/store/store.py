@@ -15,26 +15,45 @@ transaction, in this order:
 
 A crash before the commit loses the whole delta, and the consumer re-reads from the positions of
 the previous checkpoint, which rebuilds exactly the lost delta.
+
+Every error of the database, whichever way it is raised (SQLAlchemy, a raw driver cursor, a
+value the driver cannot send), leaves the store as a :class:`~monitor.exceptions.StoreError` that
+says whether retrying can help (:mod:`monitor.store.errors`). :meth:`Store.rejection` writes a
+delta and rolls it back, to find out which part of a refused checkpoint the database refuses
+(:mod:`monitor.store.quarantine`).
 """
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Engine, Table, create_engine, delete, func, select, text, tuple_
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.engine import ClosedWindow, EngineState
-from monitor.exceptions import StoreError
+from monitor.exceptions import StoreError, StoreRejected
 from monitor.reference import ReferenceProfile
-from monitor.store import schema
+from monitor.store import quarantine, schema
+from monitor.store.errors import DRIVER_VALUE_ERRORS, store_error
 
 __all__ = ["Store"]
 
@@ -44,7 +63,7 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 def _json(value: Any) -> Any:
     """JSON-safe: NaN/inf become None (JSON has neither)."""
     if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else None
+        return value if math.isfinite(value) else None
     if isinstance(value, dict):
         return {k: _json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -76,7 +95,6 @@ class Store:
         self.engine = engine or create_engine(url, **kwargs)
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
-            from sqlalchemy import event
 
             @event.listens_for(self.engine, "connect")
             def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -92,6 +110,14 @@ class Store:
                 # Take the write lock up front: two processes checkpointing at once then wait
                 # for each other (busy timeout) instead of failing on a lock upgrade.
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        @event.listens_for(self.engine, "handle_error")
+        def _value_errors(ctx: Any) -> StoreError | None:
+            # A value the driver cannot send (psycopg2: a NUL character; sqlite3: an integer past
+            # 64 bits) raises a plain ValueError/OverflowError, which SQLAlchemy does not wrap.
+            if ctx.sqlalchemy_exception is None and isinstance(ctx.original_exception, DRIVER_VALUE_ERRORS):
+                return store_error(ctx.original_exception, self.safe_url)
+            return None
 
     # -- schema ------------------------------------------------------------------------------
     def upgrade(self, revision: str = "head") -> None:
@@ -110,17 +136,31 @@ class Store:
         return self.engine.url.render_as_string(hide_password=True)
 
     @contextmanager
-    def _tx(self, conn: Connection | None = None) -> Iterator[Connection]:
+    def _tx(self, conn: Connection | None = None, rollback: bool = False) -> Iterator[Connection]:
+        """A transaction (committed, or rolled back with ``rollback``), or ``conn``'s own;
+        database errors leave it as :class:`StoreError` subclasses."""
         if conn is not None:
             yield conn
             return
         try:
-            with self.engine.begin() as conn:
-                yield conn
-        except OperationalError as exc:
-            raise StoreError(f"database unavailable ({self.safe_url}): {exc.orig}") from exc
+            with self.engine.connect() as own, own.begin() as tx:
+                yield own
+                if rollback:
+                    tx.rollback()
         except SQLAlchemyError as exc:
-            raise StoreError(f"database error ({self.safe_url}): {exc}") from exc
+            raise store_error(exc, self.safe_url) from exc
+
+    @contextmanager
+    def cursor(self, conn: Connection) -> Iterator[Any]:
+        """A raw driver cursor in ``conn``'s transaction, for bulk writes SQLAlchemy would slow
+        down; what the driver raises leaves it as a :class:`StoreError`, as from ``_tx``."""
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            yield cursor
+        except (self.engine.dialect.loaded_dbapi.Error, *DRIVER_VALUE_ERRORS) as exc:
+            raise store_error(exc, self.safe_url) from exc
+        finally:
+            cursor.close()
 
     def ping(self) -> bool:
         try:
@@ -176,11 +216,11 @@ class Store:
         ``"*"`` reference. Pass ``conn`` to read inside a transaction already open (a second
         SQLite transaction in the same process would wait for the first)."""
         t = schema.references
-        with self._tx(conn) as conn:
+        with self._tx(conn) as tx:
             for mv in (model_version, "*"):
                 q = select(t).where(t.c.model_id == model_id, t.c.model_version == mv)
                 q = q.where(t.c.version == version) if version is not None else q.order_by(t.c.version.desc())
-                row = conn.execute(q.limit(1)).mappings().first()
+                row = tx.execute(q.limit(1)).mappings().first()
                 if row is not None:
                     return ReferenceProfile.from_payload(
                         row["model_id"], row["model_version"], row["payload"], row["source"], row["version"]
@@ -210,59 +250,87 @@ class Store:
         alert evaluation and its outbox) with every window closed in this checkpoint.
         Returns (seconds taken, windows closed by ``close``)."""
         started = time.perf_counter()
-        closed: list[ClosedWindow] = []
         with self._tx() as conn:
-            self._upsert(
-                conn,
-                schema.panes,
-                [
-                    {"job": job, "source": s, "model_id": m, "model_version": v, "pane": p, "sketch": blob}
-                    for (s, m, v, p), blob in state.panes.items()
-                ],
-            )
-            if state.deleted:
-                t = schema.panes
-                keys = list(state.deleted)
-                for i in range(0, len(keys), 500):
-                    conn.execute(
-                        delete(t).where(
-                            t.c.job == job,
-                            tuple_(t.c.source, t.c.model_id, t.c.model_version, t.c.pane).in_(keys[i : i + 500]),
-                        )
-                    )
-            self._write_windows(conn, state.windows)
-            self._upsert(
-                conn,
-                schema.late_events,
-                [
-                    {"job": job, "model_id": m, "model_version": v, "pane_start": p, "count": c}
-                    for (m, v, p), c in state.late.items()
-                ],
-                add=("count",),
-            )
-            self._upsert(
-                conn,
-                schema.offsets,
-                [
-                    {
-                        "job": job,
-                        "source": s,
-                        "next_offset": state.offsets.get(s),
-                        "watermark": state.watermarks.get(s),
-                        "idle_since": state.idle.get(s),
-                    }
-                    for s in state.offsets.keys() | state.watermarks.keys() | state.idle.keys()
-                ],
-            )
-            if close is not None:
-                closed = close(conn)
-            else:
-                self._upsert(
-                    conn, schema.frontiers, [{"job": job, "model_id": m, "pane": p} for m, p in state.frontiers.items()]
-                )
-            for hook in hooks:
-                hook(conn, state, state.windows + closed)
+            closed = self._write_checkpoint(conn, job, state, close, hooks)
         return time.perf_counter() - started, closed
+
+    def rejection(
+        self,
+        job: str,
+        state: EngineState,
+        hooks: Sequence[Callable[[Connection, EngineState, list[ClosedWindow]], None]] = (),
+    ) -> StoreRejected | None:
+        """Why the database refuses ``state`` as a checkpoint (without the closing step), or
+        None if it takes it: written in a transaction that is then rolled back. An unreachable
+        database raises :class:`~monitor.exceptions.StoreUnavailable`."""
+        try:
+            with self._tx(rollback=True) as conn:
+                self._write_checkpoint(conn, job, state, None, hooks)
+        except StoreRejected as exc:
+            return exc
+        return None
+
+    def _write_checkpoint(
+        self,
+        conn: Connection,
+        job: str,
+        state: EngineState,
+        close: Callable[[Connection], list[ClosedWindow]] | None,
+        hooks: Sequence[Callable[[Connection, EngineState, list[ClosedWindow]], None]],
+    ) -> list[ClosedWindow]:
+        """The steps of :meth:`checkpoint` (the module docstring) in ``conn``'s transaction."""
+        closed: list[ClosedWindow] = []
+        self._upsert(
+            conn,
+            schema.panes,
+            [
+                {"job": job, "source": s, "model_id": m, "model_version": v, "pane": p, "sketch": blob}
+                for (s, m, v, p), blob in state.panes.items()
+            ],
+        )
+        if state.deleted:
+            t = schema.panes
+            keys = list(state.deleted)
+            for i in range(0, len(keys), 500):
+                conn.execute(
+                    delete(t).where(
+                        t.c.job == job,
+                        tuple_(t.c.source, t.c.model_id, t.c.model_version, t.c.pane).in_(keys[i : i + 500]),
+                    )
+                )
+        self._write_windows(conn, state.windows)
+        self._upsert(
+            conn,
+            schema.late_events,
+            [
+                {"job": job, "model_id": m, "model_version": v, "pane_start": p, "count": c}
+                for (m, v, p), c in state.late.items()
+            ],
+            add=("count",),
+        )
+        self._upsert(
+            conn,
+            schema.offsets,
+            [
+                {
+                    "job": job,
+                    "source": s,
+                    "next_offset": state.offsets.get(s),
+                    "watermark": state.watermarks.get(s),
+                    "idle_since": state.idle.get(s),
+                }
+                for s in state.offsets.keys() | state.watermarks.keys() | state.idle.keys()
+            ],
+        )
+        if close is not None:
+            closed = close(conn)
+        else:
+            self._upsert(
+                conn, schema.frontiers, [{"job": job, "model_id": m, "pane": p} for m, p in state.frontiers.items()]
+            )
+        for hook in hooks:
+            hook(conn, state, state.windows + closed)
+        return closed
 
     def _write_windows(self, conn: Connection, closed: list[ClosedWindow]) -> None:
         rows, summaries = [], []
@@ -434,6 +502,14 @@ class Store:
 
         with self._tx() as conn:
             return alert_history(conn, model_id=model_id)
+
+    def quarantined(self, job: str | None = None) -> list[dict[str, Any]]:
+        """What checkpoints set aside because the database refused it, oldest first (see
+        :mod:`monitor.store.quarantine`)."""
+        t = quarantine.quarantine
+        q = select(t).order_by(t.c.id)
+        with self._tx() as conn:
+            return [dict(r) for r in conn.execute(q if job is None else q.where(t.c.job == job)).mappings()]
 
     def late_counts(self, model_id: str) -> dict[tuple[str, int], int]:
         """(version, pane start) -> late events, summed over jobs."""
