@@ -134,6 +134,7 @@ def replay(
     checkpointer = Checkpointer(
         engine, store, job, interval_s=config.checkpoint_interval / 1000,
         after_close=(alerts := AlertEvaluator(config, store)).hook(), alerts=alerts,
+        wait_for_operator=False,  # a full disk ends the replay, resumable (StoreFull)
     )
     skip = 0
     if not resume:
@@ -206,7 +207,7 @@ def replay(
     feed_labels(None)
     report.late.update(engine.late_by_model)
     emit(engine.flush())
-    while not checkpointer.commit():
+    while not checkpointer.commit():  # raises StoreFull: the disk will not empty by waiting
         time.sleep(1.0)  # the database is away: a replay waits for it rather than lose windows
     report.seconds = time.perf_counter() - started
     return report
