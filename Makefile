@@ -38,7 +38,7 @@ bench: $(STAMP)
 
 ## The same code on tiny data (checks it runs; the test suite does this too).
 bench-smoke: $(STAMP)
-	$(PY) -m bench --smoke --only pipeline labels kafka
+	$(PY) -m bench --smoke --only pipeline labels kafka sdk trust
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check monitor tests bench

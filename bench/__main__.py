@@ -10,9 +10,9 @@ import re
 import subprocess
 from pathlib import Path
 
-from bench import compare, kafka, labels, pipeline, sdk
+from bench import compare, kafka, labels, pipeline, sdk, trust
 
-SUITES = {"pipeline": (pipeline.run, pipeline.render), "kafka": (kafka.run, kafka.render), "labels": (labels.run, labels.render), "peers": (compare.run, compare.render), "sdk": (sdk.run, sdk.render)}
+SUITES = {"pipeline": (pipeline.run, pipeline.render), "kafka": (kafka.run, kafka.render), "labels": (labels.run, labels.render), "peers": (compare.run, compare.render), "sdk": (sdk.run, sdk.render), "trust": (trust.run, trust.render)}
 README = Path("README.md")
 
 

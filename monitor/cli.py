@@ -214,6 +214,13 @@ def replay_cmd(config_path: str, files: tuple[str, ...], label_files: tuple[str,
     click.echo(f"{report.events} events in {report.seconds:.2f} s ({report.rate:,.0f} events/s); {len(report.windows)} windows closed, {len(drifted)} with drift" + (f"; {report.labels} labels joined" if label_files else ""))
     if report.invalid:
         click.echo("rejected: " + ", ".join(f"{k}={v}" for k, v in sorted(report.invalid.items())))
+    if report.late:  # also in the late column of `monitor windows`
+        click.echo("late: " + ", ".join(f"{m}={n}" for m, n in sorted(report.late.items())))
+        click.echo(
+            "  (events that arrived after their window had closed were dropped: raise the model's "
+            "allowed_lateness if they belong in it)",
+            err=True,
+        )
     for w in drifted:
         click.echo(_drift_line(w))
 
@@ -357,6 +364,30 @@ def _exit_on(*errors: type[MonitorError]) -> Iterator[None]:
     except errors as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+
+
+@main.group("state")
+def state_group() -> None:
+    """The checkpointed state of a job (open windows, positions)."""
+
+
+@state_group.command("reset")
+@config_option
+@click.option("--model", "model_id", required=True, help="The model whose open windows to drop.")
+@click.option("--job", default=None, help="The job: kafka.group_id for monitor run (default), 'replay' for monitor replay.")
+def state_reset(config_path: str, model_id: str, job: str | None) -> None:
+    """Drop a model's open windows so that it restarts under changed window settings.
+
+    Closed windows stay; consumer positions stay (they are shared by every model), so the
+    model's open windows restart empty from the current position.
+    """
+    from monitor.store.settings import reset_model
+
+    cfg = _load(config_path)
+    cfg.model(model_id)
+    job = job or cfg.kafka.group_id
+    reset_model(_store(cfg), job, model_id)
+    click.echo(f"reset the open windows of {model_id} in job {job}; closed windows are kept")
 
 
 @main.group("topics")

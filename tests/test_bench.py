@@ -32,6 +32,12 @@ def test_pipeline_labels_and_kafka_suites_run_on_smoke_data() -> None:
         assert row in out, row
 
 
+def test_sdk_and_trust_suites_run_on_smoke_data() -> None:
+    out = run("-m", "bench", "--smoke", "--only", "sdk", "trust")
+    for row in ("`monitor replay` (one file) | 20,000 | 20,000 | 0 | 200 of 200 | 0 |", "`monitor run` (4 partitions) | 20,000 | 20,000 | 0 | 200 of 200 | 0 |"):
+        assert row in out, row
+
+
 def test_monitor_side_of_the_peer_comparison_runs_on_the_peers_smoke_data(tmp_path: Path) -> None:
     from bench import compare
 
