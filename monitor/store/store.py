@@ -158,6 +158,8 @@ class Store:
         try:
             yield cursor
         except (self.engine.dialect.loaded_dbapi.Error, *DRIVER_VALUE_ERRORS) as exc:
+            if self.engine.dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor):
+                conn.invalidate()  # as SQLAlchemy does for its own statements: no rollback on it
             raise store_error(exc, self.safe_url) from exc
         finally:
             cursor.close()
@@ -216,15 +218,18 @@ class Store:
         ``"*"`` reference. Pass ``conn`` to read inside a transaction already open (a second
         SQLite transaction in the same process would wait for the first)."""
         t = schema.references
-        with self._tx(conn) as tx:
-            for mv in (model_version, "*"):
-                q = select(t).where(t.c.model_id == model_id, t.c.model_version == mv)
-                q = q.where(t.c.version == version) if version is not None else q.order_by(t.c.version.desc())
-                row = tx.execute(q.limit(1)).mappings().first()
-                if row is not None:
-                    return ReferenceProfile.from_payload(
-                        row["model_id"], row["model_version"], row["payload"], row["source"], row["version"]
-                    )
+        for mv in (model_version, "*"):
+            q = select(t).where(t.c.model_id == model_id, t.c.model_version == mv)
+            q = q.where(t.c.version == version) if version is not None else q.order_by(t.c.version.desc())
+            try:
+                with self._tx(conn) as tx:
+                    row = tx.execute(q.limit(1)).mappings().first()
+            except StoreRejected:
+                continue  # a version the database cannot even compare has no reference of its own
+            if row is not None:
+                return ReferenceProfile.from_payload(
+                    row["model_id"], row["model_version"], row["payload"], row["source"], row["version"]
+                )
         return None
 
     def list_references(self, model_id: str | None = None) -> list[dict[str, Any]]:
