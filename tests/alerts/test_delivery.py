@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import random
 import threading
-import time
 
 from prometheus_client import CollectorRegistry
 
@@ -16,6 +15,7 @@ from monitor.alerts.outbox import claim_due
 from monitor.alerts.sinks import build_sinks
 from monitor.metrics import Metrics
 from monitor.store import Store, schema
+from tests.helpers import wait_for
 
 from .conftest import Clock, Receiver, Reply, evaluate, free_port, make_config, table, window
 
@@ -181,9 +181,7 @@ def test_the_background_thread_delivers_and_stops(store: Store, receiver: Receiv
     config = setup(store, receiver.url("/hook"), poll_interval="50ms")
     d = Dispatcher.from_config(config, store, evaluator=None).start()
     try:
-        deadline = time.monotonic() + 10
-        while not receiver.requests and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: receiver.requests, 60, "the dispatcher's thread to deliver", interval=0.02)
     finally:
         d.close()
     assert len(receiver.requests) == 1 and d._thread is None

@@ -84,9 +84,10 @@ def consumer_config(bootstrap: str, group_id: str) -> dict[str, Any]:
 
 @pytest.fixture
 def read_topic(consumer_config: dict[str, Any], admin: AdminClient) -> Callable[..., list[Message]]:
-    """Read ``n`` messages of a topic from the beginning, by assignment (no group join)."""
+    """Read ``n`` messages of a topic from the beginning, by assignment (no group join); the
+    deadline is generous: it only matters when messages are missing, and the box may be busy."""
 
-    def read(topic: str, n: int, timeout: float = 10.0) -> list[Message]:
+    def read(topic: str, n: int, timeout: float = 60.0) -> list[Message]:
         partitions = admin.list_topics(timeout=5).topics[topic].partitions
         consumer = Consumer(consumer_config)
         try:

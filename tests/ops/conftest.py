@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ import pytest
 import yaml
 
 from monitor.kafka.broker import free_port
+from tests.helpers import wait_for
 from tests.kafka.conftest import admin, bootstrap, broker, group_id, topic_factory, topic_name  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,16 +74,18 @@ def prometheus(tmp_path: Path) -> Iterator[Callable[[list[str]], Prometheus]]:
         )
         prom = Prometheus(f"http://127.0.0.1:{port}", process, log)
         started.append(prom)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+
+        def ready() -> bool:
             if process.poll() is not None:
                 pytest.fail(f"prometheus exited: {log.read_text()[-2000:]}")
             try:
-                if urllib.request.urlopen(f"{prom.url}/-/ready", timeout=1).status == 200:
-                    return prom
+                with urllib.request.urlopen(f"{prom.url}/-/ready", timeout=5) as resp:
+                    return resp.status == 200
             except OSError:
-                time.sleep(0.1)
-        pytest.fail("prometheus did not become ready in 30 s")
+                return False
+
+        wait_for(ready, 60, "prometheus to be ready", interval=0.1)
+        return prom
 
     yield start
     for prom in started:
