@@ -186,7 +186,10 @@ def reference_show(config_path: str, model_id: str, model_version: str, profile_
 @click.option("--dead-letters", type=click.Path(dir_okay=False, writable=True), default=None, help="Write rejected events with their reason to this JSONL file.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def replay_cmd(config_path: str, files: tuple[str, ...], label_files: tuple[str, ...], resume: bool, dead_letters: str | None, progress: bool) -> None:
-    """Replay prediction/feature events from JSONL or Avro files through the engine."""
+    """Replay prediction/feature events from JSONL or Avro files through the engine.
+
+    A full database ends the replay at its last checkpoint with exit status 1: free space,
+    then run the same command with --resume."""
     from monitor.replay import replay
 
     cfg = _load(config_path)
@@ -344,8 +347,11 @@ def run_cmd(config_path: str, bootstrap_servers: str | None, metrics_port: int |
     \b
     Exit status (docs/operations.md, "Exit codes of monitor run"):
       0  stopped by SIGINT or SIGTERM, at any phase: the last line is "stopped during
-         start-up" or, after a final checkpoint, "stopped cleanly"
-      1  an unexpected error (a traceback)
+         start-up" or, after a final checkpoint, "stopped cleanly"; if that checkpoint
+         failed, a WARNING "stopped; the last N s of work were not checkpointed ..." (Kafka
+         still holds that work: the next start reads it again)
+      1  the metrics port is taken: one line "error: ..." naming metrics.port and
+         --metrics-port; or an unexpected error (a traceback)
       2  an error in the config or the environment: one line "error: ..."
     """
     from monitor.exceptions import EndpointError
