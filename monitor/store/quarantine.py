@@ -21,10 +21,16 @@ Bisection over the populations, each with its records, finds the refused ones in
 own part is tried alone: refused, the whole population goes (its version is the culprit, and
 its records carry it too); taken, its records are bisected and only the refused records go.
 Positions are never cut: the rest is written with them as one checkpoint, together with one
-row per quarantined part in the ``quarantine`` table (:data:`quarantine`, migration 0007): job,
+row per quarantined part in the ``quarantine`` table (:data:`quarantine`, migration 0008): job,
 time, model, version, part, the database's reason, and what was dropped (counts, ids). A
 refusal the trials cannot place (two parts that only fail together) quarantines every
 population of the delta (:func:`everything`), so the stream still moves on.
+
+Cost: the trials write at most twice the delta in all, and only when a checkpoint is refused.
+Measured here (6,000 events of 20 versions with labels joined, one version refused; median of
+3): the checkpoint took 0.37 s instead of 0.20 s on SQLite, 1.13 s instead of 0.55 s on
+PostgreSQL. The engine still holds a refused version's state, so its later deltas (its window
+when it closes) are refused and quarantined in turn: each says so once, with what it dropped.
 
 The table is defined here, on :data:`monitor.store.schema.metadata`; importing
 :mod:`monitor.store` registers it.
@@ -33,7 +39,7 @@ The table is defined here, on :data:`monitor.store.schema.metadata`; importing
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import JSON, BigInteger, Column, Connection, Integer, String, Table
@@ -45,10 +51,15 @@ from monitor.limits import MAX_ID_CHARS
 from monitor.segments import split
 from monitor.store.schema import metadata
 
-__all__ = ["Dropped", "Population", "bisect", "everything", "isolate", "quarantine", "rows"]
+__all__ = [
+    "Dropped", "Population", "bisect", "everything", "isolate", "populations", "printable", "quarantine",
+    "record", "rows",
+]
 
 T = TypeVar("T")
 RecordKey = tuple[str, str]  # (join key, prediction id)
+#: what a quarantined population's row counts
+_COUNTED = ("panes", "windows", "late_events", "join_records", "performance_panes", "detections")
 
 quarantine = Table(
     "quarantine",
@@ -105,22 +116,25 @@ def populations(state: EngineState) -> dict[Population, list[RecordKey]]:
     """Every population of ``state`` with its join records (a record's population is its own
     model version, which has no segment)."""
     out: dict[Population, list[RecordKey]] = {}
-    for m, v in _keys(state):
-        out.setdefault(Population(m, split(v)[0]), [])
+    for pop, _what, _n in _entries(state):
+        out.setdefault(pop, [])
     for records in (state.join.records, state.join.relabeled):
         for key, record in records.items():
             out.setdefault(_of_record(record), []).append(key)
     return out
 
 
-def _keys(state: EngineState) -> Iterable[tuple[str, str]]:
-    """(model id, population key) of every population-keyed entry of ``state``."""
-    yield from ((k[1], k[2]) for k in (*state.panes, *state.deleted))
-    yield from ((w.model_id, w.model_version) for w in state.windows)
-    yield from ((k[0], k[1]) for k in state.late)
-    yield from ((k[1], k[2]) for k in state.join.panes)
-    yield from ((k[0], k[1]) for k in state.join.touched)
-    yield from ((d[0], d[1]) for d in state.detections)
+def _entries(state: EngineState) -> Iterator[tuple[Population, str, int]]:
+    """(population, what, how many) of every population-keyed entry of ``state``."""
+    for what, model_id, key, n in (
+        *(("panes", k[1], k[2], 1) for k in (*state.panes, *state.deleted)),
+        *(("windows", w.model_id, w.model_version, 1) for w in state.windows),
+        *(("late_events", k[0], k[1], c) for k, c in state.late.items()),
+        *(("performance_panes", k[1], k[2], 1) for k in state.join.panes),
+        *(("touched", k[0], k[1], 0) for k in state.join.touched),
+        *(("detections", d[0], d[1], 1) for d in state.detections),
+    ):
+        yield Population(model_id, split(key)[0]), what, n
 
 
 def _filter(
@@ -211,19 +225,16 @@ def printable(value: str | None, limit: int = MAX_ID_CHARS) -> str | None:
 
 
 def rows(state: EngineState, dropped: list[Dropped], job: str, at_ms: int) -> list[dict[str, Any]]:
-    """The ``quarantine`` rows of ``dropped`` (parts of ``state``)."""
+    """The ``quarantine`` rows of ``dropped`` (parts of ``state``), with what each set aside."""
+    counts: dict[Population, Counter[str]] = {}
+    for pop, what, n in _entries(state):  # one pass, however many populations are dropped
+        counts.setdefault(pop, Counter())[what] += n
+    for pop, keys in populations(state).items():
+        counts.setdefault(pop, Counter())["join_records"] += len(keys)
     out = []
     for d in dropped:
         if d.records is None:
-            part = _part(state, [d.population], populations(state)[d.population])
-            what: dict[str, Any] = {
-                "panes": len(part.panes) + len(part.deleted),
-                "windows": len(part.windows),
-                "late_events": sum(part.late.values()),
-                "join_records": len(part.join.records) + len(part.join.relabeled),
-                "performance_panes": len(part.join.panes),
-                "detections": len(part.detections),
-            }
+            what: dict[str, Any] = {k: counts[d.population][k] for k in _COUNTED}
         else:
             what = {"join_records": len(d.records), "prediction_ids": [printable(pid, 100) for _, pid in d.records[:20]]}
         out.append({
