@@ -3,46 +3,121 @@
 Decoding is typed (msgspec structs generated from the config, one per model, as a tagged union
 on ``model_id``), so a whole batch is validated and converted in C; only a batch that contains
 a bad event falls back to event-by-event decoding, which pins each failure on its event with a
-reason. A bad event never raises: it comes back in :attr:`Decoded.errors`.
+reason. The types bound every string's length (:mod:`monitor.limits`); the checks a type cannot
+say (event time within bounds, no control characters, see :mod:`monitor.event_checks`) run on
+the decoded columns, vectorised. A bad event never raises: whatever the bytes (a null value, a
+blank line, JSON nested 100,000 deep), it comes back in :attr:`Decoded.errors` with one of
+:data:`REASONS`, and its neighbours decode exactly as they would alone.
 
 >>> from monitor.config import parse_config
 >>> cfg = parse_config({"models": {"m": {"features": {"x": {"kind": "numeric"}}}}})
 >>> dec = EventDecoder(cfg)
 >>> out = dec.decode_lines(b'{"model_id": "m", "model_version": "1", "prediction_id": "a", '
 ...     b'"timestamp": 1000, "features": {"x": 2.5}, "prediction": 1, "score": 0.9}\\n'
-...     b'{"model_id": "nope"}\\n')
+...     b'\\n{"model_id": "nope"}\\n')
 >>> batch = out.batches["m"]
 >>> batch.numeric.tolist(), batch.timestamps.tolist()
 ([[2.5, 0.9]], [1000])
->>> [(e.position, e.reason) for e in out.errors]
-[(1, 'unknown_model')]
+>>> [(e.position, e.reason) for e in out.errors]  # positions are line numbers, from 0
+[(1, 'empty'), (2, 'unknown_model')]
+>>> [e.reason for e in dec.decode_values([None, b'[' * 100_000]).errors]
+['null_value', 'too_deep']
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import attrgetter
-from typing import Any, Union
+from typing import Annotated, Any, Union
 
 import msgspec
 import numpy as np
 
 from monitor.config import Config, ModelConfig
+from monitor.event_checks import (
+    MAX_TIMESTAMP_MS,
+    MIN_TIMESTAMP_MS,
+    Fault,
+    Faults,
+    check_categories,
+    check_finite,
+    check_segments,
+    check_text,
+    show,
+    stamps,
+)
 from monitor.layout import SCORE, Layout
+from monitor.limits import (
+    MAX_ID_CHARS,
+    MAX_SEGMENT_KEY_CHARS,
+    MAX_SEGMENT_VALUE_CHARS,
+    MAX_VALUE_CHARS,
+)
 from monitor.reference import category
 
-__all__ = ["EventDecoder", "Decoded", "ModelBatch", "BadEvent", "REASONS", "LabelDecoder", "LabelBatch", "DecodedLabels"]
+__all__ = [
+    "MAX_TIMESTAMP_MS",
+    "MIN_TIMESTAMP_MS",
+    "REASONS",
+    "BadEvent",
+    "Decoded",
+    "DecodedLabels",
+    "EventDecoder",
+    "LabelBatch",
+    "LabelDecoder",
+    "ModelBatch",
+]
 
-#: Stable reason codes of rejected events (counter labels and dead-letter headers).
-REASONS = ("invalid_json", "not_an_object", "missing_field", "wrong_type", "unknown_model", "bad_timestamp")
+#: Every reason an event can be refused for (counter labels, dead-letter headers); what each
+#: means is in docs/events.md ("What happens to bad input").
+REASONS = (
+    # the message
+    "null_value",
+    "empty",
+    "invalid_json",
+    "too_deep",
+    "not_an_object",
+    # the event (JSON or Avro)
+    "missing_model_id",
+    "unknown_model",
+    "missing_field",
+    "wrong_type",
+    "bad_timestamp",
+    "timestamp_out_of_range",
+    "field_too_long",
+    "invalid_characters",
+    # Avro messages (monitor.kafka.avro.AVRO_REASONS)
+    "bad_magic_byte",
+    "unknown_schema",
+    "avro_decode",
+    # the engine and the label join
+    "no_reference",
+    "too_many_versions",
+    "labels_not_expected",
+    "unknown_class",
+)
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-_MS = dt.timedelta(milliseconds=1)
-_Category = str | int | float | bool | None
+_Id = Annotated[str, msgspec.Meta(max_length=MAX_ID_CHARS)]
+_Text = Annotated[str, msgspec.Meta(max_length=MAX_VALUE_CHARS)]
+_Category = _Text | int | float | bool | None
+_Segments = dict[
+    Annotated[str, msgspec.Meta(max_length=MAX_SEGMENT_KEY_CHARS)],
+    Annotated[str, msgspec.Meta(max_length=MAX_SEGMENT_VALUE_CHARS)],
+]
+_Timestamp = int | float | dt.datetime
+# With one model the "union" is one struct, which msgspec decodes without its tag; a second
+# member that never validates (an int both >= 1 and <= 0) makes the tag required.
+_RequireTag = msgspec.defstruct(
+    "_RequireTag", [("never", Annotated[int, msgspec.Meta(ge=1, le=0)])], tag_field="model_id", tag="\x00"
+)
+_NULL = Fault("null_value", "the message has no value (a tombstone)")
+_EMPTY = Fault("empty", "the message is empty or blank")
+_TOO_DEEP = Fault("too_deep", "JSON nested deeper than the decoder's recursion limit")
 
 
 @dataclass(frozen=True)
@@ -146,13 +221,13 @@ class _ModelCodec:
         self.struct = msgspec.defstruct(
             f"Event_{model_id}",
             [
-                ("model_version", str),
-                ("prediction_id", str),
-                ("timestamp", int | float | dt.datetime),
+                ("model_version", _Id),
+                ("prediction_id", _Id),
+                ("timestamp", _Timestamp),
                 ("features", feats, msgspec.field(default_factory=feats)),
                 ("prediction", prediction, None),
                 ("score", float | None, None),
-                ("segments", dict[str, str] | None, None),
+                ("segments", _Segments | None, None),
             ],
             tag_field="model_id",
             tag=model_id,
@@ -161,17 +236,20 @@ class _ModelCodec:
         index = {n: i for i, n in enumerate(features)}
         self._numeric = [f"f{index[n]}" for n in self.layout.numeric if n in index]
         self._categorical = [f"f{index[n]}" for n in self.layout.categorical if n in index]
+        self._fields = [f"features.{n}" for n in self.layout.categorical if n in index] + ["prediction"]
         self._score = SCORE in self.layout.numeric
         self._prediction = cfg.prediction
 
-    def columns(self, events: list[Any], positions: list[int]) -> ModelBatch:
+    def columns(self, events: list[Any], positions: np.ndarray | list[int]) -> tuple[ModelBatch | None, list[BadEvent]]:
+        """The columns of the events that pass the checks, and the events that do not."""
         n = len(events)
+        faults: Faults = {}
         feats = list(map(attrgetter("features"), events))
         numeric = _matrix(feats, self._numeric, n)
         preds = list(map(attrgetter("prediction"), events))
         missing = preds.count(None)
         has_prediction = (
-            np.ones(n, bool) if missing == 0 else np.zeros(n, bool) if missing == n else np.array(preds, dtype=object) != None  # noqa: E711 (elementwise)
+            np.ones(n, bool) if missing == 0 else np.zeros(n, bool) if missing == n else np.array(preds, dtype=object) != None
         )
         extra = []
         if self._score:
@@ -184,17 +262,32 @@ class _ModelCodec:
         if self._prediction == "categorical":
             categorical.append(preds)
         segments = list(map(attrgetter("segments"), events))
-        return ModelBatch(
+        versions = list(map(attrgetter("model_version"), events))
+        ids = list(map(attrgetter("prediction_id"), events))
+        timestamps = stamps(list(map(attrgetter("timestamp"), events)), faults)
+        check_text("model_version", versions, faults)
+        check_text("prediction_id", ids, faults)
+        for name, column in zip(self._fields, categorical):
+            check_categories(name, column, faults)
+        has_segments = segments.count(None) != n
+        if has_segments:
+            check_segments(segments, faults)
+        batch = ModelBatch(
             self.model_id,
-            list(map(attrgetter("model_version"), events)),
-            _timestamps(list(map(attrgetter("timestamp"), events))),
+            versions,
+            timestamps,
             numeric.reshape(n, len(self.layout.numeric)),
             categorical,
             has_prediction,
-            list(map(attrgetter("prediction_id"), events)),
+            ids,
             np.asarray(positions, np.int64),
-            [] if segments.count(None) == n else segments,
+            segments if has_segments else [],
         )
+        if not faults:
+            return batch, []
+        errors = [BadEvent(int(positions[i]), *fault) for i, fault in faults.items()]
+        keep = np.setdiff1d(np.arange(n), np.fromiter(faults, np.int64, len(faults)))
+        return (batch.take(keep) if keep.size else None), errors
 
 
 def _matrix(items: list[Any], names: list[str], n: int) -> np.ndarray:
@@ -212,21 +305,6 @@ def _floats(values: list[Any]) -> np.ndarray:
     return np.array(values, dtype=np.float64)
 
 
-def _timestamps(values: list[Any]) -> np.ndarray:
-    try:
-        return np.fromiter(values, np.int64, len(values))
-    except TypeError:  # RFC 3339 strings were decoded to datetimes
-        return np.array([_epoch_ms(v) for v in values], dtype=np.int64)
-
-
-def _epoch_ms(value: int | float | dt.datetime) -> int:
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:  # RFC 3339 requires an offset; treat a bare time as UTC
-            value = value.replace(tzinfo=dt.timezone.utc)
-        return (value - _EPOCH) // _MS
-    return int(value)
-
-
 class _TypedDecoder:
     """Typed decoding of a tagged union of per-model structs: a whole batch in C, and, for a
     batch with a bad message, one message at a time so each failure gets its reason.
@@ -240,62 +318,82 @@ class _TypedDecoder:
     models: Mapping[str, Any]
     _assemble: Any  # (events, positions, errors, count) -> the decoded batch
 
-    def decode_values(self, values: Sequence[bytes]) -> Any:
-        """Decode a sequence of single-event messages (e.g. Kafka message values)."""
+    def decode_values(self, values: Sequence[bytes | None]) -> Any:
+        """Decode a sequence of single-event messages (e.g. Kafka message values; None for a
+        tombstone)."""
         try:
             events = list(map(self._decoder.decode, values))
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except (msgspec.ValidationError, msgspec.DecodeError, TypeError, RecursionError):
             return self._one_by_one(values)
-        return self._assemble(events, list(range(len(events))), [], len(events))
+        return self._assemble(events, np.arange(len(events)), [], len(events))
 
     def decode_lines(self, data: bytes) -> Any:
-        """Decode a JSONL buffer (one event per line; blank lines are skipped)."""
-        return self.decode_values([line for line in data.splitlines() if line.strip()])
+        """Decode a JSONL buffer, one event per line (``\\n``-separated; a last line without
+        one counts). Positions are line indices: a blank line is an ``empty`` bad event.
+
+        In one call when the buffer has as many events as lines. (A line holding two events
+        in a buffer that also has a blank line would pass that test; the events are decoded
+        all the same, and positions after them are off by one.)"""
+        lines = _newlines(data) + (not data.endswith(b"\n"))
+        try:
+            events = self._decoder.decode_lines(data)
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+            events = None
+        if events is None or len(events) != lines:
+            return self.decode_values(data.split(b"\n")[:lines])
+        return self._assemble(events, np.arange(lines), [], lines)
 
     def decode_objects(self, objects: Sequence[Any]) -> Any:
         """Validate already-parsed events (e.g. records read from Avro) through the same types:
         the whole list in one call, one at a time only when something in it is bad."""
         try:
             good = msgspec.convert(objects, list[self._union], strict=False)  # type: ignore[name-defined]
-        except msgspec.ValidationError:
+        except (msgspec.ValidationError, RecursionError):
             pass
         else:
-            return self._assemble(good, list(range(len(good))), [], len(objects))
-        good, positions, errors = [], [], []
-        for i, obj in enumerate(objects):
-            try:
-                good.append(msgspec.convert(obj, self._union, strict=False))
-                positions.append(i)
-            except msgspec.ValidationError as exc:
-                errors.append(BadEvent(i, *_classify(obj, str(exc), self.models)))
-        return self._assemble(good, positions, errors, len(objects))
+            return self._assemble(good, np.arange(len(good)), [], len(objects))
+        return self._split([self._convert(obj) for obj in objects], len(objects))
 
-    def _one_by_one(self, values: Sequence[bytes]) -> Any:
-        good, positions, errors = [], [], []
-        decode = self._decoder.decode
-        for i, raw in enumerate(values):
-            try:
-                good.append(decode(raw))
-                positions.append(i)
-                continue
-            except msgspec.ValidationError as exc:
-                error = _classify(_loads(raw), str(exc), self.models)
-            except msgspec.DecodeError:
-                # Not strict JSON: Python's json accepts NaN and Infinity, which we count as
-                # missing values rather than reject the event.
-                obj = _loads(raw)
-                if obj is None:
-                    errors.append(BadEvent(i, "invalid_json", "the message is not valid JSON"))
-                    continue
-                try:
-                    good.append(msgspec.convert(obj, self._union, strict=False))
-                    positions.append(i)
-                    continue
-                except msgspec.ValidationError as exc:
-                    error = _classify(obj, str(exc), self.models)
-            errors.append(BadEvent(i, *error))
-        return self._assemble(good, positions, errors, len(values))
+    def _one_by_one(self, values: Sequence[bytes | None]) -> Any:
+        return self._split([self._decode_one(raw) for raw in values], len(values))
 
+    def _split(self, results: list[Any], count: int) -> Any:
+        good, positions, errors = [], [], []
+        for i, result in enumerate(results):
+            if isinstance(result, Fault):
+                errors.append(BadEvent(i, *result))
+            else:
+                good.append(result)
+                positions.append(i)
+        return self._assemble(good, positions, errors, count)
+
+    def _decode_one(self, raw: bytes | None) -> Any:
+        """The event in one message, or the :class:`Fault` that stops it."""
+        if raw is None:
+            return _NULL
+        try:
+            return self._decoder.decode(raw)
+        except msgspec.ValidationError as exc:
+            problem: str | None = str(exc)
+        except msgspec.DecodeError:
+            problem = None
+        except RecursionError:
+            return _TOO_DEEP
+        obj = _parse(raw)
+        if isinstance(obj, Fault):
+            return obj
+        if problem is None:  # not strict JSON (NaN, Infinity) but Python's json reads it
+            return self._convert(obj)
+        return _classify(obj, problem, self.models)
+
+    def _convert(self, obj: Any) -> Any:
+        """A parsed event through the types, or the :class:`Fault` that stops it."""
+        try:
+            return msgspec.convert(obj, self._union, strict=False)
+        except msgspec.ValidationError as exc:
+            return _classify(obj, str(exc), self.models)
+        except RecursionError:
+            return _TOO_DEEP
 
 
 class EventDecoder(_TypedDecoder):
@@ -304,53 +402,86 @@ class EventDecoder(_TypedDecoder):
     def __init__(self, config: Config) -> None:
         self.codecs = {m: _ModelCodec(m, cfg) for m, cfg in config.models.items()}
         self.models = self.codecs
-        self._union = Union[tuple(c.struct for c in self.codecs.values())]  # noqa: UP007 (runtime union)
+        self._union = Union[(*(c.struct for c in self.codecs.values()), _RequireTag)]
         self._decoder = msgspec.json.Decoder(self._union)
         self._structs = {c.struct: c for c in self.codecs.values()}
 
-    def decode_lines(self, data: bytes) -> Decoded:
-        """Decode a JSONL buffer (one event per line; blank lines are skipped), in one call
-        when every line is good."""
-        try:
-            events = self._decoder.decode_lines(data)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            return self.decode_values([line for line in data.splitlines() if line.strip()])
-        return self._assemble(events, list(range(len(events))), [], len(events))
-
-    def _assemble(self, events: list[Any], positions: list[int], errors: list[BadEvent], count: int) -> Decoded:
-        by_type: dict[type, tuple[list[Any], list[int]]] = {}
-        types = set(map(type, events))
-        if len(types) == 1:  # the common case: one model
-            by_type[types.pop()] = (events, positions)
-        else:
-            for e, p in zip(events, positions):
-                evs, pos = by_type.setdefault(type(e), ([], []))
-                evs.append(e)
-                pos.append(p)
+    def _assemble(self, events: list[Any], positions: np.ndarray | list[int], errors: list[BadEvent], count: int) -> Decoded:
         batches = {}
-        for struct, (evs, pos) in by_type.items():
+        for struct, (evs, pos) in _by_type(events, positions).items():
             codec = self._structs[struct]
-            batches[codec.model_id] = codec.columns(evs, pos)
+            batch, refused = codec.columns(evs, pos)
+            if batch is not None:
+                batches[codec.model_id] = batch
+            errors = errors + refused
         return Decoded(batches, sorted(errors, key=attrgetter("position")), count)
 
 
-def _loads(raw: bytes) -> Any:
+def _by_type(events: list[Any], positions: np.ndarray | list[int]) -> dict[type, tuple[list[Any], Any]]:
+    """The events of each model (struct type) with their positions; one model (the common case)
+    without a copy."""
+    types = set(map(type, events))
+    if len(types) == 1:
+        return {types.pop(): (events, positions)}
+    grouped: dict[type, tuple[list[Any], list[int]]] = {}
+    for e, p in zip(events, positions):
+        evs, pos = grouped.setdefault(type(e), ([], []))
+        evs.append(e)
+        pos.append(p)
+    return grouped
+
+
+def _newlines(data: bytes, chunk: int = 1 << 18) -> int:
+    """How many ``\\n`` in ``data``: numpy over cache-sized chunks, 3x ``bytes.count``."""
+    codes = np.frombuffer(data, np.uint8)
+    return sum(int(np.count_nonzero(codes[i : i + chunk] == 10)) for i in range(0, codes.size, chunk))
+
+
+def _parse(raw: bytes) -> Any:
+    """The JSON value of a message the typed decoder refused, or the :class:`Fault` if it has
+    none. Strict JSON first (msgspec); then Python's ``json``, which also reads NaN and
+    Infinity. Depth is refused by msgspec before ``json`` ever recurses."""
+    if not raw.strip():
+        return _EMPTY
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        problem = str(exc)
+    except RecursionError:
+        return _TOO_DEEP
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return None
+    except RecursionError:
+        return _TOO_DEEP
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError, an integer of > 4300 digits
+        return Fault("invalid_json", f"the message is not JSON: {problem}")
 
 
-def _classify(obj: Any, message: str, codecs: Mapping[str, Any]) -> tuple[str, str]:
+_AT = re.compile(r" - at `(?:key` in `)?\$\.?([^`]*)`$")
+
+
+def _classify(obj: Any, message: str, models: Mapping[str, Any]) -> Fault:
+    """The reason msgspec refused ``obj`` (its message), in the terms of the event contract."""
     if not isinstance(obj, dict):
-        return "not_an_object", f"an event must be a JSON object, got {type(obj).__name__}"
-    if "model_id" in obj and obj["model_id"] not in codecs:
-        return "unknown_model", f"unknown model {obj['model_id']!r}; configured: {sorted(codecs)}"
+        return Fault("not_an_object", f"an event must be a JSON object, got {type(obj).__name__}")
+    if "model_id" not in obj:
+        return Fault("missing_model_id", f"an event must name its model_id; configured: {sorted(models)}")
+    model_id = obj["model_id"]
+    if not isinstance(model_id, str) or model_id not in models:
+        return Fault("unknown_model", f"unknown model {show(model_id)}; configured: {sorted(models)}")
+    at = _AT.search(message)
+    path = (at.group(1) if at else "").replace("[...]", "")
+    if "of length <=" in message:
+        limit = message.split("of length <= ", 1)[1].split(" ", 1)[0].rstrip("`")
+        what = f"a key of {path}" if "`key` in" in message else path
+        return Fault("field_too_long", f"{what} is longer than {limit} characters")
+    if path == "timestamp":
+        if "out of range" in message:
+            return Fault("timestamp_out_of_range", f"timestamp is outside [{MIN_TIMESTAMP_MS}, {MAX_TIMESTAMP_MS}] epoch ms: {message}")
+        return Fault("bad_timestamp", f"timestamp must be epoch milliseconds or an RFC 3339 string: {message}")
     if "missing required field" in message:
-        return "missing_field", message
-    if "`$.timestamp`" in message:
-        return "bad_timestamp", f"timestamp must be epoch milliseconds or an RFC 3339 string: {message}"
-    return "wrong_type", message
+        return Fault("missing_field", message)
+    return Fault("wrong_type", message)
 
 
 @dataclass(eq=False)
@@ -393,34 +524,52 @@ class LabelDecoder(_TypedDecoder):
         self.models = config.models
         structs = []
         for model_id, cfg in config.models.items():
-            label_type = float if cfg.task == "regression" else str | int | bool
+            label_type = float if cfg.task == "regression" else _Text | int | bool
             struct = msgspec.defstruct(
                 f"Label_{model_id}",
-                [("prediction_id", str), ("label", label_type), ("timestamp", int | float | dt.datetime)],
+                [("prediction_id", _Id), ("label", label_type), ("timestamp", _Timestamp)],
                 tag_field="model_id",
                 tag=model_id,
                 gc=False,
             )
             self.structs[struct] = (model_id, cfg.task)
             structs.append(struct)
-        self._union = Union[tuple(structs)]  # noqa: UP007 (runtime union)
+        self._union = Union[(*structs, _RequireTag)]
         self._decoder = msgspec.json.Decoder(self._union)
 
-    def _assemble(self, events: list[Any], positions: list[int], errors: list[BadEvent], count: int) -> DecodedLabels:
-        grouped: dict[type, tuple[list[Any], list[int]]] = {}
-        for e, p in zip(events, positions):
-            evs, pos = grouped.setdefault(type(e), ([], []))
-            evs.append(e)
-            pos.append(p)
+    def _assemble(self, events: list[Any], positions: np.ndarray | list[int], errors: list[BadEvent], count: int) -> DecodedLabels:
         batches = {}
-        for struct, (evs, pos) in grouped.items():
+        for struct, (evs, pos) in _by_type(events, positions).items():
             model_id, task = self.structs[struct]
-            labels = list(map(attrgetter("label"), evs))
-            batches[model_id] = LabelBatch(
-                model_id,
-                list(map(attrgetter("prediction_id"), evs)),
-                labels if task == "regression" else [v if isinstance(v, str) else category(v) for v in labels],
-                _timestamps(list(map(attrgetter("timestamp"), evs))),
-                np.asarray(pos, np.int64),
-            )
+            batch, refused = _labels(model_id, task, evs, pos)
+            if batch is not None:
+                batches[model_id] = batch
+            errors = errors + refused
         return DecodedLabels(batches, sorted(errors, key=attrgetter("position")), count)
+
+
+def _labels(model_id: str, task: str, events: list[Any], positions: np.ndarray | list[int]) -> tuple[LabelBatch | None, list[BadEvent]]:
+    """The label batch of the events that pass the checks, and the events that do not."""
+    faults: Faults = {}
+    ids = list(map(attrgetter("prediction_id"), events))
+    labels = list(map(attrgetter("label"), events))
+    timestamps = stamps(list(map(attrgetter("timestamp"), events)), faults)
+    check_text("prediction_id", ids, faults)
+    if task == "regression":
+        check_finite("label", labels, faults)
+    else:
+        check_categories("label", labels, faults)
+    errors = [BadEvent(int(positions[i]), *fault) for i, fault in faults.items()]
+    if faults:
+        keep = [i for i in range(len(events)) if i not in faults]
+        ids, labels, positions = [ids[i] for i in keep], [labels[i] for i in keep], [positions[i] for i in keep]
+        timestamps = timestamps[keep]
+        if not keep:
+            return None, errors
+    return LabelBatch(
+        model_id,
+        ids,
+        labels if task == "regression" else [v if isinstance(v, str) else category(v) for v in labels],
+        timestamps,
+        np.asarray(positions, np.int64),
+    ), errors

@@ -60,13 +60,13 @@ def _jsonl_blocks(fh: IO[bytes]) -> Iterator[bytes]:
             continue
         rest = block[cut:]
         yield block[:cut]
-    if rest.strip():
+    if rest:  # a last line without its newline (a blank one is an `empty` bad event)
         yield rest
 
 
-def _decoded_blocks(path: Path, decoder: EventDecoder) -> Iterator[tuple[Decoded, list[Any] | None, int]]:
-    """(decoded batch, the raw events or None, bytes read) per block of the file; JSONL blocks
-    are split into raw lines only when needed (see :func:`_raw_lines`)."""
+def _decoded_blocks(path: Path, decoder: EventDecoder) -> Iterator[tuple[Decoded, _Lines | list[Any], int]]:
+    """(decoded batch, the raw events, bytes read) per block of the file; JSONL blocks are
+    split into raw lines only when a dead letter needs one (see :class:`_Lines`)."""
     if path.suffix.lower() == ".avro":
         import fastavro
 
@@ -84,21 +84,37 @@ def _decoded_blocks(path: Path, decoder: EventDecoder) -> Iterator[tuple[Decoded
                 yield Decoded({}, [], 0), [], fh.tell() - reported
         return
     with path.open("rb") as fh:
+        line = 1
         for block in _jsonl_blocks(fh):
-            yield decoder.decode_lines(block), _Lines(block), len(block)
+            decoded = decoder.decode_lines(block)
+            yield decoded, _Lines(block, line), len(block)
+            line += decoded.count
 
 
 class _Lines:
-    """The non-blank lines of a JSONL block, split only if a dead letter needs them."""
+    """The lines of a JSONL block (blank ones too, as ``decode_lines`` counts them), split only
+    if a dead letter needs them; ``first`` is the 1-based line number of the first in its file."""
 
-    def __init__(self, block: bytes) -> None:
+    def __init__(self, block: bytes, first: int) -> None:
         self.block = block
+        self.first = first
         self._lines: list[bytes] | None = None
 
     def __getitem__(self, i: int) -> bytes:
         if self._lines is None:
-            self._lines = [line for line in self.block.splitlines() if line.strip()]
-        return self._lines[i]
+            self._lines = self.block.split(b"\n")
+        return self._lines[i].removesuffix(b"\r")  # a CRLF file's line ends with both
+
+
+def _dead_letter(e: BadEvent, path: Path, raw: _Lines | list[Any], offset: int) -> dict[str, Any]:
+    """The dead-letter record of ``e``: ``offset`` is its position in the replay (every file
+    in order; for JSONL, every line counts), ``line`` its 1-based line number in a JSONL file."""
+    event = raw[e.position]
+    letter = {"reason": e.reason, "detail": e.detail, "source": str(path), "offset": offset}
+    if isinstance(raw, _Lines):
+        letter["line"] = raw.first + e.position
+    letter["event"] = event.decode("utf-8", "replace") if isinstance(event, bytes) else event
+    return letter
 
 
 def _label_blocks(paths: list[Path], decoder: LabelDecoder) -> Iterator[tuple[DecodedLabels, int]]:
@@ -194,12 +210,7 @@ def replay(
             for e in bad:
                 report.invalid[e.reason] += 1
                 if dead_letters is not None:
-                    event = raw[e.position] if raw is not None else None
-                    payload = event.decode("utf-8", "replace") if isinstance(event, bytes) else event
-                    dead_letters.write(
-                        encoder.encode({"reason": e.reason, "detail": e.detail, "source": str(path), "offset": first + e.position, "event": payload})
-                        + b"\n"
-                    )
+                    dead_letters.write(encoder.encode(_dead_letter(e, path, raw, first + e.position)) + b"\n")
             report.events += decoded.count - len(bad)
             feed_labels(engine.watermark())
             emit(engine.close(engine.watermark()))

@@ -91,7 +91,8 @@ def run(data: bytes, replay_guard: bool = True, window: str = "1m", **model: obj
     closed: list = []
     lines = data.splitlines(keepends=True)
     for i in range(0, len(lines), 500):
-        refused += engine.process("s", decoder.decode_lines(b"".join(lines[i : i + 500])), i + 500)
+        decoded = decoder.decode_lines(b"".join(lines[i : i + 500]))  # beyond year 9999: refused here
+        refused += decoded.errors + engine.process("s", decoded, i + 500)
         closed += engine.close(engine.watermark())
     closed += engine.flush()
     return window_table(closed), refused, engine

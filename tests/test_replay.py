@@ -197,12 +197,18 @@ def test_a_file_split_in_parts_replays_as_one_stream(sqlite_store: Store, stream
     assert snapshot(sqlite_store) == expected
 
 
-def test_blank_lines_are_skipped(sqlite_store: Store, stream: Path, expected, tmp_path):
+def test_blank_lines_are_empty_dead_letters_and_change_nothing(sqlite_store: Store, stream: Path, expected, tmp_path):
     lines = lines_of(stream.read_bytes())
     path = tmp_path / "blank.jsonl"
     path.write_bytes(b"\n" + b"".join(lines[:100]) + b"\n   \n" + b"".join(lines[100:]) + b"\n\n")
-    report = replay(CFG, sqlite_store, [path])
-    assert report.events == N and not report.invalid
+    dead = io.BytesIO()
+    report = replay(CFG, sqlite_store, [path], dead_letters=dead)
+    assert report.events == N and report.invalid == {"empty": 5}
+    letters = [json.loads(line) for line in dead.getvalue().splitlines()]
+    assert [(d["line"], d["reason"], d["event"]) for d in letters] == [
+        (1, "empty", ""), (102, "empty", ""), (103, "empty", "   "), (N + 4, "empty", ""), (N + 5, "empty", "")
+    ]
+    assert [d["offset"] for d in letters] == [d["line"] - 1 for d in letters]  # one file: line - 1
     assert snapshot(sqlite_store) == expected
 
 

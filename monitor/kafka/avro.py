@@ -11,9 +11,11 @@ Two wire formats, one per setting of ``kafka.schema_registry_url`` when ``topics
   ``monitor.v1.Prediction`` from ``schemas/prediction.avsc``.
 
 A bad message never raises: it comes back as a :class:`~monitor.events.BadEvent` with one of the
-reasons in :data:`AVRO_REASONS`. Only a registry that cannot be reached raises
-(:class:`~monitor.exceptions.KafkaError`), since dead-lettering every message while the registry
-is down would lose them.
+reasons in :data:`AVRO_REASONS`, or ``null_value`` (a tombstone) or ``empty`` (a value of no
+bytes); :meth:`AvroDecoder.decode_events` then validates the records as JSON events are (every
+reason of :data:`monitor.events.REASONS` but the JSON ones). Only a registry that cannot be
+reached raises (:class:`~monitor.exceptions.KafkaError`), since dead-lettering every message
+while the registry is down would lose them.
 
 Timestamps (``timestamp-millis``) come back as epoch milliseconds (``int``), as in JSON events,
 not as the ``datetime`` fastavro would build (the event contract takes both).
@@ -69,7 +71,7 @@ __all__ = [
     "schema_text",
 ]
 
-#: Reason codes of undecodable Avro messages (next to :data:`monitor.events.REASONS`).
+#: Reason codes of undecodable Avro messages (part of :data:`monitor.events.REASONS`).
 AVRO_REASONS = ("bad_magic_byte", "unknown_schema", "avro_decode")
 
 #: The bundled schemas, by short name.
@@ -199,7 +201,7 @@ class AvroDecoder:
         records, positions, errors = [], [], []
         for i, value in enumerate(values):
             if not value:
-                errors.append(BadEvent(i, "avro_decode", "the message has no value"))
+                errors.append(_no_value(i, value))
                 continue
             bio = BytesIO(value)
             try:
@@ -219,7 +221,10 @@ class AvroDecoder:
         unknown: dict[int, str] = {}  # ids the registry does not know, asked once per batch
         records, positions, errors = [], [], []
         for i, value in enumerate(values):
-            if not value or len(value) < HEADER_SIZE or value[0] != MAGIC_BYTE:
+            if not value:
+                errors.append(_no_value(i, value))
+                continue
+            if len(value) < HEADER_SIZE or value[0] != MAGIC_BYTE:
                 errors.append(BadEvent(i, "bad_magic_byte", _bad_header(value)))
                 continue
             schema_id = int.from_bytes(value[1:5], "big")
@@ -311,9 +316,13 @@ def _trailing(n: int) -> str:
     return f"{n} bytes left after the record (written with another schema?)"
 
 
-def _bad_header(value: bytes | None) -> str:
-    if not value:
-        return "the message has no value"
+def _no_value(position: int, value: bytes | None) -> BadEvent:
+    if value is None:
+        return BadEvent(position, "null_value", "the message has no value (a tombstone)")
+    return BadEvent(position, "empty", "the message is empty")
+
+
+def _bad_header(value: bytes) -> str:
     if len(value) < HEADER_SIZE:
         return f"{len(value)} bytes is shorter than the 5-byte Confluent header"
     return f"first byte is {value[0]:#04x}, expected 0x00 (Confluent wire format)"

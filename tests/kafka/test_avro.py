@@ -97,12 +97,12 @@ def test_raw_bad_messages_are_classified():
     assert [(e.position, e.reason) for e in out.errors] == [
         (1, "avro_decode"),
         (2, "avro_decode"),
-        (3, "avro_decode"),
-        (4, "avro_decode"),
+        (3, "empty"),
+        (4, "null_value"),
     ]
     assert "truncated" in out.errors[0].detail
     assert "2 bytes left after the record" in out.errors[1].detail
-    assert out.errors[2].detail == "the message has no value"
+    assert out.errors[3].detail == "the message has no value (a tombstone)"
 
 
 def test_registry_bad_messages_are_classified():
@@ -110,7 +110,7 @@ def test_registry_bad_messages_are_classified():
     good, schema_id = _framed(registry, EVENT)
     unknown = b"\x00" + (schema_id + 1000).to_bytes(4, "big") + good[5:]
     out = AvroDecoder(registry=registry).decode(
-        [good, b"\x01" + good[1:], b"\x00\x00", unknown, unknown, good[:-3], _raw(EVENT), good]
+        [good, b"\x01" + good[1:], b"\x00\x00", unknown, unknown, good[:-3], _raw(EVENT), good, None, b""]
     )
     assert out.positions == [0, 7]
     assert out.records == [EVENT, EVENT]
@@ -121,6 +121,8 @@ def test_registry_bad_messages_are_classified():
         (4, "unknown_schema"),
         (5, "avro_decode"),
         (6, "bad_magic_byte"),
+        (8, "null_value"),
+        (9, "empty"),
     ]
     assert out.errors[0].detail == "first byte is 0x01, expected 0x00 (Confluent wire format)"
     assert out.errors[2].detail == f"schema id {schema_id + 1000} is not in the registry"
