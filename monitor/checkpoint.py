@@ -69,7 +69,9 @@ class Checkpointer:
         self.clock = clock
         self.closer = closer
         self.performance = PerformanceRepository(store)
-        self.hooks: list[Callable[[Connection, EngineState, list[ClosedWindow]], None]] = [self._join]
+        self.hooks: list[Callable[[Connection, EngineState, list[ClosedWindow]], None]] = [
+            self._join
+        ]
         if after_close is not None:  # alert evaluation and its outbox, after the join's windows
             self.hooks.append(lambda conn, _state, windows: after_close(conn, windows))
         self.alerts = alerts
@@ -103,10 +105,14 @@ class Checkpointer:
         """Checkpoint step 6a: the label join's delta, performance windows, concept drift."""
         self.orphans, self.refreshed = self._write_join(conn, state)
         self.performance.write_detections(conn, state.detections)
-        if self.alerts is not None and (state.join.records or state.join.panes or self.engine.join.models):
+        if self.alerts is not None and (
+            state.join.records or state.join.panes or self.engine.join.models
+        ):
             self._performance_alerts(conn, self.refreshed, windows, state)
 
-    def _write_join(self, conn: Connection, state: EngineState) -> tuple[dict[str, int], list[dict]]:
+    def _write_join(
+        self, conn: Connection, state: EngineState
+    ) -> tuple[dict[str, int], list[dict]]:
         """The label join's delta and the performance windows it changes: (orphaned labels per
         model, refreshed performance window rows)."""
         delta = state.join
@@ -116,20 +122,36 @@ class Checkpointer:
         engine = self.engine
 
         def evaluate(model_id: str, version: str, blobs: list[bytes]) -> dict:
-            geo = engine.geometry(model_id, version) if engine.has_geometry(model_id, version) else None
+            geo = (
+                engine.geometry(model_id, version)
+                if engine.has_geometry(model_id, version)
+                else None
+            )
             prof = geo.reference.columns.get("prediction") if geo is not None else None
-            classes = dict(zip(prof.vocab, prof.counts[:-1].tolist())) if prof is not None and prof.kind == "categorical" else None
+            classes = (
+                dict(zip(prof.vocab, prof.counts[:-1].tolist()))
+                if prof is not None and prof.kind == "categorical"
+                else None
+            )
             return evaluate_performance(blobs, classes)
 
         return self.performance.write(conn, self.job, delta, engine.config, watermark, evaluate)
 
-    def _data_only(self, conn: Connection, state: EngineState, _windows: list[ClosedWindow]) -> None:
+    def _data_only(
+        self, conn: Connection, state: EngineState, _windows: list[ClosedWindow]
+    ) -> None:
         """What a trial of a part writes after the store's own steps: the join's records and
         panes and the detections (no alerts: they are derived, and written for real later)."""
         self._write_join(conn, state)
         self.performance.write_detections(conn, state.detections)
 
-    def _performance_alerts(self, conn: Connection, refreshed: list[dict], windows: list[ClosedWindow], state: EngineState) -> None:
+    def _performance_alerts(
+        self,
+        conn: Connection,
+        refreshed: list[dict],
+        windows: list[ClosedWindow],
+        state: EngineState,
+    ) -> None:
         """Performance rules (step 6b): each rule kind once per window, when its figure is
         complete enough to judge — realized performance once half the window's predictions are
         labeled or the window is final, label coverage when final, the estimate when the drift
@@ -137,7 +159,13 @@ class Checkpointer:
         alerts = self.alerts
         assert alerts is not None
         for row in refreshed:
-            key = (conn, row["model_id"], row["model_version"], row["window_start"], row["window_end"])
+            key = (
+                conn,
+                row["model_id"],
+                row["model_version"],
+                row["window_start"],
+                row["window_end"],
+            )
             coverage = row["metrics"].get("coverage") or 0.0
             if row["final"] or coverage >= 0.5:
                 alerts.evaluate_values(*key, row["metrics"], "performance")
@@ -146,12 +174,28 @@ class Checkpointer:
         for w in windows:
             row = self.performance.window(conn, w.model_id, w.model_version, w.start_ms, w.end_ms)
             if row is not None and row["estimated"]:
-                alerts.evaluate_values(conn, w.model_id, w.model_version, w.start_ms, w.end_ms, row["estimated"], "estimated_performance")
+                alerts.evaluate_values(
+                    conn,
+                    w.model_id,
+                    w.model_version,
+                    w.start_ms,
+                    w.end_ms,
+                    row["estimated"],
+                    "estimated_performance",
+                )
         for model_id, version, detection in state.detections:
             spec = self.engine.specs[model_id]
             end = int(spec.pane_of(np.array([detection.time]))[0])
             start, stop = spec.bounds(end + spec.panes - 1)
-            alerts.evaluate_values(conn, model_id, version, start, stop, {"concept_drift": 1.0, "position": detection.position}, "concept_drift")
+            alerts.evaluate_values(
+                conn,
+                model_id,
+                version,
+                start,
+                stop,
+                {"concept_drift": 1.0, "position": detection.position},
+                "concept_drift",
+            )
 
     def discard(self) -> None:
         """Forget a delta that could not be written (the caller rewinds to the checkpoint)."""
@@ -187,17 +231,26 @@ class Checkpointer:
             return None
         exc = self.last_error
         if isinstance(exc, StoreRejected):
-            return f"rejected data: checkpoints fail even with the refused data quarantined; consumption paused ({exc})"
+            return (
+                "rejected data: checkpoints fail even with the refused data quarantined; "
+                f"consumption paused ({exc})"
+            )
         if isinstance(exc, StoreFull):
             return f"full: checkpoints fail until space is freed; consumption paused ({exc})"
-        return "unreachable: checkpoints are failing; consumption paused" + (f" ({exc})" if exc else "")
+        return "unreachable: checkpoints are failing; consumption paused" + (
+            f" ({exc})" if exc else ""
+        )
 
     def _failed(self, state: EngineState, exc: StoreError) -> None:
         """Keep ``state`` for the next attempt and say so, once per kind of failure; or raise
         ``exc`` if it needs an operator and we may not wait for one."""
         fatal = not self.wait_for_operator and isinstance(exc, StoreFull | StoreRejected)
         if not fatal and (self.healthy or type(exc) is not type(self.last_error)):
-            log.log(logging.ERROR if isinstance(exc, StoreRejected) else logging.WARNING, "checkpoint failed, will retry: %s", exc)
+            log.log(
+                logging.ERROR if isinstance(exc, StoreRejected) else logging.WARNING,
+                "checkpoint failed, will retry: %s",
+                exc,
+            )
         self._pending = state
         self.healthy = False
         self.last_error = exc
@@ -225,13 +278,19 @@ class Checkpointer:
 
     def _checkpoint(self, state: EngineState, rows: list[dict]) -> list[ClosedWindow]:
         """One checkpoint transaction of ``state``, with the ``quarantine`` rows ``rows``."""
-        hooks = [*self.hooks, lambda conn, *_: quarantine.record(conn, rows)] if rows else self.hooks
+        hooks = (
+            [*self.hooks, lambda conn, *_: quarantine.record(conn, rows)] if rows else self.hooks
+        )
         self.last_duration, closed = self.store.checkpoint(self.job, state, self.closer, hooks)
         for row in rows:
             log.error(
                 "the database refused the %s of model %s version %s (%s): %s; quarantined (table"
                 " quarantine), the rest of the checkpoint was written",
-                row["part"], row["model_id"], row["model_version"], json.dumps(row["dropped"]), row["reason"],
+                row["part"],
+                row["model_id"],
+                row["model_version"],
+                json.dumps(row["dropped"]),
+                row["reason"],
                 extra={"model_id": row["model_id"]},
             )
             self.quarantined[(row["model_id"], row["part"])] += 1

@@ -202,13 +202,15 @@ def replay_cmd(config_path: str, files: tuple[str, ...], label_files: tuple[str,
             report = replay(cfg, store, paths, labels=[Path(f) for f in label_files], resume=resume, dead_letters=dlq, progress=bar.update)
     except StoreFull as exc:
         click.echo(
-            f"\nerror: {exc}\nThe replay stopped at its last checkpoint. Free space for {store.safe_url} (or raise its "
-            "size limit), then run the same command with --resume to continue from there.",
+            f"\nerror: {exc}\nThe replay stopped at its last checkpoint. Free space for "
+            f"{store.safe_url} (or raise its size limit), then run the same command with "
+            "--resume to continue from there.",
             err=True,
         )
         sys.exit(1)
     except StoreRejected as exc:
-        click.echo(f"\nerror: {exc}\nThe replay stopped at its last checkpoint (see the quarantine table).", err=True)
+        stopped = "The replay stopped at its last checkpoint (see the quarantine table)."
+        click.echo(f"\nerror: {exc}\n{stopped}", err=True)
         sys.exit(1)
     finally:
         if dlq:
@@ -359,7 +361,12 @@ def run_cmd(config_path: str, bootstrap_servers: str | None, metrics_port: int |
 
     cfg = _load(config_path)
     with _exit_on(EndpointError):  # a runtime failure (1), not a usage error (2)
-        serve(cfg, bootstrap_servers=bootstrap_servers, metrics_port=metrics_port, print_windows=print_windows)
+        serve(
+            cfg,
+            bootstrap_servers=bootstrap_servers,
+            metrics_port=metrics_port,
+            print_windows=print_windows,
+        )
 
 
 @contextlib.contextmanager

@@ -86,7 +86,11 @@ def serve(
 
             broker = stack.enter_context(EmbeddedBroker())
             servers = broker.bootstrap_servers
-            log.info("no kafka.bootstrap_servers configured: started the embedded Tansu broker on %s (memory only, for development)", servers)
+            log.info(
+                "no kafka.bootstrap_servers configured: started the embedded Tansu broker on %s"
+                " (memory only, for development)",
+                servers,
+            )
         try:
             create_topics(client_config(config, **{"bootstrap.servers": servers}), config)
         except KafkaError as exc:
@@ -96,10 +100,16 @@ def serve(
         metrics = Metrics(registry)
         dispatcher = Dispatcher.from_config(config, store, metrics=metrics).start()
         stack.callback(dispatcher.close)
-        service = KafkaService(config, store, bootstrap_servers=servers, metrics=metrics, on_windows=show if print_windows else None)
+        service = KafkaService(
+            config, store, bootstrap_servers=servers, metrics=metrics,
+            on_windows=show if print_windows else None,
+        )
         quarantined = service.checkpointer.quarantined  # counted in place by the checkpointer
         metrics.register_state(lambda: [_quarantined(quarantined)])
-        log.info("metrics, /healthz and /readyz on http://%s:%d; database %s; group %s", config.metrics.host, ops.port, store.safe_url, service.job)
+        log.info(
+            "metrics, /healthz and /readyz on http://%s:%d; database %s; group %s",
+            config.metrics.host, ops.port, store.safe_url, service.job,
+        )
         if service.run():
             log.info("stopped cleanly")
             return
@@ -113,7 +123,10 @@ def serve(
 
 
 def _listen(
-    registry: CollectorRegistry, readiness: Callable[[], tuple[bool, dict[str, str]]], host: str, port: int
+    registry: CollectorRegistry,
+    readiness: Callable[[], tuple[bool, dict[str, str]]],
+    host: str,
+    port: int,
 ) -> OpsServer:
     """The operations endpoint on ``host:port``; a port it cannot take is an EndpointError."""
     try:
@@ -122,7 +135,8 @@ def _listen(
         hint = " (another monitor on this host?)" if exc.errno == errno.EADDRINUSE else ""
         raise EndpointError(
             f"cannot serve /metrics, /healthz and /readyz on {host}:{port}: {exc.strerror}{hint}; "
-            "choose another port with metrics.port in the config or --metrics-port (0: any free port)"
+            "choose another port with metrics.port in the config or --metrics-port "
+            "(0: any free port)"
         ) from exc
 
 

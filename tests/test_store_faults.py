@@ -66,7 +66,9 @@ def config(url: str, labels: bool = False) -> Config:
 
 def with_reference(store: Store, cfg: Config) -> Store:
     layout = Layout.from_model(cfg.models[MODEL])
-    store.save_reference(ReferenceProfile.build(MODEL, "*", layout, rows_of(reference_rows(SPEC, 5000)), 200))
+    store.save_reference(
+        ReferenceProfile.build(MODEL, "*", layout, rows_of(reference_rows(SPEC, 5000)), 200)
+    )
     return store
 
 
@@ -84,13 +86,14 @@ def refuse_like_postgresql(store: Store) -> None:
             for col in table.columns:
                 if not isinstance(col.type, String) or col.type.length is None:
                     continue
-                too_long = f"length(NEW.{col.name}) > {col.type.length}"
-                nul = f"instr(CAST(NEW.{col.name} AS BLOB), x'00') > 0"
-                for when in ("INSERT", f"UPDATE OF {col.name}"):
+                n, c = col.type.length, col.name
+                refused = f"length(NEW.{c}) > {n} OR instr(CAST(NEW.{c} AS BLOB), x'00') > 0"
+                why = f"value too long for type character varying({n}) or a NUL character"
+                for when in ("INSERT", f"UPDATE OF {c}"):
+                    name = f"strict_{table.name}_{c}_{when[:6]}"
                     conn.exec_driver_sql(
-                        f"CREATE TRIGGER strict_{table.name}_{col.name}_{when[:6]} BEFORE {when} ON {table.name} "
-                        f"WHEN {too_long} OR {nul} BEGIN SELECT RAISE(ABORT, "
-                        f"'value too long for type character varying({col.type.length}) or a NUL character'); END"
+                        f"CREATE TRIGGER {name} BEFORE {when} ON {table.name} WHEN {refused} "
+                        f"BEGIN SELECT RAISE(ABORT, '{why}'); END"
                     )
 
 
@@ -112,20 +115,28 @@ class Run:
         self.store = store
         self.engine = Engine(self.cfg, store, labels=labels)
         self.checkpointer = Checkpointer(self.engine, store, JOB, interval_s=0)
-        self.engine.join.lookup = lambda key, ids: self.checkpointer.performance.lookup(JOB, key, ids)
+        self.engine.join.lookup = lambda key, ids: self.checkpointer.performance.lookup(
+            JOB, key, ids
+        )
         self.cols = generate(SPEC, 6000)
         self.lines = to_jsonl(SPEC, self.cols).splitlines(keepends=True)
         self.labels = labels_to_jsonl(SPEC, self.cols).splitlines(keepends=True)
         self.position = 0
 
-    def feed(self, a: int, b: int, version: dict[int, str] = {}, prediction_id: dict[int, str] = {}) -> bool:  # noqa: B006
+    def feed(
+        self,
+        a: int,
+        b: int,
+        version: dict[int, str] | None = None,
+        prediction_id: dict[int, str] | None = None,
+    ) -> bool:
         """Events a..b (their versions and prediction ids changed as given), their labels, then
         a checkpoint; whether it was written."""
         decoded = EventDecoder(self.cfg).decode_lines(b"".join(self.lines[a:b]))
         batch = decoded.batches[MODEL]
-        for i, value in version.items():
+        for i, value in (version or {}).items():
             batch.versions[i - a] = value
-        for i, value in prediction_id.items():
+        for i, value in (prediction_id or {}).items():
             batch.prediction_ids[i - a] = value
         self.position = b
         assert self.engine.process("predictions:0", decoded, b) == []
@@ -141,11 +152,17 @@ class Run:
 
 
 def drift_windows(store: Store, version: str = "v1") -> dict:
-    return {(r["feature"], r["window_start"]): (r["count"], r["statistics"]) for r in store.windows(MODEL, version=version)}
+    return {
+        (r["feature"], r["window_start"]): (r["count"], r["statistics"])
+        for r in store.windows(MODEL, version=version)
+    }
 
 
 def performance_windows(store: Store) -> dict:
-    return {(r["model_version"], r["window_start"]): (r["predictions"], r["labeled"], r["metrics"]) for r in PerformanceRepository(store).windows(MODEL)}
+    return {
+        (r["model_version"], r["window_start"]): (r["predictions"], r["labeled"], r["metrics"])
+        for r in PerformanceRepository(store).windows(MODEL)
+    }
 
 
 def clean(tmp_path: Path, labels: bool = False, **changes: dict[int, str]) -> Store:
@@ -164,7 +181,10 @@ def _psycopg2_errors():
     import psycopg2.errors as e
 
     return [
-        (e.StringDataRightTruncation("value too long for type character varying(200)"), StoreRejected),
+        (
+            e.StringDataRightTruncation("value too long for type character varying(200)"),
+            StoreRejected,
+        ),
         (e.NumericValueOutOfRange("bigint out of range"), StoreRejected),
         (e.UniqueViolation("duplicate key value violates unique constraint"), StoreRejected),
         (psycopg2.ProgrammingError("can't adapt type 'object'"), StoreRejected),
@@ -183,10 +203,16 @@ def _psycopg2_errors():
         (sqlite3.OperationalError("database or disk is full"), StoreFull),
         (sqlite3.IntegrityError("NOT NULL constraint failed: windows.kind"), StoreRejected),
         (sqlite3.DataError("string or blob too big"), StoreRejected),
-        (sqlite3.InterfaceError("Error binding parameter 1 - probably unsupported type."), StoreRejected),
+        (
+            sqlite3.InterfaceError("Error binding parameter 1 - probably unsupported type."),
+            StoreRejected,
+        ),
         (OverflowError("Python int too large to convert to SQLite INTEGER"), StoreRejected),
         (ValueError("A string literal cannot contain NUL (0x00) characters."), StoreRejected),
-        (OperationalError("SELECT 1", {}, sqlite3.OperationalError("database or disk is full")), StoreFull),
+        (
+            OperationalError("SELECT 1", {}, sqlite3.OperationalError("database or disk is full")),
+            StoreFull,
+        ),
         *_psycopg2_errors(),
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else None,
@@ -200,22 +226,55 @@ def test_each_driver_error_says_whether_retrying_helps(error, kind):
 
 # -- every write path ------------------------------------------------------------------------------
 def _records(pid: str = "p1", label: str | None = None) -> dict:
-    return {("0", pid): (MODEL, "v1", 1_000, "1", 0.9, None, label, None if label is None else 2_000)}
+    return {
+        ("0", pid): (MODEL, "v1", 1_000, "1", 0.9, None, label, None if label is None else 2_000)
+    }
 
 
 def _write_join(store: Store, delta: JoinDelta):
     cfg = config(store.url, labels=True)
-    return lambda conn, _state, _windows: PerformanceRepository(store).write(conn, "job", delta, cfg, None, lambda *_: {})
+    return lambda conn, _state, _windows: PerformanceRepository(store).write(
+        conn, "job", delta, cfg, None, lambda *_: {}
+    )
 
 
 @pytest.mark.parametrize(
     "write",
     [
-        pytest.param(lambda s: s.checkpoint("job", EngineState(panes={("p0", MODEL, LONG, 1): b"x"}, offsets={"p0": 1})), id="pane-version-too-long"),
-        pytest.param(lambda s: s.checkpoint("job", EngineState(panes={("p0", MODEL, "v\x00", 1): b"x"}, offsets={"p0": 1})), id="pane-version-nul"),
-        pytest.param(lambda s: s.checkpoint("job", EngineState(late=Counter({(MODEL, "v1", 2**64): 1}), offsets={"p0": 1})), id="late-beyond-bigint"),
-        pytest.param(lambda s: s.checkpoint("job", EngineState(offsets={"p0": 1}), hooks=[_write_join(s, JoinDelta(records=_records("p" * 300)))]), id="join-record-raw-cursor"),
-        pytest.param(lambda s: s.checkpoint("job", EngineState(offsets={"p0": 1}), hooks=[_write_join(s, JoinDelta(records=_records("p\x00")))]), id="join-record-nul-raw-cursor"),
+        pytest.param(
+            lambda s: s.checkpoint(
+                "job", EngineState(panes={("p0", MODEL, LONG, 1): b"x"}, offsets={"p0": 1})
+            ),
+            id="pane-version-too-long",
+        ),
+        pytest.param(
+            lambda s: s.checkpoint(
+                "job", EngineState(panes={("p0", MODEL, "v\x00", 1): b"x"}, offsets={"p0": 1})
+            ),
+            id="pane-version-nul",
+        ),
+        pytest.param(
+            lambda s: s.checkpoint(
+                "job", EngineState(late=Counter({(MODEL, "v1", 2**64): 1}), offsets={"p0": 1})
+            ),
+            id="late-beyond-bigint",
+        ),
+        pytest.param(
+            lambda s: s.checkpoint(
+                "job",
+                EngineState(offsets={"p0": 1}),
+                hooks=[_write_join(s, JoinDelta(records=_records("p" * 300)))],
+            ),
+            id="join-record-raw-cursor",
+        ),
+        pytest.param(
+            lambda s: s.checkpoint(
+                "job",
+                EngineState(offsets={"p0": 1}),
+                hooks=[_write_join(s, JoinDelta(records=_records("p\x00")))],
+            ),
+            id="join-record-nul-raw-cursor",
+        ),
     ],
 )
 def test_a_refused_value_is_store_rejected_on_every_write_path(strict: Store, write):
@@ -247,7 +306,10 @@ def test_a_connection_lost_under_the_raw_cursor_is_store_unavailable(pg_url: str
         pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
         with admin.connect() as a:
             a.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
-        with pytest.raises(StoreUnavailable, match="database unavailable"), store.cursor(conn) as cursor:
+        with (
+            pytest.raises(StoreUnavailable, match="database unavailable"),
+            store.cursor(conn) as cursor,
+        ):
             cursor.execute("SELECT 1")
     admin.dispose()
     store.engine.dispose()
@@ -256,7 +318,9 @@ def test_a_connection_lost_under_the_raw_cursor_is_store_unavailable(pg_url: str
 def test_a_refused_id_in_a_lookup_is_not_found(strict: Store):
     """A lookup of ids the database refuses even to compare (NUL on PostgreSQL) finds the
     others: the refused one cannot have been stored."""
-    strict.checkpoint("job", EngineState(), hooks=[_write_join(strict, JoinDelta(records=_records()))])
+    strict.checkpoint(
+        "job", EngineState(), hooks=[_write_join(strict, JoinDelta(records=_records()))]
+    )
     found = PerformanceRepository(strict).lookup("job", "0", ["p\x00", "p1", "nope"])
     assert list(found) == ["p1"]
 
@@ -277,7 +341,9 @@ def test_a_refused_version_is_quarantined_and_the_stream_moves_on(strict: Store,
     assert {r["model_version"] for r in strict.windows(MODEL)} == {"v1"}
     assert strict.load_state(JOB).offsets == {"predictions:0": 6000}
     rows = strict.quarantined(JOB)
-    assert rows and {(r["model_id"], r["model_version"], r["part"]) for r in rows} == {(MODEL, quarantine.printable(bad), "population")}
+    assert rows and {(r["model_id"], r["model_version"], r["part"]) for r in rows} == {
+        (MODEL, quarantine.printable(bad), "population")
+    }
     assert rows[0]["dropped"]["panes"] >= 1 and "rejected the data" in rows[0]["reason"]
     assert sum(r["dropped"]["windows"] for r in rows) == 1  # the refused version's one window
     assert run.checkpointer.quarantined == Counter({(MODEL, "population"): len(rows)})
@@ -295,7 +361,11 @@ def test_a_refused_join_record_is_quarantined_alone(strict: Store, tmp_path, bad
     assert drift_windows(strict) == drift_windows(expected)
     assert performance_windows(strict) == performance_windows(expected) != {}
     (row,) = strict.quarantined(JOB)
-    assert (row["part"], row["model_version"], row["dropped"]["join_records"]) == ("join_records", "v1", 1)
+    assert (row["part"], row["model_version"], row["dropped"]["join_records"]) == (
+        "join_records",
+        "v1",
+        1,
+    )
     assert row["dropped"]["prediction_ids"] == [quarantine.printable("p" + bad, 100)]
 
 
@@ -303,7 +373,9 @@ def test_bisection_finds_the_refused_parts_in_few_trials():
     """Unit test of :func:`quarantine.isolate` against a rule that refuses two of 64 versions
     and one record of a good version: those alone go, in about 2 k log2 n trials."""
     bad = {"v13", "v50"}
-    records = {("0", f"p{i}"): (MODEL, f"v{i % 64}", i, "1", 0.5, None, None, None) for i in range(640)}
+    records = {
+        ("0", f"p{i}"): (MODEL, f"v{i % 64}", i, "1", 0.5, None, None, None) for i in range(640)
+    }
     state = EngineState(
         panes={("s", MODEL, f"v{i}", 1): b"x" for i in range(64)},
         offsets={"s": 640},
@@ -318,25 +390,34 @@ def test_bisection_finds_the_refused_parts_in_few_trials():
         return StoreRejected("refused") if refused else None
 
     kept, dropped = quarantine.isolate(state, rejection, StoreRejected("refused"))
-    assert {(d.population.model_version, d.records) for d in dropped} == {("v13", None), ("v50", None), ("v7", (("0", "p7"),))}
+    assert {(d.population.model_version, d.records) for d in dropped} == {
+        ("v13", None),
+        ("v50", None),
+        ("v7", (("0", "p7"),)),
+    }
     assert {k[2] for k in kept.panes} == {f"v{i}" for i in range(64)} - bad
     assert len(kept.join.records) == 640 - 2 * 10 - 1 and kept.offsets == {"s": 640}
     assert rejection(kept) is None
-    assert len(trials) <= 2 * 3 * 6 + 3 + 2 * 4 + 1  # populations, the three alone, p7 among v7's ten
+    assert (
+        len(trials) <= 2 * 3 * 6 + 3 + 2 * 4 + 1
+    )  # populations, the three alone, p7 among v7's ten
     assert quarantine.everything(state, StoreRejected("x"))[0] == EngineState(offsets={"s": 640})
 
 
 def _refuse_together(store: Store) -> None:
     """A rule the database enforces only across rows: windows of versions a and b together."""
     message = "versions a and b refused together"
-    together = "NEW.model_version = 'b' AND EXISTS (SELECT 1 FROM window_summaries WHERE model_version = 'a')"
+    a = "EXISTS (SELECT 1 FROM window_summaries WHERE model_version = 'a')"
+    together = f"NEW.model_version = 'b' AND {a}"
+    trigger = "CREATE TRIGGER pair BEFORE INSERT ON window_summaries"
     if store.dialect == "sqlite":
-        sql = [f"CREATE TRIGGER pair BEFORE INSERT ON window_summaries WHEN {together} BEGIN SELECT RAISE(ABORT, '{message}'); END"]
+        sql = [f"{trigger} WHEN {together} BEGIN SELECT RAISE(ABORT, '{message}'); END"]
     else:
-        body = f"BEGIN IF {together} THEN RAISE EXCEPTION '{message}' USING ERRCODE = '23514'; END IF; RETURN NEW; END"
+        check = f"IF {together} THEN RAISE EXCEPTION '{message}' USING ERRCODE = '23514'; END IF"
+        function = f"$$ BEGIN {check}; RETURN NEW; END $$ LANGUAGE plpgsql"
         sql = [
-            f"CREATE FUNCTION pair() RETURNS trigger AS $$ {body} $$ LANGUAGE plpgsql",
-            "CREATE TRIGGER pair BEFORE INSERT ON window_summaries FOR EACH ROW EXECUTE FUNCTION pair()",
+            f"CREATE FUNCTION pair() RETURNS trigger AS {function}",
+            f"{trigger} FOR EACH ROW EXECUTE FUNCTION pair()",
         ]
     with store.engine.begin() as conn:
         for statement in sql:
@@ -357,13 +438,17 @@ def test_a_refusal_no_part_explains_quarantines_the_whole_delta(strict: Store):
     assert strict.windows(MODEL)  # later windows are written
 
 
-def test_data_refused_even_without_the_delta_makes_the_checkpoint_fail_as_rejected(strict: Store, tmp_path):
+def test_data_refused_even_without_the_delta_makes_the_checkpoint_fail_as_rejected(
+    strict: Store, tmp_path
+):
     """When even the positions alone are refused, nothing can be set aside: the checkpoint
     fails as 'rejected data' (a live service pauses and says so on /readyz), then succeeds
     once the database takes the data again; unreachable and full read differently."""
     cfg = config(strict.url)
     with_reference(strict, cfg)
-    service = KafkaService(cfg, strict, bootstrap_servers="127.0.0.1:9", metrics=Metrics(CollectorRegistry()))  # never connects
+    service = KafkaService(
+        cfg, strict, bootstrap_servers="127.0.0.1:9", metrics=Metrics(CollectorRegistry())
+    )  # never connects
     service.assigned = {("predictions", 0)}
     source = "p" * 400  # a source (partition) name the offsets table refuses
     service.engine.offsets[source] = 5
@@ -385,7 +470,13 @@ def test_readiness_says_unreachable_or_full(tmp_path, kind):
     else:
         store = Store(f"sqlite:///{tmp_path / 'full.db'}")
         store.upgrade()
-        event.listen(store.engine, "connect", lambda c, _r: c.execute(f"PRAGMA max_page_count = {c.execute('PRAGMA page_count').fetchone()[0]}"))
+        event.listen(
+            store.engine,
+            "connect",
+            lambda c, _r: c.execute(
+                f"PRAGMA max_page_count = {c.execute('PRAGMA page_count').fetchone()[0]}"
+            ),
+        )
         store.engine.dispose()
     checkpointer = Checkpointer(Engine(config(store.url), store), store, "job")
     checkpointer.engine.offsets.update({f"predictions:{i}": i for i in range(5000)})  # new pages
@@ -428,7 +519,9 @@ def events_file(tmp_path) -> Path:
     return path
 
 
-def test_a_full_database_ends_the_replay_which_resumes_once_there_is_space(tmp_path, events_file, fills_up):
+def test_a_full_database_ends_the_replay_which_resumes_once_there_is_space(
+    tmp_path, events_file, fills_up
+):
     cfg = config(f"sqlite:///{tmp_path / 'full.db'}")
     store = new_store(cfg.database_url)
     fills_up.append(str(tmp_path / "full.db"))
@@ -452,16 +545,34 @@ def test_the_cli_exits_1_on_a_full_database_naming_it_and_resume(tmp_path, event
     cfg = config(f"sqlite:///{db}")
     new_store(cfg.database_url).engine.dispose()
     path = tmp_path / "monitor.yaml"
-    path.write_text(yaml.safe_dump({"database_url": cfg.database_url, "checkpoint_interval": 0, "models": {MODEL: {
-        "window": "1m", "features": {f.name: {"kind": f.kind} for f in SPEC.features},
-        "reference": {"baseline_events": 0, "fine_bins": 200}}}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "database_url": cfg.database_url,
+                "checkpoint_interval": 0,
+                "models": {
+                    MODEL: {
+                        "window": "1m",
+                        "features": {f.name: {"kind": f.kind} for f in SPEC.features},
+                        "reference": {"baseline_events": 0, "fine_bins": 200},
+                    }
+                },
+            }
+        )
+    )
     fills_up.append(str(db))
     runner = CliRunner()
     full = runner.invoke(main, ["replay", "-c", str(path), "--no-progress", str(events_file)])
     assert full.exit_code == 1, full.output
-    assert "database or disk is full" in full.stderr and str(db) in full.stderr and "--resume" in full.stderr
+    assert (
+        "database or disk is full" in full.stderr
+        and str(db) in full.stderr
+        and "--resume" in full.stderr
+    )
     assert "Traceback" not in full.output
     fills_up.clear()
-    resumed = runner.invoke(main, ["replay", "-c", str(path), "--no-progress", "--resume", str(events_file)])
+    resumed = runner.invoke(
+        main, ["replay", "-c", str(path), "--no-progress", "--resume", str(events_file)]
+    )
     assert resumed.exit_code == 0, resumed.output
     assert Store(cfg.database_url).load_state(JOB).offsets[SOURCE] == 60_000

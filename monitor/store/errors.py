@@ -23,8 +23,8 @@ an integer beyond 64 bits), which SQLAlchemy passes through unwrapped:
 'StoreUnavailable'
 >>> str(store_error(sqlite3.OperationalError("database or disk is full"), url))
 'database full (sqlite:///m.db): database or disk is full'
->>> str(store_error(OverflowError("Python int too large to convert to SQLite INTEGER"), url))
-'database error (sqlite:///m.db): the database rejected the data: Python int too large to convert to SQLite INTEGER'
+>>> print(store_error(OverflowError("Python int too large to convert to SQLite INTEGER"), url))
+database error (sqlite:///m.db): the database rejected the data: Python int too large to ...
 """
 
 from __future__ import annotations
@@ -62,12 +62,18 @@ def store_error(exc: BaseException, url: str) -> StoreError:
 
 def _message(exc: BaseException) -> str:
     """The driver's message on one line, cut short (it may quote a huge value)."""
-    text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+    text = (
+        "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        or type(exc).__name__
+    )
     return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 3] + "..."
 
 
 def _full(exc: BaseException, message: str) -> bool:
-    if getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL or getattr(exc, "pgcode", None) == "53100":
+    if (
+        getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL
+        or getattr(exc, "pgcode", None) == "53100"
+    ):
         return True
     return any(m in message.lower() for m in _FULL_MESSAGES)
 

@@ -47,7 +47,8 @@ class PerformanceRepository:
         try:
             with self.store._tx() as conn:
                 for i in range(0, len(ids), 900):
-                    out.update((r[0], tuple(r[1:])) for r in conn.execute(query, {"ids": ids[i : i + 900]}).all())
+                    found = conn.execute(query, {"ids": ids[i : i + 900]}).all()
+                    out.update((r[0], tuple(r[1:])) for r in found)
         except StoreRejected:
             if len(ids) == 1:
                 return {}

@@ -52,8 +52,16 @@ from monitor.segments import split
 from monitor.store.schema import metadata
 
 __all__ = [
-    "Dropped", "Population", "bisect", "everything", "isolate", "populations", "printable", "quarantine",
-    "record", "rows",
+    "Dropped",
+    "Population",
+    "bisect",
+    "everything",
+    "isolate",
+    "populations",
+    "printable",
+    "quarantine",
+    "record",
+    "rows",
 ]
 
 T = TypeVar("T")
@@ -91,7 +99,9 @@ class Dropped(NamedTuple):
 
 
 def bisect(
-    items: Sequence[T], rejection: Callable[[Sequence[T]], StoreRejected | None], known: StoreRejected | None = None
+    items: Sequence[T],
+    rejection: Callable[[Sequence[T]], StoreRejected | None],
+    known: StoreRejected | None = None,
 ) -> list[tuple[T, StoreRejected]]:
     """The items ``rejection`` refuses on their own, each with its reason, by halving the
     refused halves; ``known``: the reason ``items`` as a whole were refused, if tried already.
@@ -169,7 +179,9 @@ def _filter(
     )
 
 
-def _part(state: EngineState, chosen: Iterable[Population], records: Iterable[RecordKey]) -> EngineState:
+def _part(
+    state: EngineState, chosen: Iterable[Population], records: Iterable[RecordKey]
+) -> EngineState:
     """The data of the ``chosen`` populations and the join ``records``, without positions."""
     pops, keys = set(chosen), set(records)
     return _filter(state, pops.__contains__, lambda k, _r: k in keys, positions=False)
@@ -179,11 +191,18 @@ def _rest(state: EngineState, dropped: list[Dropped]) -> EngineState:
     """``state`` without what is ``dropped``, positions included."""
     whole = {d.population for d in dropped if d.records is None}
     keys = {k for d in dropped if d.records is not None for k in d.records}
-    return _filter(state, lambda p: p not in whole, lambda k, r: k not in keys and _of_record(r) not in whole, positions=True)
+    return _filter(
+        state,
+        lambda p: p not in whole,
+        lambda k, r: k not in keys and _of_record(r) not in whole,
+        positions=True,
+    )
 
 
 def isolate(
-    state: EngineState, rejection: Callable[[EngineState], StoreRejected | None], refused: StoreRejected
+    state: EngineState,
+    rejection: Callable[[EngineState], StoreRejected | None],
+    refused: StoreRejected,
 ) -> tuple[EngineState, list[Dropped]]:
     """``state`` without the parts ``rejection`` refuses, and those parts (the module
     docstring); ``refused``: why ``state`` as a whole was refused."""
@@ -236,13 +255,21 @@ def rows(state: EngineState, dropped: list[Dropped], job: str, at_ms: int) -> li
         if d.records is None:
             what: dict[str, Any] = {k: counts[d.population][k] for k in _COUNTED}
         else:
-            what = {"join_records": len(d.records), "prediction_ids": [printable(pid, 100) for _, pid in d.records[:20]]}
-        out.append({
-            "job": job, "at_ms": at_ms, "model_id": printable(d.population.model_id),
-            "model_version": printable(d.population.model_version),
-            "part": "population" if d.records is None else "join_records",
-            "reason": printable(str(d.reason), 1000), "dropped": what,
-        })
+            what = {
+                "join_records": len(d.records),
+                "prediction_ids": [printable(pid, 100) for _, pid in d.records[:20]],
+            }
+        out.append(
+            {
+                "job": job,
+                "at_ms": at_ms,
+                "model_id": printable(d.population.model_id),
+                "model_version": printable(d.population.model_version),
+                "part": "population" if d.records is None else "join_records",
+                "reason": printable(str(d.reason), 1000),
+                "dropped": what,
+            }
+        )
     return out
 
 

@@ -115,8 +115,9 @@ class Store:
         def _value_errors(ctx: Any) -> StoreError | None:
             # A value the driver cannot send (psycopg2: a NUL character; sqlite3: an integer past
             # 64 bits) raises a plain ValueError/OverflowError, which SQLAlchemy does not wrap.
-            if ctx.sqlalchemy_exception is None and isinstance(ctx.original_exception, DRIVER_VALUE_ERRORS):
-                return store_error(ctx.original_exception, self.safe_url)
+            raised = ctx.original_exception
+            if ctx.sqlalchemy_exception is None and isinstance(raised, DRIVER_VALUE_ERRORS):
+                return store_error(raised, self.safe_url)
             return None
 
     # -- schema ------------------------------------------------------------------------------
@@ -220,15 +221,16 @@ class Store:
         t = schema.references
         for mv in (model_version, "*"):
             q = select(t).where(t.c.model_id == model_id, t.c.model_version == mv)
-            q = q.where(t.c.version == version) if version is not None else q.order_by(t.c.version.desc())
+            if version is not None:
+                q = q.where(t.c.version == version)
             try:
                 with self._tx(conn) as tx:
-                    row = tx.execute(q.limit(1)).mappings().first()
+                    row = tx.execute(q.order_by(t.c.version.desc()).limit(1)).mappings().first()
             except StoreRejected:
                 continue  # a version the database cannot even compare has no reference of its own
             if row is not None:
                 return ReferenceProfile.from_payload(
-                    row["model_id"], row["model_version"], row["payload"], row["source"], row["version"]
+                    model_id, row["model_version"], row["payload"], row["source"], row["version"]
                 )
         return None
 
@@ -514,7 +516,8 @@ class Store:
         t = quarantine.quarantine
         q = select(t).order_by(t.c.id)
         with self._tx() as conn:
-            return [dict(r) for r in conn.execute(q if job is None else q.where(t.c.job == job)).mappings()]
+            rows = conn.execute(q if job is None else q.where(t.c.job == job)).mappings()
+            return [dict(r) for r in rows]
 
     def late_counts(self, model_id: str) -> dict[tuple[str, int], int]:
         """(version, pane start) -> late events, summed over jobs."""

@@ -41,12 +41,18 @@ def taken_port() -> Iterator[int]:
 
 def _config(tmp_path: Path, **metrics: int) -> Path:
     path = tmp_path / "monitor.yaml"
-    path.write_text(yaml.safe_dump({
-        "database_url": f"sqlite:///{tmp_path / 'm.db'}",
-        "kafka": {"bootstrap_servers": "127.0.0.1:9"},  # never reached: the port is checked first
-        "metrics": metrics,
-        "models": {"m": {"features": {"x": {"kind": "numeric"}}}},
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "database_url": f"sqlite:///{tmp_path / 'm.db'}",
+                "kafka": {
+                    "bootstrap_servers": "127.0.0.1:9"
+                },  # never reached: the port is checked first
+                "metrics": metrics,
+                "models": {"m": {"features": {"x": {"kind": "numeric"}}}},
+            }
+        )
+    )
     return path
 
 
@@ -55,11 +61,16 @@ def test_a_taken_metrics_port_is_one_error_line_and_exit_1(tmp_path, taken_port)
     line naming the address, the reason and both settings, no traceback, nothing started."""
     done = subprocess.run(
         [MONITOR, "run", "-c", str(_config(tmp_path)), "--metrics-port", str(taken_port)],
-        check=False, capture_output=True, text=True, timeout=120,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 1, done.stderr
     (line,) = done.stderr.strip().splitlines()
-    assert line.startswith(f"error: cannot serve /metrics, /healthz and /readyz on 127.0.0.1:{taken_port}: ")
+    assert line.startswith(
+        f"error: cannot serve /metrics, /healthz and /readyz on 127.0.0.1:{taken_port}: "
+    )
     assert "Address already in use" in line and "metrics.port" in line and "--metrics-port" in line
     assert not (tmp_path / "m.db").exists()
 
@@ -67,7 +78,10 @@ def test_a_taken_metrics_port_is_one_error_line_and_exit_1(tmp_path, taken_port)
 def test_a_taken_port_from_the_config_names_the_setting_too(tmp_path, taken_port):
     result = CliRunner().invoke(main, ["run", "-c", str(_config(tmp_path, port=taken_port))])
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: cannot serve") and "metrics.port in the config" in result.stderr
+    assert (
+        result.stderr.startswith("error: cannot serve")
+        and "metrics.port in the config" in result.stderr
+    )
 
 
 def _readyz(port: int) -> dict:
@@ -81,12 +95,21 @@ def _readyz(port: int) -> dict:
 
 
 @pytest.mark.slow
-def test_a_stop_after_a_failed_final_checkpoint_does_not_say_stopped_cleanly(tmp_path, bootstrap, topic_factory, group_id, pg_url):
+def test_a_stop_after_a_failed_final_checkpoint_does_not_say_stopped_cleanly(
+    tmp_path, bootstrap, topic_factory, group_id, pg_url
+):
     """The database stops accepting connections while the service runs: /readyz says it is
     unreachable, and SIGTERM then ends the process with exit 0 (Kafka still holds the work)
     and a last WARNING saying that the work since the last checkpoint will be read again."""
     topic = topic_factory(1)
-    path = write_config(tmp_path / "monitor.yaml", db_url=pg_url, bootstrap=bootstrap, topic=topic, group=group_id, partitions=1)
+    path = write_config(
+        tmp_path / "monitor.yaml",
+        db_url=pg_url,
+        bootstrap=bootstrap,
+        topic=topic,
+        group=group_id,
+        partitions=1,
+    )
     spec, data = stream(20_000)
     lines = data.splitlines()
     store = prepare_store(load_config(path), spec)
@@ -95,13 +118,24 @@ def test_a_stop_after_a_failed_final_checkpoint_does_not_say_stopped_cleanly(tmp
     name = pg_url.rsplit("/", 1)[1]
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
-        wait_for(lambda: store.load_state(group_id).offsets.get(f"{topic}:0") == 10_000, 120, "the first events checkpointed")
+        wait_for(
+            lambda: store.load_state(group_id).offsets.get(f"{topic}:0") == 10_000,
+            120,
+            "the first events checkpointed",
+        )
         store.engine.dispose()
         with admin.connect() as conn:
             conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"), {"d": name})
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"),
+                {"d": name},
+            )
         produce(bootstrap, topic, lines[10_000:])
-        wait_for(lambda: _readyz(service.port).get("database", "").startswith("unreachable: "), 120, "/readyz to say the database is unreachable")
+        wait_for(
+            lambda: _readyz(service.port).get("database", "").startswith("unreachable: "),
+            120,
+            "/readyz to say the database is unreachable",
+        )
         code = service.stop(signal.SIGTERM)
     finally:
         with admin.connect() as conn:
