@@ -147,3 +147,20 @@ def test_a_stop_after_a_failed_final_checkpoint_does_not_say_stopped_cleanly(
     last = next(line for line in reversed(log.splitlines()) if "monitor:" in line)
     assert "WARNING monitor: stopped; the last " in last and "were not checkpointed" in last
     assert "read again from Kafka" in last and "database unavailable" in last
+
+
+def test_quarantined_parts_are_exported_as_a_counter():
+    """What ``serve`` registers from the checkpointer's count of quarantined parts."""
+    from collections import Counter
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from monitor.metrics import Metrics
+    from monitor.service import _quarantined
+
+    counts: Counter[tuple[str, str]] = Counter()
+    metrics = Metrics(CollectorRegistry())
+    metrics.register_state(lambda: [_quarantined(counts)])
+    counts[("demo", "population")] += 2
+    body = generate_latest(metrics.registry).decode()
+    assert 'monitor_checkpoint_quarantined_total{model_id="demo",part="population"} 2.0' in body
