@@ -10,16 +10,20 @@ import socket
 import subprocess
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
+from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import create_engine, text
 
 from monitor.cli import main
 from monitor.config import load_config
+from monitor.metrics import Metrics
+from monitor.service import _quarantined
 from tests.conftest import PG_ADMIN_URL
 from tests.kafka.kit import (
     MONITOR,
@@ -151,13 +155,6 @@ def test_a_stop_after_a_failed_final_checkpoint_does_not_say_stopped_cleanly(
 
 def test_quarantined_parts_are_exported_as_a_counter():
     """What ``serve`` registers from the checkpointer's count of quarantined parts."""
-    from collections import Counter
-
-    from prometheus_client import CollectorRegistry, generate_latest
-
-    from monitor.metrics import Metrics
-    from monitor.service import _quarantined
-
     counts: Counter[tuple[str, str]] = Counter()
     metrics = Metrics(CollectorRegistry())
     metrics.register_state(lambda: [_quarantined(counts)])
