@@ -118,6 +118,10 @@ _RequireTag = msgspec.defstruct(
 _NULL = Fault("null_value", "the message has no value (a tombstone)")
 _EMPTY = Fault("empty", "the message is empty or blank")
 _TOO_DEEP = Fault("too_deep", "JSON nested deeper than the decoder's recursion limit")
+_REFUSED = (msgspec.ValidationError, msgspec.DecodeError, TypeError, RecursionError)
+# msgspec.convert, in lax mode, encodes a string to read a number or a time from it: a lone
+# surrogate (Python's json and Avro-free callers can hand one over) cannot be encoded.
+_SURROGATE = Fault("invalid_characters", "a string holds a surrogate (U+D800-U+DFFF), which UTF-8 cannot encode")
 
 
 @dataclass(frozen=True)
@@ -321,10 +325,9 @@ class _TypedDecoder:
     def decode_values(self, values: Sequence[bytes | None]) -> Any:
         """Decode a sequence of single-event messages (e.g. Kafka message values; None for a
         tombstone)."""
-        try:
-            events = list(map(self._decoder.decode, values))
-        except (msgspec.ValidationError, msgspec.DecodeError, TypeError, RecursionError):
-            return self._one_by_one(values)
+        events = self._all(values)
+        if events is None:
+            return self._split(self._each(values), len(values))
         return self._assemble(events, np.arange(len(events)), [], len(events))
 
     def decode_lines(self, data: bytes) -> Any:
@@ -334,28 +337,64 @@ class _TypedDecoder:
         In one call when the buffer has as many events as lines. (A line holding two events
         in a buffer that also has a blank line would pass that test; the events are decoded
         all the same, and positions after them are off by one.)"""
-        lines = _newlines(data) + (not data.endswith(b"\n"))
-        try:
-            events = self._decoder.decode_lines(data)
-        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
-            events = None
+        lines = _newlines(data) + (data[-1:] not in (b"", b"\n"))  # and a last line without one
+        events = self._all_lines(data)
         if events is None or len(events) != lines:
-            return self.decode_values(data.split(b"\n")[:lines])
+            return self._split(self._each(data.split(b"\n")[:lines]), lines)
         return self._assemble(events, np.arange(lines), [], lines)
 
     def decode_objects(self, objects: Sequence[Any]) -> Any:
         """Validate already-parsed events (e.g. records read from Avro) through the same types:
         the whole list in one call, one at a time only when something in it is bad."""
-        try:
-            good = msgspec.convert(objects, list[self._union], strict=False)  # type: ignore[name-defined]
-        except (msgspec.ValidationError, RecursionError):
-            pass
-        else:
-            return self._assemble(good, np.arange(len(good)), [], len(objects))
-        return self._split([self._convert(obj) for obj in objects], len(objects))
+        events = self._all_objects(objects)
+        if events is None:
+            return self._split(self._each_object(objects), len(objects))
+        return self._assemble(events, np.arange(len(events)), [], len(objects))
 
-    def _one_by_one(self, values: Sequence[bytes | None]) -> Any:
-        return self._split([self._decode_one(raw) for raw in values], len(values))
+    # Every typed decode below runs two frames under the public method, in the batch call and
+    # in the loop over messages alike (and an object is converted inside a one-item list, as
+    # in the batch): msgspec counts nesting against Python's recursion limit, so the same
+    # messages are too deep alone or in any batch.
+    def _all(self, values: Sequence[bytes | None]) -> list[Any] | None:
+        try:
+            return list(map(self._decoder.decode, values))
+        except _REFUSED:
+            return None
+
+    def _all_lines(self, data: bytes) -> list[Any] | None:
+        try:
+            return self._decoder.decode_lines(data)
+        except _REFUSED:
+            return None
+
+    def _all_objects(self, objects: Sequence[Any]) -> list[Any] | None:
+        try:
+            return msgspec.convert(objects, list[self._union], strict=False)  # type: ignore[name-defined]
+        except (*_REFUSED, UnicodeEncodeError):
+            return None
+
+    def _each(self, values: Sequence[bytes | None]) -> list[Any]:
+        """Each message's event, or the :class:`Fault` that stops it."""
+        decode, out = self._decoder.decode, []
+        for raw in values:
+            try:
+                out.append(decode(raw))
+            except _REFUSED as exc:
+                out.append(self._refusal(raw, exc))
+        return out
+
+    def _each_object(self, objects: Sequence[Any]) -> list[Any]:
+        out = []
+        for obj in objects:
+            try:
+                out.append(msgspec.convert([obj], list[self._union], strict=False)[0])  # type: ignore[name-defined]
+            except msgspec.ValidationError as exc:
+                out.append(_classify(obj, str(exc), self.models))
+            except RecursionError:
+                out.append(_TOO_DEEP)
+            except UnicodeEncodeError:
+                out.append(_SURROGATE)
+        return out
 
     def _split(self, results: list[Any], count: int) -> Any:
         good, positions, errors = [], [], []
@@ -367,33 +406,28 @@ class _TypedDecoder:
                 positions.append(i)
         return self._assemble(good, positions, errors, count)
 
-    def _decode_one(self, raw: bytes | None) -> Any:
-        """The event in one message, or the :class:`Fault` that stops it."""
+    def _refusal(self, raw: Any, exc: Exception) -> Any:
+        """Why the typed decoder refused ``raw`` (a :class:`Fault`); or, for JSON that is not
+        strict (NaN, Infinity), the event that Python's json reads in it."""
         if raw is None:
             return _NULL
-        try:
-            return self._decoder.decode(raw)
-        except msgspec.ValidationError as exc:
-            problem: str | None = str(exc)
-        except msgspec.DecodeError:
-            problem = None
-        except RecursionError:
+        if isinstance(exc, RecursionError):
             return _TOO_DEEP
+        if not isinstance(raw, bytes | bytearray | str):
+            return Fault("invalid_json", f"a message is bytes, not {type(raw).__name__}")
         obj = _parse(raw)
         if isinstance(obj, Fault):
             return obj
-        if problem is None:  # not strict JSON (NaN, Infinity) but Python's json reads it
-            return self._convert(obj)
-        return _classify(obj, problem, self.models)
-
-    def _convert(self, obj: Any) -> Any:
-        """A parsed event through the types, or the :class:`Fault` that stops it."""
-        try:
-            return msgspec.convert(obj, self._union, strict=False)
-        except msgspec.ValidationError as exc:
+        if isinstance(exc, msgspec.ValidationError):
             return _classify(obj, str(exc), self.models)
+        try:  # count NaN and Infinity as missing values rather than reject the event
+            return msgspec.convert(obj, self._union, strict=False)
+        except msgspec.ValidationError as err:
+            return _classify(obj, str(err), self.models)
         except RecursionError:
             return _TOO_DEEP
+        except UnicodeEncodeError:
+            return _SURROGATE
 
 
 class EventDecoder(_TypedDecoder):
@@ -457,7 +491,7 @@ def _parse(raw: bytes) -> Any:
         return Fault("invalid_json", f"the message is not JSON: {problem}")
 
 
-_AT = re.compile(r" - at `(?:key` in `)?\$\.?([^`]*)`$")
+_AT = re.compile(r" - at `(?:key` in `)?\$(?:\[0\])?\.?([^`]*)`$")
 
 
 def _classify(obj: Any, message: str, models: Mapping[str, Any]) -> Fault:
