@@ -20,6 +20,7 @@ from monitor.alerts import AlertEvaluator
 from monitor.checkpoint import Checkpointer
 from monitor.config import Config
 from monitor.engine import ClosedWindow, Engine
+from monitor.event_checks import Fault
 from monitor.event_time import EventTimeGuard
 from monitor.events import BadEvent, Decoded, DecodedLabels, EventDecoder, LabelDecoder
 from monitor.store import Store
@@ -68,12 +69,17 @@ def _decoded_blocks(path: Path, decoder: EventDecoder) -> Iterator[tuple[Decoded
     """(decoded batch, the raw events, bytes read) per block of the file; JSONL blocks are
     split into raw lines only when a dead letter needs one (see :class:`_Lines`)."""
     if path.suffix.lower() == ".avro":
-        import fastavro
+        from monitor.kafka.avro import container_records
 
         with path.open("rb") as fh:
             records: list[Any] = []
             reported = 0
-            for record in fastavro.reader(fh):
+            for record in container_records(fh):
+                if isinstance(record, Fault):  # the rest of the file: one dead letter
+                    if records:
+                        yield decoder.decode_objects(records), records, 0
+                    yield Decoded({}, [BadEvent(0, *record)], 1), [None], path.stat().st_size - reported
+                    return
                 records.append(record)
                 if len(records) == 5000:
                     yield decoder.decode_objects(records), records, fh.tell() - reported

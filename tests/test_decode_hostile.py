@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import fastavro
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import String
@@ -24,7 +25,13 @@ from sqlalchemy import String
 from monitor.cli import main
 from monitor.config import parse_config
 from monitor.events import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, REASONS, EventDecoder, LabelDecoder
-from monitor.kafka.avro import AVRO_REASONS, AvroDecoder, registry_client, schema_text
+from monitor.kafka.avro import (
+    AVRO_REASONS,
+    AvroDecoder,
+    parsed_schema,
+    registry_client,
+    schema_text,
+)
 from monitor.layout import Layout
 from monitor.limits import (
     MAX_ID_CHARS,
@@ -427,6 +434,22 @@ def test_values_at_the_limits_are_stored(db_url: str, tmp_path: Path) -> None:
     assert not report.invalid and report.events == report.labels == 3_000
     assert {w["model_version"] for w in store.windows("m")} == {version}
     store.engine.dispose()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not avro"])
+def test_a_replayed_avro_file_that_breaks_off_costs_its_rest(damage: str, tmp_path: Path) -> None:
+    records = [{**json.loads(line), "scores": None, "segments": None} for line in to_jsonl(SPEC, generate(SPEC, 20_000)).splitlines()]
+    buf = io.BytesIO()
+    fastavro.writer(buf, parsed_schema("prediction"), records, sync_interval=16_000)
+    data = buf.getvalue()
+    path = tmp_path / "events.avro"
+    path.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"not an avro file")
+    dead = io.BytesIO()
+    report = replay(WINDOWED, _store(f"sqlite:///{tmp_path / 'm.db'}"), [path], dead_letters=dead)
+    assert report.invalid == {"avro_decode": 1} and (0 < report.events < 10_000 if damage == "truncated" else report.events == 0)
+    [letter] = [json.loads(line) for line in dead.getvalue().splitlines()]
+    assert letter["offset"] == report.events and letter["event"] is None
+    assert f"unreadable after {report.events} records" in letter["detail"] and "the rest of the file is lost" in letter["detail"]
 
 
 def test_monitor_replay_of_a_deep_line_exits_0_with_its_dead_letter(tmp_path: Path) -> None:

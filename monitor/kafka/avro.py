@@ -45,15 +45,17 @@ import copy
 import functools
 import importlib.resources
 import json
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
-from fastavro import parse_schema, schemaless_reader
+from fastavro import parse_schema, reader, schemaless_reader
 
+from monitor.event_checks import Fault
 from monitor.events import BadEvent, EventDecoder, LabelDecoder
 from monitor.exceptions import KafkaError
 
@@ -65,6 +67,7 @@ __all__ = [
     "SCHEMAS",
     "AvroBatch",
     "AvroDecoder",
+    "container_records",
     "load_schema",
     "parsed_schema",
     "registry_client",
@@ -73,6 +76,8 @@ __all__ = [
 
 #: Reason codes of undecodable Avro messages (part of :data:`monitor.events.REASONS`).
 AVRO_REASONS = ("bad_magic_byte", "unknown_schema", "avro_decode")
+
+log = logging.getLogger(__name__)
 
 #: The bundled schemas, by short name.
 SCHEMAS = ("prediction", "feature", "label")
@@ -286,6 +291,27 @@ class AvroDecoder:
             return f"schema id {schema_id} cannot be parsed: {_describe(exc)}"
         self._by_id[schema_id] = parsed
         return None
+
+
+def container_records(fh: IO[bytes]) -> Iterator[dict[str, Any] | Fault]:
+    """The records of an Avro object container file (``monitor replay``); if the file breaks
+    off (truncated, corrupt: a damaged block cannot be skipped, its length is in it), then one
+    ``avro_decode`` :class:`~monitor.event_checks.Fault` saying where, and a warning.
+
+    >>> list(container_records(BytesIO(b"Obj\\x01...")))[0].reason
+    'avro_decode'
+    """
+    name = getattr(fh, "name", "the Avro file")
+    n = 0
+    try:
+        for record in reader(fh):
+            yield record
+            n += 1
+    except Exception as exc:  # noqa: BLE001 (fastavro: EOFError, ValueError, UnicodeDecodeError, ...)
+        where = f"{name}: unreadable after {n} records, from about byte {fh.tell()}"
+        why = "the file is truncated" if isinstance(exc, EOFError) else _describe(exc)
+        log.warning("%s, the rest of the file is skipped: %s", where, why)
+        yield Fault("avro_decode", f"{where}: the rest of the file is lost ({why})")
 
 
 def _millis_as_long(schema: Any) -> Any:
