@@ -36,7 +36,7 @@ from monitor.config import Config
 from monitor.engine import ClosedWindow, Engine
 from monitor.events import BadEvent, Decoded, EventDecoder, LabelDecoder
 from monitor.join import join_key
-from monitor.exceptions import StoreError
+from monitor.exceptions import StoreUnavailable
 from monitor.kafka.topics import check_copartitioned, client_config
 from monitor.metrics import Metrics
 from monitor.store import Store
@@ -106,13 +106,14 @@ class KafkaService:
             alerts=alerts,
         )
         self.checkpointer.listeners.append(self._after_checkpoint)
-        self.engine.join.lookup = lambda key, ids: self.checkpointer.performance.lookup(self.job, key, ids)
+        self.engine.join.lookup = self._lookup
         self.on_windows = on_windows
         self.stopping = threading.Event()
         self.assigned: set[tuple[str, int]] = set()
         self._partitions: dict[str, int] = {}
         self._activity: dict[str, float] = {}
         self._paused = False
+        self._db_away: str | None = None  # why, while a read waits for the database
         self._undelivered: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
         self.consumer: Consumer | None = None
         self._lag: dict[str, int] = {}
@@ -130,7 +131,7 @@ class KafkaService:
         reasons: dict[str, str] = {}
         if not self.assigned:
             reasons["partitions"] = "none assigned yet"
-        if problem := self.checkpointer.problem():  # unreachable, full or rejected data
+        if problem := self.checkpointer.problem() or self._db_away:  # unreachable, full, rejected
             reasons["database"] = problem
         max_lag = getattr(self.config.metrics, "max_lag_events", None)
         if max_lag is not None:
@@ -256,13 +257,28 @@ class KafkaService:
             self.consumer.seek(tp)
 
     def _retry(self, fn: Callable[[], Any]) -> Any:
+        """``fn()`` once the database answers. The loop waits here, so nothing more is consumed
+        meanwhile (backpressure) and ``/readyz`` says why; stopped while waiting, it raises
+        :class:`StoreUnavailable` (the work since the last checkpoint is read again)."""
         while True:
             try:
-                return fn()
-            except StoreError as exc:
-                log.warning("database unavailable, retrying: %s", exc)
+                result = fn()
+            except StoreUnavailable as exc:
+                if self._db_away is None:
+                    log.warning("database unavailable, waiting for it: %s", exc)
+                self._db_away = f"unreachable: {exc}"
                 if self.stopping.wait(1.0):
                     raise
+                continue
+            if self._db_away is not None:
+                log.info("the database answers again")
+                self._db_away = None
+            return result
+
+    def _lookup(self, key: str, ids: list[str]) -> dict[str, Any]:
+        """Join records not in memory, from SQL (waiting while the database is away, so that a
+        label batch is never half joined)."""
+        return self._retry(lambda: self.checkpointer.performance.lookup(self.job, key, ids))
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self, install_signals: bool = True) -> bool:
@@ -288,6 +304,10 @@ class KafkaService:
             while not self.stopping.is_set():
                 self._step()
             checkpointed = self._checkpoint()
+        except StoreUnavailable:
+            if not self.stopping.is_set():
+                raise
+            checkpointed = False  # stopped while waiting for the database: nothing written
         finally:
             self.consumer.close()
             self.dead_letters.flush(10)
