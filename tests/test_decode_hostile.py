@@ -16,12 +16,16 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import fastavro
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import String
 
+import monitor.replay as replay_module
 from monitor.cli import main
 from monitor.config import parse_config
 from monitor.events import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, REASONS, EventDecoder, LabelDecoder
@@ -434,6 +438,15 @@ def test_values_at_the_limits_are_stored(db_url: str, tmp_path: Path) -> None:
     assert not report.invalid and report.events == report.labels == 3_000
     assert {w["model_version"] for w in store.windows("m")} == {version}
     store.engine.dispose()
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=300).map(lambda b: b.replace(b"\x00", b"\n")), block=st.integers(1, 40))
+def test_the_replay_reader_cuts_whole_lines(data: bytes, block: int) -> None:
+    with patch.object(replay_module, "_BLOCK", block):
+        blocks = list(replay_module._jsonl_blocks(io.BytesIO(data)))
+    assert b"".join(blocks) == data and all(isinstance(b, bytes) and b.endswith(b"\n") for b in blocks[:-1])
+    assert not blocks or blocks[-1].endswith(b"\n") == data.endswith(b"\n")
 
 
 @pytest.mark.parametrize("damage", ["truncated", "not avro"])
