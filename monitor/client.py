@@ -226,7 +226,9 @@ class MonitorClient:
         self.schema_registry = None
         self._wait_s = block_timeout if on_full == "block" else 0.0
         self._lock = threading.Lock()
-        self._sent = self._dropped = self._failed_total = 0
+        # Messages the producer accepted: ``len(producer)`` also counts its own requests (the
+        # idempotent producer's id), so pending is counted from these, not from it.
+        self._sent = self._dropped = self._failed_total = self._queued = 0
         # Since the last flush (each reported once): failures by error, the first one, drops.
         self._failed: Counter[str] = Counter()
         self._first_failure: str | None = None
@@ -319,7 +321,8 @@ class MonitorClient:
     @property
     def pending(self) -> int:
         """Messages queued or in flight, not yet delivered or failed (0 once closed)."""
-        return 0 if self._closed else len(self._producer)
+        with self._lock:
+            return 0 if self._closed else self._queued - self._sent - self._failed_total
 
     @property
     def stats(self) -> ClientStats:
@@ -328,7 +331,8 @@ class MonitorClient:
             return self._final
         with self._lock:
             sent, dropped, failed = self._sent, self._dropped, self._failed_total
-        return ClientStats(sent, dropped, failed, self.pending)
+            pending = self._queued - sent - failed
+        return ClientStats(sent, dropped, failed, pending)
 
     @property
     def _closed(self) -> bool:
@@ -413,6 +417,8 @@ class MonitorClient:
         while True:
             try:
                 producer.produce(topic, value, key.encode())
+                with self._lock:
+                    self._queued += 1
                 break
             except BufferError:
                 # The local queue is full (queue.buffering.max.messages): drop at once, or wait
