@@ -165,7 +165,10 @@ def _forbidden(field: str, text: str) -> Fault | None:
         return None
     char = found.group()
     kind = "a surrogate" if "\ud800" <= char <= "\udfff" else "a control character"
-    return Fault("invalid_characters", f"{field} contains U+{ord(char):04X} ({kind}) at index {found.start()}")
+    return Fault(
+        "invalid_characters",
+        f"{field} contains U+{ord(char):04X} ({kind}) at index {found.start()}",
+    )
 
 
 def check_text(field: str, values: list[str], faults: Faults) -> None:
@@ -183,7 +186,11 @@ def _category_fault(field: str, value: Any) -> Fault | None:
         return _forbidden(field, value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # spelled as an integer (reference.category)
-    if isinstance(value, int) and not isinstance(value, bool) and not _INT_ABOVE < value < _INT_BELOW:
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not _INT_ABOVE < value < _INT_BELOW
+    ):
         return Fault(
             "field_too_long",
             f"{field} {show(value)} as a category is longer than {MAX_VALUE_CHARS} characters",
@@ -234,4 +241,6 @@ def check_finite(field: str, values: Iterable[float], faults: Faults) -> None:
     if np.isfinite(column).all():
         return
     for i in np.flatnonzero(~np.isfinite(column)).tolist():
-        faults.setdefault(i, Fault("wrong_type", f"{field} must be a finite number, got {float(column[i])!r}"))
+        faults.setdefault(
+            i, Fault("wrong_type", f"{field} must be a finite number, got {float(column[i])!r}")
+        )

@@ -66,7 +66,9 @@ def _jsonl_blocks(fh: IO[bytes]) -> Iterator[bytes]:
         yield rest
 
 
-def _decoded_blocks(path: Path, decoder: EventDecoder) -> Iterator[tuple[Decoded, _Lines | list[Any], int]]:
+def _decoded_blocks(
+    path: Path, decoder: EventDecoder
+) -> Iterator[tuple[Decoded, _Lines | list[Any], int]]:
     """(decoded batch, the raw events, bytes read) per block of the file; JSONL blocks are
     split into raw lines only when a dead letter needs one (see :class:`_Lines`)."""
     if path.suffix.lower() == ".avro":
@@ -79,7 +81,8 @@ def _decoded_blocks(path: Path, decoder: EventDecoder) -> Iterator[tuple[Decoded
                 if isinstance(record, Fault):  # the rest of the file: one dead letter
                     if records:
                         yield decoder.decode_objects(records), records, 0
-                    yield Decoded({}, [BadEvent(0, *record)], 1), [None], path.stat().st_size - reported
+                    rest = path.stat().st_size - reported
+                    yield Decoded({}, [BadEvent(0, *record)], 1), [None], rest
                     return
                 records.append(record)
                 if len(records) == 5000:
@@ -217,7 +220,8 @@ def replay(
             for e in bad:
                 report.invalid[e.reason] += 1
                 if dead_letters is not None:
-                    dead_letters.write(encoder.encode(_dead_letter(e, path, raw, first + e.position)) + b"\n")
+                    letter = _dead_letter(e, path, raw, first + e.position)
+                    dead_letters.write(encoder.encode(letter) + b"\n")
             report.events += decoded.count - len(bad)
             feed_labels(engine.watermark())
             emit(engine.close(engine.watermark()))

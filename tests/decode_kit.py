@@ -75,7 +75,11 @@ def rows(decoded: Decoded | DecodedLabels) -> dict[int, tuple[Any, ...]]:
     for model_id, b in decoded.batches.items():
         for j, position in enumerate(b.positions.tolist()):
             if isinstance(decoded, DecodedLabels):
-                row: tuple[Any, ...] = (b.prediction_ids[j], _plain(b.labels[j]), int(b.timestamps[j]))
+                row: tuple[Any, ...] = (
+                    b.prediction_ids[j],
+                    _plain(b.labels[j]),
+                    int(b.timestamps[j]),
+                )
             else:
                 row = (
                     b.versions[j],
@@ -95,7 +99,9 @@ def _plain(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def check(decode: Callable[[Sequence[Any]], Decoded | DecodedLabels], values: Sequence[Any]) -> dict[int, str]:
+def check(
+    decode: Callable[[Sequence[Any]], Decoded | DecodedLabels], values: Sequence[Any]
+) -> dict[int, str]:
     """Decode ``values`` as one batch and check the invariants every batch keeps; returns the
     reason of each bad position.
 

@@ -85,18 +85,23 @@ def labels(values: list[Any]) -> dict[int, str]:
     return check(LABELS.decode_values, values)
 
 
-# -- null values and empty messages ---------------------------------------------------------------
+# -- null values and empty messages ----------------------------------------------------------------
 def test_a_tombstone_is_a_null_value_in_every_decoder() -> None:
     assert events([event(), None, event(prediction_id="p2")]) == {1: "null_value"}
     assert labels([None, label()]) == {0: "null_value"}
-    assert check(lambda vs: AvroDecoder().decode_events(vs, EVENTS), [avro(avro_event()), None]) == {1: "null_value"}
+    assert check(
+        lambda vs: AvroDecoder().decode_events(vs, EVENTS), [avro(avro_event()), None]
+    ) == {1: "null_value"}
     registry = registry_client("mock://tombstones")
     from confluent_kafka.schema_registry import Schema
 
     schema_id = registry.register_schema("p-value", Schema(schema_text("prediction"), "AVRO"))
     framed = b"\x00" + schema_id.to_bytes(4, "big") + avro(avro_event())
     decoder = AvroDecoder(registry=registry)
-    assert check(lambda vs: decoder.decode_events(vs, EVENTS), [None, framed, b""]) == {0: "null_value", 2: "empty"}
+    assert check(lambda vs: decoder.decode_events(vs, EVENTS), [None, framed, b""]) == {
+        0: "null_value",
+        2: "empty",
+    }
 
 
 @pytest.mark.parametrize("blank", [b"", b"   ", b"\t", b"\r"])
@@ -106,10 +111,21 @@ def test_an_empty_message_is_empty(blank: bytes) -> None:
 
 
 def test_blank_lines_are_empty_events_at_their_line_index() -> None:
-    data = b"\n" + event() + b"\n  \n" + event(prediction_id="p2") + b"\r\n\r\n" + event(prediction_id="p3")
+    data = (
+        b"\n"
+        + event()
+        + b"\n  \n"
+        + event(prediction_id="p2")
+        + b"\r\n\r\n"
+        + event(prediction_id="p3")
+    )
     out = EVENTS.decode_lines(data)
     assert out.count == 6 and out.batches["m"].positions.tolist() == [1, 3, 5]
-    assert [(e.position, e.reason) for e in out.errors] == [(0, "empty"), (2, "empty"), (4, "empty")]
+    assert [(e.position, e.reason) for e in out.errors] == [
+        (0, "empty"),
+        (2, "empty"),
+        (4, "empty"),
+    ]
     out = LABELS.decode_lines(label() + b"\n\n" + label(prediction_id="p2") + b"\n")
     assert out.count == 3 and out.batches["m"].positions.tolist() == [0, 2]
     assert [(e.position, e.reason) for e in out.errors] == [(1, "empty")]
@@ -123,7 +139,7 @@ def test_a_line_holding_two_events_is_invalid_json() -> None:
     assert out.batches["m"].positions.tolist() == [1]
 
 
-# -- depth -------------------------------------------------------------------------------------------
+# -- depth -----------------------------------------------------------------------------------------
 DEEP = {
     "object": b'{"a":' * 20_000,
     "array": b"[" * 200_000,
@@ -133,14 +149,18 @@ DEEP = {
 
 
 @pytest.mark.parametrize("name", DEEP)
-def test_json_nested_too_deep_is_too_deep_without_recursing_in_python(name: str, monkeypatch) -> None:
+def test_json_nested_too_deep_is_too_deep_without_recursing_in_python(
+    name: str, monkeypatch
+) -> None:
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("json.loads must not see it: msgspec already said too deep")
 
     monkeypatch.setattr(json, "loads", refuse)
     assert events([event(), DEEP[name]]) == {1: "too_deep"}
     assert labels([DEEP[name]]) == {0: "too_deep"}
-    assert check(lambda lines: EVENTS.decode_lines(jsonl(lines)), [event(), DEEP[name]]) == {1: "too_deep"}
+    assert check(lambda lines: EVENTS.decode_lines(jsonl(lines)), [event(), DEEP[name]]) == {
+        1: "too_deep"
+    }
 
 
 def test_deep_json_after_a_nan_is_too_deep() -> None:
@@ -149,7 +169,7 @@ def test_deep_json_after_a_nan_is_too_deep() -> None:
     assert events([deep, event()]) == {0: "too_deep"}
 
 
-# -- timestamps --------------------------------------------------------------------------------------
+# -- timestamps ------------------------------------------------------------------------------------
 BAD_TIMESTAMPS = [
     (float("nan"), "bad_timestamp"),
     (float("inf"), "bad_timestamp"),
@@ -169,8 +189,12 @@ BAD_TIMESTAMPS = [
 ]
 
 
-@pytest.mark.parametrize(("value", "reason"), BAD_TIMESTAMPS, ids=[repr(v)[:30] for v, _ in BAD_TIMESTAMPS])
-def test_a_timestamp_out_of_the_contract_is_refused_with_its_reason(value: Any, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("value", "reason"), BAD_TIMESTAMPS, ids=[repr(v)[:30] for v, _ in BAD_TIMESTAMPS]
+)
+def test_a_timestamp_out_of_the_contract_is_refused_with_its_reason(
+    value: Any, reason: str
+) -> None:
     good = [event(prediction_id=f"g{i}", timestamp=1_767_225_600_000 + i) for i in range(3)]
     assert events([good[0], event(timestamp=value), *good[1:]]) == {1: reason}
     assert labels([label(timestamp=value), label()]) == {0: reason}
@@ -181,7 +205,11 @@ def test_a_timestamp_out_of_the_contract_is_refused_with_its_reason(value: Any, 
 
 def test_out_of_range_details_give_the_value_and_the_bounds() -> None:
     detail = EVENTS.decode_values([event(timestamp=10**15)]).errors[0].detail
-    assert "1000000000000000" in detail and str(MIN_TIMESTAMP_MS) in detail and str(MAX_TIMESTAMP_MS) in detail
+    assert (
+        "1000000000000000" in detail
+        and str(MIN_TIMESTAMP_MS) in detail
+        and str(MAX_TIMESTAMP_MS) in detail
+    )
     assert "9999-12-31T23:59:59.999Z" in detail
 
 
@@ -210,7 +238,7 @@ def test_many_bad_timestamps_in_a_batch_cost_only_themselves() -> None:
     assert set(events(values)) == set(bad)
 
 
-# -- ids and text against the schema's limits ---------------------------------------------------
+# -- ids and text against the schema's limits ------------------------------------------------------
 def _with(field: str, text: str) -> tuple[bytes, str]:
     """An event or label whose ``field`` is ``text``, and the name a detail gives the field."""
     if field == "segments key":
@@ -272,21 +300,45 @@ def test_printable_unicode_is_welcome(field: str, text: str) -> None:
 
 def test_a_surrogate_in_a_parsed_object_is_invalid_characters() -> None:
     # msgspec's lax conversion encodes a string to read a number or a time from it
-    objects = [{**EVENT, "timestamp": "\ud800"}, EVENT, {**EVENT, "model_version": "\udc00"}, {**EVENT, "features": {"x": "\ud800"}}]
-    assert check(EVENTS.decode_objects, objects) == {0: "invalid_characters", 2: "invalid_characters", 3: "invalid_characters"}
+    objects = [
+        {**EVENT, "timestamp": "\ud800"},
+        EVENT,
+        {**EVENT, "model_version": "\udc00"},
+        {**EVENT, "features": {"x": "\ud800"}},
+    ]
+    assert check(EVENTS.decode_objects, objects) == {
+        0: "invalid_characters",
+        2: "invalid_characters",
+        3: "invalid_characters",
+    }
 
 
 def test_a_bad_id_in_an_avro_record_is_refused_too() -> None:
-    values = [avro(avro_event(model_version="v\x00")), avro(avro_event()), avro(avro_event(prediction_id="p" * 201))]
+    values = [
+        avro(avro_event(model_version="v\x00")),
+        avro(avro_event()),
+        avro(avro_event(prediction_id="p" * 201)),
+    ]
     reasons = check(lambda vs: AvroDecoder().decode_events(vs, EVENTS), values)
     assert reasons == {0: "invalid_characters", 2: "field_too_long"}
 
 
 @pytest.mark.parametrize(
     ("prediction", "reason"),
-    [(10**199, None), (-(10**198), None), (10**200, "field_too_long"), (-(10**199), "field_too_long"), (1e250, "field_too_long"), (1e15, None), (1.5, None), (True, None)],
+    [
+        (10**199, None),
+        (-(10**198), None),
+        (10**200, "field_too_long"),
+        (-(10**199), "field_too_long"),
+        (1e250, "field_too_long"),
+        (1e15, None),
+        (1.5, None),
+        (True, None),
+    ],
 )
-def test_a_number_as_a_category_must_spell_within_the_limit(prediction: Any, reason: str | None) -> None:
+def test_a_number_as_a_category_must_spell_within_the_limit(
+    prediction: Any, reason: str | None
+) -> None:
     assert events([event(prediction=prediction)]) == ({0: reason} if reason else {})
     if not isinstance(prediction, float):  # a classification label is a string, an int or a bool
         assert labels([label(label=prediction)]) == ({0: reason} if reason else {})
@@ -294,16 +346,20 @@ def test_a_number_as_a_category_must_spell_within_the_limit(prediction: Any, rea
 
 def test_a_regression_label_must_be_a_finite_number() -> None:
     decoder = LabelDecoder(REGRESSION)
-    values = [dump({**LABEL, "model_id": "r", "label": v}) for v in (1.5, float("nan"), float("inf"), 2)]
+    values = [
+        dump({**LABEL, "model_id": "r", "label": v}) for v in (1.5, float("nan"), float("inf"), 2)
+    ]
     assert check(decoder.decode_values, values) == {1: "wrong_type", 2: "wrong_type"}
 
 
-# -- the model tag -----------------------------------------------------------------------------------
+# -- the model tag ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("config", [CFG, TWO_MODELS], ids=["one model", "two models"])
 def test_an_event_without_model_id_is_missing_model_id(config) -> None:
     untagged = dump({k: v for k, v in EVENT.items() if k != "model_id"})
     assert check(EventDecoder(config).decode_values, [event(), untagged]) == {1: "missing_model_id"}
-    decoded = EventDecoder(config).decode_objects([EVENT, {k: v for k, v in EVENT.items() if k != "model_id"}])
+    decoded = EventDecoder(config).decode_objects(
+        [EVENT, {k: v for k, v in EVENT.items() if k != "model_id"}]
+    )
     assert [(e.position, e.reason) for e in decoded.errors] == [(1, "missing_model_id")]
     untagged = dump({k: v for k, v in LABEL.items() if k != "model_id"})
     assert check(LabelDecoder(config).decode_values, [untagged]) == {0: "missing_model_id"}
@@ -316,7 +372,7 @@ def test_a_model_id_that_is_not_a_configured_name_is_unknown_model(model_id: Any
     assert len(EVENTS.decode_values([event(model_id=model_id)]).errors[0].detail) < 200
 
 
-# -- the list of reasons, and the schema ------------------------------------------------------------
+# -- the list of reasons, and the schema -----------------------------------------------------------
 def test_every_reason_the_code_gives_is_in_reasons_and_documented() -> None:
     assert len(set(REASONS)) == len(REASONS) and set(AVRO_REASONS) <= set(REASONS)
     source = "\n".join(p.read_text() for p in (ROOT / "monitor").rglob("*.py"))
@@ -325,8 +381,10 @@ def test_every_reason_the_code_gives_is_in_reasons_and_documented() -> None:
     docs = (ROOT / "docs" / "events.md").read_text()
     section = docs.split("## What happens to bad input", 1)[1]
     table = next(block for block in section.split("\n\n") if block.startswith("| input"))
-    documented = set(re.findall(r"`([a-z_]+)`", "\n".join(line.split("|")[-2] for line in table.splitlines())))
-    assert documented == set(REASONS), (documented ^ set(REASONS))
+    documented = set(
+        re.findall(r"`([a-z_]+)`", "\n".join(line.split("|")[-2] for line in table.splitlines()))
+    )
+    assert documented == set(REASONS), documented ^ set(REASONS)
 
 
 def test_the_schema_sizes_its_columns_by_the_shared_limits() -> None:
@@ -345,7 +403,7 @@ def test_the_schema_sizes_its_columns_by_the_shared_limits() -> None:
             assert length == MAX_SEGMENT_CHARS, table
 
 
-# -- end to end: replay, on SQLite and PostgreSQL -------------------------------------------------
+# -- end to end: replay, on SQLite and PostgreSQL --------------------------------------------------
 SPEC = StreamSpec(
     features=(FeatureSpec("x", "numeric"), FeatureSpec("c", "categorical", levels=4)),
     model_id="m",
@@ -355,7 +413,10 @@ SPEC = StreamSpec(
 )
 STREAM = 6_000
 WINDOWED = parse_config(
-    {"checkpoint_interval": 0, "models": {"m": {**MODEL, "window": "1m", "reference": {"baseline_events": 0}}}}
+    {
+        "checkpoint_interval": 0,
+        "models": {"m": {**MODEL, "window": "1m", "reference": {"baseline_events": 0}}},
+    }
 )
 
 
@@ -365,7 +426,9 @@ def _store(url: str, positive: Any = 1) -> Store:
     store.upgrade()
     rows = rows_of(reference_rows(SPEC, 3_000))
     rows["prediction"] = [positive if v == 1 else v for v in rows["prediction"]]
-    store.save_reference(ReferenceProfile.build("m", "*", Layout.from_model(WINDOWED.models["m"]), rows, 50))
+    store.save_reference(
+        ReferenceProfile.build("m", "*", Layout.from_model(WINDOWED.models["m"]), rows, 50)
+    )
     return store
 
 
@@ -393,7 +456,9 @@ POISON = [
 ]
 
 
-def test_a_replayed_file_with_every_poison_keeps_the_clean_windows(db_url: str, tmp_path: Path) -> None:
+def test_a_replayed_file_with_every_poison_keeps_the_clean_windows(
+    db_url: str, tmp_path: Path
+) -> None:
     lines = to_jsonl(SPEC, generate(SPEC, STREAM)).splitlines()
     clean_file, poisoned_file = tmp_path / "clean.jsonl", tmp_path / "poisoned.jsonl"
     clean_file.write_bytes(b"\n".join(lines) + b"\n")
@@ -412,7 +477,9 @@ def test_a_replayed_file_with_every_poison_keeps_the_clean_windows(db_url: str, 
     letters = [json.loads(line) for line in dead.getvalue().splitlines()]
     assert [d["line"] for d in letters] == [i + 1 for i in sorted(at)]
     assert all(d["reason"] in REASONS and d["reason"] != "wrong_type" for d in letters), letters
-    assert store.windows("m") == clean_store.windows("m") and store.summaries("m") == clean_store.summaries("m")
+    assert store.windows("m") == clean_store.windows("m") and store.summaries(
+        "m"
+    ) == clean_store.summaries("m")
     assert len(store.windows("m")) > 10  # the stream closed windows
     clean_store.engine.dispose()
     store.engine.dispose()
@@ -441,17 +508,24 @@ def test_values_at_the_limits_are_stored(db_url: str, tmp_path: Path) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(data=st.binary(max_size=300).map(lambda b: b.replace(b"\x00", b"\n")), block=st.integers(1, 40))
+@given(
+    data=st.binary(max_size=300).map(lambda b: b.replace(b"\x00", b"\n")), block=st.integers(1, 40)
+)
 def test_the_replay_reader_cuts_whole_lines(data: bytes, block: int) -> None:
     with patch.object(replay_module, "_BLOCK", block):
         blocks = list(replay_module._jsonl_blocks(io.BytesIO(data)))
-    assert b"".join(blocks) == data and all(isinstance(b, bytes) and b.endswith(b"\n") for b in blocks[:-1])
+    assert b"".join(blocks) == data and all(
+        isinstance(b, bytes) and b.endswith(b"\n") for b in blocks[:-1]
+    )
     assert not blocks or blocks[-1].endswith(b"\n") == data.endswith(b"\n")
 
 
 @pytest.mark.parametrize("damage", ["truncated", "not avro"])
 def test_a_replayed_avro_file_that_breaks_off_costs_its_rest(damage: str, tmp_path: Path) -> None:
-    records = [{**json.loads(line), "scores": None, "segments": None} for line in to_jsonl(SPEC, generate(SPEC, 20_000)).splitlines()]
+    records = [
+        {**json.loads(line), "scores": None, "segments": None}
+        for line in to_jsonl(SPEC, generate(SPEC, 20_000)).splitlines()
+    ]
     buf = io.BytesIO()
     fastavro.writer(buf, parsed_schema("prediction"), records, sync_interval=16_000)
     data = buf.getvalue()
@@ -459,22 +533,38 @@ def test_a_replayed_avro_file_that_breaks_off_costs_its_rest(damage: str, tmp_pa
     path.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"not an avro file")
     dead = io.BytesIO()
     report = replay(WINDOWED, _store(f"sqlite:///{tmp_path / 'm.db'}"), [path], dead_letters=dead)
-    assert report.invalid == {"avro_decode": 1} and (0 < report.events < 10_000 if damage == "truncated" else report.events == 0)
+    assert report.invalid == {"avro_decode": 1} and (
+        0 < report.events < 10_000 if damage == "truncated" else report.events == 0
+    )
     [letter] = [json.loads(line) for line in dead.getvalue().splitlines()]
     assert letter["offset"] == report.events and letter["event"] is None
-    assert f"unreadable after {report.events} records" in letter["detail"] and "the rest of the file is lost" in letter["detail"]
+    assert (
+        f"unreadable after {report.events} records" in letter["detail"]
+        and "the rest of the file is lost" in letter["detail"]
+    )
 
 
 def test_monitor_replay_of_a_deep_line_exits_0_with_its_dead_letter(tmp_path: Path) -> None:
     db = tmp_path / "m.db"
     _store(f"sqlite:///{db}").engine.dispose()
     config = tmp_path / "monitor.yaml"
-    config.write_text(json.dumps({**WINDOWED.model_dump(mode="json"), "database_url": f"sqlite:///{db}"}))
+    config.write_text(
+        json.dumps({**WINDOWED.model_dump(mode="json"), "database_url": f"sqlite:///{db}"})
+    )
     lines = to_jsonl(SPEC, generate(SPEC, 2_000)).splitlines(keepends=True)
     path = tmp_path / "events.jsonl"
-    path.write_bytes(b"".join(lines[:500]) + b"[" * 200_000 + b"\n" + b'{"a":' * 20_000 + b"\n" + b"".join(lines[500:]))
+    path.write_bytes(
+        b"".join(lines[:500])
+        + b"[" * 200_000
+        + b"\n"
+        + b'{"a":' * 20_000
+        + b"\n"
+        + b"".join(lines[500:])
+    )
     dead = tmp_path / "dead.jsonl"
-    result = CliRunner().invoke(main, ["replay", "-c", str(config), "--no-progress", "--dead-letters", str(dead), str(path)])
+    result = CliRunner().invoke(
+        main, ["replay", "-c", str(config), "--no-progress", "--dead-letters", str(dead), str(path)]
+    )
     assert result.exit_code == 0, result.output
     letters = [json.loads(line) for line in dead.read_text().splitlines()]
     assert [(d["line"], d["reason"]) for d in letters] == [(501, "too_deep"), (502, "too_deep")]

@@ -187,7 +187,9 @@ class AvroDecoder:
             return self._decode_raw(values)
         return self._decode_framed(values)
 
-    def decode_events(self, values: Sequence[bytes | None], decoder: EventDecoder | LabelDecoder) -> Any:
+    def decode_events(
+        self, values: Sequence[bytes | None], decoder: EventDecoder | LabelDecoder
+    ) -> Any:
         """Decode Avro values and validate them as events (or labels, with a ``LabelDecoder``),
         like ``decode_values`` for JSON: positions in the result (batches and errors) are
         positions in ``values``."""
@@ -307,7 +309,7 @@ def container_records(fh: IO[bytes]) -> Iterator[dict[str, Any] | Fault]:
         for record in reader(fh):
             yield record
             n += 1
-    except Exception as exc:  # noqa: BLE001 (fastavro: EOFError, ValueError, UnicodeDecodeError, ...)
+    except Exception as exc:  # noqa: BLE001 (fastavro: EOFError, ValueError, UnicodeDecodeError)
         where = f"{name}: unreadable after {n} records, from about byte {fh.tell()}"
         why = "the file is truncated" if isinstance(exc, EOFError) else _describe(exc)
         log.warning("%s, the rest of the file is skipped: %s", where, why)
