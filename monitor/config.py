@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from monitor.exceptions import ConfigError
+from monitor.limits import MAX_ID_CHARS
 from monitor.stats import DEFAULT_THRESHOLDS, STATISTICS
 
 __all__ = [
@@ -342,6 +343,8 @@ class ModelConfig(_Strict):
         for name in self.features:
             if name in ("prediction", "score"):
                 raise ValueError(f"features.{name}: the name is reserved for prediction drift")
+            if len(name) > MAX_ID_CHARS:
+                raise ValueError(f"features.{name[:20]}...: a feature name has at most {MAX_ID_CHARS} characters")
         for i, key in enumerate(self.segments.keys):
             if key in self.features or key in ("prediction", "score"):
                 raise ValueError(f"segments.keys.{i}: {key!r} is also a column; reference files hold segments as columns, so the names must differ")

@@ -23,7 +23,13 @@ from sqlalchemy import (
     func,
 )
 
-from monitor.limits import MAX_ID_CHARS, MAX_SEGMENT_CHARS, MAX_VALUE_CHARS
+from monitor.limits import (
+    MAX_ID_CHARS,
+    MAX_POPULATION_CHARS,
+    MAX_SEGMENT_CHARS,
+    MAX_SUBJECT_CHARS,
+    MAX_VALUE_CHARS,
+)
 
 __all__ = [
     "metadata", "references", "panes", "windows", "window_summaries", "offsets", "frontiers", "late_events",
@@ -54,7 +60,7 @@ panes = Table(
     Column("job", String(200), primary_key=True),
     Column("source", String(300), primary_key=True),
     Column("model_id", String(MAX_ID_CHARS), primary_key=True),
-    Column("model_version", String(MAX_ID_CHARS), primary_key=True),
+    Column("model_version", String(MAX_POPULATION_CHARS), primary_key=True),  # a population key
     Column("pane", BigInteger, primary_key=True),
     Column("sketch", LargeBinary, nullable=False),
 )
@@ -206,7 +212,7 @@ alerts = Table(
     Column("rule", String(100), primary_key=True),
     Column("model_id", String(MAX_ID_CHARS), primary_key=True),
     Column("model_version", String(MAX_ID_CHARS), primary_key=True),
-    Column("subject", String(200), primary_key=True),
+    Column("subject", String(MAX_SUBJECT_CHARS), primary_key=True),
     Column("kind", String(40), nullable=False),
     Column("state", String(10), nullable=False),  # inactive | pending | firing | resolved
     Column("severity", String(10), nullable=False),  # ok | warning | critical
@@ -231,7 +237,7 @@ alert_history = Table(
     Column("rule", String(100), nullable=False),
     Column("model_id", String(MAX_ID_CHARS), nullable=False),
     Column("model_version", String(MAX_ID_CHARS), nullable=False),
-    Column("subject", String(200), nullable=False),
+    Column("subject", String(MAX_SUBJECT_CHARS), nullable=False),
     Column("window_start", BigInteger, nullable=False),
     Column("window_end", BigInteger, nullable=False),
     Column("from_state", String(10), nullable=False),
