@@ -32,7 +32,7 @@ from pydantic import (
 )
 
 from monitor.exceptions import ConfigError
-from monitor.limits import MAX_ID_CHARS
+from monitor.limits import MAX_ID_CHARS, MAX_SEGMENT_KEY_CHARS
 from monitor.stats import DEFAULT_THRESHOLDS, STATISTICS
 
 __all__ = [
@@ -346,6 +346,8 @@ class ModelConfig(_Strict):
             if len(name) > MAX_ID_CHARS:
                 raise ValueError(f"features.{name[:20]}...: a feature name has at most {MAX_ID_CHARS} characters")
         for i, key in enumerate(self.segments.keys):
+            if len(key) > MAX_SEGMENT_KEY_CHARS:
+                raise ValueError(f"segments.keys.{i}: a segment key has at most {MAX_SEGMENT_KEY_CHARS} characters")
             if key in self.features or key in ("prediction", "score"):
                 raise ValueError(f"segments.keys.{i}: {key!r} is also a column; reference files hold segments as columns, so the names must differ")
         if self.slide is not None and (self.slide <= 0 or self.window % self.slide):

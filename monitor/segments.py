@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from monitor.limits import MAX_SEGMENT_VALUE_CHARS
+
 __all__ = ["SegmentPlan", "OTHER", "SEP", "population", "split", "top_values"]
 
 #: The segment value that collects the values beyond the monitored ones.
@@ -49,13 +51,17 @@ def split(key: str) -> tuple[str, str]:
 
 def top_values(values: Iterable[Any], top_k: int, min_rows: int) -> tuple[str, ...]:
     """The values monitored on their own: at least ``min_rows`` occurrences, most frequent
-    first (ties by value), at most ``top_k``; None (no value) never counts.
+    first (ties by value), at most ``top_k``; None (no value) never counts, nor a value longer
+    than an event may carry (events with it are dead letters, so it can have no window).
 
     >>> top_values(["b", "a", "a", "b", "c", None, None, None], top_k=2, min_rows=2)
     ('a', 'b')
     """
     counts = Counter(str(v) for v in values if v is not None)
-    ranked = sorted((kv for kv in counts.items() if kv[1] >= min_rows and kv[0] != OTHER), key=lambda kv: (-kv[1], kv[0]))
+    ranked = sorted(
+        (kv for kv in counts.items() if kv[1] >= min_rows and kv[0] != OTHER and len(kv[0]) <= MAX_SEGMENT_VALUE_CHARS),
+        key=lambda kv: (-kv[1], kv[0]),
+    )
     return tuple(v for v, _ in ranked[:top_k])
 
 

@@ -69,3 +69,19 @@ def test_the_widening_migration_goes_down_and_up(db_url: str) -> None:
         width = next(c["type"].length for c in sa.inspect(conn).get_columns("panes") if c["name"] == "model_version")
     assert width == 601
     store.engine.dispose()
+
+
+def test_a_reference_value_no_event_may_carry_is_not_a_segment() -> None:
+    from monitor.segments import top_values
+
+    assert top_values(["x" * (MAX_SEGMENT_VALUE_CHARS + 1)] * 50 + ["eu"] * 20, top_k=5, min_rows=10) == ("eu",)
+
+
+def test_a_segment_key_longer_than_an_event_may_carry_is_a_config_error() -> None:
+    import pytest
+
+    from monitor.exceptions import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        parse_config({"models": {"m": {"features": {"x": {"kind": "numeric"}}, "segments": {"keys": ["k" * 101]}}}})
+    assert err.value.key == "models.m.segments.keys.0"
