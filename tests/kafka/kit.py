@@ -131,6 +131,24 @@ def expected_windows(tmp: Path, cfg_path: Path, spec: StreamSpec, data: bytes) -
     return windows_of(store)
 
 
+def performance_of(store: Store) -> dict:
+    """Performance windows as comparable plain data: (start, version) -> counts and metrics."""
+    from monitor.store.performance import PerformanceRepository
+
+    rows = PerformanceRepository(store).windows("demo")
+    return {(r["window_start"], r["model_version"]): (r["predictions"], r["labeled"], r["metrics"]) for r in rows}
+
+
+def expected_performance(tmp: Path, cfg: Config, spec: StreamSpec, events: bytes, labels: bytes) -> dict:
+    """The performance windows an uninterrupted replay of the same events and labels gives."""
+    expected_cfg = cfg.model_copy(update={"database_url": f"sqlite:///{tmp / 'expected.db'}"})
+    store = prepare_store(expected_cfg, spec)
+    (tmp / "e.jsonl").write_bytes(events)
+    (tmp / "l.jsonl").write_bytes(labels)
+    replay(expected_cfg, store, [tmp / "e.jsonl"], labels=[tmp / "l.jsonl"])
+    return performance_of(store)
+
+
 def windows_of(store: Store) -> dict:
     return {
         (r["model_version"], r["segment"], r["feature"], r["window_start"], r["window_end"]): (r["count"], r["missing"], r["statistics"], r["severity"], r["drift"])

@@ -11,20 +11,22 @@ import pytest
 
 from monitor.config import load_config
 from monitor.kafka.topics import client_config, create_topics
-from monitor.replay import replay
 from monitor.store import Store
-from monitor.store.performance import PerformanceRepository
 from monitor.synth import generate, labels_to_jsonl, to_jsonl
-from tests.kafka.kit import ThreadedService, prepare_store, produce, stream, wait_for, write_config
+from tests.kafka.kit import (
+    ThreadedService,
+    expected_performance,
+    performance_of,
+    prepare_store,
+    produce,
+    stream,
+    wait_for,
+    write_config,
+)
 from tests.kafka.test_faults import _Proxy
 
 pytestmark = pytest.mark.slow
 N = 20_000
-
-
-def performance(store: Store) -> dict:
-    rows = PerformanceRepository(store).windows("demo")
-    return {(r["window_start"], r["model_version"]): (r["predictions"], r["labeled"], r["metrics"]) for r in rows}
 
 
 def test_labels_during_a_database_outage_wait_for_it(tmp_path, bootstrap, topic_factory, group_id, pg_url) -> None:
@@ -41,13 +43,7 @@ def test_labels_during_a_database_outage_wait_for_it(tmp_path, bootstrap, topic_
     spec, _ = stream(1)
     cols = generate(spec, N)
     events, label_lines = to_jsonl(spec, cols), labels_to_jsonl(spec, cols)
-    expected_cfg = cfg.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'expected.db'}"})
-    expected_store = prepare_store(expected_cfg, spec)
-    (tmp_path / "e.jsonl").write_bytes(events)
-    (tmp_path / "l.jsonl").write_bytes(label_lines)
-    replay(expected_cfg, expected_store, [tmp_path / "e.jsonl"], labels=[tmp_path / "l.jsonl"])
-    expected = performance(expected_store)
-
+    expected = expected_performance(tmp_path, cfg, spec, events, label_lines)
     direct = prepare_store(cfg.model_copy(update={"database_url": pg_url}), spec)
     produce(bootstrap, predictions, events)
     with ThreadedService(cfg, Store(proxied)) as service:
@@ -57,6 +53,6 @@ def test_labels_during_a_database_outage_wait_for_it(tmp_path, bootstrap, topic_
         produce(bootstrap, labels, label_lines)
         wait_for(lambda: "database" in service.readiness()[1], 60, "the service to say the database is away")
         proxy.restore()
-        wait_for(lambda: sum(v[1] for v in performance(direct).values()) == N, 180, "every label to be joined")
+        wait_for(lambda: sum(v[1] for v in performance_of(direct).values()) == N, 180, "every label to be joined")
         assert service.ready or "database" not in service.readiness()[1]
-    assert performance(direct) == expected
+    assert performance_of(direct) == expected

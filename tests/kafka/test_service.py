@@ -9,7 +9,18 @@ from confluent_kafka import Consumer, TopicPartition
 
 from monitor.config import load_config
 from monitor.kafka.topics import client_config, create_topics
-from tests.kafka.kit import ThreadedService, expected_windows, prepare_store, produce, stream, wait_for, windows_of, write_config
+from tests.kafka.kit import (
+    ThreadedService,
+    expected_performance,
+    expected_windows,
+    performance_of,
+    prepare_store,
+    produce,
+    stream,
+    wait_for,
+    windows_of,
+    write_config,
+)
 
 
 @pytest.fixture
@@ -84,8 +95,6 @@ def test_health_and_readiness_endpoints(setup, bootstrap):
 def test_labels_topic_joins_like_a_replay(tmp_path, bootstrap, topic_factory, group_id, sqlite_url):
     """Predictions and labels through two co-partitioned topics give the performance windows of
     a replay of the same files."""
-    from monitor.replay import replay
-    from monitor.store.performance import PerformanceRepository
     from monitor.synth import generate, labels_to_jsonl, to_jsonl
 
     predictions, labels = topic_factory(4), topic_factory(4)
@@ -95,20 +104,13 @@ def test_labels_topic_joins_like_a_replay(tmp_path, bootstrap, topic_factory, gr
     spec, _ = stream(1)
     cols = generate(spec, 20_000)
     events, label_lines = to_jsonl(spec, cols), labels_to_jsonl(spec, cols)
-    # The expected result: a replay of the same events and labels.
-    expected_cfg = cfg.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'expected.db'}"})
-    expected_store = prepare_store(expected_cfg, spec)
-    (tmp_path / "e.jsonl").write_bytes(events)
-    (tmp_path / "l.jsonl").write_bytes(label_lines)
-    replay(expected_cfg, expected_store, [tmp_path / "e.jsonl"], labels=[tmp_path / "l.jsonl"])
-    expected = {(r["window_start"], r["model_version"]): (r["predictions"], r["labeled"], r["metrics"]) for r in PerformanceRepository(expected_store).windows("demo")}
+    expected = expected_performance(tmp_path, cfg, spec, events, label_lines)
     store = prepare_store(cfg, spec)
     produce(bootstrap, predictions, events)
     produce(bootstrap, labels, label_lines)
-    repo = PerformanceRepository(store)
 
     def got():
-        return {(r["window_start"], r["model_version"]): (r["predictions"], r["labeled"], r["metrics"]) for r in repo.windows("demo")}
+        return performance_of(store)
 
     with ThreadedService(cfg, store):
         wait_for(lambda: sum(v[1] for v in got().values()) == 20_000, 60, "every label to be joined")
