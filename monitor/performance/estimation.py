@@ -9,8 +9,11 @@ and negative ``1 - s`` (the AUC of the expected score distributions of the two c
 The estimates are ratios of expected counts, which approach the expected metrics as windows
 grow (a few percent apart at a few thousand events).
 
-The estimates are only as good as the calibration, so :func:`calibration_report` checks a
-labeled reliability table (from the reference, say) and says whether the scores can be trusted.
+Scores are seldom calibrated, so the reference's labeled rows fit a calibration map ``g``
+(:mod:`monitor.performance.calibration`, isotonic as NannyML's CBPE) and
+:meth:`EstimationState.metrics` reads each score bin as positive with probability ``g`` of its
+mean score. :func:`calibration_report` checks a labeled reliability table (from the
+reference, say) bin by bin, and says whether the raw scores can be trusted.
 
 >>> import numpy as np
 >>> state = EstimationState()
@@ -18,6 +21,9 @@ labeled reliability table (from the reference, say) and says whether the scores 
 >>> m = state.metrics()
 >>> round(m["accuracy"], 6), round(m["precision"], 6), round(m["recall"], 6)
 (0.825, 0.85, 0.809524)
+>>> g = CalibrationMap(np.array([0.0, 1.0]), np.array([0.0, 0.5]), 100)  # half as sure
+>>> round(state.metrics(g)["accuracy"], 6)
+0.6625
 """
 
 from __future__ import annotations
@@ -28,8 +34,10 @@ from typing import Any
 
 import msgspec
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
+from scipy.stats import binomtest
 
+from monitor.config import ModelConfig
 from monitor.performance._binned import (
     SCORE_SCALE,
     binned_auc,
@@ -38,16 +46,27 @@ from monitor.performance._binned import (
     score_bin,
     to_fixed,
 )
-from monitor.config import ModelConfig
+from monitor.performance.calibration import CalibrationMap, fit_isotonic
 from monitor.performance.classification import ReliabilityTable
 from monitor.reference import category
 
-__all__ = ["CALIBRATION_TOLERANCE", "EstimationState", "calibration_report", "reference_calibration"]
+__all__ = [
+    "CALIBRATION_ALPHA",
+    "CALIBRATION_TOLERANCE",
+    "EstimationState",
+    "calibration_report",
+    "labeled_scores",
+    "reference_calibration",
+    "reference_calibration_map",
+]
 
 #: Scores count as calibrated while the expected calibration error is at most this. On
 #: calibrated scores the ECE of n events is noise of order 0.3 / sqrt(n / 10): about 0.03 at
 #: n = 1,000 and 0.01 at 10,000, so judge calibration on a few thousand labeled events.
 CALIBRATION_TOLERANCE = 0.05
+#: Family-wise error rate of the per-bin calibration tests: a calibrated model's reference is
+#: called miscalibrated at most this often.
+CALIBRATION_ALPHA = 0.01
 
 
 class EstimationState:
@@ -160,26 +179,37 @@ class EstimationState:
         state.predicted_score_sums = np.frombuffer(pred_sums, np.int64).copy()
         return state
 
-    def metrics(self) -> dict:
+    def metrics(self, calibration: CalibrationMap | None = None) -> dict:
         """Estimated ``accuracy``, ``precision``, ``recall``, ``f1``, ``roc_auc``, and ``n``.
 
         Also ``expected_confusion_matrix``, rows actual and columns predicted, each ordered
         (negative, positive). Scores are summed in units of 2**-24, so the expected counts
-        carry a rounding error below 3e-8 per event. As for labeled metrics, an undefined ratio is 0; every estimate
-        is None while the state is empty, and ``roc_auc`` while either expected class is empty.
+        carry a rounding error below 3e-8 per event. As for labeled metrics, an undefined ratio
+        is 0; every estimate is None while the state is empty, and ``roc_auc`` while either
+        expected class is empty.
+
+        With ``calibration`` (the reference's map), an event of score bin ``b`` is positive
+        with probability ``calibration(mean score of b)``, and the predicted positives are taken
+        to be the highest-scored events (the bin at the threshold shared pro rata): the
+        predictions must be the score above a threshold, as they are for a model that predicts
+        by thresholding its score. The bins are 1/score_bins wide, so reading each at its mean
+        moves an estimate by at most the map's rise over one bin.
         """
         n = self.n
         keys = ("accuracy", "precision", "recall", "f1", "roc_auc", "expected_confusion_matrix")
         if n == 0:
             return dict.fromkeys(keys) | {"n": 0}
-        (neg_n, pos_n), (neg_s, pos_s) = (
-            self.predicted_counts.tolist(),
-            self.predicted_score_sums.tolist(),
-        )
-        tp, fn = pos_s / SCORE_SCALE, neg_s / SCORE_SCALE
+        neg_n, pos_n = self.predicted_counts.tolist()
+        if calibration is None:
+            positives = self.bin_score_sums / SCORE_SCALE
+            neg_s, pos_s = self.predicted_score_sums.tolist()
+            tp, fn = pos_s / SCORE_SCALE, neg_s / SCORE_SCALE
+        else:
+            positives = self._calibrated_positives(calibration)
+            tp = float(positives @ self._top_shares(pos_n))
+            fn = float(positives.sum()) - tp
         fp, tn = pos_n - tp, neg_n - fn
-        sums = self.bin_score_sums / SCORE_SCALE
-        auc, _ = binned_auc(sums, self.bin_counts - sums)
+        auc, _ = binned_auc(positives, self.bin_counts - positives)
         return {
             "n": n,
             "accuracy": (tp + tn) / n,
@@ -190,74 +220,169 @@ class EstimationState:
             "expected_confusion_matrix": [[tn, fp], [fn, tp]],
         }
 
+    def _calibrated_positives(self, calibration: CalibrationMap) -> NDArray[np.float64]:
+        """Expected positives per score bin: its events times the map at its mean score."""
+        counts = self.bin_counts
+        filled = counts > 0
+        expected = np.zeros(counts.size)
+        mean = self.bin_score_sums[filled] / (SCORE_SCALE * counts[filled])
+        expected[filled] = counts[filled] * calibration(mean)
+        return expected
 
-def calibration_report(table: ReliabilityTable, tolerance: float = CALIBRATION_TOLERANCE) -> dict:
-    """How far a labeled reliability table is from calibration.
+    def _top_shares(self, top: int) -> NDArray[np.float64]:
+        """Per score bin, the share of its events among the ``top`` highest-scored."""
+        counts = self.bin_counts
+        above = np.cumsum(counts[::-1])[::-1] - counts  # events in higher bins
+        taken = np.clip(top - above, 0, counts)
+        return np.divide(taken, counts, out=np.zeros(counts.size), where=counts > 0)
+
+
+def calibration_report(
+    table: ReliabilityTable,
+    tolerance: float = CALIBRATION_TOLERANCE,
+    alpha: float = CALIBRATION_ALPHA,
+) -> dict:
+    """How far a labeled reliability table is from calibration, bin by bin.
+
+    The expected calibration error weights each bin by its events, so a few bins holding most
+    events (scores near 0 and 1) hide sparse bins that are plainly off. Each bin is therefore
+    also tested on its own: its positives against a binomial with the bin's mean score (two-
+    sided, exact; conservative, since a sum of Bernoulli(s_i) varies less than a binomial with
+    their mean), with Holm's correction over the bins so that a calibrated table is called off
+    with probability at most ``alpha``. A bin is *off* when its test rejects and it deviates by
+    more than ``tolerance``.
 
     Parameters
     ----------
     table
-        Per score decile: events, score sum, labeled positives
+        Per score bin: events, score sum, labeled positives
         (:meth:`ClassificationState.reliability`).
     tolerance
-        Largest expected calibration error that still counts as calibrated.
+        Largest expected calibration error, and largest deviation of a bin, that still counts
+        as calibrated.
+    alpha
+        Family-wise error rate of the per-bin tests.
 
     Returns
     -------
     dict
-        ``n``; ``deviations``, per decile the share of positives minus the mean score (None
-        for an empty decile); ``max_deviation``, the largest absolute deviation; ``ece``, the
-        expected calibration error (absolute deviations weighted by the deciles' shares of
-        events); ``calibrated``, whether ``ece <= tolerance``; and ``tolerance``. All but
-        ``n`` and ``tolerance`` are None for an empty table.
+        ``n``; ``deviations``, per bin the share of positives minus the mean score (None for an
+        empty bin); ``max_deviation``, the largest absolute deviation; ``ece``, the expected
+        calibration error (absolute deviations weighted by the bins' shares of events);
+        ``p_values``, per bin the Holm-adjusted p-value (None when empty); ``off_bins``, the
+        indices of the bins that are off; ``calibrated``, whether ``ece <= tolerance`` and no
+        bin is off; ``tolerance`` and ``alpha``. All but ``n``, ``tolerance`` and ``alpha`` are
+        None for an empty table.
 
     Examples
     --------
     >>> import numpy as np
-    >>> table = ReliabilityTable(np.array([100, 0, 100]), np.array([10.0, 0.0, 25.0]), np.array([10, 0, 45]))
+    >>> table = ReliabilityTable(
+    ...     np.array([100, 0, 100]), np.array([10.0, 0.0, 25.0]), np.array([10, 0, 45])
+    ... )
     >>> report = calibration_report(table)
-    >>> report["deviations"], report["ece"], report["calibrated"]
-    ([0.0, None, 0.2], 0.1, False)
+    >>> report["deviations"], report["ece"], report["off_bins"], report["calibrated"]
+    ([0.0, None, 0.2], 0.1, [2], False)
+
+    A sparse bin far off, hidden in the ECE by two full bins that are right:
+
+    >>> table = ReliabilityTable(
+    ...     np.array([4000, 200, 4000]), np.array([200.0, 100.0, 3800.0]), np.array([200, 40, 3800])
+    ... )
+    >>> report = calibration_report(table)
+    >>> round(report["ece"], 3), report["off_bins"], report["calibrated"]
+    (0.007, [1], False)
 
     """
     if not 0 <= tolerance <= 1:
         raise ValueError(f"tolerance must lie in [0, 1], got {tolerance!r}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
     counts = np.asarray(table.counts, dtype=np.int64)
     n = int(counts.sum())
     if n == 0:
-        return dict.fromkeys(("deviations", "max_deviation", "ece", "calibrated")) | {
-            "n": 0,
-            "tolerance": tolerance,
-        }
+        keys = ("deviations", "max_deviation", "ece", "p_values", "off_bins", "calibrated")
+        return dict.fromkeys(keys) | {"n": 0, "tolerance": tolerance, "alpha": alpha}
     filled = counts > 0
+    positives = np.asarray(table.positives, dtype=np.int64)[filled]
+    mean_score = np.clip(np.asarray(table.score_sums)[filled] / counts[filled], 0.0, 1.0)
     deviation = np.full(counts.size, np.nan)
-    deviation[filled] = (
-        np.asarray(table.positives)[filled] - np.asarray(table.score_sums)[filled]
-    ) / counts[filled]
+    deviation[filled] = positives / counts[filled] - mean_score
     ece = float(np.abs(deviation[filled]) @ (counts[filled] / n))
+    raw = [
+        binomtest(int(k), int(m), p).pvalue
+        for k, m, p in zip(positives, counts[filled], mean_score)
+    ]
+    p_values = np.full(counts.size, np.nan)
+    p_values[filled] = _holm(np.array(raw))
+    off = np.flatnonzero((p_values < alpha) & (np.abs(deviation) > tolerance))
     return {
         "n": n,
         "deviations": [None if np.isnan(d) else d for d in deviation.tolist()],
         "max_deviation": float(np.abs(deviation[filled]).max()),
         "ece": ece,
-        "calibrated": ece <= tolerance,
+        "p_values": [None if np.isnan(p) else p for p in p_values.tolist()],
+        "off_bins": off.tolist(),
+        "calibrated": ece <= tolerance and off.size == 0,
         "tolerance": tolerance,
+        "alpha": alpha,
     }
 
 
+def _holm(p: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Holm's step-down adjusted p-values (family-wise error control, any dependence)."""
+    order = np.argsort(p)
+    steps = np.minimum(1.0, (p.size - np.arange(p.size)) * p[order])
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.maximum.accumulate(steps)
+    return adjusted
+
+
+def labeled_scores(
+    cfg: ModelConfig, rows: Mapping[str, Sequence[Any]]
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]] | None:
+    """The scores of a binary classifier's rows that carry both a ``score`` and a ``label``,
+    and whether each label is the positive class (None when there are none).
+
+    >>> cfg = ModelConfig.model_validate({"features": {"x": {"kind": "numeric"}}})
+    >>> labeled_scores(cfg, {"score": [0.1, 0.9, None], "label": [1, None, 0]})
+    (array([0.1]), array([ True]))
+    """
+    if cfg.task != "classification" or not cfg.score or "label" not in rows or "score" not in rows:
+        return None
+    positive = cfg.labels.positive_class
+    pairs = [
+        (float(s), category(y) == positive)
+        for s, y in zip(rows["score"], rows["label"])
+        if s is not None and y is not None
+    ]
+    if not pairs:
+        return None
+    scores, flags = zip(*pairs)
+    return np.array(scores, np.float64), np.array(flags, bool)
+
+
 def reference_calibration(cfg: ModelConfig, rows: Mapping[str, Sequence[Any]]) -> dict | None:
-    """The :func:`calibration_report` of a binary classifier's reference rows that carry both
-    a ``score`` and a ``label`` (None when the model has no scores or the rows no labels).
+    """The :func:`calibration_report` of the reference's :func:`labeled_scores` over score
+    deciles (None without labeled scores).
 
     >>> cfg = ModelConfig.model_validate({"features": {"x": {"kind": "numeric"}}})
     >>> rows = {"score": [0.1, 0.9, 0.9, None], "label": [1, 0, 0, 1]}
     >>> r = reference_calibration(cfg, rows); r["n"], r["calibrated"]
     (3, False)
     """
-    if cfg.task != "classification" or not cfg.score or "label" not in rows or "score" not in rows:
-        return None
-    pairs = [(float(s), category(y) == cfg.labels.positive_class) for s, y in zip(rows["score"], rows["label"]) if s is not None and y is not None]
-    if not pairs:
-        return None
-    scores, positive = zip(*pairs)
-    return calibration_report(ReliabilityTable.of(scores, positive))
+    labeled = labeled_scores(cfg, rows)
+    return None if labeled is None else calibration_report(ReliabilityTable.of(*labeled))
+
+
+def reference_calibration_map(
+    cfg: ModelConfig, rows: Mapping[str, Sequence[Any]]
+) -> CalibrationMap | None:
+    """The isotonic calibration map of the reference's :func:`labeled_scores` (None without).
+
+    >>> cfg = ModelConfig.model_validate({"features": {"x": {"kind": "numeric"}}})
+    >>> reference_calibration_map(cfg, {"score": [0.2, 0.8], "label": [0, 1]}).values.tolist()
+    [0.0, 1.0]
+    """
+    labeled = labeled_scores(cfg, rows)
+    return None if labeled is None else fit_isotonic(*labeled)

@@ -78,8 +78,11 @@ def test_calibration_report_of_an_empty_table():
         "deviations": None,
         "max_deviation": None,
         "ece": None,
+        "p_values": None,
+        "off_bins": None,
         "calibrated": None,
         "tolerance": 0.05,
+        "alpha": 0.01,
     }
 
 
