@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import numpy as np
@@ -36,6 +36,9 @@ from monitor.exceptions import ReferenceProfileError
 from monitor.layout import Layout
 from monitor.segments import OTHER, SegmentPlan, top_values
 from monitor.stats.binning import bin_index
+
+if TYPE_CHECKING:  # monitor.performance imports this module
+    from monitor.performance.calibration import CalibrationMap
 
 __all__ = [
     "NumericProfile",
@@ -222,6 +225,8 @@ class ReferenceProfile:
     source: str = ""
     version: int = 0  # assigned by the store
     segments: dict[str, dict[str, ReferenceProfile]] = field(default_factory=dict)
+    #: The isotonic map of the labeled reference scores (binary classifiers): the estimate's.
+    calibration: CalibrationMap | None = None
 
     @classmethod
     def build(
@@ -271,10 +276,14 @@ class ReferenceProfile:
         cls, model_id: str, model_version: str, cfg: ModelConfig, rows: Mapping[str, Sequence[Any]], source: str = ""
     ) -> ReferenceProfile:
         """:meth:`build` with the model's configured layout, bins and segments."""
+        from monitor.performance.estimation import reference_calibration_map  # import cycle
+
         seg = cfg.segments
-        return cls.build(
+        profile = cls.build(
             model_id, model_version, Layout.from_model(cfg), rows, cfg.reference.fine_bins, source, seg.keys, seg.top_k, seg.min_reference_rows
         )
+        object.__setattr__(profile, "calibration", reference_calibration_map(cfg, rows))
+        return profile
 
     def _subset(self, layout: Layout, rows: Mapping[str, Sequence[Any]], present: list[str], idx: np.ndarray, fine_bins: int) -> ReferenceProfile:
         sub = {c: np.asarray(rows[c])[idx] if isinstance(rows[c], np.ndarray) else [rows[c][i] for i in idx] for c in present}
@@ -291,6 +300,8 @@ class ReferenceProfile:
             payload["segments"] = {
                 k: {v: None if p is self else p.to_payload() for v, p in by_value.items()} for k, by_value in self.segments.items()
             }
+        if self.calibration is not None:
+            payload["calibration"] = self.calibration.to_payload()
         return payload
 
     @classmethod
@@ -301,7 +312,11 @@ class ReferenceProfile:
         for name, col in data["columns"].items():
             kind = NumericProfile if col["kind"] == "numeric" else CategoricalProfile
             columns[name] = kind.from_payload(name, col)
-        whole = cls(model_id, model_version, int(data["rows"]), columns, source, version)
+        from monitor.performance.calibration import CalibrationMap  # import cycle
+
+        fitted = data.get("calibration")  # absent from profiles built before issue 12
+        calibration = None if fitted is None else CalibrationMap.from_payload(fitted)
+        whole = cls(model_id, model_version, int(data["rows"]), columns, source, version, calibration=calibration)
         for key, by_value in (data.get("segments") or {}).items():
             whole.segments[key] = {
                 v: whole if p is None else cls.from_payload(model_id, model_version, p, source, version) for v, p in by_value.items()
