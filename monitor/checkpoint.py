@@ -79,6 +79,8 @@ class Checkpointer:
         #: orphaned per model (for the metrics)
         self.refreshed: list[dict] = []
         self.orphans: dict[str, int] = {}
+        #: labels the last checkpoint wrote as past their prediction's horizon, per model
+        self.after_horizon: Counter[str] = Counter()
         self.wait_for_operator = wait_for_operator
         self.wall_clock = wall_clock
         self._pending: EngineState | None = None
@@ -102,9 +104,15 @@ class Checkpointer:
         return self.commit() if self.due() else False
 
     def _join(self, conn: Connection, state: EngineState, windows: list[ClosedWindow]) -> None:
-        """Checkpoint step 6a: the label join's delta, performance windows, concept drift."""
+        """Checkpoint step 6a: the label join's delta, performance windows, concept drift; then
+        the join drops from memory the records the store dropped."""
         self.orphans, self.refreshed = self._write_join(conn, state)
+        self.after_horizon = Counter()
+        for (_key, model_id), count in state.join.after_horizon.items():
+            self.after_horizon[model_id] += count
         self.performance.write_detections(conn, state.detections)
+        if (watermark := _watermark(state)) is not None:
+            self.engine.join.expire(watermark)
         if self.alerts is not None and (
             state.join.records or state.join.panes or self.engine.join.models
         ):
@@ -118,7 +126,7 @@ class Checkpointer:
         delta = state.join
         if not (delta.records or delta.panes or self.engine.join.models):
             return {}, []
-        watermark = min(state.watermarks.values()) if state.watermarks else None
+        watermark = _watermark(state)
         engine = self.engine
 
         def evaluate(model_id: str, version: str, blobs: list[bytes]) -> dict:
@@ -295,3 +303,8 @@ class Checkpointer:
             )
             self.quarantined[(row["model_id"], row["part"])] += 1
         return closed
+
+
+def _watermark(state: EngineState) -> int | None:
+    """The watermark of a checkpoint's label horizon: the slowest source's."""
+    return min(state.watermarks.values()) if state.watermarks else None

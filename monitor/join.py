@@ -11,8 +11,13 @@ co-partitioned, so a label finds its prediction in the same process):
 - a label that comes first waits as an early label; its prediction joins it on arrival;
 - a second label for the same prediction replaces the first (last one wins): the first pair is
   subtracted from its pane and the new one added;
-- records older than the label horizon expire: an unlabeled prediction counts as ``expired`` in
-  its pane, an early label whose prediction never came counts as an orphan.
+- a label whose time is past its prediction's time + ``labels.horizon`` is not joined: it is
+  counted (``labels_after_horizon``) in the prediction's pane. The rule reads the two event
+  times only, so a replay, a restart, the memory and the SQL path decide alike;
+- records older than the label horizon expire, from SQL and from memory at the same checkpoint
+  and cutoff (the watermark - the horizon): an unlabeled prediction stays unlabeled, an early
+  label whose prediction never came counts as an orphan. A label whose prediction expired before
+  it came cannot be told from one whose prediction never came: it is an orphan too.
 
 Records live in SQL (written with every checkpoint, in the same transaction as positions and
 panes); at most ``labels.max_pending`` of them are kept in memory, the most recent, and a label
@@ -38,7 +43,7 @@ from monitor.performance.pane import PerformancePane
 from monitor.segments import SegmentPlan
 from monitor.windows import WindowSpec
 
-__all__ = ["LabelJoin", "JoinDelta", "Record", "join_key"]
+__all__ = ["JoinDelta", "LabelJoin", "Record", "join_key"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +79,8 @@ class JoinDelta:
     #: records already stored that only got a (new) label, apart from ``records``: the store
     #: may update just their label (it writes them whole if a row is not there)
     relabeled: dict[tuple[str, str], Record] = field(default_factory=dict)
+    #: (key, model) -> labels that came after their prediction's horizon (not joined)
+    after_horizon: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def then(self, newer: JoinDelta) -> JoinDelta:
         records, relabeled = {**self.records, **newer.records}, {**self.relabeled, **newer.relabeled}
@@ -81,7 +88,13 @@ class JoinDelta:
             del relabeled[k]
         for k in newer.relabeled.keys() & self.records.keys():  # not stored: this one failed
             records[k] = relabeled.pop(k)
-        return JoinDelta(records, {**self.panes, **newer.panes}, self.touched | newer.touched, relabeled)
+        return JoinDelta(
+            records,
+            {**self.panes, **newer.panes},
+            self.touched | newer.touched,
+            relabeled,
+            self.after_horizon + newer.after_horizon,
+        )
 
 
 class LabelJoin:
@@ -103,6 +116,7 @@ class LabelJoin:
         # all of them): only their predictions are kept as join records.
         self.models = {m: c for m, c in config.models.items() if c.topics.labels or every_model}
         self.specs = {m: WindowSpec.of(c) for m, c in self.models.items()}
+        self.horizons = {m: c.labels.horizon for m, c in self.models.items()}
         self.lookup = lookup
         self.classes = classes
         self.plan = plan
@@ -112,6 +126,7 @@ class LabelJoin:
         self._dirty_records: dict[tuple[str, str], Record] = {}
         self._relabeled: dict[tuple[str, str], Record] = {}
         self._dirty_panes: set[tuple[str, str, str, int]] = set()
+        self._after_horizon: Counter[tuple[str, str]] = Counter()
         #: model -> predictions held in memory that still wait for their label (kept up to date
         #: by every change of ``records``, so reading it costs nothing)
         self.pending: Counter[str] = Counter()
@@ -130,6 +145,8 @@ class LabelJoin:
         model_id = batch.model_id
         panes = self.specs[model_id].pane_of(batch.timestamps)
         joined: list[Record] = []
+        late: list[Record] = []  # early labels past their prediction's horizon
+        horizon = self.horizons[model_id]
         by_pane: dict[int, list[int]] = {}
         timestamps = batch.timestamps.tolist()
         score_list = [None] * len(batch) if scores is None else [None if s != s else s for s in scores.tolist()]
@@ -139,6 +156,9 @@ class LabelJoin:
             segments = batch.segments[i] if batch.segments else None
             early = self.records.get((key, pid))
             label, label_ts = (early[LABEL], early[LABEL_TS]) if early is not None and early[VERSION] is None else (None, None)
+            if label is not None and label_ts > timestamps[i] + horizon:
+                label, label_ts = None, None
+                late.append((model_id, version, timestamps[i]))
             record = (model_id, version, timestamps[i], predictions[i], score_list[i], segments, label, label_ts)
             if label is not None:
                 joined.append(record)
@@ -147,6 +167,7 @@ class LabelJoin:
         for pane, rows in by_pane.items():
             sub = None if scores is None else scores[rows]
             self._pane(key, model_id, version, pane).count_predictions(sub, [predictions[i] for i in rows])
+        self._count_after_horizon(key, late)
         self._apply(key, joined, [])
 
     # -- labels -----------------------------------------------------------------------------
@@ -161,6 +182,8 @@ class LabelJoin:
             self._load({(key, pid): record for pid, record in self.lookup(key, missing).items()})
         joined: list[Record] = []
         replaced: list[Record] = []  # the records of labels that joined replace
+        late: list[Record] = []  # the records of labels past their prediction's horizon
+        horizon = self.horizons[batch.model_id]
         classification = self.models[batch.model_id].task == "classification"
         classes: dict[str, frozenset[str]] = {}
         dirty, relabeled = self._dirty_records, self._relabeled
@@ -172,6 +195,9 @@ class LabelJoin:
                     classes[version] = frozenset(self.classes(batch.model_id, version))
                 if classification and label not in classes[version]:
                     refused.append(BadEvent(int(batch.positions[i]), "unknown_class", f"label {label!r} is not a class of model {batch.model_id!r}"))
+                    continue
+                if label_ts > record[TS] + horizon:  # event times only: replay and live agree
+                    late.append(record)
                     continue
                 if record[LABEL] is None:
                     labeled.append(record[MODEL])
@@ -188,8 +214,16 @@ class LabelJoin:
             else:  # the label came first: wait for the prediction (a later label replaces it)
                 self._set(k, (batch.model_id, None, None, None, None, None, label, label_ts))
         self.pending.subtract(Counter(labeled))
+        self._count_after_horizon(key, late)
         self._apply(key, joined, replaced)
         return refused
+
+    def _count_after_horizon(self, key: str, records: Sequence[Record]) -> None:
+        """Count labels that came after their predictions' horizon (``records``: the
+        predictions' records) in the panes of the predictions' event time."""
+        for (model_id, version, pane), members in self._by_pane(records).items():
+            self._pane(key, model_id, version, pane).count_after_horizon(len(members))
+            self._after_horizon[(key, model_id)] += len(members)
 
     def _apply(self, key: str, joined: list[Record], replaced: list[Record]) -> None:
         """Count joined records in the panes of their predictions' event time, in one
@@ -271,8 +305,10 @@ class LabelJoin:
             {k: self.panes[k].to_bytes() for k in self._dirty_panes if k in self.panes},
             {(m, v, p) for (_, m, v, p) in self._dirty_panes},
             self._relabeled,
+            self._after_horizon,
         )
         self._dirty_records, self._relabeled, self._dirty_panes = {}, {}, set()
+        self._after_horizon = Counter()
         self._evict()
         for key in self.recent:
             self.recent[key] = self.recent[key][-1000:]
@@ -285,10 +321,35 @@ class LabelJoin:
         if excess > 0:
             self._drop(list(islice(self.records, excess)))
 
+    def expire(self, watermark: int) -> None:
+        """Drop the records the store drops at ``watermark`` (a prediction older than the
+        watermark - the horizon, an early label whose label time is): after a checkpoint, memory
+        holds no record SQL no longer has, so a label meets the same records either way. Call it
+        once the records are drained (the store counts the orphans among them).
+
+        >>> from monitor.config import parse_config
+        >>> cfg = parse_config({"models": {"m": {"features": {"x": {"kind": "numeric"}},
+        ...     "topics": {"labels": "labels"}, "labels": {"horizon": "1s"}}}})
+        >>> join = LabelJoin(cfg, lambda key, ids: {}, lambda m, v: ("0", "1"), None)
+        >>> join._set(("0", "a"), ("m", "v1", 1_000, "1", None, None, None, None))
+        >>> join._set(("0", "b"), ("m", None, None, None, None, None, "1", 5_000))
+        >>> join.expire(3_000)
+        >>> list(join.records), join.pending["m"]
+        ([('0', 'b')], 0)
+        """
+        if not self.records:
+            return
+        keys, records = list(self.records), list(self.records.values())
+        times = np.array(list(map(itemgetter(TS), records)), np.float64)  # None (early) -> NaN
+        early = np.flatnonzero(np.isnan(times))
+        times[early] = [records[i][LABEL_TS] for i in early.tolist()]
+        horizons = map(self.horizons.__getitem__, map(itemgetter(MODEL), records))
+        old = times < watermark - np.fromiter(horizons, np.float64, len(records))
+        self._drop([keys[i] for i in np.flatnonzero(old).tolist()])
 
     def forget(self, keys: set[str]) -> None:
         self._drop([k for k in self.records if k[0] in keys])
-        for changed in (self._dirty_records, self._relabeled):
+        for changed in (self._dirty_records, self._relabeled, self._after_horizon):
             for k in [k for k in changed if k[0] in keys]:
                 del changed[k]
         for k in [k for k in self.panes if k[0] in keys]:

@@ -5,7 +5,7 @@ Label cardinality is bounded by the config: model, version (the ``max_versions``
 most recently seen: the series of an older version are removed when one more shows up), feature
 (configured) and
 statistic (configured); partitions by the topics' partition counts; reasons by a fixed list;
-metric (the configured performance metrics), rule (configured alert rules), sink (configured
+metric (``PERFORMANCE_METRICS``; bound ``lower``, ``upper``), rule (configured alert rules), sink (configured
 sinks) and outcome (``sent``, ``retry``, ``failed``). ``docs/operations.md`` lists every metric.
 
 Gauges defined here but filled elsewhere: ``monitor_model_performance``,
@@ -32,7 +32,16 @@ from prometheus_client.registry import Collector
 from monitor.drift import SEVERITIES
 from monitor.engine import ClosedWindow
 
-__all__ = ["Metrics"]
+__all__ = ["PERFORMANCE_METRICS", "Metrics"]
+
+#: The figures ``monitor_model_performance{,_estimated}`` carry (the ``metric`` label's bound):
+#: metrics only. Counts (``n``, labeled, scored) and error bounds go to their own series, so a
+#: rule or a panel that compares realized with estimated compares like with like.
+PERFORMANCE_METRICS = frozenset({
+    "accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "positive_rate",
+    "true_positive_rate", "precision_macro", "recall_macro", "f1_macro", "precision_weighted",
+    "recall_weighted", "f1_weighted", "label_psi", "mae", "rmse", "r2", "mape", "mean_error",
+})
 
 _MAX_VERSIONS = 20  # the default of a model's max_versions
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -82,8 +91,14 @@ class Metrics:
         perf = ["model_id", "model_version", "metric"]
         self.performance = Gauge("monitor_model_performance", "Latest realized performance (labels joined) per metric", perf, registry=r)
         self.performance_estimated = Gauge("monitor_model_performance_estimated", "Latest estimated performance (before labels arrive) per metric", perf, registry=r)
+        counts = ["model_id", "model_version"]
+        self.performance_predictions = Gauge("monitor_performance_predictions", "Predictions in the latest performance window", counts, registry=r)
+        self.performance_labeled = Gauge("monitor_performance_labeled_predictions", "Predictions of the latest performance window with a label joined (the n of realized performance)", counts, registry=r)
+        self.performance_scored = Gauge("monitor_performance_scored_predictions", "Predictions of the latest performance window with a score (the n of estimated performance)", counts, registry=r)
+        self.performance_bound = Gauge("monitor_model_performance_bound", "Bounds of a realized metric the window's sketches leave open (metric +- its error bound)", [*perf, "bound"], registry=r)
         self.label_coverage = Gauge("monitor_label_coverage_ratio", "Share of the latest window's predictions that have a label", ["model_id", "model_version"], registry=r)
         self.recent = Gauge("monitor_model_performance_recent", "Accuracy (classifiers) or mean absolute error (regression) of the last 1,000 labeled predictions", ["model_id", "model_version"], registry=r)
+        self.labels_after_horizon = Counter("monitor_labels_after_horizon_total", "Labels that came after their prediction's time + the horizon: counted, not joined", ["model_id"], registry=r)
         self.orphaned_labels = Counter("monitor_labels_orphaned_total", "Labels whose prediction never came within the horizon", ["model_id"], registry=r)
         self.pending_labels = Gauge("monitor_pending_labels", "Predictions waiting for their label", ["model_id"], registry=r)
         # Alerts (filled by the alert state machine and the outbox dispatcher).
@@ -140,22 +155,51 @@ class Metrics:
             self.drift, self.severity, self.missing_rate, self.drift_share, self.window_events,
             self.window_end, self.out_of_range, self.unseen, self.segment_drift_share,
             self.segment_events, self.segment_severity, self.performance,
-            self.performance_estimated, self.label_coverage, self.recent, self.alerts_firing,
+            self.performance_estimated, self.performance_predictions, self.performance_labeled,
+            self.performance_scored, self.performance_bound, self.label_coverage, self.recent,
+            self.alerts_firing,
         ]
 
     def observe_performance(self, rows: list[dict[str, Any]], join: Any) -> None:
-        """Latest realized and estimated performance and label coverage per model version (the
-        performance windows a checkpoint refreshed, latest window last), and pending labels."""
+        """Latest realized and estimated performance, their counts and bounds, and label coverage
+        per model version (the performance windows a checkpoint refreshed, latest window last),
+        and pending labels.
+
+        >>> from prometheus_client import CollectorRegistry, generate_latest
+        >>> from types import SimpleNamespace
+        >>> m = Metrics(CollectorRegistry())
+        >>> row = {"model_id": "m", "model_version": "v1", "window_end": 1, "predictions": 435,
+        ...        "labeled": 194, "metrics": {"n": 194, "accuracy": 0.9, "roc_auc": 0.8,
+        ...        "roc_auc_error_bound": 0.01}, "estimated": {"n": 435, "accuracy": 0.85}}
+        >>> m.observe_performance([row], SimpleNamespace(recent={}, models={}))
+        >>> text = generate_latest(m.registry).decode()
+        >>> [line for line in text.splitlines() if line.startswith("monitor_model_performance")]
+        ... # doctest: +NORMALIZE_WHITESPACE
+        ['monitor_model_performance{metric="accuracy",model_id="m",model_version="v1"} 0.9',
+         'monitor_model_performance{metric="roc_auc",model_id="m",model_version="v1"} 0.8',
+         'monitor_model_performance_estimated{metric="accuracy",model_id="m",model_version="v1"} 0.85',
+         'monitor_model_performance_bound{bound="lower",metric="roc_auc",model_id="m",model_version="v1"} 0.79',
+         'monitor_model_performance_bound{bound="upper",metric="roc_auc",model_id="m",model_version="v1"} 0.81']
+        >>> 'monitor_performance_labeled_predictions{model_id="m",model_version="v1"} 194.0' in text
+        True
+        """
         for row in sorted(rows, key=lambda r: r["window_end"]):
             labels = {"model_id": row["model_id"], "model_version": row["model_version"]}
-            for metric, value in (row["metrics"] or {}).items():
-                if isinstance(value, int | float) and not isinstance(value, bool) and metric != "coverage":
-                    self.performance.labels(metric=metric, **labels).set(value)
-            for metric, value in (row["estimated"] or {}).items():
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    self.performance_estimated.labels(metric=metric, **labels).set(value)
-            if row["metrics"].get("coverage") is not None:
-                self.label_coverage.labels(**labels).set(row["metrics"]["coverage"])
+            metrics, estimated = row["metrics"] or {}, row["estimated"] or {}
+            self.performance_predictions.labels(**labels).set(row["predictions"])
+            self.performance_labeled.labels(**labels).set(row["labeled"])
+            if estimated.get("n") is not None:
+                self.performance_scored.labels(**labels).set(estimated["n"])
+            for gauge, figures in ((self.performance, metrics), (self.performance_estimated, estimated)):
+                for metric, value in _metrics(figures).items():
+                    gauge.labels(metric=metric, **labels).set(value)
+            for metric, value in _metrics(metrics).items():
+                bound = metrics.get(f"{metric}_error_bound")
+                if isinstance(bound, int | float):
+                    self.performance_bound.labels(metric=metric, bound="lower", **labels).set(value - bound)
+                    self.performance_bound.labels(metric=metric, bound="upper", **labels).set(value + bound)
+            if metrics.get("coverage") is not None:
+                self.label_coverage.labels(**labels).set(metrics["coverage"])
         for (model_id, version), outcomes in join.recent.items():
             if outcomes:  # accuracy (classification) or mean absolute error of the last labeled
                 self.recent.labels(model_id=model_id, model_version=version).set(sum(outcomes[-1000:]) / len(outcomes[-1000:]))
@@ -165,3 +209,16 @@ class Metrics:
     def register_state(self, read: Callable[[], Iterable[GaugeMetricFamily]]) -> None:
         """Add gauges computed at scrape time (lag, readiness) from ``read``."""
         self.registry.register(_StateCollector(read))
+
+
+def _metrics(figures: dict[str, Any]) -> dict[str, float]:
+    """The performance metrics among a window's figures (no counts, bounds or tables).
+
+    >>> _metrics({"n": 194, "accuracy": 0.9, "roc_auc_error_bound": 0.01, "f1": None})
+    {'accuracy': 0.9}
+    """
+    return {
+        k: v
+        for k, v in figures.items()
+        if k in PERFORMANCE_METRICS and isinstance(v, int | float) and not isinstance(v, bool)
+    }

@@ -459,6 +459,8 @@ class KafkaService:
         self.metrics.observe_performance(self.checkpointer.refreshed, self.engine.join)
         for model_id, count in self.checkpointer.orphans.items():
             self.metrics.orphaned_labels.labels(model_id=model_id).inc(count)
+        for model_id, count in self.checkpointer.after_horizon.items():
+            self.metrics.labels_after_horizon.labels(model_id=model_id).inc(count)
         if self.on_windows and windows:
             self.on_windows(windows)
 

@@ -1,7 +1,7 @@
 """The performance state of one model version over one pane of prediction time.
 
 It gathers what the label join and the predictions add: how many predictions, how many got a
-label, how many expired unlabeled, the realized performance (classification or regression
+label, how many expired unlabeled, how many labels came after the horizon (not joined), the realized performance (classification or regression
 state), the score-based estimate (binary classifiers with scores), the label delays, and
 per-segment classification states. Everything merges, so a window is the merge of its panes
 across partitions and processes.
@@ -23,7 +23,7 @@ from monitor.performance.estimation import EstimationState
 from monitor.performance.regression import RegressionState
 from monitor.segments import SegmentPlan
 
-__all__ = ["PerformancePane", "DELAY_BUCKETS"]
+__all__ = ["DELAY_BUCKETS", "PerformancePane"]
 
 #: Label delays are counted in buckets of powers of two seconds: [0,1), [1,2), [2,4), ...
 DELAY_BUCKETS = 48
@@ -42,6 +42,8 @@ class PerformancePane:
         self.predictions = 0
         self.labeled = 0
         self.expired = 0
+        #: labels that met their prediction after its time + the horizon: counted, not joined
+        self.after_horizon = 0
         self.delays = np.zeros(DELAY_BUCKETS, np.int64)
         self.realized: ClassificationState | RegressionState = (
             RegressionState() if task == "regression" else ClassificationState(classes, positive, score_bins)
@@ -128,11 +130,16 @@ class PerformancePane:
     def expire(self, count: int) -> None:
         self.expired += count
 
+    def count_after_horizon(self, count: int) -> None:
+        """Labels of this pane's predictions that came after the horizon (not joined)."""
+        self.after_horizon += count
+
     # -- merge and persist ------------------------------------------------------------------
     def merge(self, other: PerformancePane) -> None:
         self.predictions += other.predictions
         self.labeled += other.labeled
         self.expired += other.expired
+        self.after_horizon += other.after_horizon
         self.delays += other.delays
         self.realized.merge(other.realized)  # type: ignore[arg-type]
         if self.estimated is not None and other.estimated is not None:
@@ -151,14 +158,17 @@ class PerformancePane:
             self.predictions, self.labeled, self.expired, self.delays.tobytes(), self.realized.to_bytes(),
             self.estimated.to_bytes() if self.estimated is not None else None,
             {k: {v: s.to_bytes() for v, s in sorted(states.items())} for k, states in sorted(self.segments.items())},
+            self.after_horizon,
         ]
         return zlib.compress(msgspec.msgpack.encode(payload), 1)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PerformancePane:
-        (task, classes, positive, bins, plan, predictions, labeled, expired, delays, realized, estimated, segments) = msgspec.msgpack.decode(zlib.decompress(data))
+        # a pane stored before the horizon was counted has 12 fields: none came after it
+        (task, classes, positive, bins, plan, predictions, labeled, expired, delays, realized, estimated, segments, *rest) = msgspec.msgpack.decode(zlib.decompress(data))
         pane = cls(task, tuple(classes), positive, bins, SegmentPlan({k: tuple(v) for k, v in plan.items()}))
         pane.predictions, pane.labeled, pane.expired = predictions, labeled, expired
+        pane.after_horizon = rest[0] if rest else 0
         pane.delays = np.frombuffer(delays, np.int64).copy()
         kind = RegressionState if task == "regression" else ClassificationState
         pane.realized = kind.from_bytes(realized)

@@ -27,6 +27,7 @@ def evaluate_performance(blobs: list[bytes], reference_classes: dict[str, int] |
         window.merge(pane)
     metrics = window.realized.metrics() if window.labeled else {}
     metrics["coverage"] = window.labeled / window.predictions if window.predictions else None
+    metrics["labels_after_horizon"] = window.after_horizon  # counted, not joined
     estimated = None
     if window.estimated is not None and window.estimated.n:
         estimated = window.estimated.metrics()
