@@ -141,7 +141,8 @@ class Checkpointer:
                 if prof is not None and prof.kind == "categorical"
                 else None
             )
-            return evaluate_performance(blobs, classes)
+            calibration = geo.reference.calibration if geo is not None else None
+            return evaluate_performance(blobs, classes, calibration)
 
         return self.performance.write(conn, self.job, delta, engine.config, watermark, evaluate)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from monitor.performance.calibration import CalibrationMap
 from monitor.performance.classification import ClassificationState
 from monitor.performance.estimation import calibration_report
 from monitor.performance.fairness import fairness_report
@@ -17,10 +18,15 @@ __all__ = ["evaluate_performance"]
 _ESTIMATED = ("accuracy", "precision", "recall", "f1", "roc_auc")
 
 
-def evaluate_performance(blobs: list[bytes], reference_classes: dict[str, int] | None = None) -> dict[str, Any]:
+def evaluate_performance(
+    blobs: list[bytes],
+    reference_classes: dict[str, int] | None = None,
+    calibration: CalibrationMap | None = None,
+) -> dict[str, Any]:
     """The ``performance_windows`` row of merged panes: counts, realized and estimated metrics
     (with the estimation error once labels are in), per-segment metrics and fairness gaps, label
-    delay quantiles and, for classifiers, label drift against the reference's class balance."""
+    delay quantiles and, for classifiers, label drift against the reference's class balance.
+    The estimate reads the scores through the reference's ``calibration`` map when it has one."""
     panes = [PerformancePane.from_bytes(b) for b in blobs]
     window = panes[0]
     for pane in panes[1:]:
@@ -30,7 +36,7 @@ def evaluate_performance(blobs: list[bytes], reference_classes: dict[str, int] |
     metrics["labels_after_horizon"] = window.after_horizon  # counted, not joined
     estimated = None
     if window.estimated is not None and window.estimated.n:
-        estimated = window.estimated.metrics()
+        estimated = window.estimated.metrics(calibration)
         if window.labeled:
             estimated["error"] = {k: _diff(estimated.get(k), metrics.get(k)) for k in _ESTIMATED}
     if isinstance(window.realized, ClassificationState) and window.realized.binary and window.labeled:
