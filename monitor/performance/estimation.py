@@ -47,7 +47,7 @@ from monitor.performance._binned import (
     to_fixed,
 )
 from monitor.performance.calibration import CalibrationMap, fit_isotonic
-from monitor.performance.classification import ReliabilityTable
+from monitor.performance.classification import RELIABILITY_BINS, ReliabilityTable
 from monitor.reference import category
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "CALIBRATION_TOLERANCE",
     "EstimationState",
     "calibration_report",
+    "calibration_text",
     "labeled_scores",
     "reference_calibration",
     "reference_calibration_map",
@@ -327,6 +328,39 @@ def calibration_report(
         "tolerance": tolerance,
         "alpha": alpha,
     }
+
+
+def calibration_text(report: dict) -> str:
+    """What ``monitor reference build`` says of a reference's :func:`calibration_report`.
+
+    >>> table = ReliabilityTable(
+    ...     np.array([4000, 200, 4000]), np.array([200.0, 100.0, 3800.0]), np.array([200, 40, 3800])
+    ... )
+    >>> print(calibration_text(calibration_report(table)))  # doctest: +NORMALIZE_WHITESPACE
+    warning: the reference's scores are not calibrated (expected calibration error 0.007 <= 0.05;
+    off by more than 0.05: decile 0.1-0.2 by -0.300; over 8200 labeled rows): estimated
+    performance reads them through the isotonic calibration fitted on these rows, which holds
+    while the relation of score to label stays as in the reference (covariate shift keeps it)
+    """
+    ece, n, tolerance = report["ece"], report["n"], report["tolerance"]
+    if report["calibrated"]:
+        return (
+            f"scores are calibrated on the reference's {n} labeled rows (expected calibration "
+            f"error {ece:.3f} <= {tolerance}, no score decile off by more than {tolerance})"
+        )
+    deviations = report["deviations"]
+    off = ", ".join(
+        f"decile {k / RELIABILITY_BINS:.1f}-{(k + 1) / RELIABILITY_BINS:.1f} by {deviations[k]:+.3f}"
+        for k in report["off_bins"]
+    )
+    return (
+        f"warning: the reference's scores are not calibrated (expected calibration error "
+        f"{ece:.3f} {'>' if ece > tolerance else '<='} {tolerance}"
+        + (f"; off by more than {tolerance}: {off}" if off else "")
+        + f"; over {n} labeled rows): estimated performance reads them through the isotonic "
+        "calibration fitted on these rows, which holds while the relation of score to label "
+        "stays as in the reference (covariate shift keeps it)"
+    )
 
 
 def _holm(p: NDArray[np.float64]) -> NDArray[np.float64]:
