@@ -16,7 +16,7 @@ import click
 from monitor.config import Config, load_config, parse_duration_ms
 from monitor.exceptions import MonitorError, StoreFull, StoreRejected
 from monitor.format import iso, table, window_json
-from monitor.performance.estimation import reference_calibration
+from monitor.performance.estimation import calibration_text, reference_calibration
 from monitor.reference import ReferenceProfile, read_reference_rows
 from monitor.store import Store
 
@@ -131,15 +131,7 @@ def reference_build(config_path: str, model_id: str, model_version: str, file: s
     click.echo(f"reference {model_id} {model_version} version {saved.version}: {saved.rows} rows, columns {', '.join(saved.columns)}{segments}")
     calibration = reference_calibration(model, rows)
     if calibration is not None:
-        ece, n, tolerance = calibration["ece"], calibration["n"], calibration["tolerance"]
-        if calibration["calibrated"]:
-            click.echo(f"scores are calibrated on the reference's {n} labeled rows (expected calibration error {ece:.3f} <= {tolerance})")
-        else:
-            click.echo(
-                f"warning: the reference's scores are not calibrated (expected calibration error {ece:.3f} > {tolerance} over {n} labeled rows): "
-                "estimated performance assumes calibrated scores, so its figures will be off; recalibrate the model's scores or rely on realized performance",
-                err=True,
-            )
+        click.echo(calibration_text(calibration), err=not calibration["calibrated"])
 
 
 @reference_group.command("list")
