@@ -50,9 +50,10 @@ from monitor.join import JoinDelta, LabelJoin, join_key
 from monitor.performance.drift_detectors import ConceptDriftMonitor, Detection
 from monitor.performance.pane import PerformancePane
 from monitor.layout import PREDICTION, SCORE, Layout
-from monitor.reference import ReferenceProfile, category
+from monitor.reference import ReferenceProfile
 from monitor.segments import SegmentPlan, population, split
 from monitor.sketches import Geometry, Sketch, accumulate, groups
+from monitor.values import categories
 from monitor.windows import WindowSpec, windows_to_close
 
 __all__ = ["Engine", "ClosedWindow", "EngineState", "ReferenceSource", "MemoryReferences", "PaneKey"]
@@ -231,7 +232,7 @@ class Engine:
             predictions = batch.numeric[:, layout.numeric.index(PREDICTION)].tolist() if PREDICTION in layout.numeric else [None] * len(batch)
         else:
             raw = batch.categorical[layout.categorical.index(PREDICTION)] if PREDICTION in layout.categorical else [None] * len(batch)
-            predictions = [v if v is None or isinstance(v, str) else category(v) for v in raw]
+            predictions = categories(raw)  # spelled as labels are (monitor.values)
         scores = batch.numeric[:, layout.numeric.index(SCORE)] if SCORE in layout.numeric else None
         self.join.add_predictions(source, batch, version, predictions, scores)
 

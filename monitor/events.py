@@ -59,7 +59,7 @@ from monitor.limits import (
     MAX_SEGMENT_VALUE_CHARS,
     MAX_VALUE_CHARS,
 )
-from monitor.reference import category
+from monitor.values import categories
 
 __all__ = [
     "MAX_TIMESTAMP_MS",
@@ -617,7 +617,7 @@ class LabelDecoder(_TypedDecoder):
         self.models = config.models
         structs = []
         for model_id, cfg in config.models.items():
-            label_type = float if cfg.task == "regression" else _Text | int | bool
+            label_type = float if cfg.task == "regression" else _Text | int | float | bool
             struct = msgspec.defstruct(
                 f"Label_{model_id}",
                 [("prediction_id", _Id), ("label", label_type), ("timestamp", _Timestamp)],
@@ -646,8 +646,12 @@ def _labels(
     check_text("prediction_id", ids, faults)
     if task == "regression":
         check_finite("label", labels, faults)
-    else:
+    else:  # a class, spelled as the reference spells it (1.0, "1" and 1 are one class)
         check_categories("label", labels, faults)
+        labels = categories(labels)
+        if None in labels:  # NaN or an infinity (Avro, Python's json) names no class
+            for i in (i for i, v in enumerate(labels) if v is None):
+                faults.setdefault(i, Fault("wrong_type", "label must be a class, got NaN or inf"))
     errors = [BadEvent(int(positions[i]), *fault) for i, fault in faults.items()]
     if faults:
         keep = [i for i in range(len(events)) if i not in faults]
@@ -662,9 +666,7 @@ def _labels(
     return LabelBatch(
         model_id,
         ids,
-        labels
-        if task == "regression"
-        else [v if isinstance(v, str) else category(v) for v in labels],
+        labels,
         timestamps,
         np.asarray(positions, np.int64),
     ), errors

@@ -36,6 +36,7 @@ from monitor.exceptions import ReferenceProfileError
 from monitor.layout import Layout
 from monitor.segments import OTHER, SegmentPlan, top_values
 from monitor.stats.binning import bin_index
+from monitor.values import aliases, category, numbers
 
 if TYPE_CHECKING:  # monitor.performance imports this module
     from monitor.performance.calibration import CalibrationMap
@@ -153,7 +154,7 @@ class CategoricalProfile:
 
     @classmethod
     def build(cls, name: str, values: Iterable[Any]) -> CategoricalProfile:
-        counter = Counter(None if v is None else category(v) for v in values)
+        counter = Counter(map(category, values))
         missing = counter.pop(None, 0)
         if not counter:
             raise ReferenceProfileError(f"reference column {name!r} has no values")
@@ -168,17 +169,9 @@ class CategoricalProfile:
 
     @cached_property
     def codes(self) -> dict[Any, int]:
-        """The vocabulary index for the hot path: ``None`` (missing) maps to -1, and categories
-        spelled as integers or booleans are also found by the int or bool itself (so integer
-        class labels need no conversion per event)."""
-        codes: dict[Any, int] = dict(self.index)
-        for value, i in self.index.items():
-            if value.lstrip("-").isdigit() and str(int(value)) == value:
-                codes[int(value)] = i
-        if not any(k in codes for k in (0, 1)):  # True == 1 as a dict key: only if unambiguous
-            for value, flag in (("true", True), ("false", False)):
-                if value in self.index:
-                    codes[flag] = self.index[value]
+        """The vocabulary index for the hot path (:func:`monitor.values.aliases`), with ``None``
+        (missing) at -1."""
+        codes = aliases(self.vocab)
         codes[None] = -1
         return codes
 
@@ -192,15 +185,6 @@ class CategoricalProfile:
     @classmethod
     def from_payload(cls, name: str, data: Mapping[str, Any]) -> CategoricalProfile:
         return cls(name, tuple(data["vocab"]), np.array([*data["counts"], 0], np.int64), int(data["missing"]))
-
-
-def category(value: Any) -> str:
-    """Categories are strings; booleans and numbers are spelled the way JSON spells them."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 Profile = NumericProfile | CategoricalProfile
@@ -263,7 +247,7 @@ class ReferenceProfile:
             raise ReferenceProfileError("the reference has no rows")
         whole = cls(model_id, model_version, n, _profiles(layout, rows, present, fine_bins), source)
         for key in segments:
-            values = [None if v is None else category(v) for v in rows[key]]
+            values = list(map(category, rows[key]))
             names, codes = SegmentPlan({key: top_values(values, top_k, min_segment_rows)}).codes(values, key)
             members = [np.flatnonzero(codes == i) for i in range(len(names))]
             whole.segments[key] = {
@@ -342,18 +326,10 @@ def _profiles(
 
 
 def _floats(name: str, values: Sequence[Any]) -> np.ndarray:
-    if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
-        return values.astype(np.float64)
-    out = np.empty(len(values), np.float64)
-    for i, v in enumerate(values):
-        if v is None or v == "":
-            out[i] = np.nan
-            continue
-        try:
-            out[i] = float(v)
-        except (TypeError, ValueError):
-            raise ReferenceProfileError(f"reference column {name!r} row {i}: {v!r} is not a number") from None
-    return out
+    try:
+        return numbers(values)
+    except ValueError as exc:
+        raise ReferenceProfileError(f"reference column {name!r} {exc}") from None
 
 
 def read_reference_rows(path: str | Path) -> dict[str, list[Any]]:

@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import math
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -261,11 +260,8 @@ def _settle(prof: CategoricalProfile, col: list[Any], rare: np.ndarray, group: n
     types = list(map(type, values))
     settled: dict[tuple[type, Any], int] = {}
     for (g, kind, value), count in Counter(zip(group[rare].tolist(), types, values)).items():
-        if isinstance(value, float) and not math.isfinite(value):
-            settled[kind, value] = -1  # NaN/inf is a missing value, not a category
-            continue
-        key = value if isinstance(value, str) else category(value)
-        settled[kind, value] = i = prof.index.get(key, slot)
+        key = category(value)  # None for NaN/inf: a missing value (code -1), not a category
+        settled[kind, value] = i = prof.codes.get(key, slot)
         if i == slot:
             unseen[g][key] = unseen[g].get(key, 0) + count
     if any(i != slot for i in settled.values()):
