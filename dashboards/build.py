@@ -22,6 +22,9 @@ PROMETHEUS = {"type": "prometheus", "uid": "prometheus"}
 DATABASE = {"type": "grafana-postgresql-datasource", "uid": "monitor-db"}
 OUT = Path(__file__).parent / "grafana" / "dashboards"
 
+#: The metrics realized and estimated performance both have, on one 0..1 axis (never a count).
+ESTIMABLE = 'metric=~"accuracy|precision|recall|f1|roc_auc"'
+
 #: The model/version/feature selector of the drill-down.
 MV = 'model_id="$model", model_version="$version"'
 MVF = MV + ', feature=~"$feature"'
@@ -228,10 +231,14 @@ def model() -> dict[str, Any]:
                 defaults={"mappings": SEVERITY_MAPPING, **thresholds((None, "green"), (1, "orange"), (2, "red"))}), 12, 8)
     L.row("Performance and labels")
     L.add(panel("timeseries", "Performance: realized vs estimated",
-                [prom(f"monitor_model_performance{{{MV}}}", "{{metric}} realized", "A"), prom(f"monitor_model_performance_estimated{{{MV}}}", "{{metric}} estimated", "B")],
-                PENDING_PERFORMANCE), 12, 8)
+                [prom(f"monitor_model_performance{{{MV}, {ESTIMABLE}}}", "{{metric}} realized", "A"), prom(f"monitor_model_performance_estimated{{{MV}, {ESTIMABLE}}}", "{{metric}} estimated", "B")],
+                PENDING_PERFORMANCE, unit="percentunit", defaults={"min": 0, "max": 1}), 12, 8)
     L.add(panel("timeseries", "Label coverage", [prom(f"monitor_label_coverage_ratio{{{MV}}}", "coverage")], PENDING_PERFORMANCE, unit="percentunit", defaults={"min": 0, "max": 1}), 6, 8)
     L.add(panel("timeseries", "Pending labels", [prom('monitor_pending_labels{model_id="$model"}', "pending")], PENDING_LABELS), 6, 8)
+    L.add(panel("timeseries", "Performance counts: predictions, labeled, after the horizon",
+                [prom(f"monitor_performance_predictions{{{MV}}}", "predictions", "A"), prom(f"monitor_performance_labeled_predictions{{{MV}}}", "labeled", "B"),
+                 prom('increase(monitor_labels_after_horizon_total{model_id="$model"}[$__rate_interval])', "labels after the horizon", "C")],
+                PENDING_PERFORMANCE), 24, 8)
     L.row("Alerts and history")
     L.add(panel("state-timeline", "Alerts", [prom(f"monitor_alerts_firing{{{MV}}}", "{{rule}} ({{severity}})")], PENDING_ALERTS, defaults={"mappings": [{"type": "value", "options": {"0": {"text": "ok", "color": "green"}, "1": {"text": "firing", "color": "red"}}}]}), 24, 6)
     sql = (

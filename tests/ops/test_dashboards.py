@@ -46,6 +46,7 @@ PENDING = {
     ("monitor-overview", "Label coverage"): "monitor_label_coverage_ratio: label join",
     ("monitor-overview", "Alerts firing by model"): "monitor_alerts_firing: the alert engine",
     ("monitor-model", "Performance: realized vs estimated"): "monitor_model_performance{,_estimated}: performance",
+    ("monitor-model", "Performance counts: predictions, labeled, after the horizon"): "monitor_performance_*: performance",
     ("monitor-model", "Label coverage"): "monitor_label_coverage_ratio: label join",
     ("monitor-model", "Pending labels"): "monitor_pending_labels: label join",
     ("monitor-model", "Alerts"): "monitor_alerts_firing: the alert engine",
