@@ -15,7 +15,7 @@ import click
 
 from monitor.config import Config, load_config, parse_duration_ms
 from monitor.exceptions import MonitorError, StoreFull, StoreRejected
-from monitor.format import iso, table, window_json
+from monitor.format import column_marks, iso, table, verdict_text, window_json
 from monitor.performance.estimation import calibration_text, reference_calibration
 from monitor.reference import ReferenceProfile, read_reference_rows
 from monitor.store import Store
@@ -223,9 +223,8 @@ def replay_cmd(config_path: str, files: tuple[str, ...], label_files: tuple[str,
 
 
 def _drift_line(w: Any) -> str:
-    cols = [c for c in w.columns if c.drift]
-    parts = ", ".join(f"{c.feature} ({c.severity}, psi={c.statistics.get('psi') or 0:.3f})" for c in cols)
-    return f"  {w.model_id} {w.model_version} [{iso(w.start_ms)} .. {iso(w.end_ms)}): drift in {parts}"
+    span = f"[{iso(w.start_ms)} .. {iso(w.end_ms)})"
+    return f"  {w.model_id} {w.model_version} {span}: drift in {column_marks(w.columns)}"
 
 
 @main.command("windows")
@@ -251,10 +250,11 @@ def windows_cmd(config_path: str, model_id: str, feature: str | None, model_vers
     segments = segment != ""  # a segment column only when segments are asked for
     click.echo(
         table(
-            ["window_start", "version", *(["segment"] if segments else []), "feature", "count", "missing", "psi", "ks", "js", "chi2_p", "wasserstein", "severity"],
+            ["window_start", "version", *(["segment"] if segments else []), "feature", "count", "missing", "psi", "ks", "js", "chi2_p", "wasserstein", "severity", "decided_by"],
             [
                 [w["window_start"], w["model_version"], *([w["segment"] or "(all)"] if segments else []), w["feature"], w["count"], w["missing"],
-                 *(w["statistics"].get(k) for k in ("psi", "ks", "js", "chi2_pvalue", "wasserstein")), w["severity"]]
+                 *(w["statistics"].get(k) for k in ("psi", "ks", "js", "chi2_pvalue", "wasserstein")), w["severity"],
+                 verdict_text(w["decided_by"])]
                 for w in out
             ],
         )

@@ -124,16 +124,31 @@ class FeatureConfig(_Strict):
 
 class QualityConfig(_Strict):
     """Data-quality thresholds, as shares of a window's events (absolute increase over the
-    reference for the missing rate)."""
+    reference for the missing rate), and the test of a rise over the reference's rate: a rise
+    of at least ``min_rise`` whose one-sided p-value is at most ``significance`` is a warning
+    (see docs/statistics.md)."""
 
     missing_rate: Threshold = Threshold(warning=0.05, critical=0.2)
     out_of_range: Threshold = Threshold(warning=0.05, critical=0.2)
     unseen_share: Threshold = Threshold(warning=0.05, critical=0.2)
+    significance: float = Field(
+        0.001, gt=0, lt=1, description="A rise over the reference's rate this unlikely is flagged."
+    )
+    min_rise: float = Field(
+        0.01, ge=0, le=1, description="The smallest rise the test flags (huge windows: noise is)."
+    )
 
 
 class ReferenceConfig(_Strict):
     fine_bins: int = Field(1000, ge=2, le=100_000)
     coarse_bins: int = Field(10, ge=2, le=1000)
+    exact_bins_max_values: int = Field(
+        50,
+        ge=0,
+        le=10_000,
+        description="An integer feature with at most this many distinct reference values gets "
+        "one bin per value (exact KS).",
+    )
     baseline_events: int = Field(
         10_000, ge=0, description="Without a stored reference, the first N events become it (0: refuse)."
     )

@@ -22,7 +22,7 @@ import click
 
 from monitor.config import load_config
 from monitor.engine import ClosedWindow
-from monitor.format import iso
+from monitor.format import iso, window_status
 from monitor.reference import ReferenceProfile, read_reference_rows
 from monitor.replay import replay
 from monitor.service import segment_drift_lines
@@ -157,9 +157,8 @@ def run_demo(workdir: Path, events: int = 200_000) -> None:
     report = replay(cfg, store, [events_file])
     click.echo(f"replayed {report.events:,} events in {report.seconds:.2f} s ({report.rate:,.0f} events/s); {len(report.windows)} windows closed\n")
     for w in report.windows:
-        drifted = [c for c in w.columns if c.drift]
-        marks = ", ".join(f"{c.feature} {c.severity} psi={c.statistics.get('psi') or 0:.3f}" for c in drifted)
-        click.echo(f"{iso(w.start_ms)}  events={w.dataset.events:>6}  {'DRIFT: ' + marks if drifted else 'ok'}")
+        status = window_status(w.columns) or "ok"
+        click.echo(f"{iso(w.start_ms)}  events={w.dataset.events:>6}  {status}")
         for line in segment_drift_lines(w):
             click.echo(line)
     _caught(report.windows)

@@ -2,6 +2,12 @@
 dataset-level share of drifted features. Pure: a function of merged sketches, the reference
 profile and the model's config.
 
+Severity, one rule: each judged value gets a :func:`verdict` against its thresholds (reaching
+the critical one is critical, else reaching the warning one is a warning; "reaching" is ``>=``
+for distances and ``<=`` for p-values, as alert rules compare). A column's severity is the worst
+verdict among its drift statistics (when judged) and its data-quality checks; :func:`decide`
+picks it and the column carries it as ``decided_by``.
+
 Numeric columns: PSI and Jensen-Shannon over the coarse (reference-decile) bins, KS over the
 fine bins (with its error bound), Wasserstein over bin representatives, normalised by the
 reference standard deviation. Categorical columns: PSI and Jensen-Shannon over the vocabulary plus
@@ -21,9 +27,19 @@ from monitor.layout import PREDICTION, SCORE
 from monitor.reference import CategoricalProfile, NumericProfile
 from monitor.sketches import Geometry, Sketch
 from monitor.stats import STATISTICS, chi2
+from monitor.stats.rise import rise_pvalue
 from monitor.stats.rows import js_rows, ks_rows, psi_rows, wasserstein_rows
 
-__all__ = ["ColumnResult", "DatasetResult", "SEVERITIES", "evaluate", "severity_of"]
+__all__ = [
+    "SEVERITIES",
+    "ColumnResult",
+    "DatasetResult",
+    "decide",
+    "evaluate",
+    "higher_is_worse",
+    "severity_of",
+    "verdict",
+]
 
 SEVERITIES = ("ok", "warning", "critical")
 
@@ -41,6 +57,7 @@ class ColumnResult:
     drift: bool
     severity: str
     previous: dict[str, float | None] | None = None
+    decided_by: dict[str, Any] | None = None  # the verdict that set ``severity`` (see decide)
 
 
 @dataclass(frozen=True)
@@ -69,9 +86,62 @@ def severity_of(stat: str, value: float | None, threshold: Threshold | None) -> 
     """
     if threshold is None or value is None or math.isnan(value):
         return "ok"
-    if STATISTICS.get(stat) is None or STATISTICS[stat].higher_is_worse:
+    if higher_is_worse(stat):
         return "critical" if value >= threshold.critical else "warning" if value >= threshold.warning else "ok"
     return "critical" if value <= threshold.critical else "warning" if value <= threshold.warning else "ok"
+
+
+def higher_is_worse(stat: str) -> bool:
+    """Which way ``stat`` gets worse: the registry says for drift statistics (a
+    ``previous.`` prefix names the same statistic against the previous window); other names
+    are shares and distances, except p-values.
+
+    >>> higher_is_worse("previous.ks_pvalue"), higher_is_worse("missing_rate_change")
+    (False, True)
+    """
+    base = stat.rpartition(".")[2]
+    known = STATISTICS.get(base)
+    return known.higher_is_worse if known is not None else not base.endswith("_pvalue")
+
+
+def verdict(stat: str, value: float | None, threshold: Threshold | None) -> dict[str, Any] | None:
+    """How ``value`` of ``stat`` stands against ``threshold``: the severity and the threshold
+    of the level it reached (the warning one when ok); None when not judged.
+
+    >>> verdict("wasserstein", 0.44, Threshold(warning=0.2, critical=0.4))
+    {'statistic': 'wasserstein', 'value': 0.44, 'threshold': 0.4, 'severity': 'critical'}
+    """
+    if threshold is None or value is None or math.isnan(value):
+        return None
+    severity = severity_of(stat, value, threshold)
+    level = threshold.critical if severity == "critical" else threshold.warning
+    return {"statistic": stat, "value": value, "threshold": level, "severity": severity}
+
+
+def decide(verdicts: list[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """The verdict that decides a column: the worst severity; among equals the value furthest
+    past its threshold (when ok: the nearest to its warning one), as a ratio; the first on ties.
+
+    >>> t = Threshold(warning=0.1, critical=0.25)
+    >>> decide([verdict("psi", 0.112, t), verdict("wasserstein", 0.44, Threshold(warning=0.2,
+    ...     critical=0.4))])["statistic"]
+    'wasserstein'
+    >>> decide([verdict("psi", 0.02, t), verdict("js", 0.12, Threshold(warning=0.15,
+    ...     critical=0.25))])["statistic"]
+    'js'
+    """
+    return max(
+        (v for v in verdicts if v is not None),
+        key=lambda v: (SEVERITIES.index(v["severity"]), _margin(v)),
+        default=None,
+    )
+
+
+def _margin(v: dict[str, Any]) -> float:
+    """How far past its threshold a verdict's value is, as a ratio (above 1: past it)."""
+    value, threshold = v["value"], v["threshold"]
+    num, den = (value, threshold) if higher_is_worse(v["statistic"]) else (threshold, value)
+    return num / den if den > 0 else math.inf
 
 
 def _worst(levels: list[str]) -> str:
@@ -87,6 +157,23 @@ def _wanted(cfg: ModelConfig, kind: str) -> set[str]:
     return {s for s in cfg.statistics if kind in STATISTICS[s].kinds}
 
 
+def _judged_by(cfg: ModelConfig, kind: str) -> list[tuple[str, Threshold | None]]:
+    """The kind's statistics with their thresholds, in the config's order (ties in
+    :func:`decide` go to the first, the same in every process)."""
+    return [(s, cfg.threshold(s)) for s in cfg.statistics if kind in STATISTICS[s].kinds]
+
+
+def _missing_pvalues(
+    profiles: tuple[NumericProfile, ...] | tuple[CategoricalProfile, ...],
+    missing: list[int],
+    applies: list[int],
+) -> list[float | None]:
+    """The p-value of each column's rise in the missing rate over its reference's."""
+    ref_missing = [p.missing for p in profiles]
+    ref_rows = [int(p.counts.sum()) + p.missing for p in profiles]
+    return _pvalues(ref_missing, ref_rows, missing, applies)
+
+
 def _numeric_block(geo: Geometry, counts: np.ndarray, against: np.ndarray | None, wanted: set[str], n_coarse: int) -> list[dict[str, float | None]]:
     """Every numeric column's statistics at once (rows = columns): ``counts`` against
     ``against`` (the previous window; None: the reference), both (columns, width)."""
@@ -97,7 +184,7 @@ def _numeric_block(geo: Geometry, counts: np.ndarray, against: np.ndarray | None
 
     def put(name: str, values: np.ndarray) -> None:
         for j, v in enumerate(values.tolist()):
-            out[j][name] = None if v != v else v
+            out[j][name] = None if math.isnan(v) else v
 
     cur = counts.astype(np.float64)
     ref = block.ref if against is None else against
@@ -158,43 +245,59 @@ def _column(
     baseline: bool,
 ) -> ColumnResult:
     """One column's result; ``judged_by``: its statistics and their thresholds, ``extra``: its
-    kind's quality entries."""
+    kind's quality entries (with the p-values of their rises over the reference)."""
     missing_rate = missing / applies if applies else None
     quality: dict[str, Any] = {
         "missing_rate": missing_rate,
         "missing_rate_change": None if missing_rate is None else missing_rate - ref_missing_rate,
         **extra,
     }
-    q = cfg.quality
-    quality_levels = [
-        severity_of("missing_rate", quality["missing_rate_change"], q.missing_rate),
-        severity_of("out_of_range", quality.get("out_of_range"), q.out_of_range),
-        severity_of("unseen_share", quality.get("unseen_share"), q.unseen_share),
-    ]
-    quality["severity"] = _worst(quality_levels)
-    drift_levels = [severity_of(s, stats.get(s), t) for s, t in judged_by]
-    if prev is not None:
-        drift_levels += [severity_of(s, prev.get(s), t) for s, t in judged_by]
+    quality_verdicts = _quality_verdicts(cfg, quality)
+    quality["severity"] = _worst([v["severity"] for v in quality_verdicts if v is not None])
     judged = present >= cfg.min_events  # too few values: sampling noise alone crosses thresholds
     if not judged:
         quality["too_few_values"] = True
-    drift_severity = "ok" if baseline or not judged else _worst(drift_levels)
+    drift_verdicts = []
+    if judged and not baseline:
+        drift_verdicts = [verdict(s, stats.get(s), t) for s, t in judged_by]
+        if prev is not None:
+            drift_verdicts += [verdict(f"previous.{s}", prev.get(s), t) for s, t in judged_by]
+    drift = any(v is not None and v["severity"] != "ok" for v in drift_verdicts)
+    decided_by = decide([*drift_verdicts, *quality_verdicts])
+    severity = "ok" if decided_by is None else decided_by["severity"]
     return ColumnResult(
-        prof.name,
-        prof.kind,
-        applies,
-        missing,
-        stats,
-        quality,
-        drift_severity != "ok",
-        _worst([drift_severity, quality["severity"]]),
-        prev,
+        prof.name, prof.kind, applies, missing, stats, quality, drift, severity, prev, decided_by
     )
+
+
+def _quality_verdicts(cfg: ModelConfig, quality: dict[str, Any]) -> list[dict[str, Any] | None]:
+    """Each rate against its absolute threshold, and its rise over the reference's rate against
+    the test (``quality.significance`` and ``quality.min_rise``): significant is a warning."""
+    q = cfg.quality
+    out = []
+    for name, rise, threshold in (
+        ("missing_rate", quality["missing_rate_change"], q.missing_rate),
+        ("out_of_range", quality.get("out_of_range"), q.out_of_range),
+        ("unseen_share", quality.get("unseen_share"), q.unseen_share),
+    ):
+        out.append(verdict("missing_rate_change" if name == "missing_rate" else name, rise, threshold))
+        pvalue = quality.get(f"{name}_pvalue")
+        if pvalue is not None and rise is not None:
+            flagged = pvalue <= q.significance and rise >= q.min_rise
+            severity = "warning" if flagged else "ok"
+            out.append({"statistic": f"{name}_pvalue", "value": pvalue, "threshold": q.significance, "severity": severity})
+    return out
+
+
+def _pvalues(ref_hits: Any, ref_total: Any, hits: Any, totals: Any) -> list[float | None]:
+    """:func:`rise_pvalue` per column, None where the window has no trials."""
+    pvalues = rise_pvalue(ref_hits, ref_total, hits, totals).tolist()
+    return [None if math.isnan(p) else p for p in pvalues]
 
 
 def _numeric_columns(cfg: ModelConfig, geo: Geometry, window: Sketch, prev: Sketch | None) -> list[ColumnResult]:
     wanted = _wanted(cfg, "numeric")
-    judged_by = [(s, cfg.threshold(s)) for s in wanted]
+    judged_by = _judged_by(cfg, "numeric")
     n_coarse = cfg.reference.coarse_bins
     counts = window.num_counts
     stats = _numeric_block(geo, counts, None, wanted, n_coarse)
@@ -206,30 +309,45 @@ def _numeric_columns(cfg: ModelConfig, geo: Geometry, window: Sketch, prev: Sket
     sums = np.add.reduceat(counts.ravel(), coarse.histogram_starts).tolist()
     present = counts.sum(axis=1).tolist()
     lows, highs, missing = window.num_min.tolist(), window.num_max.tolist(), window.num_missing.tolist()
+    applies = [
+        window.predictions if p.name in (SCORE, PREDICTION) else window.events for p in geo.numeric
+    ]
+    begins = [0, *coarse.histogram_ends[:-1]]
+    histograms = [sums[b:e] for b, e in zip(begins, coarse.histogram_ends)]
+    outside = [h[0] + h[-1] for h in histograms]  # the reference has no values out of range
+    missing_p = _missing_pvalues(geo.numeric, missing, applies)
+    outside_p = _pvalues(0, present, outside, present)
     results = []
-    begin = 0
     for j, prof in enumerate(geo.numeric):
-        end = coarse.histogram_ends[j]
-        histogram = sums[begin:end]
-        begin = end
         n = present[j]
-        outside = histogram[0] + histogram[-1]
         extra = {
             "min": lows[j] if n else None,
             "max": highs[j] if n else None,
-            "out_of_range": outside / n if n else None,
-            "histogram": {"edges": list(coarse.histogram_edges[j]), "counts": histogram},
+            "out_of_range": outside[j] / n if n else None,
+            "missing_rate_pvalue": missing_p[j],
+            "out_of_range_pvalue": outside_p[j],
+            "histogram": {"edges": list(coarse.histogram_edges[j]), "counts": histograms[j]},
         }
-        applies = window.predictions if prof.name in (SCORE, PREDICTION) else window.events
-        results.append(_column(cfg, prof, judged_by, stats[j], prev_stats[j], n, missing[j], applies, geo.missing_rates[prof.name], extra, window.baseline))
+        results.append(
+            _column(
+                cfg, prof, judged_by, stats[j], prev_stats[j], n, missing[j], applies[j],
+                geo.missing_rates[prof.name], extra, window.baseline,
+            )
+        )
     return results
 
 
 def _categorical_columns(cfg: ModelConfig, geo: Geometry, window: Sketch, prev: Sketch | None) -> list[ColumnResult]:
     wanted = _wanted(cfg, "categorical")
-    judged_by = [(s, cfg.threshold(s)) for s in wanted]
+    judged_by = _judged_by(cfg, "categorical")
     present = window.cat_counts.sum(axis=1).tolist()
     missing = window.cat_missing.tolist()
+    applies = [window.predictions if p.name == PREDICTION else window.events for p in geo.categorical]
+    missing_p = _missing_pvalues(geo.categorical, missing, applies)
+    unseen = [int(window.cat_counts[j, p.n_bins - 1]) for j, p in enumerate(geo.categorical)]
+    ref_unseen = [int(p.counts[-1]) for p in geo.categorical]
+    ref_rows = [int(p.counts.sum()) for p in geo.categorical]
+    unseen_p = _pvalues(ref_unseen, ref_rows, unseen, present)
     results = []
     for j, prof in enumerate(geo.categorical):
         cur = window.cat_counts[j, : prof.n_bins]
@@ -239,12 +357,18 @@ def _categorical_columns(cfg: ModelConfig, geo: Geometry, window: Sketch, prev: 
         n = present[j]
         extra: dict[str, Any] = {
             "unseen_top": dict(sorted(window.unseen[j].items(), key=lambda kv: (-kv[1], kv[0]))),
-            "unseen_share": int(cur[-1]) / n if n else None,
+            "unseen_share": unseen[j] / n if n else None,
+            "missing_rate_pvalue": missing_p[j],
+            "unseen_share_pvalue": unseen_p[j],
         }
         if len(prof.vocab) <= 100:
             extra["histogram"] = {"counts": cur.tolist()}
-        applies = window.predictions if prof.name == PREDICTION else window.events
-        results.append(_column(cfg, prof, judged_by, stats, prev_stats, n, missing[j], applies, geo.missing_rates[prof.name], extra, window.baseline))
+        results.append(
+            _column(
+                cfg, prof, judged_by, stats, prev_stats, n, missing[j], applies[j],
+                geo.missing_rates[prof.name], extra, window.baseline,
+            )
+        )
     return results
 
 

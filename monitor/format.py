@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["iso", "table", "window_json"]
+from monitor.drift import ColumnResult, higher_is_worse
+
+__all__ = ["column_marks", "iso", "table", "verdict_text", "window_json", "window_status"]
 
 
 def iso(ms: int) -> str:
@@ -39,7 +41,53 @@ def window_json(row: dict[str, Any], late: int | None = 0) -> dict[str, Any]:
         "severity": row["severity"],
         "baseline": row["baseline"],
         "reference_version": row["reference_version"],
+        "decided_by": row["decided_by"],
     }
+
+
+def verdict_text(v: Mapping[str, Any] | None) -> str:
+    """A column's ``decided_by`` for people: the statistic, its value and the threshold it
+    reached (or, when ok, the warning threshold it stays short of).
+
+    >>> verdict_text({"statistic": "wasserstein", "value": 0.44, "threshold": 0.4,
+    ...               "severity": "critical"})
+    'wasserstein=0.44 >= 0.4'
+    >>> verdict_text({"statistic": "ks_pvalue", "value": 0.2, "threshold": 0.05,
+    ...               "severity": "ok"})
+    'ks_pvalue=0.2 > 0.05'
+    """
+    if v is None:
+        return "-"
+    higher = higher_is_worse(v["statistic"])
+    reached = v["severity"] != "ok"
+    sign = (">=" if reached else "<") if higher else ("<=" if reached else ">")
+    return f"{v['statistic']}={v['value']:.3g} {sign} {v['threshold']:.3g}"
+
+
+def column_marks(columns: Iterable[ColumnResult]) -> str:
+    """The columns of a window that are not ok, each with its severity and what decided it:
+    the drift line of ``monitor run``, ``monitor replay`` and ``monitor demo``.
+
+    >>> col = ColumnResult("amount", "numeric", 10, 0, {"psi": 0.112}, {}, True, "critical",
+    ...     decided_by={"statistic": "wasserstein", "value": 0.44, "threshold": 0.4,
+    ...                 "severity": "critical"})
+    >>> column_marks([col])
+    'amount (critical: wasserstein=0.44 >= 0.4)'
+    """
+    return ", ".join(
+        f"{c.feature} ({c.severity}: {verdict_text(c.decided_by)})"
+        for c in columns
+        if c.severity != "ok"
+    )
+
+
+def window_status(columns: Sequence[ColumnResult]) -> str | None:
+    """``DRIFT: <marks>`` when a column drifted, ``QUALITY: <marks>`` when only data quality is
+    off, None when every column is ok (see :func:`column_marks`)."""
+    marks = column_marks(columns)
+    if not marks:
+        return None
+    return f"{'DRIFT' if any(c.drift for c in columns) else 'QUALITY'}: {marks}"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -16,7 +16,7 @@ from monitor.alerts import Dispatcher
 from monitor.config import Config
 from monitor.engine import ClosedWindow
 from monitor.exceptions import EndpointError, KafkaError
-from monitor.format import iso
+from monitor.format import iso, window_status
 from monitor.http import OpsServer
 from monitor.kafka.service import KafkaService
 from monitor.kafka.topics import client_config, create_topics
@@ -29,13 +29,16 @@ log = logging.getLogger("monitor")
 
 
 def show(windows: list[ClosedWindow]) -> None:
-    """One line per closed window, drifted features named, and one per segment that drifted
-    (the terminal view of ``run``)."""
+    """One line per closed window, the columns that are not ok named with what decided their
+    severity, and one per segment that drifted (the terminal view of ``run``)."""
     for w in windows:
-        drifted = [c for c in w.columns if c.drift]
-        what = ", ".join(f"{c.feature} ({c.severity}, psi={c.statistics.get('psi') or 0:.3f})" for c in drifted)
-        status = f"DRIFT: {what}" if drifted else "baseline (builds the reference)" if w.dataset.baseline else "ok"
-        click.echo(f"window {w.model_id} {w.model_version} {iso(w.start_ms)}..{iso(w.end_ms)[11:]} events={w.dataset.events:<6} {status}")
+        status = window_status(w.columns) or (
+            "baseline (builds the reference)" if w.dataset.baseline else "ok"
+        )
+        span = f"{iso(w.start_ms)}..{iso(w.end_ms)[11:]}"
+        click.echo(
+            f"window {w.model_id} {w.model_version} {span} events={w.dataset.events:<6} {status}"
+        )
         for line in segment_drift_lines(w):
             click.echo(line)
 

@@ -302,7 +302,7 @@ def test_replay_reports_events_windows_and_drift(run, reference_csv: Path, event
     summary, *drifts = result.stdout.splitlines()
     assert re.fullmatch(r"30000 events in \d+\.\d\d s \([\d,]+ events/s\); 5 windows closed, 3 with drift", summary)
     assert len(drifts) == 3
-    assert drifts[0].startswith(f"  fraud v1 [{STARTS[2]} .. {ENDS[2]}): drift in num_02 (critical, psi=")
+    assert drifts[0].startswith(f"  fraud v1 [{STARTS[2]} .. {ENDS[2]}): drift in num_02 (critical: ")
     assert all("num_02" in line for line in drifts)
 
 
@@ -359,10 +359,12 @@ def test_windows_table(replayed):
     result = replayed("windows", "-c", CONFIG, "-m", "fraud", "--feature", "num_02")
     assert result.exit_code == 0
     header, *rows = result.stdout.splitlines()
-    assert header.split() == ["window_start", "version", "feature", "count", "missing", "psi", "ks", "js", "chi2_p", "wasserstein", "severity"]
+    assert header.split() == ["window_start", "version", "feature", "count", "missing", "psi", "ks", "js", "chi2_p", "wasserstein", "severity", "decided_by"]
     assert [r.split()[0] for r in rows] == STARTS
     assert all(r.split()[1:5] == ["v1", "num_02", "6000", "0"] for r in rows)
-    assert [r.split()[-1] for r in rows] == ["ok", "ok", "critical", "critical", "critical"]
+    assert [r.split()[10] for r in rows] == ["ok", "ok", "critical", "critical", "critical"]
+    # decided_by: "statistic=value >= threshold" when critical, "< warning" when ok
+    assert all(re.fullmatch(r"\w+=\S+ >= \S+", " ".join(r.split()[11:])) for r in rows[2:])
     assert all(r.split()[8] == "-" for r in rows)  # no chi-square on a numeric feature
     color = replayed("windows", "-c", CONFIG, "-m", "fraud", "-f", "color").stdout.splitlines()[1:]
     assert all(r.split()[6] == "-" and r.split()[8] != "-" for r in color)  # no KS on a categorical one
@@ -437,7 +439,7 @@ def test_console_script_demo_catches_the_injected_drift(tmp_path):
     window_lines = [line for line in out.splitlines() if line.startswith("2026-01-01T")]
     assert len(window_lines) == 10
     assert all(line.endswith("ok") for line in window_lines[:6])
-    assert all("DRIFT: " in line and "num_07 critical" in line and "cat10 critical" in line for line in window_lines[6:])
+    assert all("DRIFT: " in line and "num_07 (critical: " in line and "cat10 (critical: " in line for line in window_lines[6:])
 
     shown = _monitor("windows", "--config", workdir / "monitor.yaml", "--model", "demo", "--feature", "num_07", "--format", "json")
     assert shown.returncode == 0, shown.stderr

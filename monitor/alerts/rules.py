@@ -145,7 +145,7 @@ def _column_evidence(rule: RuleConfig, col: ColumnResult) -> dict[str, Any]:
         if unseen:
             quality["unseen_top"] = dict(list(unseen.items())[:_UNSEEN_TOP])
         return {"quality": quality, "count": col.count, "missing": col.missing}
-    return {"statistics": dict(col.statistics), "severity": col.severity}
+    return {"statistics": dict(col.statistics), "severity": col.severity, "decided_by": col.decided_by}
 
 
 def _dataset_context(d: DatasetResult, extra: Mapping[str, Any]) -> dict[str, Any]:

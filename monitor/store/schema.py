@@ -84,6 +84,9 @@ windows = Table(
     Column("severity", String(10), nullable=False),
     Column("baseline", Boolean, nullable=False),
     Column("reference_version", Integer, nullable=False),
+    # {statistic, value, threshold, severity}: what set ``severity`` (monitor.drift.decide);
+    # null on windows written before migration 0010
+    Column("decided_by", JSON, nullable=True),
 )
 
 window_summaries = Table(

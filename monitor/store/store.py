@@ -358,6 +358,7 @@ class Store:
                         "severity": c.severity,
                         "baseline": w.dataset.baseline,
                         "reference_version": w.reference_version,
+                        "decided_by": _json(c.decided_by),
                     }
                 )
             d = w.dataset
