@@ -39,9 +39,11 @@ from monitor.kafka.avro import (
 from monitor.layout import Layout
 from monitor.limits import (
     MAX_ID_CHARS,
+    MAX_POPULATION_CHARS,
     MAX_SEGMENT_CHARS,
     MAX_SEGMENT_KEY_CHARS,
     MAX_SEGMENT_VALUE_CHARS,
+    MAX_SUBJECT_CHARS,
     MAX_VALUE_CHARS,
 )
 from monitor.reference import ReferenceProfile
@@ -395,12 +397,16 @@ def test_the_schema_sizes_its_columns_by_the_shared_limits() -> None:
         if isinstance(column.type, String)
     }
     for (table, column), length in sizes.items():
-        if column in ("model_id", "model_version", "prediction_id"):
+        if (table, column) == ("panes", "model_version"):  # a population: version + segment
+            assert length == MAX_POPULATION_CHARS
+        elif column in ("model_id", "model_version", "prediction_id"):
             assert length == MAX_ID_CHARS, (table, column)
         if (table, column) in (("join_records", "prediction"), ("join_records", "label")):
             assert length == MAX_VALUE_CHARS
         if column == "segment":
             assert length == MAX_SEGMENT_CHARS, table
+        if column == "subject":  # a feature, or "key=value/feature"
+            assert length == MAX_SUBJECT_CHARS, table
 
 
 # -- end to end: replay, on SQLite and PostgreSQL --------------------------------------------------

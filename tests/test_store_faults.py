@@ -243,7 +243,7 @@ def _write_join(store: Store, delta: JoinDelta):
     [
         pytest.param(
             lambda s: s.checkpoint(
-                "job", EngineState(panes={("p0", MODEL, LONG, 1): b"x"}, offsets={"p0": 1})
+                "job", EngineState(panes={("p0", MODEL, "v" * 700, 1): b"x"}, offsets={"p0": 1})
             ),
             id="pane-version-too-long",
         ),
