@@ -37,6 +37,7 @@ __all__ = [
     "decide",
     "evaluate",
     "higher_is_worse",
+    "quality_verdicts",
     "severity_of",
     "verdict",
 ]
@@ -204,7 +205,7 @@ def _numeric_block(geo: Geometry, counts: np.ndarray, against: np.ndarray | None
         if "js" in wanted:
             put("js", js_rows(ref_c, cur_c))
     if wanted & {"ks", "ks_pvalue"}:
-        statistic, pvalue, bound = ks_rows(ref, cur)
+        statistic, pvalue, bound = ks_rows(ref, cur, block.atoms)
         put("ks", statistic)
         put("ks_pvalue", pvalue)
         put("ks_error_bound", bound)
@@ -252,8 +253,8 @@ def _column(
         "missing_rate_change": None if missing_rate is None else missing_rate - ref_missing_rate,
         **extra,
     }
-    quality_verdicts = _quality_verdicts(cfg, quality)
-    quality["severity"] = _worst([v["severity"] for v in quality_verdicts if v is not None])
+    judged_quality = quality_verdicts(cfg, quality)
+    quality["severity"] = _worst([v["severity"] for v in judged_quality if v is not None])
     judged = present >= cfg.min_events  # too few values: sampling noise alone crosses thresholds
     if not judged:
         quality["too_few_values"] = True
@@ -263,16 +264,23 @@ def _column(
         if prev is not None:
             drift_verdicts += [verdict(f"previous.{s}", prev.get(s), t) for s, t in judged_by]
     drift = any(v is not None and v["severity"] != "ok" for v in drift_verdicts)
-    decided_by = decide([*drift_verdicts, *quality_verdicts])
+    decided_by = decide([*drift_verdicts, *judged_quality])
     severity = "ok" if decided_by is None else decided_by["severity"]
     return ColumnResult(
         prof.name, prof.kind, applies, missing, stats, quality, drift, severity, prev, decided_by
     )
 
 
-def _quality_verdicts(cfg: ModelConfig, quality: dict[str, Any]) -> list[dict[str, Any] | None]:
+def quality_verdicts(cfg: ModelConfig, quality: dict[str, Any]) -> list[dict[str, Any] | None]:
     """Each rate against its absolute threshold, and its rise over the reference's rate against
-    the test (``quality.significance`` and ``quality.min_rise``): significant is a warning."""
+    the test (``quality.significance`` and ``quality.min_rise``): significant is a warning.
+
+    >>> from monitor.config import ModelConfig
+    >>> cfg = ModelConfig.model_validate({"features": {"x": {"kind": "numeric"}}})
+    >>> [(v["statistic"], v["severity"]) for v in quality_verdicts(cfg, {
+    ...     "missing_rate_change": 0.049, "missing_rate_pvalue": 1e-90}) if v is not None]
+    [('missing_rate_change', 'ok'), ('missing_rate_pvalue', 'warning')]
+    """
     q = cfg.quality
     out = []
     for name, rise, threshold in (

@@ -68,17 +68,26 @@ class NumericProfile:
     kind: str = field(default="numeric", init=False)
 
     @classmethod
-    def build(cls, name: str, values: np.ndarray, fine_bins: int = 1000) -> NumericProfile:
+    def build(
+        cls, name: str, values: np.ndarray, fine_bins: int = 1000, exact_max_values: int = 50
+    ) -> NumericProfile:
+        """Quantile bins; an integer column with at most ``exact_max_values`` distinct values
+        gets exact bins instead: one holding each value alone and one for each gap between."""
         values = np.asarray(values, dtype=np.float64)
         finite = values[np.isfinite(values)]
         if finite.size == 0:
             raise ReferenceProfileError(f"reference column {name!r} has no finite values")
-        edges = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, fine_bins + 1)))
-        if edges.size == 1:  # a constant column still needs one inner bin holding the constant
-            edges = np.append(edges, edges[0])
-        # Bins are right-open and the outer bins start at the last edge: nudge it just past the
-        # reference maximum so the maximum (and every value tied with it) stays in range.
-        edges[-1] = np.nextafter(edges[-1], np.inf)
+        distinct = np.unique(finite)
+        if distinct.size <= exact_max_values and (distinct == np.round(distinct)).all():
+            # [v, nextafter(v)) holds v alone, so KS is exact there (monitor.stats.ks)
+            edges = np.unique(np.concatenate([distinct, np.nextafter(distinct, np.inf)]))
+        else:
+            edges = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, fine_bins + 1)))
+            if edges.size == 1:  # a constant column still needs one inner bin holding it
+                edges = np.append(edges, edges[0])
+            # Bins are right-open and the outer bins start at the last edge: nudge it just past
+            # the reference maximum so the maximum (and every value tied with it) stays in range.
+            edges[-1] = np.nextafter(edges[-1], np.inf)
         std = float(finite.std())
         scale = std if std > 0 and math.isfinite(std) else 1.0
         prof = cls(name, edges, scale, np.zeros(0, np.int64), int(values.size - finite.size))
@@ -224,6 +233,7 @@ class ReferenceProfile:
         segments: Sequence[str] = (),
         top_k: int = 10,
         min_segment_rows: int = 100,
+        exact_max_values: int = 50,
     ) -> ReferenceProfile:
         """Profile every layout column present in ``rows`` (a mapping column -> values), and the
         rows of each monitored value of each segment key in ``segments`` (a column of ``rows``).
@@ -245,13 +255,13 @@ class ReferenceProfile:
         n = len(rows[present[0]]) if present else 0
         if n == 0:
             raise ReferenceProfileError("the reference has no rows")
-        whole = cls(model_id, model_version, n, _profiles(layout, rows, present, fine_bins), source)
+        whole = cls(model_id, model_version, n, _profiles(layout, rows, present, (fine_bins, exact_max_values)), source)
         for key in segments:
             values = list(map(category, rows[key]))
             names, codes = SegmentPlan({key: top_values(values, top_k, min_segment_rows)}).codes(values, key)
             members = [np.flatnonzero(codes == i) for i in range(len(names))]
             whole.segments[key] = {
-                value: whole._subset(layout, rows, present, idx, fine_bins) if idx.size else whole for value, idx in zip(names, members)
+                value: whole._subset(layout, rows, present, idx, (fine_bins, exact_max_values)) if idx.size else whole for value, idx in zip(names, members)
             }
         return whole
 
@@ -264,14 +274,15 @@ class ReferenceProfile:
 
         seg = cfg.segments
         profile = cls.build(
-            model_id, model_version, Layout.from_model(cfg), rows, cfg.reference.fine_bins, source, seg.keys, seg.top_k, seg.min_reference_rows
+            model_id, model_version, Layout.from_model(cfg), rows, cfg.reference.fine_bins, source, seg.keys, seg.top_k, seg.min_reference_rows,
+            cfg.reference.exact_bins_max_values,
         )
         object.__setattr__(profile, "calibration", reference_calibration_map(cfg, rows))
         return profile
 
-    def _subset(self, layout: Layout, rows: Mapping[str, Sequence[Any]], present: list[str], idx: np.ndarray, fine_bins: int) -> ReferenceProfile:
+    def _subset(self, layout: Layout, rows: Mapping[str, Sequence[Any]], present: list[str], idx: np.ndarray, bins: tuple[int, int]) -> ReferenceProfile:
         sub = {c: np.asarray(rows[c])[idx] if isinstance(rows[c], np.ndarray) else [rows[c][i] for i in idx] for c in present}
-        return ReferenceProfile(self.model_id, self.model_version, len(idx), _profiles(layout, sub, present, fine_bins, self), self.source)
+        return ReferenceProfile(self.model_id, self.model_version, len(idx), _profiles(layout, sub, present, bins, self), self.source)
 
     @property
     def plan(self) -> SegmentPlan:
@@ -309,13 +320,14 @@ class ReferenceProfile:
 
 
 def _profiles(
-    layout: Layout, rows: Mapping[str, Sequence[Any]], present: list[str], fine_bins: int, fallback: ReferenceProfile | None = None
+    layout: Layout, rows: Mapping[str, Sequence[Any]], present: list[str], bins: tuple[int, int], fallback: ReferenceProfile | None = None
 ) -> dict[str, Profile]:
+    """Profile each column; ``bins``: (fine bins, exact bins up to this many values)."""
     profiles: dict[str, Profile] = {}
     for col in present:
         try:
             if col in layout.numeric:
-                profiles[col] = NumericProfile.build(col, _floats(col, rows[col]), fine_bins)
+                profiles[col] = NumericProfile.build(col, _floats(col, rows[col]), *bins)
             else:
                 profiles[col] = CategoricalProfile.build(col, rows[col])
         except ReferenceProfileError:

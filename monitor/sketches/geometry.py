@@ -18,6 +18,7 @@ class NumericBlock:
     ref: np.ndarray  # (columns, width) reference counts, zero padded
     points: np.ndarray  # (columns, width) bin representatives, padded with the last one
     scale: np.ndarray  # (columns,) reference standard deviations
+    atoms: np.ndarray  # (columns, width) bool: bins holding a single value (exact bins)
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,7 +71,11 @@ class Geometry:
             points[j, : prof.n_bins] = prof.points
             points[j, prof.n_bins :] = prof.points[-1]  # zero mass, zero gap
         scale = np.array([p.scale for p in self.numeric])
-        return NumericBlock(ref, points, scale)
+        atoms = np.zeros((f, width), bool)
+        for j, prof in enumerate(self.numeric):
+            e = prof.bin_edges  # bin i is [e[i - 1], e[i]); the last one also holds e[-1]
+            atoms[j, 1 : e.size - 1] = np.nextafter(e[:-2], np.inf) == e[1:-1]
+        return NumericBlock(ref, points, scale, atoms)
 
     @cached_property
     def numeric_keys(self) -> tuple[np.ndarray, ...]:

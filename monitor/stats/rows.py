@@ -50,14 +50,18 @@ def js_rows(ref: Rows, cur: Rows) -> Rows:
     return np.where((n_ref == 0) | (n_cur == 0), np.nan, out)
 
 
-def ks_rows(ref: Rows, cur: Rows) -> tuple[Rows, Rows, Rows]:
-    """(statistic, p-value, error bound) per row; see :func:`monitor.stats.ks`."""
+def ks_rows(
+    ref: Rows, cur: Rows, atoms: NDArray[np.bool_] | None = None
+) -> tuple[Rows, Rows, Rows]:
+    """(statistic, p-value, error bound) per row; see :func:`monitor.stats.ks`. ``atoms``: the
+    bins that hold a single value (both CDFs jump there alone, so they add no error)."""
     p, n_ref = _proportions(ref)
     q, n_cur = _proportions(cur)
     empty = (n_ref == 0) | (n_cur == 0)
     with np.errstate(invalid="ignore", divide="ignore"):  # cumulative counts / total, as scipy
         statistic = np.max(np.abs(np.cumsum(ref, axis=1) / n_ref[:, None] - np.cumsum(cur, axis=1) / n_cur[:, None]), axis=1)
-    bound = np.max(np.minimum(p, q), axis=1)
+    share = np.minimum(p, q)
+    bound = np.max(share if atoms is None else np.where(atoms, 0.0, share), axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         en = np.round(n_ref * n_cur / (n_ref + n_cur))
     pvalue = np.full(statistic.shape, np.nan)
