@@ -11,7 +11,7 @@ The rules (docs/events.md, "Values and types"):
 
 - a boolean is ``"true"`` or ``"false"``, and so is a string spelling one (true, True, TRUE);
 - a number is spelled as JSON spells it, an integral one without its fraction (``1.0`` is
-  ``"1"``); a string that is a JSON number is that number (``"2.50"`` is ``"2.5"``), but a
+  ``"1"``, below 2**53); a string that is a JSON number is that number (``"2.50"`` is ``"2.5"``), but a
   string that is not one stays text (``"01234"``, a post code, keeps its zero);
 - a missing value (None, NaN, an infinity) is None: it counts as missing, not as a category;
 - anything else is its ``str``.
@@ -107,16 +107,15 @@ def _text(text: str) -> str:
         return text
     if text.isdigit() or text[1:].isdigit():  # an integer: only "-0" is spelled otherwise
         return text if text != "-0" else "0"
-    value = float(text)
-    if value.is_integer() and abs(value) >= _EXACT:
-        return repr(value)  # "1e300" stays short; the integer would take 301 characters
-    return _float(value) or text
+    return _float(float(text)) or text  # "1e400" is inf: no number, so text
 
 
 def _float(value: float) -> str | None:
     if not math.isfinite(value):
         return None
-    return str(int(value)) if value.is_integer() else repr(value)
+    # An integral float spells as an integer where it is one exactly; 1e300 stays "1e+300"
+    # (its integer would take 301 characters, and beyond 2**53 floats skip integers).
+    return str(int(value)) if value.is_integer() and abs(value) < _EXACT else repr(value)
 
 
 def number(value: Any) -> float:
@@ -164,9 +163,9 @@ def aliases(vocab: Sequence[str]) -> dict[Any, int]:
 
     A boolean column and a 0/1 column are one thing spelled two ways: when the vocabulary is
     only true/false, or only 0/1, each side finds the other (``1`` is ``"true"``, ``false`` is
-    ``"0"``), as a JSON ``true`` in a numeric feature is 1. (``True`` is the key ``1`` to a
-    dict, so a vocabulary holding both spellings keeps 0 and 1 out of the keys; the caller
-    spells them.)
+    ``"0"``), as a JSON ``true`` in a numeric feature is 1. ``True`` is the key ``1`` to a dict,
+    so a boolean in a column of integers reads as 1 or 0; a column holding true or false
+    besides other values keeps 0 and 1 out of the keys (the caller spells them, exactly).
 
     >>> codes = aliases(("1", "0", "2.5"))
     >>> codes[1.0], codes[0], codes[2.5], codes["2.5"], codes.get("true")
@@ -179,7 +178,7 @@ def aliases(vocab: Sequence[str]) -> dict[Any, int]:
     """
     codes: dict[Any, int] = {entry: i for i, entry in enumerate(vocab)}
     entries = set(vocab)
-    flags = bool(entries & {"true", "false"})
+    flags = entries & {"true", "false"}
     for entry, i in list(codes.items()):
         if _NUMBER.match(entry):
             value = float(entry)
@@ -191,9 +190,6 @@ def aliases(vocab: Sequence[str]) -> dict[Any, int]:
             i = codes.get(text, codes.get(digit))
             if i is not None:
                 codes.update({text: i, digit: i, flag: i})
-    elif flags:
-        codes.update({flag: codes[text] for text, flag in (("true", True), ("false", False))
-                      if text in codes})
     return codes
 
 
