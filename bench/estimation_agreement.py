@@ -166,7 +166,7 @@ def markdown(results: dict[str, list[dict]]) -> str:
             )
     for name, chunks in results.items():
         head = " | ".join(f"{m} realized | ours | CBPE" for m in METRICS)
-        lines += ["", f"**{name}**", "", f"| window | rows | {head} |", "|---:" * 8 + "|---:|"]
+        lines += ["", f"**{name}**", "", f"| window | rows | {head} |", "|---:" * 11 + "|"]
         for i, c in enumerate(chunks):
             cells = " | ".join(
                 f"{c['realized'][m]:.4f} | {c['ours'][m]:.4f} | {c['cbpe'][m]:.4f}" for m in METRICS
