@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from monitor.columns import inspect_columns, map_columns, with_columns
 from monitor.config import Config, load_config, parse_duration_ms
 from monitor.exceptions import MonitorError, StoreFull, StoreRejected
 from monitor.format import column_marks, iso, table, verdict_text, window_json
@@ -119,16 +120,33 @@ def reference_group() -> None:
 @config_option
 @click.option("--model", "-m", "model_id", required=True)
 @click.option("--version", "-v", "model_version", default="*", show_default=True, help="Model version ('*': every version without its own reference).")
+@click.option("--score-column", help="The file's score column (overrides columns.score).")
+@click.option("--prediction-column", help="The file's prediction column (columns.prediction).")
+@click.option("--label-column", help="The file's label column (columns.label).")
+@click.option("--timestamp-column", help="The file's timestamp column (columns.timestamp).")
+@click.option("--prediction-id-column", help="The file's prediction id column (columns.prediction_id).")
+@click.option("--feature-column", "feature_columns", multiple=True, metavar="FEATURE=COLUMN", help="A feature's column in the file (overrides features.*.source); repeatable.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-def reference_build(config_path: str, model_id: str, model_version: str, file: str) -> None:
-    """Build and store a reference profile from a CSV, JSONL or Parquet file of feature rows."""
+def reference_build(config_path: str, model_id: str, model_version: str, file: str, feature_columns: tuple[str, ...], **roles: str | None) -> None:
+    """Build and store a reference profile from a CSV, JSONL or Parquet file of feature rows.
+
+    Prints each monitored column's kind as its values show it (boolean, integer, numeric,
+    categorical) and warns where the config disagrees."""
     cfg = _load(config_path)
-    model = cfg.model(model_id)
-    rows = read_reference_rows(file)
+    pairs = [f.partition("=") for f in feature_columns]
+    if any(not name or not column for name, _, column in pairs):
+        raise click.BadParameter("expected FEATURE=COLUMN", param_hint="--feature-column")
+    named = {role.removesuffix("_column"): column for role, column in roles.items()}
+    model = with_columns(cfg.model(model_id), named, {name: column for name, _, column in pairs})
+    rows = map_columns(read_reference_rows(file), model)
+    kinds, warnings = inspect_columns(rows, model)
     profile = ReferenceProfile.for_model(model_id, model_version, model, rows, source=str(file))
     saved = _store(cfg).save_reference(profile)
     segments = "".join(f"; segments of {k}: {', '.join(v)} and other" for k, v in saved.plan.values.items())
     click.echo(f"reference {model_id} {model_version} version {saved.version}: {saved.rows} rows, columns {', '.join(saved.columns)}{segments}")
+    click.echo(f"column kinds: {', '.join(k.line() for k in kinds)}")
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     calibration = reference_calibration(model, rows)
     if calibration is not None:
         click.echo(calibration_text(calibration), err=not calibration["calibrated"])

@@ -34,11 +34,13 @@ from pydantic import (
 from monitor.exceptions import ConfigError
 from monitor.limits import MAX_ID_CHARS, MAX_SEGMENT_KEY_CHARS
 from monitor.stats import DEFAULT_THRESHOLDS, STATISTICS
+from monitor.values import category
 
 __all__ = [
     "Config",
     "ModelConfig",
     "FeatureConfig",
+    "ColumnsConfig",
     "Threshold",
     "SegmentsConfig",
     "KafkaConfig",
@@ -118,8 +120,43 @@ class Threshold(_Strict):
 _DEFAULTS = {stat: Threshold(warning=w, critical=c) for stat, (w, c) in DEFAULT_THRESHOLDS.items()}
 
 
+#: A column name in a reference file (``columns.*``, ``features.*.source``).
+ColumnName = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
+
+
 class FeatureConfig(_Strict):
     kind: Literal["numeric", "categorical"]
+    source: ColumnName | None = Field(None, description="The feature's column in reference files (default: its name).")
+
+
+class ColumnsConfig(_Strict):
+    """Where reference files hold the prediction's columns, when they name them their own way
+    (``score: y_pred_proba``); None: the column has the role's name (``score``).
+
+    >>> ColumnsConfig(score="y_pred_proba").sources()
+    {'score': 'y_pred_proba'}
+    """
+
+    score: ColumnName | None = None
+    prediction: ColumnName | None = None
+    label: ColumnName | None = None
+    timestamp: ColumnName | None = None
+    prediction_id: ColumnName | None = None
+
+    def sources(self) -> dict[str, str]:
+        """The mapped roles: role -> its column in the file."""
+        return {role: name for role, name in self if name is not None}
+
+
+def _class(value: Any) -> str:
+    """A class label as events spell it (``1``, ``1.0`` and ``"1"`` are the class ``"1"``)."""
+    spelled = category(value)
+    if spelled is None:
+        raise ValueError(f"a class must be a string, a number or a boolean, got {value!r}")
+    return spelled
+
+
+ClassLabel = Annotated[str, BeforeValidator(_class)]
 
 
 class QualityConfig(_Strict):
@@ -160,8 +197,8 @@ class LabelsConfig(_Strict):
     horizon: Duration = Field(30 * 86_400_000, description="Labels are awaited this long after the prediction.")
     max_pending: int = Field(1_000_000, ge=1000, description="Join records kept in memory per process (the rest are in SQL).")
     task: Literal["auto", "classification", "regression"] = "auto"
-    positive_class: str = "1"
-    classes: tuple[str, ...] | None = Field(None, description="Class labels (default: the reference's prediction vocabulary).")
+    positive_class: ClassLabel = "1"
+    classes: tuple[ClassLabel, ...] | None = Field(None, description="Class labels (default: the reference's prediction vocabulary).")
     concept_drift: Literal["adwin", "page_hinkley", "kswin", "none"] = "adwin"
     score_bins: int = Field(1000, ge=10, le=100_000)
 
@@ -309,6 +346,7 @@ class ModelConfig(_Strict):
     """One monitored model: its features, windows, statistics and thresholds."""
 
     features: dict[str, FeatureConfig]
+    columns: ColumnsConfig = ColumnsConfig()
     window: Duration = 3_600_000
     slide: Duration | None = None
     allowed_lateness: Duration = 0
@@ -399,6 +437,27 @@ class ModelConfig(_Strict):
                 if feature not in columns:
                     raise ValueError(f"rules.{i}.features: unknown feature {feature!r}; configured: {sorted(self.features)}")
         return self
+
+    @model_validator(mode="after")
+    def _check_columns(self) -> ModelConfig:
+        seen: dict[str, str] = {}
+        keys = [(f"columns.{role}", name) for role, name in self.columns.sources().items()]
+        keys += [(f"features.{n}" + (".source" if f.source else ""), f.source or n) for n, f in self.features.items()]
+        for key, name in keys:
+            if name in seen:
+                raise ValueError(f"{key}: column {name!r} is also {seen[name]}; each column is read once")
+            seen[name] = key
+        return self
+
+    def sources(self) -> dict[str, str]:
+        """Each monitored column and role -> its column in reference files, where they differ.
+
+        >>> ModelConfig.model_validate({"features": {"amount": {"kind": "numeric", "source": "amt"}},
+        ...     "columns": {"label": "repaid"}}).sources()
+        {'label': 'repaid', 'amount': 'amt'}
+        """
+        features = {n: f.source for n, f in self.features.items() if f.source not in (None, n)}
+        return {**self.columns.sources(), **features}
 
     def threshold(self, stat: str) -> Threshold | None:
         """The configured threshold of ``stat``, else its default, else None (reported only)."""

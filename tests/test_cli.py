@@ -210,7 +210,10 @@ def test_db_upgrade_against_an_unreachable_database(tmp_path):
 def test_reference_build_list_and_versions(run, reference_csv: Path):
     first = run("reference", "build", "-c", CONFIG, "-m", "fraud", reference_csv)
     assert first.exit_code == 0
-    assert first.stdout == "reference fraud * version 1: 5000 rows, columns num_00, num_01, num_02, score, color, prediction\n"
+    assert first.stdout == (
+        "reference fraud * version 1: 5000 rows, columns num_00, num_01, num_02, score, color, prediction\n"
+        "column kinds: num_00 numeric, num_01 numeric, num_02 numeric, color categorical, score numeric, prediction integer\n"
+    )
     assert "version 2:" in run("reference", "build", "-c", CONFIG, "-m", "fraud", reference_csv).stdout
     assert "reference fraud v1 version 1:" in run("reference", "build", "-c", CONFIG, "-m", "fraud", "-v", "v1", reference_csv).stdout
 
