@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from monitor.limits import MAX_SEGMENT_VALUE_CHARS
+from monitor.values import categories
 
 __all__ = ["SegmentPlan", "OTHER", "SEP", "population", "split", "top_values"]
 
@@ -75,9 +76,10 @@ class SegmentPlan:
         """The segment values of ``key`` (the monitored ones, then ``other``) and, per event,
         the index of its value among them (-1: the event has none). The one place the rule is
         applied: the engine's sketches, the reference's parts and the performance panes all
-        group through it. Values are strings, as the event contract has them."""
+        group through it. Values are spelled as the reference's are (``"True"`` is ``"true"``,
+        ``"1.0"`` is ``"1"``: :mod:`monitor.values`)."""
         names = (*self.values[key], OTHER)
         index = {v: i for i, v in enumerate(names[:-1])}
         other = len(names) - 1
-        codes = np.fromiter((-1 if v is None else index.get(v, other) for v in values), np.int64, len(values))
+        codes = np.fromiter((-1 if v is None else index.get(v, other) for v in categories(values)), np.int64, len(values))
         return names, codes

@@ -16,6 +16,7 @@ from sklearn.datasets import load_breast_cancer
 
 from monitor.config import parse_config
 from monitor.events import LabelDecoder
+from monitor.layout import Layout
 from monitor.performance.estimation import reference_calibration
 from monitor.reference import CategoricalProfile, ReferenceProfile, read_reference_rows
 from monitor.replay import replay
@@ -257,3 +258,14 @@ def test_a_pandas_csv_reference_and_json_events_of_the_same_rows_do_not_drift(tm
         if c.kind == "categorical":
             assert c.quality["unseen_share"] == 0, c.feature
     assert not window.dataset.drifted_features
+
+
+def test_segment_values_are_spelled_as_the_reference_spells_them():
+    """A reference CSV holds a segment column as pandas writes it (True, 1.0); events carry
+    segments as strings however their producer spelled them."""
+    rows = {"x": [0.5] * 300, "flag": ["True"] * 200 + ["False"] * 100, "tier": ["1.0"] * 300}
+    ref = ReferenceProfile.build("m", "1", Layout(numeric=("x",), categorical=()), rows, fine_bins=10,
+                                 segments=("flag", "tier"), min_segment_rows=50)
+    assert ref.plan.values == {"flag": ("true", "false"), "tier": ("1",)}
+    assert ref.plan.codes(["true", "True", "TRUE", "False", "yes", None], "flag")[1].tolist() == [0, 0, 0, 1, 2, -1]
+    assert ref.plan.codes(["1", "1.0", "01"], "tier")[1].tolist() == [0, 0, 1]
