@@ -173,11 +173,13 @@ def aliases(vocab: Sequence[str]) -> dict[Any, int]:
     >>> flags = aliases(("true", "false"))
     >>> flags[True], flags[False], flags["1"], flags[0]
     (0, 1, 0, 1)
-    >>> aliases(("0", "1"))["true"]
-    1
+    >>> aliases(("0", "1"))["true"], aliases(("True", "False"))[True]  # an older reference
+    (1, 0)
     """
     codes: dict[Any, int] = {entry: i for i, entry in enumerate(vocab)}
-    entries = set(vocab)
+    for entry, i in list(codes.items()):  # a reference stored before this spelling ("True")
+        codes.setdefault(_text(entry), i)
+    entries = set(map(_text, vocab))
     flags = entries & {"true", "false"}
     for entry, i in list(codes.items()):
         if _NUMBER.match(entry):
