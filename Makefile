@@ -18,6 +18,7 @@ install: $(STAMP)
 
 ## The whole suite: unit, property, doctests, integration (SQLite, PostgreSQL, Tansu).
 test: $(STAMP) services
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 ## Without the slow fault tests.
@@ -40,8 +41,10 @@ bench: $(STAMP)
 bench-smoke: $(STAMP)
 	$(PY) -m bench --smoke --only pipeline labels kafka sdk trust
 
+## ruff (rules and line length) and mypy (types, configured in pyproject.toml) on monitor/.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check monitor tests bench
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) demo *.egg-info

@@ -181,15 +181,15 @@ class Checkpointer:
             if row["final"]:
                 alerts.evaluate_values(*key, {"label_coverage": coverage}, "label_coverage")
         for w in windows:
-            row = self.performance.window(conn, w.model_id, w.model_version, w.start_ms, w.end_ms)
-            if row is not None and row["estimated"]:
+            window = self.performance.window(conn, w.model_id, w.model_version, w.start_ms, w.end_ms)
+            if window is not None and window["estimated"]:
                 alerts.evaluate_values(
                     conn,
                     w.model_id,
                     w.model_version,
                     w.start_ms,
                     w.end_ms,
-                    row["estimated"],
+                    window["estimated"],
                     "estimated_performance",
                 )
         for model_id, version, detection in state.detections:

@@ -104,11 +104,11 @@ class _Prediction(msgspec.Struct, omit_defaults=True, gc=False):
     model_version: str
     prediction_id: str
     timestamp: int
-    features: dict[str, Any]
+    features: Mapping[str, Any]
     prediction: Any = None
     score: float | None = None
-    scores: dict[str, float] | None = None
-    segments: dict[str, str] | None = None
+    scores: Mapping[str, float] | None = None
+    segments: Mapping[str, str] | None = None
 
 
 class _Features(msgspec.Struct, omit_defaults=True, gc=False):
@@ -116,8 +116,8 @@ class _Features(msgspec.Struct, omit_defaults=True, gc=False):
     model_version: str
     prediction_id: str
     timestamp: int
-    features: dict[str, Any]
-    segments: dict[str, str] | None = None
+    features: Mapping[str, Any]
+    segments: Mapping[str, str] | None = None
 
 
 class _Label(msgspec.Struct, gc=False):

@@ -140,8 +140,13 @@ def _disagreement(kind: ColumnKind, values: Sequence[Any]) -> str | None:
     return None
 
 
+def _categories(values: Sequence[Any]) -> set[str]:
+    """The distinct categories of ``values``, missing ones left out."""
+    return {c for c in map(category, values) if c is not None}
+
+
 def _class_warnings(rows: Mapping[str, Sequence[Any]], cfg: ModelConfig) -> list[str]:
-    labels = set(map(category, rows[LABEL])) - {None}
+    labels = _categories(rows[LABEL])
     warnings = []
     positive = cfg.labels.positive_class
     if labels and positive not in labels:
@@ -150,7 +155,7 @@ def _class_warnings(rows: Mapping[str, Sequence[Any]], cfg: ModelConfig) -> list
             f"{sorted(labels)[:_SHOWN]}: no label counts as positive; set labels.positive_class"
         )
     if PREDICTION in rows and cfg.prediction == "categorical":
-        predicted = set(map(category, rows[PREDICTION])) - {None}
+        predicted = _categories(rows[PREDICTION])
         if labels and predicted and not labels & predicted:
             warnings.append(
                 f"the reference's predictions {sorted(predicted)[:_SHOWN]} and labels "

@@ -223,7 +223,7 @@ class TopicsConfig(_Strict):
 
 
 # -- alerts (rules per model; sinks, routes and delivery under ``alerts``; see docs/alerts.md) ------
-RULE_KINDS = (
+RuleKind = Literal[
     "feature_drift",
     "prediction_drift",
     "dataset_drift",
@@ -233,7 +233,7 @@ RULE_KINDS = (
     "label_coverage",
     "concept_drift",
     "pipeline_health",
-)
+]
 #: Rule kinds evaluated per column of a closed window (one alert per feature).
 COLUMN_RULE_KINDS = frozenset({"feature_drift", "prediction_drift", "data_quality"})
 #: Data-quality statistics of the window as a whole, not of a column.
@@ -266,7 +266,7 @@ class RuleConfig(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")
-    kind: Literal[RULE_KINDS]  # type: ignore[valid-type] (a tuple of names: one Literal of them)
+    kind: RuleKind
     statistic: str | None = Field(None, validation_alias=AliasChoices("statistic", "metric"))
     features: tuple[str, ...] = ("*",)
     comparison: Literal[">", ">=", "<", "<="] | None = None
@@ -439,7 +439,12 @@ class ModelConfig(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _validate_columns(self) -> ModelConfig:
+        return self._check_columns()
+
     def _check_columns(self) -> ModelConfig:
+        """Each source column read once (also called on a copy, which pydantic does not
+        validate)."""
         seen: dict[str, str] = {}
         keys = [(f"columns.{role}", name) for role, name in self.columns.sources().items()]
         keys += [(f"features.{n}" + (".source" if f.source else ""), f.source or n) for n, f in self.features.items()]
@@ -695,7 +700,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     return parse_config(data)
 
 
-_SINK_TYPES = {"slack": SlackSinkConfig, "webhook": WebhookSinkConfig, "github": GithubSinkConfig, "gitlab": GitlabSinkConfig, "ci_webhook": CiWebhookSinkConfig}
+_SINK_TYPES: dict[Any, type[BaseModel]] = {"slack": SlackSinkConfig, "webhook": WebhookSinkConfig, "github": GithubSinkConfig, "gitlab": GitlabSinkConfig, "ci_webhook": CiWebhookSinkConfig}
 
 
 def _require_env_secrets(data: Any) -> None:

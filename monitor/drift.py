@@ -190,7 +190,7 @@ def _numeric_block(geo: Geometry, counts: np.ndarray, against: np.ndarray | None
     cur = counts.astype(np.float64)
     ref = block.ref if against is None else against
     if wanted & {"psi", "js"}:
-        if coarse.starts is not None:
+        if coarse.starts is not None and coarse.ref is not None:  # both or neither
             ref_c = coarse.ref if against is None else np.add.reduceat(against.ravel(), coarse.starts).reshape(f, -1)
             cur_c = np.add.reduceat(cur.ravel(), coarse.starts).reshape(f, -1)
         else:  # columns with fewer bins than coarse bins: one at a time

@@ -346,8 +346,8 @@ class Engine:
             at += len(b)
         return out
 
-    def _version(self, source: str, model_id: str, version: str, batch: ModelBatch, seen: np.ndarray) -> list[BadEvent]:
-        batch = self._drop_late(model_id, version, batch, seen)
+    def _version(self, source: str, model_id: str, version: str, given: ModelBatch, seen: np.ndarray) -> list[BadEvent]:
+        batch = self._drop_late(model_id, version, given, seen)
         if batch is None:
             return []
         geo = self.geometry(model_id, version)
@@ -650,10 +650,10 @@ class Engine:
             del self.detectors[dk]
         for key in [k for k in self.panes if k[0] in sources]:
             del self.panes[key]
-        for key, held in list(self._baseline.items()):
-            self._baseline[key] = [(s, b) for s, b in held if s not in sources]
-            if not self._baseline[key]:
-                del self._baseline[key]
+        for version_key, held in list(self._baseline.items()):
+            self._baseline[version_key] = [(s, b) for s, b in held if s not in sources]
+            if not self._baseline[version_key]:
+                del self._baseline[version_key]
         for source in sources:
             self.offsets.pop(source, None)
             self.watermarks.pop(source, None)
@@ -700,8 +700,8 @@ def _rows(layout: Layout, segment_keys: tuple[str, ...], held: list[tuple[str, M
         col = numeric[:, j]
         rows[name] = col[has_pred] if name in ("score", "prediction") else col
     for j, name in enumerate(layout.categorical):
-        col = [v for b in batches for v in b.categorical[j]]
-        rows[name] = [v for v, p in zip(col, has_pred) if p] if name == "prediction" else col
+        values = [v for b in batches for v in b.categorical[j]]
+        rows[name] = [v for v, p in zip(values, has_pred) if p] if name == "prediction" else values
     for key in segment_keys:
         rows[key] = [s.get(key) if s else None for b in batches for s in (b.segments or [None] * len(b))]
     return rows

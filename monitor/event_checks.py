@@ -141,7 +141,9 @@ def stamps(values: Sequence[Any], faults: Faults) -> np.ndarray:
         return np.array(out, np.int64)
     if n and (ms.min() < MIN_TIMESTAMP_MS or ms.max() > MAX_TIMESTAMP_MS):
         for i in np.flatnonzero((ms < MIN_TIMESTAMP_MS) | (ms > MAX_TIMESTAMP_MS)).tolist():
-            faults.setdefault(i, epoch_ms(values[i]))  # type: ignore[arg-type] (a Fault here)
+            fault = epoch_ms(values[i])
+            assert isinstance(fault, Fault)  # an int64 outside the range
+            faults.setdefault(i, fault)
             ms[i] = 0
     return ms
 

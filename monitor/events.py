@@ -30,7 +30,7 @@ import datetime as dt
 import functools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import attrgetter
@@ -400,8 +400,9 @@ class _TypedDecoder:
     # in the batch): msgspec counts nesting against Python's recursion limit, so the same
     # messages are too deep alone or in any batch.
     def _all(self, values: Sequence[bytes | None]) -> list[Any] | None:
+        decode: Callable[[Any], Any] = self._decoder.decode  # None raises a TypeError (_REFUSED)
         try:
-            return list(map(self._decoder.decode, values))
+            return list(map(decode, values))
         except _REFUSED:
             return None
 
@@ -419,7 +420,8 @@ class _TypedDecoder:
 
     def _each(self, values: Sequence[bytes | None]) -> list[Any]:
         """Each message's event, or the :class:`Fault` that stops it."""
-        decode, out = self._decoder.decode, []
+        decode: Callable[[Any], Any] = self._decoder.decode  # None raises a TypeError (_REFUSED)
+        out = []
         for raw in values:
             try:
                 out.append(decode(raw))
@@ -515,7 +517,7 @@ def _newlines(data: bytes, chunk: int = 1 << 18) -> int:
     )
 
 
-def _parse(raw: bytes) -> Any:
+def _parse(raw: bytes | bytearray | str) -> Any:
     """The JSON value of a message the typed decoder refused, or the :class:`Fault` if it has
     none. Strict JSON first (msgspec); then Python's ``json``, which also reads NaN and
     Infinity. Depth is refused by msgspec before ``json`` ever recurses."""

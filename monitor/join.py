@@ -352,6 +352,6 @@ class LabelJoin:
         for changed in (self._dirty_records, self._relabeled, self._after_horizon):
             for k in [k for k in changed if k[0] in keys]:
                 del changed[k]
-        for k in [k for k in self.panes if k[0] in keys]:
-            del self.panes[k]
+        for pane_key in [k for k in self.panes if k[0] in keys]:
+            del self.panes[pane_key]
 

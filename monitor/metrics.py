@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor.drift import SEVERITIES
@@ -50,10 +50,10 @@ _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 class _StateCollector(Collector):
     """Gauges whose values live elsewhere (consumer lag, readiness): read at scrape time."""
 
-    def __init__(self, read: Callable[[], Iterable[GaugeMetricFamily]]) -> None:
+    def __init__(self, read: Callable[[], Iterable[Metric]]) -> None:
         self.read = read
 
-    def collect(self) -> Iterable[GaugeMetricFamily]:
+    def collect(self) -> Iterable[Metric]:
         return self.read()
 
 
@@ -206,7 +206,7 @@ class Metrics:
         for model_id in join.models:
             self.pending_labels.labels(model_id=model_id).set(join.pending[model_id])
 
-    def register_state(self, read: Callable[[], Iterable[GaugeMetricFamily]]) -> None:
+    def register_state(self, read: Callable[[], Iterable[Metric]]) -> None:
         """Add gauges computed at scrape time (lag, readiness) from ``read``."""
         self.registry.register(_StateCollector(read))
 

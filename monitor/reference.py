@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import msgspec
 import numpy as np
@@ -36,7 +36,7 @@ from monitor.exceptions import ReferenceProfileError
 from monitor.layout import Layout
 from monitor.segments import OTHER, SegmentPlan, top_values
 from monitor.stats.binning import bin_index
-from monitor.values import aliases, category, numbers
+from monitor.values import Column, aliases, category, numbers
 
 if TYPE_CHECKING:  # monitor.performance imports this module
     from monitor.performance.calibration import CalibrationMap
@@ -65,7 +65,7 @@ class NumericProfile:
     scale: float  # reference standard deviation (1.0 when the reference is constant)
     counts: np.ndarray  # reference counts over the sketch bins (len(bin_edges) + 1)
     missing: int
-    kind: str = field(default="numeric", init=False)
+    kind: Literal["numeric"] = field(default="numeric", init=False)
 
     @classmethod
     def build(
@@ -159,15 +159,16 @@ class CategoricalProfile:
     vocab: tuple[str, ...]
     counts: np.ndarray  # len(vocab) + 1; the last slot (unseen) is 0 for the reference itself
     missing: int
-    kind: str = field(default="categorical", init=False)
+    kind: Literal["categorical"] = field(default="categorical", init=False)
 
     @classmethod
     def build(cls, name: str, values: Iterable[Any]) -> CategoricalProfile:
         counter = Counter(map(category, values))
         missing = counter.pop(None, 0)
+        present = cast("Counter[str]", counter)  # None popped: the rest are categories
         if not counter:
             raise ReferenceProfileError(f"reference column {name!r} has no values")
-        ordered = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
+        ordered = sorted(present.items(), key=lambda kv: (-kv[1], kv[0]))
         vocab = tuple(k for k, _ in ordered)
         counts = np.array([c for _, c in ordered] + [0], np.int64)
         return cls(name, vocab, counts, missing)
@@ -227,7 +228,7 @@ class ReferenceProfile:
         model_id: str,
         model_version: str,
         layout: Layout,
-        rows: Mapping[str, Sequence[Any]],
+        rows: Mapping[str, Column],
         fine_bins: int = 1000,
         source: str = "",
         segments: Sequence[str] = (),
@@ -267,7 +268,7 @@ class ReferenceProfile:
 
     @classmethod
     def for_model(
-        cls, model_id: str, model_version: str, cfg: ModelConfig, rows: Mapping[str, Sequence[Any]], source: str = ""
+        cls, model_id: str, model_version: str, cfg: ModelConfig, rows: Mapping[str, Column], source: str = ""
     ) -> ReferenceProfile:
         """:meth:`build` with the model's configured layout, bins and segments."""
         from monitor.performance.estimation import reference_calibration_map  # import cycle
@@ -280,7 +281,7 @@ class ReferenceProfile:
         object.__setattr__(profile, "calibration", reference_calibration_map(cfg, rows))
         return profile
 
-    def _subset(self, layout: Layout, rows: Mapping[str, Sequence[Any]], present: list[str], idx: np.ndarray, bins: tuple[int, int]) -> ReferenceProfile:
+    def _subset(self, layout: Layout, rows: Mapping[str, Column], present: list[str], idx: np.ndarray, bins: tuple[int, int]) -> ReferenceProfile:
         sub = {c: np.asarray(rows[c])[idx] if isinstance(rows[c], np.ndarray) else [rows[c][i] for i in idx] for c in present}
         return ReferenceProfile(self.model_id, self.model_version, len(idx), _profiles(layout, sub, present, bins, self), self.source)
 
@@ -320,7 +321,7 @@ class ReferenceProfile:
 
 
 def _profiles(
-    layout: Layout, rows: Mapping[str, Sequence[Any]], present: list[str], bins: tuple[int, int], fallback: ReferenceProfile | None = None
+    layout: Layout, rows: Mapping[str, Column], present: list[str], bins: tuple[int, int], fallback: ReferenceProfile | None = None
 ) -> dict[str, Profile]:
     """Profile each column; ``bins``: (fine bins, exact bins up to this many values)."""
     profiles: dict[str, Profile] = {}
@@ -337,7 +338,7 @@ def _profiles(
     return profiles
 
 
-def _floats(name: str, values: Sequence[Any]) -> np.ndarray:
+def _floats(name: str, values: Column) -> np.ndarray:
     try:
         return numbers(values)
     except ValueError as exc:

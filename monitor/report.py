@@ -240,7 +240,7 @@ def heat_color(value: float | None, threshold: Threshold | None) -> str:
 class Series:
     name: str
     color: str
-    points: list[tuple[float, float | None]]
+    points: Sequence[tuple[float, float | None]]
     dashed: bool = False
 
 
@@ -299,11 +299,11 @@ def line_chart(
     labelled: list[float] = []
     for value, label, color in sorted(lines, reverse=True):
         if y0 <= value <= y1:
-            y = sy(value)
-            out.append(f'<line x1="{L}" x2="{L + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="{color}" stroke-dasharray="5 4" stroke-width="1.2"><title>{_e(label)} {_num(value)}</title></line>')
-            if all(abs(y - other) >= 12 for other in labelled):  # labels of close lines would overlap
-                out.append(f'<text x="{L + 4}" y="{y - 4:.1f}" class="tick" fill="{color}">{_e(label)}</text>')
-                labelled.append(y)
+            at = sy(value)
+            out.append(f'<line x1="{L}" x2="{L + pw}" y1="{at:.1f}" y2="{at:.1f}" stroke="{color}" stroke-dasharray="5 4" stroke-width="1.2"><title>{_e(label)} {_num(value)}</title></line>')
+            if all(abs(at - other) >= 12 for other in labelled):  # labels of close lines would overlap
+                out.append(f'<text x="{L + 4}" y="{at - 4:.1f}" class="tick" fill="{color}">{_e(label)}</text>')
+                labelled.append(at)
     for s in series:
         runs: list[list[tuple[float, float]]] = [[]]
         for x, y in s.points:

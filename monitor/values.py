@@ -37,6 +37,7 @@ import numpy as np
 
 __all__ = [
     "BOOLEANS",
+    "Column",
     "Kind",
     "aliases",
     "categories",
@@ -45,6 +46,9 @@ __all__ = [
     "number",
     "numbers",
 ]
+
+#: A column of rows: a list of values, or an array of numbers.
+Column = Sequence[Any] | np.ndarray
 
 #: The spellings of a boolean read as one (what Python, pandas, JSON and YAML 1.2 write).
 BOOLEANS: Mapping[str, str] = {
@@ -134,7 +138,7 @@ def number(value: Any) -> float:
     return float(value)
 
 
-def numbers(values: Sequence[Any]) -> np.ndarray:
+def numbers(values: Column) -> np.ndarray:
     """:func:`number` of each value as a float64 array (a numeric array without a loop); the
     ``ValueError`` names the first row that is not a number.
 
@@ -189,9 +193,9 @@ def aliases(vocab: Sequence[str]) -> dict[Any, int]:
                 codes.setdefault(key, i)
     if entries <= {"true", "false"} or entries <= {"0", "1"}:
         for text, flag, digit in (("true", True, "1"), ("false", False, "0")):
-            i = codes.get(text, codes.get(digit))
-            if i is not None:
-                codes.update({text: i, digit: i, flag: i})
+            code = codes.get(text, codes.get(digit))
+            if code is not None:
+                codes.update({text: code, digit: code, flag: code})
     return codes
 
 

@@ -236,7 +236,8 @@ class AlertEvaluator:
             "notified_at": notified_at,
             "notified_sinks": notified_sinks or None,
         }
-        state, reminder_at, sinks = None, None, ()
+        state, reminder_at = None, None
+        sinks: tuple[str, ...] = ()
         if s.new.state == "firing" and not s.inhibited:
             if notified_state != "firing" or RANK[s.new.severity] > RANK[notified_severity]:
                 state, sinks = "firing", self._sinks(s.rule, s.new.severity)

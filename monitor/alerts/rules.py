@@ -178,7 +178,7 @@ def observe_window(rule: RuleConfig, window: ClosedWindow, extra: Mapping[str, A
             evidence["features"] = list(window.dataset.drifted_features)
             evidence["statistics"] = {c.feature: dict(c.statistics) for c in window.columns if c.feature in drifted}
         else:
-            evidence.update({k: extra[k] for k in sorted(extra or {})})
+            evidence.update(sorted((extra or {}).items()))
         return [Observation("", value, evidence)]
     wanted = None if "*" in rule.features else set(rule.features)
     out = []

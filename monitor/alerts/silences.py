@@ -30,8 +30,9 @@ class Silence:
 def add_silence(conn: Connection, model_id: str, rule: str | None, now_ms: int, duration_ms: int, comment: str | None = None) -> Silence:
     t = schema.alert_silences
     values: dict[str, Any] = {"model_id": model_id, "rule": rule, "created_ms": now_ms, "expires_ms": now_ms + duration_ms, "comment": comment}
-    result = conn.execute(insert(t).values(**values))
-    return Silence(int(result.inserted_primary_key[0]), model_id, rule, now_ms, now_ms + duration_ms, comment)
+    key = conn.execute(insert(t).values(**values)).inserted_primary_key
+    assert key is not None  # an INSERT of one row
+    return Silence(int(key[0]), model_id, rule, now_ms, now_ms + duration_ms, comment)
 
 
 def remove_silence(conn: Connection, silence_id: int) -> bool:

@@ -54,6 +54,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 from fastavro import parse_schema, reader, schemaless_reader
+from fastavro.types import AvroMessage, Schema
 
 from monitor.event_checks import Fault
 from monitor.events import BadEvent, EventDecoder, LabelDecoder
@@ -106,7 +107,7 @@ def load_schema(name: str) -> dict[str, Any]:
     return copy.deepcopy(_load_schema(name))
 
 
-def parsed_schema(name: str) -> dict[str, Any]:
+def parsed_schema(name: str) -> Schema:
     """A bundled schema parsed by fastavro (cached; do not modify)."""
     return _parsed(name)
 
@@ -117,7 +118,7 @@ def _load_schema(name: str) -> dict[str, Any]:
 
 
 @functools.cache
-def _parsed(name: str) -> dict[str, Any]:
+def _parsed(name: str) -> Schema:
     return parse_schema(load_schema(name))
 
 
@@ -141,7 +142,7 @@ def registry_client(url: str, config: Mapping[str, Any] | None = None) -> Schema
 class AvroBatch:
     """Decoded records with their positions in the input, and the messages that failed."""
 
-    records: list[dict[str, Any]]
+    records: list[AvroMessage]  # records (dicts), as the schema says
     positions: list[int]
     errors: list[BadEvent] = field(default_factory=list)
     count: int = 0  # messages in the input, good and bad
@@ -171,7 +172,7 @@ class AvroDecoder:
                 "pass a schema (raw Avro) or a registry (Confluent wire format), not both"
             )
         self.registry = registry
-        self._schema: dict[str, Any] | None = None
+        self._schema: Schema | None = None
         if registry is None:
             spec = (
                 load_schema(schema or "prediction")
@@ -179,12 +180,12 @@ class AvroDecoder:
                 else schema
             )
             self._schema = parse_schema(_millis_as_long(copy.deepcopy(dict(spec))))
-        self._by_id: dict[int, dict[str, Any]] = {}
+        self._by_id: dict[int, Schema] = {}
 
     def decode(self, values: Sequence[bytes | None]) -> AvroBatch:
         """Decode a batch of message values; failures are returned, never raised."""
         if self._schema is not None:
-            return self._decode_raw(values)
+            return self._decode_raw(values, self._schema)
         return self._decode_framed(values)
 
     def decode_events(
@@ -203,9 +204,10 @@ class AvroDecoder:
         errors.sort(key=lambda e: e.position)
         return type(decoded)(decoded.batches, errors, len(values))
 
-    def _decode_raw(self, values: Sequence[bytes | None]) -> AvroBatch:
-        schema = self._schema
-        records, positions, errors = [], [], []
+    def _decode_raw(self, values: Sequence[bytes | None], schema: Schema) -> AvroBatch:
+        records: list[AvroMessage] = []
+        positions: list[int] = []
+        errors: list[BadEvent] = []
         for i, value in enumerate(values):
             if not value:
                 errors.append(_no_value(i, value))
@@ -226,7 +228,9 @@ class AvroDecoder:
     def _decode_framed(self, values: Sequence[bytes | None]) -> AvroBatch:
         by_id = self._by_id
         unknown: dict[int, str] = {}  # ids the registry does not know, asked once per batch
-        records, positions, errors = [], [], []
+        records: list[AvroMessage] = []
+        positions: list[int] = []
+        errors: list[BadEvent] = []
         for i, value in enumerate(values):
             if not value:
                 errors.append(_no_value(i, value))
@@ -287,6 +291,8 @@ class AvroDecoder:
         kind = registered.schema_type or "AVRO"
         if kind != "AVRO":
             return f"schema id {schema_id} is a {kind} schema, not Avro"
+        if registered.schema_str is None:
+            return f"schema id {schema_id} has no schema text"
         try:
             parsed = parse_schema(_millis_as_long(json.loads(registered.schema_str)))
         except Exception as exc:  # noqa: BLE001 (e.g. references to other schemas: unresolved)
@@ -295,7 +301,7 @@ class AvroDecoder:
         return None
 
 
-def container_records(fh: IO[bytes]) -> Iterator[dict[str, Any] | Fault]:
+def container_records(fh: IO[bytes]) -> Iterator[AvroMessage | Fault]:
     """The records of an Avro object container file (``monitor replay``); if the file breaks
     off (truncated, corrupt: a damaged block cannot be skipped, its length is in it), then one
     ``avro_decode`` :class:`~monitor.event_checks.Fault` saying where, and a warning.

@@ -24,7 +24,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -42,6 +42,9 @@ from monitor.metrics import Metrics
 from monitor.store import Store
 from monitor.store.settings import check_geometry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+if TYPE_CHECKING:
+    from confluent_kafka._types import HeadersType  # a list of (name, value) or a dict
 
 __all__ = ["KafkaService", "consumer_defaults"]
 
@@ -114,7 +117,7 @@ class KafkaService:
         self._activity: dict[str, float] = {}
         self._paused = False
         self._db_away: str | None = None  # why, while a read waits for the database
-        self._undelivered: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
+        self._undelivered: list[tuple[bytes | None, bytes | None, HeadersType]] = []
         self.consumer: Consumer | None = None
         self._lag: dict[str, int] = {}
         self.dead_letters: Producer | None = None
@@ -328,15 +331,17 @@ class KafkaService:
     def _step(self) -> None:
         assert self.consumer is not None
         messages = self.consumer.consume(num_messages=self.batch_size, timeout=0.2)
-        by_partition: dict[tuple[str, int], list[Message]] = {}
+        by_partition: dict[tuple[str | None, int | None], list[Message]] = {}
         for msg in messages:
-            if msg.error() is not None:
-                if msg.error().code() != -191:  # _PARTITION_EOF is not an error
-                    log.warning("consumer error: %s", msg.error())
+            error = msg.error()
+            if error is not None:
+                if error.code() != -191:  # _PARTITION_EOF is not an error
+                    log.warning("consumer error: %s", error)
                 continue
             by_partition.setdefault((msg.topic(), msg.partition()), []).append(msg)
         now = time.monotonic()
         for (topic, partition), msgs in by_partition.items():
+            assert topic is not None and partition is not None  # on every message but errors
             self._process(topic, partition, msgs)
             self._activity[source_of(topic, partition)] = now
         self._mark_idle(now)
@@ -346,10 +351,12 @@ class KafkaService:
 
     def _process(self, topic: str, partition: int, msgs: list[Message]) -> None:
         values = [m.value() for m in msgs]
+        last = msgs[-1].offset()
+        assert last is not None  # a consumed message has one
         self.metrics.consumed.labels(topic=topic).inc(len(values))
         if topic in self.label_topics:
             labels = self._avro[topic].decode_events(values, self.label_decoder) if topic in self._avro else self.label_decoder.decode_values(values)
-            refused = self.engine.process_labels(source_of(topic, partition), labels, msgs[-1].offset() + 1)
+            refused = self.engine.process_labels(source_of(topic, partition), labels, last + 1)
             for bad in labels.errors + refused:
                 self._dead_letter(msgs[bad.position], bad)
             return
@@ -359,24 +366,24 @@ class KafkaService:
         else:
             decoded = self.decoder.decode_values(values)
         source = source_of(topic, partition)
-        refused = self.engine.process(source, decoded, msgs[-1].offset() + 1)
+        refused = self.engine.process(source, decoded, last + 1)
         for bad in decoded.errors + refused:
             self._dead_letter(msgs[bad.position], bad)
 
     def _dead_letter(self, msg: Message, bad: BadEvent) -> None:
         assert self.dead_letters is not None
         self.metrics.invalid.labels(topic=msg.topic(), reason=bad.reason).inc()
-        headers = [
+        headers: HeadersType = [
             ("monitor.reason", bad.reason.encode()),
             ("monitor.detail", bad.detail.encode()[:1000]),
-            ("monitor.source.topic", msg.topic().encode()),
+            ("monitor.source.topic", str(msg.topic()).encode()),
             ("monitor.source.partition", str(msg.partition()).encode()),
             ("monitor.source.offset", str(msg.offset()).encode()),
         ]
         self._send_dead_letter(msg.value(), msg.key(), headers)
         self.metrics.dead_lettered.labels(reason=bad.reason).inc()
 
-    def _send_dead_letter(self, value: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+    def _send_dead_letter(self, value: bytes | None, key: bytes | None, headers: HeadersType) -> None:
         assert self.dead_letters is not None
         while True:
             try:
@@ -391,7 +398,7 @@ class KafkaService:
         offset (the checkpoint waits for every dead letter to be delivered)."""
         if err is not None:
             log.warning("dead letter not delivered (%s); retrying", err)
-            self._undelivered.append((msg.value(), msg.key(), list(msg.headers() or [])))
+            self._undelivered.append((msg.value(), msg.key(), msg.headers() or []))  # a new list
 
     def _mark_idle(self, now: float) -> None:
         """A partition silent for ``idle_timeout`` that has nothing left to read is idle: its

@@ -21,16 +21,18 @@ from __future__ import annotations
 
 import pickle
 import zlib
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
 from river import drift
+from river.base import DriftDetector
 
 __all__ = ["DETECTORS", "ConceptDriftMonitor", "Detection"]
 
 #: Method name -> River detector class; keyword parameters go to its constructor.
-DETECTORS = {"adwin": drift.ADWIN, "kswin": drift.KSWIN, "page_hinkley": drift.PageHinkley}
+DETECTORS: dict[str, Callable[..., DriftDetector]] = {"adwin": drift.ADWIN, "kswin": drift.KSWIN, "page_hinkley": drift.PageHinkley}
 
 
 class Detection(NamedTuple):

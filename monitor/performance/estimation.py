@@ -29,8 +29,7 @@ reference, say) bin by bin, and says whether the raw scores can be trusted.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
 
 import msgspec
 import numpy as np
@@ -49,6 +48,7 @@ from monitor.performance._binned import (
 from monitor.performance.calibration import CalibrationMap, fit_isotonic
 from monitor.performance.classification import RELIABILITY_BINS, ReliabilityTable
 from monitor.reference import category
+from monitor.values import Column
 
 __all__ = [
     "CALIBRATION_ALPHA",
@@ -373,7 +373,7 @@ def _holm(p: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def labeled_scores(
-    cfg: ModelConfig, rows: Mapping[str, Sequence[Any]]
+    cfg: ModelConfig, rows: Mapping[str, Column]
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]] | None:
     """The scores of a binary classifier's rows that carry both a ``score`` and a ``label``,
     and whether each label is the positive class (None when there are none).
@@ -396,7 +396,7 @@ def labeled_scores(
     return np.array(scores, np.float64), np.array(flags, bool)
 
 
-def reference_calibration(cfg: ModelConfig, rows: Mapping[str, Sequence[Any]]) -> dict | None:
+def reference_calibration(cfg: ModelConfig, rows: Mapping[str, Column]) -> dict | None:
     """The :func:`calibration_report` of the reference's :func:`labeled_scores` over score
     deciles (None without labeled scores).
 
@@ -410,7 +410,7 @@ def reference_calibration(cfg: ModelConfig, rows: Mapping[str, Sequence[Any]]) -
 
 
 def reference_calibration_map(
-    cfg: ModelConfig, rows: Mapping[str, Sequence[Any]]
+    cfg: ModelConfig, rows: Mapping[str, Column]
 ) -> CalibrationMap | None:
     """The isotonic calibration map of the reference's :func:`labeled_scores` (None without).
 

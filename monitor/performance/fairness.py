@@ -20,6 +20,7 @@ events are reported but left out of every gap, so one small segment cannot domin
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from monitor.performance.classification import ClassificationState
 
@@ -62,14 +63,14 @@ def fairness_report(states: Mapping[str, ClassificationState], min_count: int = 
     """
     if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
         raise ValueError(f"min_count must be a positive integer, got {min_count!r}")
-    segments = {}
+    segments: dict[str, dict[str, Any]] = {}
     for segment, state in states.items():
         m = state.metrics()
         segments[segment] = {key: m.get(key) for key in ("n", *GAPS.values())}
         segments[segment]["included"] = state.n >= min_count
     report: dict = {"segments": segments, "min_count": min_count}
     for gap, key in GAPS.items():
-        values = {s: m[key] for s, m in segments.items() if m["included"] and m[key] is not None}
+        values: dict[str, float] = {s: m[key] for s, m in segments.items() if m["included"] and m[key] is not None}
         if len(values) < 2:
             report[gap], report[f"{gap}_segments"] = None, None
             continue

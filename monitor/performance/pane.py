@@ -12,7 +12,7 @@ from __future__ import annotations
 import zlib
 from itertools import repeat
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import numpy as np
@@ -122,10 +122,12 @@ class PerformancePane:
 
     @staticmethod
     def _combine(target: ClassificationState | RegressionState, part: ClassificationState | RegressionState, sign: int) -> None:
-        if sign > 0:
-            target.merge(part)
-        else:
+        if sign < 0:
             _subtract(target, part)
+        elif isinstance(target, RegressionState):  # a pane's states are all of its task's kind
+            target.merge(cast(RegressionState, part))
+        else:
+            target.merge(cast(ClassificationState, part))
 
     def expire(self, count: int) -> None:
         self.expired += count

@@ -87,7 +87,8 @@ class Geometry:
     @cached_property
     def missing_rates(self) -> dict[str, float]:
         """The share of missing values of every sketched column in the reference."""
-        return {p.name: p.missing / max(int(p.counts.sum()) + p.missing, 1) for p in (*self.numeric, *self.categorical)}
+        profiles: tuple[NumericProfile | CategoricalProfile, ...] = (*self.numeric, *self.categorical)
+        return {p.name: p.missing / max(int(p.counts.sum()) + p.missing, 1) for p in profiles}
 
     def coarse(self, n_coarse: int) -> CoarseBlock:
         """The numeric columns' coarse bins for ``n_coarse`` of them (built once per number)."""

@@ -126,7 +126,7 @@ class Sketch:
         )
 
         def arr(b: bytes, dtype: type, shape: list[int] | None = None) -> np.ndarray:
-            a = np.frombuffer(b, dtype).copy()
+            a: np.ndarray = np.frombuffer(b, dtype).copy()
             return a.reshape(shape) if shape is not None else a
 
         return cls(
