@@ -12,13 +12,37 @@ from pathlib import Path
 
 from bench import compare, kafka, labels, pipeline, sdk, trust
 
-SUITES = {"pipeline": (pipeline.run, pipeline.render), "kafka": (kafka.run, kafka.render), "labels": (labels.run, labels.render), "peers": (compare.run, compare.render), "sdk": (sdk.run, sdk.render), "trust": (trust.run, trust.render)}
+SUITES = {
+    "pipeline": (pipeline.run, pipeline.render),
+    "kafka": (kafka.run, kafka.render),
+    "labels": (labels.run, labels.render),
+    "peers": (compare.run, compare.render),
+    "sdk": (sdk.run, sdk.render),
+    "trust": (trust.run, trust.render),
+}
 README = Path("README.md")
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
-    mem = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))) // 1024 // 1024
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem = (
+        int(
+            next(
+                line.split()[1]
+                for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal")
+            )
+        )
+        // 1024
+        // 1024
+    )
     cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     return f"{cores} cores ({cpu}), {mem} GB, Python {platform.python_version()}"
 
@@ -34,7 +58,9 @@ def refresh_readme(name: str, table: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--smoke", action="store_true", help="tiny data, one run: checks the code, not the speed")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny data, one run: checks the code, not the speed"
+    )
     parser.add_argument("--only", nargs="*", choices=sorted(SUITES), default=sorted(SUITES))
     args = parser.parse_args()
     out = Path("bench/results")

@@ -22,7 +22,19 @@ def run(smoke: bool = False) -> dict[str, Any]:
     subprocess.run(["bash", "bench/peers/setup.sh"], check=True)
     subprocess.run(["bash", "bench/peers/run_all.sh", *(["--smoke"] if smoke else [])], check=False)
     for mode in ("compute", "e2e", "performance"):
-        subprocess.run([sys.executable, "-m", "bench.ours", "--mode", mode, "--out", str(out / f"monitor-{mode}.json"), *(["--smoke"] if smoke else [])], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.ours",
+                "--mode",
+                mode,
+                "--out",
+                str(out / f"monitor-{mode}.json"),
+                *(["--smoke"] if smoke else []),
+            ],
+            check=True,
+        )
     results = {}
     for path in sorted(out.glob("*.json")):
         results[path.stem] = json.loads(path.read_text())
@@ -35,7 +47,10 @@ def render(r: dict[str, Any]) -> str:
         "| tool | version | what | events/s | ours ÷ theirs | peak RSS MB | injected drift found | false flags |",
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
-    for mode, what in (("compute", "compute only: decoded columns in, per-window drift out"), ("e2e", "end to end: the same JSONL file in, results out")):
+    for mode, what in (
+        ("compute", "compute only: decoded columns in, per-window drift out"),
+        ("e2e", "end to end: the same JSONL file in, results out"),
+    ):
         ours = res.get(f"monitor-{mode}")
         if ours is None:
             continue
@@ -44,12 +59,20 @@ def render(r: dict[str, Any]) -> str:
             if x is None:
                 continue
             if "error" in x:
-                lines.append(f"| {name} | {x.get('version', '?')} | {mode} | failed: {x['error'][:80]} | | | | |")
+                lines.append(
+                    f"| {name} | {x.get('version', '?')} | {mode} | failed: {x['error'][:80]} | | | | |"
+                )
                 continue
             a = x["agreement"]
             measured = len(x["windows_measured"])
-            note = f" ({measured} of {x['windows_total']} windows)" if measured < x["windows_total"] else ""
-            ratio = "1" if name == "monitor" else f"{ours['events_per_s'] / x['events_per_s']:,.1f}x"
+            note = (
+                f" ({measured} of {x['windows_total']} windows)"
+                if measured < x["windows_total"]
+                else ""
+            )
+            ratio = (
+                "1" if name == "monitor" else f"{ours['events_per_s'] / x['events_per_s']:,.1f}x"
+            )
             lines.append(
                 f"| {name} | {x['version']} | {what if name == 'monitor' else mode}{note} | {x['events_per_s']:,.0f} | {ratio} | {x['peak_rss_mb']:,.0f} "
                 f"| {a['true_positives']}/{a['true_positives'] + a['false_negatives']} | {a['false_positives']} |"
@@ -74,7 +97,10 @@ def _statistics_agreement(res: dict[str, Any]) -> list[str]:
     for w in theirs["windows"]:
         mine = by_window.get(w["window"], {})
         for feature, stat in w.get("stats", {}).items():
-            if stat.get("method") == "kolmogorov_smirnov" and mine.get(feature, {}).get("ks") is not None:
+            if (
+                stat.get("method") == "kolmogorov_smirnov"
+                and mine.get(feature, {}).get("ks") is not None
+            ):
                 gaps.append(abs(mine[feature]["ks"] - stat["statistic"]))
     if not gaps:
         return []
@@ -89,7 +115,10 @@ def _statistics_agreement(res: dict[str, Any]) -> list[str]:
 def _performance(res: dict[str, Any]) -> list[str]:
     """Realized and estimated performance against NannyML's PerformanceCalculator and CBPE on
     the same windows: speed, and how far apart the figures are."""
-    ours, theirs = res.get("monitor-performance"), (res.get("nannyml-compute") or {}).get("performance")
+    ours, theirs = (
+        res.get("monitor-performance"),
+        (res.get("nannyml-compute") or {}).get("performance"),
+    )
     if not ours or not theirs:
         return []
     mine = {w["window"]: w for w in ours["windows"]}
@@ -100,13 +129,33 @@ def _performance(res: dict[str, Any]) -> list[str]:
                 a, b = (mine.get(w["window"]) or {}).get(kind, {}).get(m), w.get(m)
                 if a is not None and b is not None:
                     gaps.setdefault(f"{kind} {m}", []).append(abs(a - b))
-    errors = [abs(w["estimated"][m] - w["realized"][m]) for w in ours["windows"] for m in ("accuracy",) if w["estimated"].get(m) is not None and w["realized"].get(m) is not None]
+    errors = [
+        abs(w["estimated"][m] - w["realized"][m])
+        for w in ours["windows"]
+        for m in ("accuracy",)
+        if w["estimated"].get(m) is not None and w["realized"].get(m) is not None
+    ]
     version = res["nannyml-compute"]["version"]
-    rows = [("NannyML {v}: PerformanceCalculator + CBPE on DataFrames in memory (labels joined before the clock)", theirs["realized_seconds"] + theirs["cbpe_seconds"], theirs["peak_rss_mb"])]
+    rows = [
+        (
+            "NannyML {v}: PerformanceCalculator + CBPE on DataFrames in memory (labels joined before the clock)",
+            theirs["realized_seconds"] + theirs["cbpe_seconds"],
+            theirs["peak_rss_mb"],
+        )
+    ]
     e2e = res.get("nannyml-e2e") or {}
     if e2e.get("performance"):  # the same JSONL files read with pandas, labels merged, then both
         t = e2e["timings"]
-        rows.append(("NannyML {v}: end to end, both JSONL files read with pandas and merged, then the same", t["load_events"] + t["load_labels"] + e2e["performance"]["realized_seconds"] + e2e["performance"]["cbpe_seconds"], e2e["performance"]["peak_rss_mb"]))
+        rows.append(
+            (
+                "NannyML {v}: end to end, both JSONL files read with pandas and merged, then the same",
+                t["load_events"]
+                + t["load_labels"]
+                + e2e["performance"]["realized_seconds"]
+                + e2e["performance"]["cbpe_seconds"],
+                e2e["performance"]["peak_rss_mb"],
+            )
+        )
     lines = [
         "\n| performance (1,000,000 predictions and their labels) | events/s | ours ÷ theirs | peak RSS MB |",
         "|---|---:|---:|---:|",
@@ -114,7 +163,9 @@ def _performance(res: dict[str, Any]) -> list[str]:
     ]
     for what, seconds, rss in rows:
         rate = ours["events"] / seconds
-        lines.append(f"| {what.format(v=version)} | {rate:,.0f} | {ours['events_per_s'] / rate:,.1f}x | {rss:,.0f} |")
+        lines.append(
+            f"| {what.format(v=version)} | {rate:,.0f} | {ours['events_per_s'] / rate:,.1f}x | {rss:,.0f} |"
+        )
     return lines + [
         "\nAgreement with NannyML on the same windows (largest absolute difference): "
         + ", ".join(f"{k} {max(v):.2g}" for k, v in sorted(gaps.items()))

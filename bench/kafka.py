@@ -30,14 +30,30 @@ PARTITIONS = 4
 
 
 def _config(path: Path, bootstrap: str, topic: str, fmt: str, db: Path) -> Path:
-    features = {f"num_{i:02d}": {"kind": "numeric"} for i in range(20)} | {"cat10": {"kind": "categorical"}, "cat50": {"kind": "categorical"}}
+    features = {f"num_{i:02d}": {"kind": "numeric"} for i in range(20)} | {
+        "cat10": {"kind": "categorical"},
+        "cat50": {"kind": "categorical"},
+    }
     cfg = {
         "database_url": f"sqlite:///{db}",
         "checkpoint_interval": "2s",
         "idle_timeout": "600s",
-        "kafka": {"bootstrap_servers": bootstrap, "group_id": f"bench-{topic}", "partitions": PARTITIONS, "dead_letter_topic": f"{topic}-dlq", "consumer": {"session.timeout.ms": 6000}},
+        "kafka": {
+            "bootstrap_servers": bootstrap,
+            "group_id": f"bench-{topic}",
+            "partitions": PARTITIONS,
+            "dead_letter_topic": f"{topic}-dlq",
+            "consumer": {"session.timeout.ms": 6000},
+        },
         "metrics": {"port": 0},
-        "models": {"demo": {"window": "1000s", "features": features, "reference": {"baseline_events": 0}, "topics": {"predictions": topic, "labels": None, "format": fmt}}},
+        "models": {
+            "demo": {
+                "window": "1000s",
+                "features": features,
+                "reference": {"baseline_events": 0},
+                "topics": {"predictions": topic, "labels": None, "format": fmt},
+            }
+        },
     }
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -48,7 +64,9 @@ def _events(n: int) -> tuple[Any, list[bytes]]:
     from monitor.synth import StreamSpec, default_features, generate, to_jsonl
 
     spec = StreamSpec(features=default_features(), seed=3)
-    lines = b"".join(to_jsonl(spec, generate(spec, min(100_000, n - o), o)) for o in range(0, n, 100_000)).splitlines()
+    lines = b"".join(
+        to_jsonl(spec, generate(spec, min(100_000, n - o), o)) for o in range(0, n, 100_000)
+    ).splitlines()
     return spec, lines
 
 
@@ -70,7 +88,14 @@ def _avro(lines: list[bytes]) -> list[bytes]:
 def _produce(bootstrap: str, topic: str, values: list[bytes], keys: list[bytes]) -> None:
     from confluent_kafka import Producer
 
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.num.messages": 10000, "compression.type": "none"})
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 50,
+            "batch.num.messages": 10000,
+            "compression.type": "none",
+        }
+    )
     for value, key in zip(values, keys):
         while True:
             try:
@@ -99,7 +124,12 @@ def _consumer_child(config_path: str, expected: str) -> None:
     stop_file = Path(config_path + ".stop")
 
     def consumed() -> float:
-        return sum(s.value for m in metrics.consumed.collect() for s in m.samples if s.name.endswith("_total"))
+        return sum(
+            s.value
+            for m in metrics.consumed.collect()
+            for s in m.samples
+            if s.name.endswith("_total")
+        )
 
     def watch() -> None:
         seen = 0.0
@@ -115,13 +145,19 @@ def _consumer_child(config_path: str, expected: str) -> None:
     threading.Thread(target=watch, daemon=True).start()
     service.run(install_signals=False)
     hist = {s.name: s.value for m in metrics.checkpoint_seconds.collect() for s in m.samples}
-    print(json.dumps({
-        "consumed": consumed(),
-        "first": marks.get("first"),
-        "last": marks.get("last"),
-        "rss_mb": peak_rss_mb(),
-        "checkpoint_mean_ms": 1000 * hist["monitor_checkpoint_duration_seconds_sum"] / max(hist["monitor_checkpoint_duration_seconds_count"], 1),
-    }))
+    print(
+        json.dumps(
+            {
+                "consumed": consumed(),
+                "first": marks.get("first"),
+                "last": marks.get("last"),
+                "rss_mb": peak_rss_mb(),
+                "checkpoint_mean_ms": 1000
+                * hist["monitor_checkpoint_duration_seconds_sum"]
+                / max(hist["monitor_checkpoint_duration_seconds_count"], 1),
+            }
+        )
+    )
 
 
 def _decode_child(kind: str, path: str) -> None:
@@ -142,7 +178,10 @@ def _decode_child(kind: str, path: str) -> None:
     else:
         import orjson
 
-        for name, fn in (("orjson.loads", orjson.loads), ("msgspec.json.decode", msgspec.json.Decoder().decode)):
+        for name, fn in (
+            ("orjson.loads", orjson.loads),
+            ("msgspec.json.decode", msgspec.json.Decoder().decode),
+        ):
             started = time.monotonic()
             for i in range(0, len(values), 5000):
                 objs = list(map(fn, values[i : i + 5000]))
@@ -152,7 +191,9 @@ def _decode_child(kind: str, path: str) -> None:
 
 
 def _child(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "bench.kafka", *args], stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.kafka", *args], stdout=subprocess.PIPE, text=True
+    )
 
 
 def _result(proc: subprocess.Popen[str]) -> dict[str, Any]:
@@ -161,7 +202,9 @@ def _result(proc: subprocess.Popen[str]) -> dict[str, Any]:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def _prepare(tmp: Path, bootstrap: str, fmt: str, spec: Any, values: list[bytes], keys: list[bytes], tag: str) -> Path:
+def _prepare(
+    tmp: Path, bootstrap: str, fmt: str, spec: Any, values: list[bytes], keys: list[bytes], tag: str
+) -> Path:
     from confluent_kafka.admin import AdminClient, NewTopic
 
     from monitor.config import load_config
@@ -173,7 +216,9 @@ def _prepare(tmp: Path, bootstrap: str, fmt: str, spec: Any, values: list[bytes]
 
     topic = f"bench-{fmt}-{tag}-{os.getpid()}-{time.time_ns() % 10**6}"
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    for f in admin.create_topics([NewTopic(topic, PARTITIONS, 1), NewTopic(f"{topic}-dlq", 1, 1)]).values():
+    for f in admin.create_topics(
+        [NewTopic(topic, PARTITIONS, 1), NewTopic(f"{topic}-dlq", 1, 1)]
+    ).values():
         f.result(10)
     _produce(bootstrap, topic, values, keys)
     path = _config(tmp / f"{topic}.yaml", bootstrap, topic, fmt, tmp / f"{topic}.db")
@@ -181,7 +226,15 @@ def _prepare(tmp: Path, bootstrap: str, fmt: str, spec: Any, values: list[bytes]
     store = Store(cfg.database_url)
     store.upgrade()
     model = cfg.models["demo"]
-    store.save_reference(ReferenceProfile.build("demo", "*", Layout.from_model(model), rows_of(reference_rows(spec, 100_000)), model.reference.fine_bins))
+    store.save_reference(
+        ReferenceProfile.build(
+            "demo",
+            "*",
+            Layout.from_model(model),
+            rows_of(reference_rows(spec, 100_000)),
+            model.reference.fine_bins,
+        )
+    )
     return path
 
 
@@ -189,7 +242,9 @@ def _run_consumers(path: Path, n: int, processes: int) -> dict[str, Any]:
     # Each process stops once its own partitions are fully checkpointed; with two, each gets two
     # of the four partitions, but which two is up to the group, so each stops when the shared
     # SQL offsets reach n (the marker file is a fallback).
-    children = [_child("consume", str(path), str(n if processes == 1 else 10**12)) for _ in range(processes)]
+    children = [
+        _child("consume", str(path), str(n if processes == 1 else 10**12)) for _ in range(processes)
+    ]
     if processes > 1:
         from monitor.config import load_config
         from monitor.store import Store
@@ -232,28 +287,49 @@ def run(smoke: bool = False) -> dict[str, Any]:
             blob.write_bytes(msgspec.msgpack.encode(values))
             results[f"{kind}_decoders"] = _result(_child("decode", kind, str(blob)))
         for processes in (1, 2):
-            path = _prepare(tmp, broker.bootstrap_servers, "json", spec, lines, keys, f"p{processes}")
+            path = _prepare(
+                tmp, broker.bootstrap_servers, "json", spec, lines, keys, f"p{processes}"
+            )
             results[f"json_{processes}p"] = _run_consumers(path, n, processes)
-        path = _prepare(tmp, broker.bootstrap_servers, "avro", spec, avro_values, keys[:n_avro], "p1")
+        path = _prepare(
+            tmp, broker.bootstrap_servers, "avro", spec, avro_values, keys[:n_avro], "p1"
+        )
         results["avro_1p"] = _run_consumers(path, n_avro, 1)
-    results["json_share_of_fastest"] = results["json_1p"]["events_per_s"] / max(results["json_decoders"].values())
-    results["avro_share_of_fastavro"] = results["avro_1p"]["events_per_s"] / results["avro_decoders"]["fastavro.schemaless_reader"]
+    results["json_share_of_fastest"] = results["json_1p"]["events_per_s"] / max(
+        results["json_decoders"].values()
+    )
+    results["avro_share_of_fastavro"] = (
+        results["avro_1p"]["events_per_s"] / results["avro_decoders"]["fastavro.schemaless_reader"]
+    )
     return results
 
 
 def render(r: dict[str, Any]) -> str:
-    lines = ["| measurement | events/s | peak RSS MB | mean checkpoint ms |", "|---|---:|---:|---:|"]
+    lines = [
+        "| measurement | events/s | peak RSS MB | mean checkpoint ms |",
+        "|---|---:|---:|---:|",
+    ]
     for name, rate in sorted(r["json_decoders"].items(), key=lambda kv: -kv[1]):
         lines.append(f"| raw decode of the same JSON messages: {name} | {rate:,.0f} | | |")
     for p in (1, 2):
         x = r[f"json_{p}p"]
-        lines.append(f"| **monitor run**, JSON, {p} process{'es' if p > 1 else ''} ({PARTITIONS} partitions) | **{x['events_per_s']:,.0f}** | {x['rss_mb']:.0f} | {x['checkpoint_mean_ms']:.1f} |")
-    lines.append(f"| share of the fastest raw JSON decoder (1 process) | {r['json_share_of_fastest']:.0%} | | |")
-    lines.append(f"| raw decode of the same Avro messages: fastavro.schemaless_reader | {r['avro_decoders']['fastavro.schemaless_reader']:,.0f} | | |")
+        lines.append(
+            f"| **monitor run**, JSON, {p} process{'es' if p > 1 else ''} ({PARTITIONS} partitions) | **{x['events_per_s']:,.0f}** | {x['rss_mb']:.0f} | {x['checkpoint_mean_ms']:.1f} |"
+        )
+    lines.append(
+        f"| share of the fastest raw JSON decoder (1 process) | {r['json_share_of_fastest']:.0%} | | |"
+    )
+    lines.append(
+        f"| raw decode of the same Avro messages: fastavro.schemaless_reader | {r['avro_decoders']['fastavro.schemaless_reader']:,.0f} | | |"
+    )
     x = r["avro_1p"]
-    lines.append(f"| **monitor run**, Avro (raw binary), 1 process | **{x['events_per_s']:,.0f}** | {x['rss_mb']:.0f} | {x['checkpoint_mean_ms']:.1f} |")
+    lines.append(
+        f"| **monitor run**, Avro (raw binary), 1 process | **{x['events_per_s']:,.0f}** | {x['rss_mb']:.0f} | {x['checkpoint_mean_ms']:.1f} |"
+    )
     lines.append(f"| share of fastavro's raw decode | {r['avro_share_of_fastavro']:.0%} | | |")
-    lines.append(f"\n{r['events']:,} JSON events and {r['avro_events']:,} Avro events, 20 numeric + 2 categorical features, produced first, then consumed.")
+    lines.append(
+        f"\n{r['events']:,} JSON events and {r['avro_events']:,} Avro events, 20 numeric + 2 categorical features, produced first, then consumed."
+    )
     return "\n".join(lines)
 
 

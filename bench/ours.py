@@ -38,7 +38,12 @@ def _meta(smoke: bool) -> tuple[Path, dict[str, Any]]:
 
 def _columns(folder: Path, name: str, meta: dict[str, Any]) -> dict[str, Any]:
     z = np.load(folder / f"{name}.npz", allow_pickle=False)
-    out: dict[str, Any] = {"numeric": z["numeric"], "timestamp": z["timestamp"], "score": z["score"], "prediction": z["prediction"]}
+    out: dict[str, Any] = {
+        "numeric": z["numeric"],
+        "timestamp": z["timestamp"],
+        "score": z["score"],
+        "prediction": z["prediction"],
+    }
     for c in meta["categorical"]:
         levels = z[f"{c}__levels"].astype(object)
         codes = z[f"{c}__codes"]
@@ -47,9 +52,24 @@ def _columns(folder: Path, name: str, meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def _config(meta: dict[str, Any], db: str, origin: int, labels: str | None = None) -> Any:
-    features = {n: {"kind": "numeric"} for n in meta["numeric"]} | {c: {"kind": "categorical"} for c in meta["categorical"]}
+    features = {n: {"kind": "numeric"} for n in meta["numeric"]} | {
+        c: {"kind": "categorical"} for c in meta["categorical"]
+    }
     window_s = meta["window"] * 100 // 1000  # events are 100 ms apart
-    return parse_config({"database_url": db, "models": {"demo": {"window": f"{window_s}s", "window_origin": origin, "features": features, "reference": {"baseline_events": 0}, "topics": {"labels": labels}}}})
+    return parse_config(
+        {
+            "database_url": db,
+            "models": {
+                "demo": {
+                    "window": f"{window_s}s",
+                    "window_origin": origin,
+                    "features": features,
+                    "reference": {"baseline_events": 0},
+                    "topics": {"labels": labels},
+                }
+            },
+        }
+    )
 
 
 def _reference(cfg: Any, ref: dict[str, Any], meta: dict[str, Any]) -> ReferenceProfile:
@@ -57,22 +77,49 @@ def _reference(cfg: Any, ref: dict[str, Any], meta: dict[str, Any]) -> Reference
     rows |= {c: ref[c] for c in meta["categorical"]}
     rows["score"] = ref["score"]
     rows["prediction"] = ref["prediction"].tolist()
-    return ReferenceProfile.build("demo", "*", Layout.from_model(cfg.models["demo"]), rows, cfg.models["demo"].reference.fine_bins)
+    return ReferenceProfile.build(
+        "demo",
+        "*",
+        Layout.from_model(cfg.models["demo"]),
+        rows,
+        cfg.models["demo"].reference.fine_bins,
+    )
 
 
 def _batch(cols: dict[str, Any], meta: dict[str, Any], lo: int, hi: int) -> ModelBatch:
     n = hi - lo
     numeric = np.column_stack([cols["numeric"][lo:hi], cols["score"][lo:hi]])
-    categorical = [cols[c][lo:hi] for c in meta["categorical"]] + [[str(int(p)) for p in cols["prediction"][lo:hi]]]
-    return ModelBatch("demo", ["v1"] * n, cols["timestamp"][lo:hi], numeric, categorical, np.ones(n, bool), [str(i) for i in range(lo, hi)], np.arange(n, dtype=np.int64))
+    categorical = [cols[c][lo:hi] for c in meta["categorical"]] + [
+        [str(int(p)) for p in cols["prediction"][lo:hi]]
+    ]
+    return ModelBatch(
+        "demo",
+        ["v1"] * n,
+        cols["timestamp"][lo:hi],
+        numeric,
+        categorical,
+        np.ones(n, bool),
+        [str(i) for i in range(lo, hi)],
+        np.arange(n, dtype=np.int64),
+    )
 
 
 def _results(windows: list[Any], meta: dict[str, Any], origin: int) -> list[dict[str, Any]]:
     size_ms = meta["window"] * 100
     out = []
     for w in sorted(windows, key=lambda w: w.start_ms):
-        stats = {c.feature: {k: c.statistics.get(k) for k in ("psi", "ks", "ks_pvalue", "chi2_pvalue", "js", "wasserstein") if k in c.statistics} for c in w.columns if c.feature not in ("score", "prediction")}
-        flagged = [c.feature for c in w.columns if c.drift and c.feature not in ("score", "prediction")]
+        stats = {
+            c.feature: {
+                k: c.statistics.get(k)
+                for k in ("psi", "ks", "ks_pvalue", "chi2_pvalue", "js", "wasserstein")
+                if k in c.statistics
+            }
+            for c in w.columns
+            if c.feature not in ("score", "prediction")
+        }
+        flagged = [
+            c.feature for c in w.columns if c.drift and c.feature not in ("score", "prediction")
+        ]
         out.append({"window": (w.start_ms - origin) // size_ms, "flagged": flagged, "stats": stats})
     return out
 
@@ -87,7 +134,12 @@ def _agreement(results: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str,
         tp, fn, fp = tp + len(flagged & truth), fn + len(truth - flagged), fp + len(flagged - truth)
         for f in flagged - truth:
             false_alarms[f] = false_alarms.get(f, 0) + 1
-    return {"true_positives": tp, "false_negatives": fn, "false_positives": fp, "false_positives_by_feature": dict(sorted(false_alarms.items()))}
+    return {
+        "true_positives": tp,
+        "false_negatives": fn,
+        "false_positives": fp,
+        "false_positives_by_feature": dict(sorted(false_alarms.items())),
+    }
 
 
 def performance(smoke: bool) -> dict[str, Any]:
@@ -197,7 +249,9 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     result = run(args.mode, args.smoke)
     args.out.write_text(json.dumps(result, indent=1))
-    print(f"monitor {args.mode}: {result['events_per_s']:,.0f} events/s, {result['peak_rss_mb']:.0f} MB, agreement {result.get('agreement')}")
+    print(
+        f"monitor {args.mode}: {result['events_per_s']:,.0f} events/s, {result['peak_rss_mb']:.0f} MB, agreement {result.get('agreement')}"
+    )
 
 
 if __name__ == "__main__":

@@ -19,11 +19,21 @@ from pathlib import Path
 from typing import Any
 
 
-from monitor.synth import DriftSpec, StreamSpec, default_features, generate, reference_rows, to_jsonl
+from monitor.synth import (
+    DriftSpec,
+    StreamSpec,
+    default_features,
+    generate,
+    reference_rows,
+    to_jsonl,
+)
 
 DATA = Path("bench/.data/pipeline")
 #: Segment keys and the values events cycle through (event i has value i % len of each).
-SEGMENTS = {"region": ("eu", "us", "eu", "apac", "us", "eu", "br"), "channel": ("web", "app", "web")}
+SEGMENTS = {
+    "region": ("eu", "us", "eu", "apac", "us", "eu", "br"),
+    "channel": ("web", "app", "web"),
+}
 
 
 def _tag(lines: list[bytes], keys: int) -> list[bytes]:
@@ -32,15 +42,22 @@ def _tag(lines: list[bytes], keys: int) -> list[bytes]:
         return lines
     chosen = list(SEGMENTS.items())[:keys]
     return [
-        line[:-2] + b',"segments":{' + b",".join(b'"%s":"%s"' % (k.encode(), v[i % len(v)].encode()) for k, v in chosen) + b"}}\n"
+        line[:-2]
+        + b',"segments":{'
+        + b",".join(b'"%s":"%s"' % (k.encode(), v[i % len(v)].encode()) for k, v in chosen)
+        + b"}}\n"
         for i, line in enumerate(lines)
     ]
 
 
-def dataset(n_numeric: int, n_events: int, models: int = 1, interval_ms: int = 100, segments: int = 0) -> Path:
+def dataset(
+    n_numeric: int, n_events: int, models: int = 1, interval_ms: int = 100, segments: int = 0
+) -> Path:
     """A JSONL stream (+ its reference rows) cached under bench/.data/pipeline/; ``segments``:
     how many segment keys the events carry (and the config monitors)."""
-    name = f"n{n_numeric}_e{n_events}_m{models}_i{interval_ms}" + (f"_s{segments}" if segments else "")
+    name = f"n{n_numeric}_e{n_events}_m{models}_i{interval_ms}" + (
+        f"_s{segments}" if segments else ""
+    )
     folder = DATA / name
     if (folder / "events.jsonl").exists():
         return folder
@@ -59,13 +76,27 @@ def dataset(n_numeric: int, n_events: int, models: int = 1, interval_ms: int = 1
     per = n_events // models
     with (folder / "events.jsonl").open("wb") as fh:
         for offset in range(0, per, 50_000):
-            chunks = [to_jsonl(s, generate(s, min(50_000, per - offset), offset)).splitlines(keepends=True) for s in specs]
+            chunks = [
+                to_jsonl(s, generate(s, min(50_000, per - offset), offset)).splitlines(
+                    keepends=True
+                )
+                for s in specs
+            ]
             for lines in zip(*chunks):  # interleave the models in time order
                 fh.write(b"".join(_tag(list(lines), segments)))
     for s in specs:
         with (folder / f"reference_{s.model_id}.jsonl").open("wb") as fh:
-            fh.write(b"".join(_tag(to_jsonl(s, reference_rows(s, 50_000)).splitlines(keepends=True), segments)))
-    meta = {"models": [s.model_id for s in specs], "n_numeric": n_numeric, "events": n_events, "segments": list(SEGMENTS)[:segments]}
+            fh.write(
+                b"".join(
+                    _tag(to_jsonl(s, reference_rows(s, 50_000)).splitlines(keepends=True), segments)
+                )
+            )
+    meta = {
+        "models": [s.model_id for s in specs],
+        "n_numeric": n_numeric,
+        "events": n_events,
+        "segments": list(SEGMENTS)[:segments],
+    }
     (folder / "meta.json").write_text(json.dumps(meta))
     return folder
 
@@ -75,9 +106,21 @@ def _config(folder: Path, window_s: int, db: Path) -> Path:
     features = {f"num_{i:02d}": {"kind": "numeric"} for i in range(meta["n_numeric"])}
     features |= {"cat10": {"kind": "categorical"}, "cat50": {"kind": "categorical"}}
     segments = {"keys": meta.get("segments", [])}
-    models = {m: {"window": f"{window_s}s", "features": features, "reference": {"baseline_events": 0}, "segments": segments} for m in meta["models"]}
+    models = {
+        m: {
+            "window": f"{window_s}s",
+            "features": features,
+            "reference": {"baseline_events": 0},
+            "segments": segments,
+        }
+        for m in meta["models"]
+    }
     path = db.with_suffix(".yaml")
-    path.write_text(json.dumps({"database_url": f"sqlite:///{db}", "checkpoint_interval": "5s", "models": models}))
+    path.write_text(
+        json.dumps(
+            {"database_url": f"sqlite:///{db}", "checkpoint_interval": "5s", "models": models}
+        )
+    )
     return path
 
 
@@ -99,7 +142,16 @@ def _replay_child(folder: str, window_s: str) -> None:
         report = replay(cfg, store, [Path(folder) / "events.jsonl"])
         seconds = time.perf_counter() - started
     rss = peak_rss_mb()
-    print(json.dumps({"events": report.events, "seconds": seconds, "windows": len(report.windows), "rss_mb": rss}))
+    print(
+        json.dumps(
+            {
+                "events": report.events,
+                "seconds": seconds,
+                "windows": len(report.windows),
+                "rss_mb": rss,
+            }
+        )
+    )
 
 
 def _decoders_child(path: str) -> None:
@@ -111,7 +163,10 @@ def _decoders_child(path: str) -> None:
     lines = data.splitlines()
     blocks = [lines[i : i + 5000] for i in range(0, len(lines), 5000)]
     out: dict[str, float] = {}
-    decoders: dict[str, Any] = {"json.loads": json.loads, "msgspec.json.decode": msgspec.json.Decoder().decode}
+    decoders: dict[str, Any] = {
+        "json.loads": json.loads,
+        "msgspec.json.decode": msgspec.json.Decoder().decode,
+    }
     try:
         import orjson
 
@@ -128,14 +183,21 @@ def _decoders_child(path: str) -> None:
 
 
 def _child(*args: str) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, "-m", "bench.pipeline", *args], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.pipeline", *args], capture_output=True, text=True, check=True
+    )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def replay_rate(folder: Path, window_s: int, repeat: int) -> dict[str, Any]:
     runs = [_child("replay", str(folder), str(window_s)) for _ in range(repeat)]
     rates = [r["events"] / r["seconds"] for r in runs]
-    return {"events": runs[0]["events"], "windows": runs[0]["windows"], "events_per_s": statistics.median(rates), "rss_mb": max(r["rss_mb"] for r in runs)}
+    return {
+        "events": runs[0]["events"],
+        "windows": runs[0]["windows"],
+        "events_per_s": statistics.median(rates),
+        "rss_mb": max(r["rss_mb"] for r in runs),
+    }
 
 
 def decoder_rates(folder: Path, repeat: int) -> dict[str, float]:
@@ -153,13 +215,21 @@ def run(smoke: bool = False) -> dict[str, Any]:
     results["fastest_decoder"] = fastest[0]
     results["share_of_fastest"] = results["replay"]["events_per_s"] / fastest[1]
     m = 10_000 if smoke else 200_000
-    results["features"] = {f: replay_rate(dataset(f, m), 1000, repeat) for f in ((5, 20) if smoke else (5, 20, 50, 100))}
+    results["features"] = {
+        f: replay_rate(dataset(f, m), 1000, repeat)
+        for f in ((5, 20) if smoke else (5, 20, 50, 100))
+    }
     results["window"] = {
         f"{events_per_window} events": replay_rate(dataset(20, n), events_per_window // 10, repeat)
         for events_per_window in ((1_000, 10_000) if smoke else (1_000, 10_000, 100_000, 1_000_000))
     }
-    results["models"] = {k: replay_rate(dataset(20, m, k), 1000, repeat) for k in ((1, 2) if smoke else (1, 4, 16))}
-    results["segments"] = {k: replay_rate(dataset(20, m, segments=k), 1000, repeat) for k in ((0, 1) if smoke else (0, 1, 2))}
+    results["models"] = {
+        k: replay_rate(dataset(20, m, k), 1000, repeat) for k in ((1, 2) if smoke else (1, 4, 16))
+    }
+    results["segments"] = {
+        k: replay_rate(dataset(20, m, segments=k), 1000, repeat)
+        for k in ((0, 1) if smoke else (0, 1, 2))
+    }
     return results
 
 
@@ -168,9 +238,18 @@ def render(results: dict[str, Any]) -> str:
     for name, rate in sorted(results["decoders"].items(), key=lambda kv: -kv[1]):
         lines.append(f"| raw decode: {name} (objects only) | {rate:,.0f} | |")
     r = results["replay"]
-    lines.append(f"| **monitor replay** end to end (read, decode, sketch, close, persist; SQLite) | **{r['events_per_s']:,.0f}** | {r['rss_mb']:.0f} |")
-    lines.append(f"| share of the fastest raw decoder ({results['fastest_decoder']}) | {results['share_of_fastest']:.0%} | |")
-    for group, label in (("features", "numeric features"), ("window", "window of"), ("models", "models"), ("segments", "segment keys (region: 4 values + other; channel: 2 + other)")):
+    lines.append(
+        f"| **monitor replay** end to end (read, decode, sketch, close, persist; SQLite) | **{r['events_per_s']:,.0f}** | {r['rss_mb']:.0f} |"
+    )
+    lines.append(
+        f"| share of the fastest raw decoder ({results['fastest_decoder']}) | {results['share_of_fastest']:.0%} | |"
+    )
+    for group, label in (
+        ("features", "numeric features"),
+        ("window", "window of"),
+        ("models", "models"),
+        ("segments", "segment keys (region: 4 values + other; channel: 2 + other)"),
+    ):
         for key, r in results.get(group, {}).items():
             lines.append(f"| {label} {key} | {r['events_per_s']:,.0f} | {r['rss_mb']:.0f} |")
     return "\n".join(lines)

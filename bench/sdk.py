@@ -58,8 +58,13 @@ def _calls(client: MonitorClient, events: list[dict[str, Any]]) -> dict[str, Any
     finally:
         log.removeHandler(counter)
     p50, p99 = np.percentile(latency, [50, 99]) / 1000
-    return {"calls": len(events), "p50_us": p50, "p99_us": p99, "max_us": latency.max() / 1000,
-            "warnings": counter.n}
+    return {
+        "calls": len(events),
+        "p50_us": p50,
+        "p99_us": p99,
+        "max_us": latency.max() / 1000,
+        "warnings": counter.n,
+    }
 
 
 def _up(events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -68,16 +73,21 @@ def _up(events: list[dict[str, Any]]) -> dict[str, Any]:
         for future in admin.create_topics([NewTopic(TOPIC, 1, 1)]).values():
             future.result(10)
         del admin  # before the broker stops: its handle would log the disconnection to stderr
-        client = MonitorClient(broker.bootstrap_servers, model_id="demo", model_version="v1",
-                               predictions_topic=TOPIC)
+        client = MonitorClient(
+            broker.bootstrap_servers, model_id="demo", model_version="v1", predictions_topic=TOPIC
+        )
         result = _calls(client, events)
         client.flush(60)
         return result | client.close()._asdict()
 
 
 def _down(events: list[dict[str, Any]]) -> dict[str, Any]:
-    client = MonitorClient(f"127.0.0.1:{free_port()}", model_id="demo", model_version="v1",
-                           producer_config={"queue.buffering.max.messages": QUEUE})
+    client = MonitorClient(
+        f"127.0.0.1:{free_port()}",
+        model_id="demo",
+        model_version="v1",
+        producer_config={"queue.buffering.max.messages": QUEUE},
+    )
     result = _calls(client, events) | client.stats._asdict()
     started = time.perf_counter()
     client.close()
@@ -90,8 +100,14 @@ def run(smoke: bool = False) -> dict[str, Any]:
 
 
 def _row(name: str, x: dict[str, Any]) -> str:
-    figures = (f"{x['p50_us']:.1f}", f"{x['p99_us']:.1f}", f"{x['max_us']:,.0f}", f"{x['sent']:,}",
-               f"{x['dropped']:,}", str(x["warnings"]))
+    figures = (
+        f"{x['p50_us']:.1f}",
+        f"{x['p99_us']:.1f}",
+        f"{x['max_us']:,.0f}",
+        f"{x['sent']:,}",
+        f"{x['dropped']:,}",
+        str(x["warnings"]),
+    )
     return f"| {name} | " + " | ".join(figures) + " |"
 
 

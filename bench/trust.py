@@ -49,7 +49,9 @@ def _mixed(n: int) -> tuple[Any, list[bytes], int]:
 def _window_events(db: Path) -> int:
     try:
         with sqlite3.connect(db) as conn:
-            row = conn.execute("SELECT COALESCE(SUM(events), 0) FROM window_summaries WHERE segment = ''").fetchone()
+            row = conn.execute(
+                "SELECT COALESCE(SUM(events), 0) FROM window_summaries WHERE segment = ''"
+            ).fetchone()
     except sqlite3.Error:
         return 0
     return int(row[0])
@@ -79,7 +81,11 @@ def _store_with_reference(path: Path, spec: Any) -> None:
     store.upgrade()
     model = cfg.models["demo"]
     rows = rows_of(reference_rows(spec, 100_000))
-    store.save_reference(ReferenceProfile.build("demo", "*", Layout.from_model(model), rows, model.reference.fine_bins))
+    store.save_reference(
+        ReferenceProfile.build(
+            "demo", "*", Layout.from_model(model), rows, model.reference.fine_bins
+        )
+    )
     store.engine.dispose()
 
 
@@ -91,8 +97,19 @@ def _replay(tmp: Path, spec: Any, lines: list[bytes], n: int) -> dict[str, Any]:
     letters = tmp / "dead.jsonl"
     started = time.monotonic()
     out = subprocess.run(
-        [MONITOR, "replay", "-c", str(path), "--no-progress", "--dead-letters", str(letters), str(events)],
-        capture_output=True, text=True, check=True,
+        [
+            MONITOR,
+            "replay",
+            "-c",
+            str(path),
+            "--no-progress",
+            "--dead-letters",
+            str(letters),
+            str(events),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     seconds = time.monotonic() - started
     reasons = [msgspec.json.decode(line)["reason"] for line in letters.read_bytes().splitlines()]
@@ -118,7 +135,9 @@ def _kafka(tmp: Path, spec: Any, lines: list[bytes], n: int, bootstrap: str) -> 
 
     topic = f"trust-{os.getpid()}-{time.time_ns() % 10**6}"
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    for f in admin.create_topics([NewTopic(topic, PARTITIONS, 1), NewTopic(f"{topic}-dlq", 1, 1)]).values():
+    for f in admin.create_topics(
+        [NewTopic(topic, PARTITIONS, 1), NewTopic(f"{topic}-dlq", 1, 1)]
+    ).values():
         f.result(10)
     keys = [msgspec.json.decode(line, type=dict)["prediction_id"].encode() for line in lines]
     _produce(bootstrap, topic, lines, keys)
@@ -132,7 +151,11 @@ def _kafka(tmp: Path, spec: Any, lines: list[bytes], n: int, bootstrap: str) -> 
 
     port = free_port()
     log = (tmp / "run.log").open("wb")
-    proc = subprocess.Popen([MONITOR, "run", "-c", str(path), "--no-print-windows", "--metrics-port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [MONITOR, "run", "-c", str(path), "--no-print-windows", "--metrics-port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline and _window_events(db) < n and proc.poll() is None:
         time.sleep(1.0)
@@ -145,7 +168,9 @@ def _kafka(tmp: Path, spec: Any, lines: list[bytes], n: int, bootstrap: str) -> 
         "good_in_windows": _window_events(db),
         "good_events": n,
         "dead_letters": int(_sample(text, "monitor_dead_letters_total")),
-        "out_of_range": int(_sample(text, "monitor_events_invalid_total", reason="timestamp_out_of_range")),
+        "out_of_range": int(
+            _sample(text, "monitor_events_invalid_total", reason="timestamp_out_of_range")
+        ),
         "late": int(_sample(text, "monitor_events_late_total")),
         "exit": proc.returncode,
     }
@@ -170,11 +195,16 @@ def render(r: dict[str, Any]) -> str:
         "| feeder | good events | good events in closed windows | lost | dead letters (timestamp_out_of_range) | late drops |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for name, label in (("replay", "`monitor replay` (one file)"), ("kafka", f"`monitor run` ({PARTITIONS} partitions)")):
+    for name, label in (
+        ("replay", "`monitor replay` (one file)"),
+        ("kafka", f"`monitor run` ({PARTITIONS} partitions)"),
+    ):
         x = r[name]
         lines.append(
             f"| {label} | {x['good_events']:,} | {x['good_in_windows']:,} | {x['good_events'] - x['good_in_windows']:,} | "
             f"{x['out_of_range']:,} of {r['hostile_events']:,} | {x['late']:,} |"
         )
-    lines.append(f"\nOne hostile event after every 100th good one (timestamps {', '.join(map(str, HOSTILE))}).")
+    lines.append(
+        f"\nOne hostile event after every 100th good one (timestamps {', '.join(map(str, HOSTILE))})."
+    )
     return "\n".join(lines)

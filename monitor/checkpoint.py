@@ -181,7 +181,9 @@ class Checkpointer:
             if row["final"]:
                 alerts.evaluate_values(*key, {"label_coverage": coverage}, "label_coverage")
         for w in windows:
-            window = self.performance.window(conn, w.model_id, w.model_version, w.start_ms, w.end_ms)
+            window = self.performance.window(
+                conn, w.model_id, w.model_version, w.start_ms, w.end_ms
+            )
             if window is not None and window["estimated"]:
                 alerts.evaluate_values(
                     conn,

@@ -47,7 +47,9 @@ def _since_ms(value: str | None) -> int | None:
     try:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise click.BadParameter(f"{value!r} is neither a time, epoch ms nor a duration such as 2h") from None
+        raise click.BadParameter(
+            f"{value!r} is neither a time, epoch ms nor a duration such as 2h"
+        ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.timezone.utc)
     return int(parsed.timestamp() * 1000)
@@ -77,7 +79,14 @@ def main(log_level: str, log_json: bool) -> None:
         release()  # only `run` stops cleanly during start-up (monitor/stopping.py)
 
 
-config_option = click.option("--config", "-c", "config_path", required=True, type=click.Path(exists=True, dir_okay=False), help="The YAML config file.")
+config_option = click.option(
+    "--config",
+    "-c",
+    "config_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="The YAML config file.",
+)
 
 
 # -- config and database ------------------------------------------------------------------------
@@ -119,15 +128,37 @@ def reference_group() -> None:
 @reference_group.command("build")
 @config_option
 @click.option("--model", "-m", "model_id", required=True)
-@click.option("--version", "-v", "model_version", default="*", show_default=True, help="Model version ('*': every version without its own reference).")
+@click.option(
+    "--version",
+    "-v",
+    "model_version",
+    default="*",
+    show_default=True,
+    help="Model version ('*': every version without its own reference).",
+)
 @click.option("--score-column", help="The file's score column (overrides columns.score).")
 @click.option("--prediction-column", help="The file's prediction column (columns.prediction).")
 @click.option("--label-column", help="The file's label column (columns.label).")
 @click.option("--timestamp-column", help="The file's timestamp column (columns.timestamp).")
-@click.option("--prediction-id-column", help="The file's prediction id column (columns.prediction_id).")
-@click.option("--feature-column", "feature_columns", multiple=True, metavar="FEATURE=COLUMN", help="A feature's column in the file (overrides features.*.source); repeatable.")
+@click.option(
+    "--prediction-id-column", help="The file's prediction id column (columns.prediction_id)."
+)
+@click.option(
+    "--feature-column",
+    "feature_columns",
+    multiple=True,
+    metavar="FEATURE=COLUMN",
+    help="A feature's column in the file (overrides features.*.source); repeatable.",
+)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-def reference_build(config_path: str, model_id: str, model_version: str, file: str, feature_columns: tuple[str, ...], **roles: str | None) -> None:
+def reference_build(
+    config_path: str,
+    model_id: str,
+    model_version: str,
+    file: str,
+    feature_columns: tuple[str, ...],
+    **roles: str | None,
+) -> None:
     """Build and store a reference profile from a CSV, JSONL or Parquet file of feature rows.
 
     Prints each monitored column's kind as its values show it (boolean, integer, numeric,
@@ -142,8 +173,12 @@ def reference_build(config_path: str, model_id: str, model_version: str, file: s
     kinds, warnings = inspect_columns(rows, model)
     profile = ReferenceProfile.for_model(model_id, model_version, model, rows, source=str(file))
     saved = _store(cfg).save_reference(profile)
-    segments = "".join(f"; segments of {k}: {', '.join(v)} and other" for k, v in saved.plan.values.items())
-    click.echo(f"reference {model_id} {model_version} version {saved.version}: {saved.rows} rows, columns {', '.join(saved.columns)}{segments}")
+    segments = "".join(
+        f"; segments of {k}: {', '.join(v)} and other" for k, v in saved.plan.values.items()
+    )
+    click.echo(
+        f"reference {model_id} {model_version} version {saved.version}: {saved.rows} rows, columns {', '.join(saved.columns)}{segments}"
+    )
     click.echo(f"column kinds: {', '.join(k.line() for k in kinds)}")
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -158,22 +193,55 @@ def reference_build(config_path: str, model_id: str, model_version: str, file: s
 def reference_list(config_path: str, model_id: str | None) -> None:
     """List stored reference profiles."""
     rows = _store(_load(config_path)).list_references(model_id)
-    click.echo(table(["model", "version", "profile", "rows", "source", "created"], [[r["model_id"], r["model_version"], r["version"], r["rows"], r["source"], r["created_at"]] for r in rows]))
+    click.echo(
+        table(
+            ["model", "version", "profile", "rows", "source", "created"],
+            [
+                [
+                    r["model_id"],
+                    r["model_version"],
+                    r["version"],
+                    r["rows"],
+                    r["source"],
+                    r["created_at"],
+                ]
+                for r in rows
+            ],
+        )
+    )
 
 
 @reference_group.command("show")
 @config_option
 @click.option("--model", "-m", "model_id", required=True)
 @click.option("--version", "-v", "model_version", default="*", show_default=True)
-@click.option("--profile", "profile_version", type=int, default=None, help="Profile version (default: latest).")
+@click.option(
+    "--profile",
+    "profile_version",
+    type=int,
+    default=None,
+    help="Profile version (default: latest).",
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-def reference_show(config_path: str, model_id: str, model_version: str, profile_version: int | None, fmt: str) -> None:
+def reference_show(
+    config_path: str, model_id: str, model_version: str, profile_version: int | None, fmt: str
+) -> None:
     """Show one reference profile, column by column."""
     profile = _store(_load(config_path)).get_reference(model_id, model_version, profile_version)
     if profile is None:
         raise click.ClickException(f"no reference for model {model_id!r} version {model_version!r}")
     if fmt == "json":
-        click.echo(json.dumps({"model_id": model_id, "model_version": profile.model_version, "version": profile.version, "source": profile.source, **profile.to_payload()}))
+        click.echo(
+            json.dumps(
+                {
+                    "model_id": model_id,
+                    "model_version": profile.model_version,
+                    "version": profile.version,
+                    "source": profile.source,
+                    **profile.to_payload(),
+                }
+            )
+        )
         return
     rows = []
     for name, p in profile.columns.items():
@@ -183,7 +251,9 @@ def reference_show(config_path: str, model_id: str, model_version: str, profile_
         else:
             detail = f"{len(p.vocab)} categories: {', '.join(p.vocab[:5])}{' ...' if len(p.vocab) > 5 else ''}"
         rows.append([name, p.kind, n, p.missing / max(n + p.missing, 1), detail])
-    click.echo(f"reference {model_id} {profile.model_version} version {profile.version} ({profile.rows} rows from {profile.source or '-'})")
+    click.echo(
+        f"reference {model_id} {profile.model_version} version {profile.version} ({profile.rows} rows from {profile.source or '-'})"
+    )
     click.echo(table(["column", "kind", "values", "missing_rate", "profile"], rows))
 
 
@@ -191,11 +261,29 @@ def reference_show(config_path: str, model_id: str, model_version: str, profile_
 @main.command("replay")
 @config_option
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--labels", "label_files", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Label events (JSONL), joined in event-time order (repeatable).")
+@click.option(
+    "--labels",
+    "label_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Label events (JSONL), joined in event-time order (repeatable).",
+)
 @click.option("--resume", is_flag=True, help="Continue an interrupted replay from its checkpoint.")
-@click.option("--dead-letters", type=click.Path(dir_okay=False, writable=True), default=None, help="Write rejected events with their reason to this JSONL file.")
+@click.option(
+    "--dead-letters",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write rejected events with their reason to this JSONL file.",
+)
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def replay_cmd(config_path: str, files: tuple[str, ...], label_files: tuple[str, ...], resume: bool, dead_letters: str | None, progress: bool) -> None:
+def replay_cmd(
+    config_path: str,
+    files: tuple[str, ...],
+    label_files: tuple[str, ...],
+    resume: bool,
+    dead_letters: str | None,
+    progress: bool,
+) -> None:
     """Replay prediction/feature events from JSONL or Avro files through the engine.
 
     A full database ends the replay at its last checkpoint with exit status 1: free space,
@@ -208,8 +296,18 @@ def replay_cmd(config_path: str, files: tuple[str, ...], label_files: tuple[str,
     dlq = open(dead_letters, "wb") if dead_letters else None
     total = sum(p.stat().st_size for p in paths)
     try:
-        with click.progressbar(length=total, label="replaying", file=sys.stderr, hidden=not progress) as bar:
-            report = replay(cfg, store, paths, labels=[Path(f) for f in label_files], resume=resume, dead_letters=dlq, progress=bar.update)
+        with click.progressbar(
+            length=total, label="replaying", file=sys.stderr, hidden=not progress
+        ) as bar:
+            report = replay(
+                cfg,
+                store,
+                paths,
+                labels=[Path(f) for f in label_files],
+                resume=resume,
+                dead_letters=dlq,
+                progress=bar.update,
+            )
     except StoreFull as exc:
         click.echo(
             f"\nerror: {exc}\nThe replay stopped at its last checkpoint. Free space for "
@@ -226,7 +324,10 @@ def replay_cmd(config_path: str, files: tuple[str, ...], label_files: tuple[str,
         if dlq:
             dlq.close()
     drifted = [w for w in report.windows if w.dataset.drifted or w.dataset.prediction_drift]
-    click.echo(f"{report.events} events in {report.seconds:.2f} s ({report.rate:,.0f} events/s); {len(report.windows)} windows closed, {len(drifted)} with drift" + (f"; {report.labels} labels joined" if label_files else ""))
+    click.echo(
+        f"{report.events} events in {report.seconds:.2f} s ({report.rate:,.0f} events/s); {len(report.windows)} windows closed, {len(drifted)} with drift"
+        + (f"; {report.labels} labels joined" if label_files else "")
+    )
     if report.invalid:
         click.echo("rejected: " + ", ".join(f"{k}={v}" for k, v in sorted(report.invalid.items())))
     if report.late:  # also in the late column of `monitor windows`
@@ -250,29 +351,76 @@ def _drift_line(w: Any) -> str:
 @click.option("--model", "-m", "model_id", required=True)
 @click.option("--feature", "-f", default=None)
 @click.option("--version", "-v", "model_version", default=None)
-@click.option("--since", default=None, help="RFC 3339 time, epoch ms, or a duration ago such as 2h.")
-@click.option("--segment", "-s", default="", help="A segment (KEY=VALUE, VALUE 'other' for the rest), or '*' for the whole version and every segment; default the whole version.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def windows_cmd(config_path: str, model_id: str, feature: str | None, model_version: str | None, since: str | None, segment: str, fmt: str) -> None:
+@click.option(
+    "--since", default=None, help="RFC 3339 time, epoch ms, or a duration ago such as 2h."
+)
+@click.option(
+    "--segment",
+    "-s",
+    default="",
+    help="A segment (KEY=VALUE, VALUE 'other' for the rest), or '*' for the whole version and every segment; default the whole version.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+def windows_cmd(
+    config_path: str,
+    model_id: str,
+    feature: str | None,
+    model_version: str | None,
+    since: str | None,
+    segment: str,
+    fmt: str,
+) -> None:
     """Print persisted windows."""
     cfg = _load(config_path)
     cfg.model(model_id)
     store = _store(cfg)
-    rows = store.windows(model_id, feature, _since_ms(since), model_version, None if segment == "*" else segment)
+    rows = store.windows(
+        model_id, feature, _since_ms(since), model_version, None if segment == "*" else segment
+    )
     late = store.late_counts(model_id)
     # Late events are dropped before they are told apart by segment: counted for the version only.
-    out = [window_json(r, None if r["segment"] else _late_of(late, r, cfg.models[model_id].slide_ms)) for r in rows]
+    out = [
+        window_json(r, None if r["segment"] else _late_of(late, r, cfg.models[model_id].slide_ms))
+        for r in rows
+    ]
     if fmt == "json":
         click.echo(json.dumps(out, indent=None))
         return
     segments = segment != ""  # a segment column only when segments are asked for
     click.echo(
         table(
-            ["window_start", "version", *(["segment"] if segments else []), "feature", "count", "missing", "psi", "ks", "js", "chi2_p", "wasserstein", "severity", "decided_by"],
             [
-                [w["window_start"], w["model_version"], *([w["segment"] or "(all)"] if segments else []), w["feature"], w["count"], w["missing"],
-                 *(w["statistics"].get(k) for k in ("psi", "ks", "js", "chi2_pvalue", "wasserstein")), w["severity"],
-                 verdict_text(w["decided_by"])]
+                "window_start",
+                "version",
+                *(["segment"] if segments else []),
+                "feature",
+                "count",
+                "missing",
+                "psi",
+                "ks",
+                "js",
+                "chi2_p",
+                "wasserstein",
+                "severity",
+                "decided_by",
+            ],
+            [
+                [
+                    w["window_start"],
+                    w["model_version"],
+                    *([w["segment"] or "(all)"] if segments else []),
+                    w["feature"],
+                    w["count"],
+                    w["missing"],
+                    *(
+                        w["statistics"].get(k)
+                        for k in ("psi", "ks", "js", "chi2_pvalue", "wasserstein")
+                    ),
+                    w["severity"],
+                    verdict_text(w["decided_by"]),
+                ]
                 for w in out
             ],
         )
@@ -280,16 +428,33 @@ def windows_cmd(config_path: str, model_id: str, feature: str | None, model_vers
 
 
 def _late_of(late: dict[tuple[str, int], int], row: dict[str, Any], slide_ms: int) -> int:
-    return sum(late.get((row["model_version"], p), 0) for p in range(row["window_start"], row["window_end"], slide_ms))
+    return sum(
+        late.get((row["model_version"], p), 0)
+        for p in range(row["window_start"], row["window_end"], slide_ms)
+    )
 
 
 @main.command("performance")
 @config_option
 @click.option("--model", "-m", "model_id", required=True)
 @click.option("--version", "-v", "model_version", default=None)
-@click.option("--compare", nargs=2, default=None, metavar="CHAMPION CHALLENGER", help="Compare two versions over all their labeled windows.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def performance_cmd(config_path: str, model_id: str, model_version: str | None, compare: tuple[str, str] | None, fmt: str) -> None:
+@click.option(
+    "--compare",
+    nargs=2,
+    default=None,
+    metavar="CHAMPION CHALLENGER",
+    help="Compare two versions over all their labeled windows.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+def performance_cmd(
+    config_path: str,
+    model_id: str,
+    model_version: str | None,
+    compare: tuple[str, str] | None,
+    fmt: str,
+) -> None:
     """Print model performance per window: realized (labels), estimated (scores), coverage."""
     from monitor.store.performance import PerformanceRepository
 
@@ -325,35 +490,80 @@ def performance_cmd(config_path: str, model_id: str, model_version: str | None, 
                 totals[r["model_version"]][1] += n
         (ca, na), (cb, nb) = totals[compare[0]], totals[compare[1]]
         if not (na and nb):
-            raise click.ClickException(f"both versions need labeled windows; got {na} and {nb} labeled predictions")
-        result = {"champion": compare[0], "challenger": compare[1], **compare_accuracy(ca, na, cb, nb)}
-        click.echo(json.dumps(result, default=str) if fmt == "json" else "\n".join(f"{k}: {v}" for k, v in result.items()))
+            raise click.ClickException(
+                f"both versions need labeled windows; got {na} and {nb} labeled predictions"
+            )
+        result = {
+            "champion": compare[0],
+            "challenger": compare[1],
+            **compare_accuracy(ca, na, cb, nb),
+        }
+        click.echo(
+            json.dumps(result, default=str)
+            if fmt == "json"
+            else "\n".join(f"{k}: {v}" for k, v in result.items())
+        )
         return
     if fmt == "json":
         click.echo(json.dumps(out))
         return
     click.echo(
         table(
-            ["window_start", "version", "predictions", "labeled", "coverage", "accuracy", "f1", "roc_auc", "mae", "est_accuracy", "est_roc_auc", "final"],
             [
-                [w["window_start"], w["model_version"], w["predictions"], w["labeled"], w["coverage"], w["metrics"].get("accuracy"), w["metrics"].get("f1"), w["metrics"].get("roc_auc"), w["metrics"].get("mae"),
-                 (w["estimated"] or {}).get("accuracy"), (w["estimated"] or {}).get("roc_auc"), w["final"]]
+                "window_start",
+                "version",
+                "predictions",
+                "labeled",
+                "coverage",
+                "accuracy",
+                "f1",
+                "roc_auc",
+                "mae",
+                "est_accuracy",
+                "est_roc_auc",
+                "final",
+            ],
+            [
+                [
+                    w["window_start"],
+                    w["model_version"],
+                    w["predictions"],
+                    w["labeled"],
+                    w["coverage"],
+                    w["metrics"].get("accuracy"),
+                    w["metrics"].get("f1"),
+                    w["metrics"].get("roc_auc"),
+                    w["metrics"].get("mae"),
+                    (w["estimated"] or {}).get("accuracy"),
+                    (w["estimated"] or {}).get("roc_auc"),
+                    w["final"],
+                ]
                 for w in out
             ],
         )
     )
     drifts = repo.concept_drift(model_id)
     if drifts:
-        click.echo("\nconcept drift: " + ", ".join(f"{d['model_version']} at {iso(d['detected_at'])} ({d['method']}, label #{d['position']})" for d in drifts))
+        click.echo(
+            "\nconcept drift: "
+            + ", ".join(
+                f"{d['model_version']} at {iso(d['detected_at'])} ({d['method']}, label #{d['position']})"
+                for d in drifts
+            )
+        )
 
 
 # -- the service ---------------------------------------------------------------------------------
 @main.command("run")
 @config_option
 @click.option("--bootstrap-servers", default=None, help="Overrides kafka.bootstrap_servers.")
-@click.option("--metrics-port", type=int, default=None, help="Overrides metrics.port (0: a free port).")
+@click.option(
+    "--metrics-port", type=int, default=None, help="Overrides metrics.port (0: a free port)."
+)
 @click.option("--print-windows/--no-print-windows", default=True, show_default=True)
-def run_cmd(config_path: str, bootstrap_servers: str | None, metrics_port: int | None, print_windows: bool) -> None:
+def run_cmd(
+    config_path: str, bootstrap_servers: str | None, metrics_port: int | None, print_windows: bool
+) -> None:
     """Consume the configured topics as a consumer group; persist windows; serve metrics.
 
     \b
@@ -397,7 +607,11 @@ def state_group() -> None:
 @state_group.command("reset")
 @config_option
 @click.option("--model", "model_id", required=True, help="The model whose open windows to drop.")
-@click.option("--job", default=None, help="The job: kafka.group_id for monitor run (default), 'replay' for monitor replay.")
+@click.option(
+    "--job",
+    default=None,
+    help="The job: kafka.group_id for monitor run (default), 'replay' for monitor replay.",
+)
 def state_reset(config_path: str, model_id: str, job: str | None) -> None:
     """Drop a model's open windows so that it restarts under changed window settings.
 
@@ -433,18 +647,45 @@ def topics_create(config_path: str, bootstrap_servers: str | None) -> None:
 
 @main.command("generate")
 @config_option
-@click.option("--model", "-m", "model_id", default=None, help="Default: the first configured model.")
+@click.option(
+    "--model", "-m", "model_id", default=None, help="Default: the first configured model."
+)
 @click.option("--version", "model_version", default="v1", show_default=True)
-@click.option("--rate", type=float, default=100.0, show_default=True, help="Predictions per second.")
-@click.option("--events", type=int, default=None, help="Stop after this many predictions (default: run until Ctrl-C).")
-@click.option("--drift", "drifts", multiple=True, help="FEATURE=SHIFT@AFTER[/KEY=VALUE], e.g. num_03=0.5@2m or num_03=0.5@2m/region=us (repeatable).")
-@click.option("--segment", "segments", multiple=True, help="KEY=V1,V2,...: each event takes one of the values (repeatable).")
+@click.option(
+    "--rate", type=float, default=100.0, show_default=True, help="Predictions per second."
+)
+@click.option(
+    "--events",
+    type=int,
+    default=None,
+    help="Stop after this many predictions (default: run until Ctrl-C).",
+)
+@click.option(
+    "--drift",
+    "drifts",
+    multiple=True,
+    help="FEATURE=SHIFT@AFTER[/KEY=VALUE], e.g. num_03=0.5@2m or num_03=0.5@2m/region=us (repeatable).",
+)
+@click.option(
+    "--segment",
+    "segments",
+    multiple=True,
+    help="KEY=V1,V2,...: each event takes one of the values (repeatable).",
+)
 @click.option("--label-delay", default="30s", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--bootstrap-servers", default=None, help="Overrides kafka.bootstrap_servers.")
 def generate_cmd(
-    config_path: str, model_id: str | None, model_version: str, rate: float, events: int | None, drifts: tuple[str, ...], segments: tuple[str, ...],
-    label_delay: str, seed: int, bootstrap_servers: str | None,
+    config_path: str,
+    model_id: str | None,
+    model_version: str,
+    rate: float,
+    events: int | None,
+    drifts: tuple[str, ...],
+    segments: tuple[str, ...],
+    label_delay: str,
+    seed: int,
+    bootstrap_servers: str | None,
 ) -> None:
     """Produce a live synthetic stream (predictions and delayed labels) through the SDK."""
     from monitor.client import MonitorClient
@@ -458,14 +699,34 @@ def generate_cmd(
         raise click.UsageError("no Kafka: set kafka.bootstrap_servers or pass --bootstrap-servers")
     try:
         drift = tuple(parse_drift(d, rate) for d in drifts)
-        spec = stream_for(model_id, model, rate, drift, seed, int(time.time() * 1000), tuple(parse_segment(s) for s in segments))
+        spec = stream_for(
+            model_id,
+            model,
+            rate,
+            drift,
+            seed,
+            int(time.time() * 1000),
+            tuple(parse_segment(s) for s in segments),
+        )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--drift/--segment") from None
     topics = model.topics
-    client = MonitorClient(servers, model_id=model_id, model_version=model_version, predictions_topic=topics.predictions or "predictions", labels_topic=topics.labels or "labels", producer_config=dict(cfg.kafka.client))
-    click.echo(f"producing {model_id} {model_version} at {rate:g}/s to {servers}" + (f" with drift {', '.join(drifts)}" if drifts else ""))
+    client = MonitorClient(
+        servers,
+        model_id=model_id,
+        model_version=model_version,
+        predictions_topic=topics.predictions or "predictions",
+        labels_topic=topics.labels or "labels",
+        producer_config=dict(cfg.kafka.client),
+    )
+    click.echo(
+        f"producing {model_id} {model_version} at {rate:g}/s to {servers}"
+        + (f" with drift {', '.join(drifts)}" if drifts else "")
+    )
     try:
-        stats = run_generator(client, spec, rate, events=events, label_delay_s=parse_duration_ms(label_delay) / 1000)
+        stats = run_generator(
+            client, spec, rate, events=events, label_delay_s=parse_duration_ms(label_delay) / 1000
+        )
     except KeyboardInterrupt:
         click.echo("stopped")
         return
@@ -476,7 +737,12 @@ def generate_cmd(
 
 # -- demo ---------------------------------------------------------------------------------------
 @main.command("demo")
-@click.option("--replay", "use_replay", is_flag=True, help="Replay a generated file instead of the live stream.")
+@click.option(
+    "--replay",
+    "use_replay",
+    is_flag=True,
+    help="Replay a generated file instead of the live stream.",
+)
 @click.option("--events", default=200_000, show_default=True, help="Events to generate (--replay).")
 @click.option("--seconds", default=60.0, show_default=True, help="How long the live stream runs.")
 @click.option("--rate", default=500.0, show_default=True, help="Predictions per second (live).")
@@ -496,19 +762,58 @@ def demo_cmd(use_replay: bool, events: int, seconds: float, rate: float, workdir
 @main.command("report")
 @config_option
 @click.option("--model", "-m", "model_id", required=True)
-@click.option("--version", "-v", "model_version", default=None, help="One model version (default: every version with windows).")
-@click.option("--since", default=None, help="RFC 3339 time, epoch ms, or a duration ago such as 7d.")
-@click.option("--max-windows", type=click.IntRange(min=1), default=200, show_default=True, help="The most recent windows shown per version.")
-@click.option("--statistic", default=None, help="Statistic of the heatmap (default: psi when configured).")
-@click.option("--out", "-o", type=click.Path(dir_okay=False, writable=True), default="report.html", show_default=True)
-def report_cmd(config_path: str, model_id: str, model_version: str | None, since: str | None, max_windows: int, statistic: str | None, out: str) -> None:
+@click.option(
+    "--version",
+    "-v",
+    "model_version",
+    default=None,
+    help="One model version (default: every version with windows).",
+)
+@click.option(
+    "--since", default=None, help="RFC 3339 time, epoch ms, or a duration ago such as 7d."
+)
+@click.option(
+    "--max-windows",
+    type=click.IntRange(min=1),
+    default=200,
+    show_default=True,
+    help="The most recent windows shown per version.",
+)
+@click.option(
+    "--statistic", default=None, help="Statistic of the heatmap (default: psi when configured)."
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True),
+    default="report.html",
+    show_default=True,
+)
+def report_cmd(
+    config_path: str,
+    model_id: str,
+    model_version: str | None,
+    since: str | None,
+    max_windows: int,
+    statistic: str | None,
+    out: str,
+) -> None:
     """Write one self-contained HTML page about a model: drift per feature over time, reference
     vs current for the drifted features, performance and alerts."""
     from monitor.report import write_report
 
     cfg = _load(config_path)
     cfg.model(model_id)
-    data = write_report(cfg, _store(cfg), model_id, Path(out), version=model_version, since_ms=_since_ms(since), max_windows=max_windows, statistic=statistic)
+    data = write_report(
+        cfg,
+        _store(cfg),
+        model_id,
+        Path(out),
+        version=model_version,
+        since_ms=_since_ms(since),
+        max_windows=max_windows,
+        statistic=statistic,
+    )
     windows = sum(len(v.windows) for v in data.versions)
     click.echo(f"wrote {out}: {model_id}, {windows} windows in {len(data.versions)} version(s)")
 

@@ -286,8 +286,15 @@ class MonitorClient:
         """
         pid = prediction_id if prediction_id is not None else uuid.uuid4().hex
         event = _Prediction(
-            self.model_id, self.model_version, pid, _epoch_ms(timestamp), features, prediction,
-            score, scores, segments,
+            self.model_id,
+            self.model_version,
+            pid,
+            _epoch_ms(timestamp),
+            features,
+            prediction,
+            score,
+            scores,
+            segments,
         )
         self._produce(self.predictions_topic, pid, self._encode(self._encode_prediction, event))
         return pid
@@ -450,7 +457,9 @@ class MonitorClient:
         if first:
             logger.warning(
                 "MonitorClient: %s; %s; counted in MonitorClient.stats (logged again when "
-                "delivery resumes)", what, self._policy,
+                "delivery resumes)",
+                what,
+                self._policy,
             )
         else:
             logger.debug("MonitorClient: %s", what)
@@ -464,7 +473,9 @@ class MonitorClient:
             if outage is not None:
                 logger.info(
                     "MonitorClient: delivery to Kafka resumed after %.0f s; meanwhile %d event(s) "
-                    "dropped and %d failed", time.time() - outage[0], dropped - outage[1],
+                    "dropped and %d failed",
+                    time.time() - outage[0],
+                    dropped - outage[1],
                     failed - outage[2],
                 )
             return

@@ -90,7 +90,9 @@ class SharedCloser:
         sources = self.sources()
         if not sources:
             return []
-        watermark = global_watermark(sources, self.store.source_marks(conn, self.job), int(self.clock() * 1000))
+        watermark = global_watermark(
+            sources, self.store.source_marks(conn, self.job), int(self.clock() * 1000)
+        )
         if watermark is None:
             return []
         closed: list[ClosedWindow] = []
@@ -103,7 +105,9 @@ class SharedCloser:
             blobs = self.store.model_panes(conn, self.job, model_id, upto)
             floor = _held_floor(spec, blobs)
             if floor is not None:
-                upto = min(upto, floor - 1)  # events held for a baseline still belong to these windows
+                upto = min(
+                    upto, floor - 1
+                )  # events held for a baseline still belong to these windows
                 if frontier is not None and upto <= frontier:
                     continue
             panes: dict[tuple[str, int], list[Sketch]] = {}
@@ -123,7 +127,11 @@ class SharedCloser:
             before = {v: id(s) for v, s in previous.items()}
             windows = self.engine.close_windows(model_id, panes, frontier, upto, previous)
             self.store.write_windows(conn, windows)
-            changed = {(PREVIOUS, v, 0): s.to_bytes() for v, s in previous.items() if before.get(v) != id(s)}
+            changed = {
+                (PREVIOUS, v, 0): s.to_bytes()
+                for v, s in previous.items()
+                if before.get(v) != id(s)
+            }
             self.store.put_panes(conn, self.job, model_id, changed)
             self.store.drop_panes(conn, self.job, model_id, upto - spec.panes + 1)
             self.store.set_frontier(conn, self.job, model_id, upto)

@@ -50,7 +50,9 @@ def map_columns(rows: Mapping[str, Sequence[Any]], cfg: ModelConfig) -> dict[str
         elif target not in rows:
             key = f"features.{target}.source" if target in cfg.features else f"columns.{target}"
             shown = ", ".join(sorted(rows)[:_SHOWN]) + (", ..." if len(rows) > _SHOWN else "")
-            raise ReferenceProfileError(f"{key}: the file has no column {source!r} (it has: {shown})")
+            raise ReferenceProfileError(
+                f"{key}: the file has no column {source!r} (it has: {shown})"
+            )
     return out
 
 
@@ -71,7 +73,8 @@ def with_columns(
     unknown = sorted(set(features) - set(cfg.features))
     if unknown:
         raise ConfigError(
-            "--feature-column", f"unknown feature {unknown[0]!r}; configured: {sorted(cfg.features)}"
+            "--feature-column",
+            f"unknown feature {unknown[0]!r}; configured: {sorted(cfg.features)}",
         )
     try:
         given = {role: name for role, name in roles.items() if name is not None}
@@ -100,7 +103,9 @@ class ColumnKind(NamedTuple):
         values are not numbers (any values can be categories)."""
         numbers = self.detected in ("integer", "numeric", "empty")
         agree = self.configured == "categorical" or numbers
-        return f"{self.column} {self.detected}" + ("" if agree else f" (configured {self.configured})")
+        return f"{self.column} {self.detected}" + (
+            "" if agree else f" (configured {self.configured})"
+        )
 
 
 def inspect_columns(

@@ -73,7 +73,9 @@ def parse_duration_ms(value: Any) -> int:
     else:
         match = _DURATION.match(str(value))
         if not match:
-            raise ValueError(f"expected a duration such as '90s', '5m', '1h' or '7d', got {value!r}")
+            raise ValueError(
+                f"expected a duration such as '90s', '5m', '1h' or '7d', got {value!r}"
+            )
         ms = int(round(float(match.group(1)) * _UNITS_MS[match.group(2)]))
     if ms < 0:
         raise ValueError(f"a duration cannot be negative, got {value!r}")
@@ -96,7 +98,9 @@ def parse_timestamp_ms(value: Any) -> int:
     try:
         parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"expected an RFC 3339 time or epoch milliseconds, got {value!r}") from None
+        raise ValueError(
+            f"expected an RFC 3339 time or epoch milliseconds, got {value!r}"
+        ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.timezone.utc)
     return int(parsed.timestamp() * 1000)
@@ -126,7 +130,9 @@ ColumnName = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
 
 class FeatureConfig(_Strict):
     kind: Literal["numeric", "categorical"]
-    source: ColumnName | None = Field(None, description="The feature's column in reference files (default: its name).")
+    source: ColumnName | None = Field(
+        None, description="The feature's column in reference files (default: its name)."
+    )
 
 
 class ColumnsConfig(_Strict):
@@ -187,18 +193,28 @@ class ReferenceConfig(_Strict):
         "one bin per value (exact KS).",
     )
     baseline_events: int = Field(
-        10_000, ge=0, description="Without a stored reference, the first N events become it (0: refuse)."
+        10_000,
+        ge=0,
+        description="Without a stored reference, the first N events become it (0: refuse).",
     )
 
 
 class LabelsConfig(_Strict):
     """How delayed labels join their predictions and what is computed from them."""
 
-    horizon: Duration = Field(30 * 86_400_000, description="Labels are awaited this long after the prediction.")
-    max_pending: int = Field(1_000_000, ge=1000, description="Join records kept in memory per process (the rest are in SQL).")
+    horizon: Duration = Field(
+        30 * 86_400_000, description="Labels are awaited this long after the prediction."
+    )
+    max_pending: int = Field(
+        1_000_000,
+        ge=1000,
+        description="Join records kept in memory per process (the rest are in SQL).",
+    )
     task: Literal["auto", "classification", "regression"] = "auto"
     positive_class: ClassLabel = "1"
-    classes: tuple[ClassLabel, ...] | None = Field(None, description="Class labels (default: the reference's prediction vocabulary).")
+    classes: tuple[ClassLabel, ...] | None = Field(
+        None, description="Class labels (default: the reference's prediction vocabulary)."
+    )
     concept_drift: Literal["adwin", "page_hinkley", "kswin", "none"] = "adwin"
     score_bins: int = Field(1000, ge=10, le=100_000)
 
@@ -211,14 +227,23 @@ class SegmentsConfig(_Strict):
     """
 
     keys: tuple[str, ...] = Field((), description="Segment keys (from the events' segments).")
-    top_k: int = Field(10, ge=1, le=1000, description="Values of a key monitored on their own; the rest count as 'other'.")
-    min_reference_rows: int = Field(100, ge=1, description="A value needs this many reference rows to be monitored on its own.")
+    top_k: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="Values of a key monitored on their own; the rest count as 'other'.",
+    )
+    min_reference_rows: int = Field(
+        100, ge=1, description="A value needs this many reference rows to be monitored on its own."
+    )
 
 
 class TopicsConfig(_Strict):
     predictions: str | None = "predictions"
     features: str | None = None
-    labels: str | None = Field(None, description="The labels topic; set it to join labels and compute performance.")
+    labels: str | None = Field(
+        None, description="The labels topic; set it to join labels and compute performance."
+    )
     format: Literal["json", "avro"] = "json"
 
 
@@ -278,7 +303,10 @@ class RuleConfig(_Strict):
     resolve_after: int = Field(1, ge=1)
     repeat: Duration = 0
     sinks: dict[Literal["warning", "critical"], tuple[str, ...]] = {}
-    segments: bool = Field(False, description="Also judge each segment's window (window rules); the alert's subject is then 'key=value' or 'key=value/feature'.")
+    segments: bool = Field(
+        False,
+        description="Also judge each segment's window (window rules); the alert's subject is then 'key=value' or 'key=value/feature'.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -298,17 +326,28 @@ class RuleConfig(_Strict):
     def _check(self) -> RuleConfig:
         stat = self.statistic or _DEFAULT_STATISTIC.get(self.kind)
         if stat is None:
-            raise ValueError(f"statistic: a {self.kind} rule names its metric (statistic: or metric:)")
+            raise ValueError(
+                f"statistic: a {self.kind} rule names its metric (statistic: or metric:)"
+            )
         if self.warning is None and self.critical is None:
             raise ValueError("warning: a rule needs a warning or a critical threshold (or both)")
         if self.kind not in COLUMN_RULE_KINDS and self.features != ("*",):
             raise ValueError(f"features: a {self.kind} rule applies to the model, not to features")
         if not self.features:
             raise ValueError("features: name at least one feature, or '*' for every feature")
-        if self.segments and self.kind not in ("feature_drift", "prediction_drift", "dataset_drift", "data_quality"):
-            raise ValueError(f"segments: a {self.kind} rule is judged on the model version; per segment are drift and data-quality rules")
+        if self.segments and self.kind not in (
+            "feature_drift",
+            "prediction_drift",
+            "dataset_drift",
+            "data_quality",
+        ):
+            raise ValueError(
+                f"segments: a {self.kind} rule is judged on the model version; per segment are drift and data-quality rules"
+            )
         if (self.compare == "value") != (self.baseline is None):
-            raise ValueError("baseline: needed exactly when compare is drop, rise, relative_drop or relative_rise")
+            raise ValueError(
+                "baseline: needed exactly when compare is drop, rise, relative_drop or relative_rise"
+            )
         comparison = self.comparison
         if comparison is None:
             if self.compare != "value":
@@ -320,8 +359,10 @@ class RuleConfig(_Strict):
             else:
                 comparison = ">="
         higher = comparison.startswith(">")
-        if self.warning is not None and self.critical is not None and (
-            self.critical < self.warning if higher else self.critical > self.warning
+        if (
+            self.warning is not None
+            and self.critical is not None
+            and (self.critical < self.warning if higher else self.critical > self.warning)
         ):
             order = "critical >= warning" if higher else "critical <= warning"
             raise ValueError(f"critical: with comparison {comparison!r} expected {order}")
@@ -350,13 +391,28 @@ class ModelConfig(_Strict):
     window: Duration = 3_600_000
     slide: Duration | None = None
     allowed_lateness: Duration = 0
-    window_origin: Timestamp = Field(0, description="Windows are aligned to this instant (RFC 3339 or epoch ms); default the epoch.")
+    window_origin: Timestamp = Field(
+        0,
+        description="Windows are aligned to this instant (RFC 3339 or epoch ms); default the epoch.",
+    )
     prediction: Literal["numeric", "categorical", "none"] = "categorical"
     score: bool = True
-    statistics: tuple[str, ...] = ("psi", "ks", "ks_pvalue", "chi2", "chi2_pvalue", "js", "wasserstein")
+    statistics: tuple[str, ...] = (
+        "psi",
+        "ks",
+        "ks_pvalue",
+        "chi2",
+        "chi2_pvalue",
+        "js",
+        "wasserstein",
+    )
     thresholds: dict[str, Threshold] = {}
     drift_share: Threshold = Threshold(warning=0.1, critical=0.3)
-    min_events: int = Field(1000, ge=0, description="A column with fewer values in a window is not judged for drift (its statistics are still reported).")
+    min_events: int = Field(
+        1000,
+        ge=0,
+        description="A column with fewer values in a window is not judged for drift (its statistics are still reported).",
+    )
     compare_previous: bool = False
     reference: ReferenceConfig = ReferenceConfig()
     quality: QualityConfig = QualityConfig()
@@ -397,12 +453,18 @@ class ModelConfig(_Strict):
             if name in ("prediction", "score"):
                 raise ValueError(f"features.{name}: the name is reserved for prediction drift")
             if len(name) > MAX_ID_CHARS:
-                raise ValueError(f"features.{name[:20]}...: a feature name has at most {MAX_ID_CHARS} characters")
+                raise ValueError(
+                    f"features.{name[:20]}...: a feature name has at most {MAX_ID_CHARS} characters"
+                )
         for i, key in enumerate(self.segments.keys):
             if len(key) > MAX_SEGMENT_KEY_CHARS:
-                raise ValueError(f"segments.keys.{i}: a segment key has at most {MAX_SEGMENT_KEY_CHARS} characters")
+                raise ValueError(
+                    f"segments.keys.{i}: a segment key has at most {MAX_SEGMENT_KEY_CHARS} characters"
+                )
             if key in self.features or key in ("prediction", "score"):
-                raise ValueError(f"segments.keys.{i}: {key!r} is also a column; reference files hold segments as columns, so the names must differ")
+                raise ValueError(
+                    f"segments.keys.{i}: {key!r} is also a column; reference files hold segments as columns, so the names must differ"
+                )
         if self.slide is not None and (self.slide <= 0 or self.window % self.slide):
             raise ValueError("slide: must be positive and divide the window evenly")
         if self.window // self.slide_ms > MAX_PANES_PER_WINDOW:
@@ -417,7 +479,9 @@ class ModelConfig(_Strict):
             )
         for stat in (*self.statistics, *self.thresholds):
             if stat not in STATISTICS:
-                raise ValueError(f"statistics: unknown statistic {stat!r}; known: {sorted(STATISTICS)}")
+                raise ValueError(
+                    f"statistics: unknown statistic {stat!r}; known: {sorted(STATISTICS)}"
+                )
         for stat, th in self.thresholds.items():
             worse = STATISTICS[stat].higher_is_worse
             if (th.critical < th.warning) if worse else (th.critical > th.warning):
@@ -435,7 +499,9 @@ class ModelConfig(_Strict):
             seen.add(rule.name)
             for feature in rule.features:
                 if feature not in columns:
-                    raise ValueError(f"rules.{i}.features: unknown feature {feature!r}; configured: {sorted(self.features)}")
+                    raise ValueError(
+                        f"rules.{i}.features: unknown feature {feature!r}; configured: {sorted(self.features)}"
+                    )
         return self
 
     @model_validator(mode="after")
@@ -447,10 +513,15 @@ class ModelConfig(_Strict):
         validate)."""
         seen: dict[str, str] = {}
         keys = [(f"columns.{role}", name) for role, name in self.columns.sources().items()]
-        keys += [(f"features.{n}" + (".source" if f.source else ""), f.source or n) for n, f in self.features.items()]
+        keys += [
+            (f"features.{n}" + (".source" if f.source else ""), f.source or n)
+            for n, f in self.features.items()
+        ]
         for key, name in keys:
             if name in seen:
-                raise ValueError(f"{key}: column {name!r} is also {seen[name]}; each column is read once")
+                raise ValueError(
+                    f"{key}: column {name!r} is also {seen[name]}; each column is read once"
+                )
             seen[name] = key
         return self
 
@@ -476,23 +547,35 @@ class ModelConfig(_Strict):
 
 
 class KafkaConfig(_Strict):
-    bootstrap_servers: str | None = Field(None, description="None: start the embedded Tansu broker.")
+    bootstrap_servers: str | None = Field(
+        None, description="None: start the embedded Tansu broker."
+    )
     group_id: str = "monitor"
     dead_letter_topic: str = "monitor.dead-letters"
     partitions: int = Field(4, ge=1)
     schema_registry_url: str | None = None
-    client: dict[str, str | int | float | bool] = Field({}, description="librdkafka settings for every client (security.protocol, sasl.*, ssl.*).")
-    consumer: dict[str, str | int | float | bool] = Field({}, description="librdkafka settings for the consumer only (session.timeout.ms ...).")
+    client: dict[str, str | int | float | bool] = Field(
+        {}, description="librdkafka settings for every client (security.protocol, sasl.*, ssl.*)."
+    )
+    consumer: dict[str, str | int | float | bool] = Field(
+        {}, description="librdkafka settings for the consumer only (session.timeout.ms ...)."
+    )
 
 
 class MetricsConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(9108, ge=0, le=65535)
-    max_lag_events: int | None = Field(None, ge=0, description="/readyz fails when a partition is more than this many messages behind.")
+    max_lag_events: int | None = Field(
+        None,
+        ge=0,
+        description="/readyz fails when a partition is more than this many messages behind.",
+    )
 
 
 class _SinkBase(_Strict):
-    timeout: Duration | None = Field(None, description="Overrides alerts.delivery.timeout for this sink.")
+    timeout: Duration | None = Field(
+        None, description="Overrides alerts.delivery.timeout for this sink."
+    )
 
 
 class SlackSinkConfig(_SinkBase):
@@ -512,7 +595,9 @@ class WebhookSinkConfig(_SinkBase):
 
 
 class _RetrainBase(_SinkBase):
-    rate_limit: Duration = Field(86_400_000, description="At most one trigger per model per this period.")
+    rate_limit: Duration = Field(
+        86_400_000, description="At most one trigger per model per this period."
+    )
 
 
 class GithubSinkConfig(_RetrainBase):
@@ -557,13 +642,19 @@ class DeliveryConfig(_Strict):
     full jitter (``uniform(0, min(backoff_cap, backoff * 2**(attempt-1)))``), then dead."""
 
     timeout: Duration = 10_000
-    max_attempts: int = Field(20, ge=1, description="Then dead. With the default backoff, about an hour of retries on average.")
+    max_attempts: int = Field(
+        20,
+        ge=1,
+        description="Then dead. With the default backoff, about an hour of retries on average.",
+    )
     backoff: Duration = 1_000
     backoff_cap: Duration = 600_000
     max_retry_after: Duration = Field(3_600_000, description="Longest Retry-After honoured.")
     poll_interval: Duration = 1_000
     batch: int = Field(50, ge=1)
-    lease: Duration = Field(300_000, description="A claimed notification whose dispatcher died is retried after this.")
+    lease: Duration = Field(
+        300_000, description="A claimed notification whose dispatcher died is retried after this."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> DeliveryConfig:
@@ -579,7 +670,9 @@ class AlertsConfig(_Strict):
 
     sinks: dict[str, SinkConfig] = {}
     routes: dict[Literal["warning", "critical"], tuple[str, ...]] = {}
-    grafana_url: str | None = Field(None, description="Dashboard URL; links get var-model, var-version, from and to.")
+    grafana_url: str | None = Field(
+        None, description="Dashboard URL; links get var-model, var-version, from and to."
+    )
     inhibit_drift_on_quality: bool = True
     health_interval: Duration = 30_000
     delivery: DeliveryConfig = DeliveryConfig()
@@ -589,7 +682,9 @@ class AlertsConfig(_Strict):
         for severity, names in self.routes.items():
             for name in names:
                 if name not in self.sinks:
-                    raise ValueError(f"routes.{severity}: unknown sink {name!r}; configured: {sorted(self.sinks)}")
+                    raise ValueError(
+                        f"routes.{severity}: unknown sink {name!r}; configured: {sorted(self.sinks)}"
+                    )
         return self
 
 
@@ -605,12 +700,16 @@ class EventTimeConfig(_Strict):
     (3600000, 604800000)
     """
 
-    max_future: Duration = Field(3_600_000, description="Events ahead of the wall clock by more are dead letters.")
+    max_future: Duration = Field(
+        3_600_000, description="Events ahead of the wall clock by more are dead letters."
+    )
     max_ahead: Duration | None = Field(
         7 * 86_400_000,
         description="monitor replay: events ahead of their file's watermark by more are dead letters (null: no bound).",
     )
-    not_before: Timestamp | None = Field(None, description="Events before this instant are dead letters.")
+    not_before: Timestamp | None = Field(
+        None, description="Events before this instant are dead letters."
+    )
 
 
 class Config(_Strict):
@@ -642,7 +741,9 @@ class Config(_Strict):
         try:
             return self.models[model_id]
         except KeyError:
-            raise ConfigError("models", f"no model {model_id!r}; configured: {sorted(self.models)}") from None
+            raise ConfigError(
+                "models", f"no model {model_id!r}; configured: {sorted(self.models)}"
+            ) from None
 
 
 def _interpolate(value: Any, key: str) -> Any:
@@ -700,14 +801,24 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     return parse_config(data)
 
 
-_SINK_TYPES: dict[Any, type[BaseModel]] = {"slack": SlackSinkConfig, "webhook": WebhookSinkConfig, "github": GithubSinkConfig, "gitlab": GitlabSinkConfig, "ci_webhook": CiWebhookSinkConfig}
+_SINK_TYPES: dict[Any, type[BaseModel]] = {
+    "slack": SlackSinkConfig,
+    "webhook": WebhookSinkConfig,
+    "github": GithubSinkConfig,
+    "gitlab": GitlabSinkConfig,
+    "ci_webhook": CiWebhookSinkConfig,
+}
 
 
 def _require_env_secrets(data: Any) -> None:
     """In a config file, every secret of a sink (webhook URLs, tokens, signing secrets, header
     values) must be an ``${ENV}`` reference, so no secret sits in a file that gets committed."""
-    sinks = data.get("alerts", {}).get("sinks", {}) if isinstance(data, dict) and isinstance(data.get("alerts"), dict) else {}
-    for name, sink in (sinks.items() if isinstance(sinks, dict) else ()):
+    sinks = (
+        data.get("alerts", {}).get("sinks", {})
+        if isinstance(data, dict) and isinstance(data.get("alerts"), dict)
+        else {}
+    )
+    for name, sink in sinks.items() if isinstance(sinks, dict) else ():
         model = _SINK_TYPES.get(sink.get("type")) if isinstance(sink, dict) else None
         if model is None:
             continue
@@ -716,7 +827,10 @@ def _require_env_secrets(data: Any) -> None:
                 continue
             value = sink[field_name]
             values = value.values() if isinstance(value, dict) else [value]
-            if any(v is not None and not (isinstance(v, str) and _ENV.fullmatch(v.strip())) for v in values):
+            if any(
+                v is not None and not (isinstance(v, str) and _ENV.fullmatch(v.strip()))
+                for v in values
+            ):
                 raise ConfigError(
                     f"alerts.sinks.{name}.{field_name}",
                     "secrets come only from the environment: write ${VARIABLE} and set it where monitor runs",

@@ -27,7 +27,14 @@ from monitor.reference import ReferenceProfile, read_reference_rows
 from monitor.replay import replay
 from monitor.service import segment_drift_lines
 from monitor.store import Store
-from monitor.synth import DriftSpec, StreamSpec, default_features, generate, reference_rows, to_jsonl
+from monitor.synth import (
+    DriftSpec,
+    StreamSpec,
+    default_features,
+    generate,
+    reference_rows,
+    to_jsonl,
+)
 
 __all__ = ["run_demo", "run_live_demo", "demo_spec", "DEMO_DRIFT"]
 
@@ -40,16 +47,29 @@ DEMO_SEGMENTS = (("region", ("eu", "us", "apac")),)
 
 def _drift(start: int) -> tuple[DriftSpec, ...]:
     feature, shift, segment = DEMO_SEGMENT_DRIFT
-    return (*(DriftSpec(f, s, start) for f, s in DEMO_DRIFT), DriftSpec(feature, shift, start, segment))
+    return (
+        *(DriftSpec(f, s, start) for f, s in DEMO_DRIFT),
+        DriftSpec(feature, shift, start, segment),
+    )
 
 
 def demo_spec(events: int) -> StreamSpec:
-    return StreamSpec(features=default_features(), model_id="demo", interval_ms=100, drift=_drift(int(events * 0.6)), seed=7, segments=DEMO_SEGMENTS)
+    return StreamSpec(
+        features=default_features(),
+        model_id="demo",
+        interval_ms=100,
+        drift=_drift(int(events * 0.6)),
+        seed=7,
+        segments=DEMO_SEGMENTS,
+    )
 
 
 def _injected() -> str:
     feature, shift, segment = DEMO_SEGMENT_DRIFT
-    return ", ".join(f"{f} ({s:g})" for f, s in DEMO_DRIFT) + f", and {feature} ({shift:g}) in {segment} only"
+    return (
+        ", ".join(f"{f} ({s:g})" for f, s in DEMO_DRIFT)
+        + f", and {feature} ({shift:g}) in {segment} only"
+    )
 
 
 def _write_reference(path: Path, spec: StreamSpec, rows: int) -> None:
@@ -70,12 +90,31 @@ def _config(workdir: Path, template: str) -> Path:
 
 
 def _caught(windows: list[ClosedWindow]) -> None:
-    caught = sorted({c.feature for w in windows for c in w.columns if c.drift and c.feature not in ("score", "prediction")})
+    caught = sorted(
+        {
+            c.feature
+            for w in windows
+            for c in w.columns
+            if c.drift and c.feature not in ("score", "prediction")
+        }
+    )
     expected = sorted(f for f, _ in DEMO_DRIFT)
-    click.echo(f"\ndrifted features caught: {', '.join(caught) or 'none'} (injected: {', '.join(expected)})")
+    click.echo(
+        f"\ndrifted features caught: {', '.join(caught) or 'none'} (injected: {', '.join(expected)})"
+    )
     feature, _, segment = DEMO_SEGMENT_DRIFT
-    where = sorted({s.segment for w in windows for s in w.segments for c in s.columns if c.drift and c.feature == feature})
-    click.echo(f"{feature} drift caught in segment(s): {', '.join(where) or 'none'} (injected: {segment} only)")
+    where = sorted(
+        {
+            s.segment
+            for w in windows
+            for s in w.segments
+            for c in s.columns
+            if c.drift and c.feature == feature
+        }
+    )
+    click.echo(
+        f"{feature} drift caught in segment(s): {', '.join(where) or 'none'} (injected: {segment} only)"
+    )
 
 
 def run_live_demo(workdir: Path, seconds: float = 60.0, rate: float = 500.0) -> None:
@@ -91,13 +130,22 @@ def run_live_demo(workdir: Path, seconds: float = 60.0, rate: float = 500.0) -> 
     cfg = load_config(config_path)
     start = time.time()
     drift_after = min(30.0, seconds / 2)
-    spec = replace(demo_spec(0), start_ms=int(start * 1000), interval_ms=max(1, round(1000 / rate)), drift=_drift(int(drift_after * rate)))
+    spec = replace(
+        demo_spec(0),
+        start_ms=int(start * 1000),
+        interval_ms=max(1, round(1000 / rate)),
+        drift=_drift(int(drift_after * rate)),
+    )
     store = Store(cfg.database_url)
     store.upgrade()
     reference_file = workdir / "reference.jsonl"
     _write_reference(reference_file, spec, 50_000)
     model = cfg.models["demo"]
-    store.save_reference(ReferenceProfile.for_model("demo", "*", model, read_reference_rows(reference_file), source=str(reference_file)))
+    store.save_reference(
+        ReferenceProfile.for_model(
+            "demo", "*", model, read_reference_rows(reference_file), source=str(reference_file)
+        )
+    )
     windows: list[ClosedWindow] = []
 
     def collect(closed: list[ClosedWindow]) -> None:
@@ -106,16 +154,29 @@ def run_live_demo(workdir: Path, seconds: float = 60.0, rate: float = 500.0) -> 
 
     with EmbeddedBroker() as broker:
         servers = broker.bootstrap_servers
-        click.echo(f"started the embedded Tansu broker on {servers}; config {config_path}; database {cfg.database_url}")
+        click.echo(
+            f"started the embedded Tansu broker on {servers}; config {config_path}; database {cfg.database_url}"
+        )
         create_topics(client_config(cfg, **{"bootstrap.servers": servers}), cfg)
         service = KafkaService(cfg, store, bootstrap_servers=servers, on_windows=collect)
-        consumer = threading.Thread(target=service.run, kwargs={"install_signals": False}, daemon=True)
+        consumer = threading.Thread(
+            target=service.run, kwargs={"install_signals": False}, daemon=True
+        )
         consumer.start()
         stopping = threading.Event()
-        click.echo(f"producing {rate:g} predictions/s for {seconds:g} s (labels 5 s later); drift into {_injected()} after {drift_after:g} s\n")
+        click.echo(
+            f"producing {rate:g} predictions/s for {seconds:g} s (labels 5 s later); drift into {_injected()} after {drift_after:g} s\n"
+        )
         try:
             with MonitorClient(servers, model_id="demo", model_version="v1") as client:
-                run_generator(client, spec, rate, events=int(seconds * rate), label_delay_s=5.0, stop=stopping.is_set)
+                run_generator(
+                    client,
+                    spec,
+                    rate,
+                    events=int(seconds * rate),
+                    label_delay_s=5.0,
+                    stop=stopping.is_set,
+                )
             deadline = time.time() + 30  # let the last windows close (idle partitions advance)
             last_end = spec.start_ms + int(seconds * 1000)
             while time.time() < deadline and not any(w.end_ms >= last_end for w in windows):
@@ -150,12 +211,16 @@ def run_demo(workdir: Path, events: int = 200_000) -> None:
     store = Store(cfg.database_url)
     store.upgrade()
     model = cfg.models["demo"]
-    profile = ReferenceProfile.for_model("demo", "*", model, read_reference_rows(reference_file), source=str(reference_file))
+    profile = ReferenceProfile.for_model(
+        "demo", "*", model, read_reference_rows(reference_file), source=str(reference_file)
+    )
     saved = store.save_reference(profile)
     click.echo(f"built reference version {saved.version} from {reference_file}")
 
     report = replay(cfg, store, [events_file])
-    click.echo(f"replayed {report.events:,} events in {report.seconds:.2f} s ({report.rate:,.0f} events/s); {len(report.windows)} windows closed\n")
+    click.echo(
+        f"replayed {report.events:,} events in {report.seconds:.2f} s ({report.rate:,.0f} events/s); {len(report.windows)} windows closed\n"
+    )
     for w in report.windows:
         status = window_status(w.columns) or "ok"
         click.echo(f"{iso(w.start_ms)}  events={w.dataset.events:>6}  {status}")

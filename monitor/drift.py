@@ -88,8 +88,20 @@ def severity_of(stat: str, value: float | None, threshold: Threshold | None) -> 
     if threshold is None or value is None or math.isnan(value):
         return "ok"
     if higher_is_worse(stat):
-        return "critical" if value >= threshold.critical else "warning" if value >= threshold.warning else "ok"
-    return "critical" if value <= threshold.critical else "warning" if value <= threshold.warning else "ok"
+        return (
+            "critical"
+            if value >= threshold.critical
+            else "warning"
+            if value >= threshold.warning
+            else "ok"
+        )
+    return (
+        "critical"
+        if value <= threshold.critical
+        else "warning"
+        if value <= threshold.warning
+        else "ok"
+    )
 
 
 def higher_is_worse(stat: str) -> bool:
@@ -175,7 +187,9 @@ def _missing_pvalues(
     return _pvalues(ref_missing, ref_rows, missing, applies)
 
 
-def _numeric_block(geo: Geometry, counts: np.ndarray, against: np.ndarray | None, wanted: set[str], n_coarse: int) -> list[dict[str, float | None]]:
+def _numeric_block(
+    geo: Geometry, counts: np.ndarray, against: np.ndarray | None, wanted: set[str], n_coarse: int
+) -> list[dict[str, float | None]]:
     """Every numeric column's statistics at once (rows = columns): ``counts`` against
     ``against`` (the previous window; None: the reference), both (columns, width)."""
     block = geo.numeric_reference
@@ -191,7 +205,11 @@ def _numeric_block(geo: Geometry, counts: np.ndarray, against: np.ndarray | None
     ref = block.ref if against is None else against
     if wanted & {"psi", "js"}:
         if coarse.starts is not None and coarse.ref is not None:  # both or neither
-            ref_c = coarse.ref if against is None else np.add.reduceat(against.ravel(), coarse.starts).reshape(f, -1)
+            ref_c = (
+                coarse.ref
+                if against is None
+                else np.add.reduceat(against.ravel(), coarse.starts).reshape(f, -1)
+            )
             cur_c = np.add.reduceat(cur.ravel(), coarse.starts).reshape(f, -1)
         else:  # columns with fewer bins than coarse bins: one at a time
             width = max(p.coarse(n_coarse).size for p in geo.numeric)
@@ -214,7 +232,9 @@ def _numeric_block(geo: Geometry, counts: np.ndarray, against: np.ndarray | None
     return out
 
 
-def _categorical_stats(ref: np.ndarray, cur: np.ndarray, wanted: set[str]) -> dict[str, float | None]:
+def _categorical_stats(
+    ref: np.ndarray, cur: np.ndarray, wanted: set[str]
+) -> dict[str, float | None]:
     """Statistics of one categorical column (columns have vocabularies of different sizes, and
     padding them to one width would change the order of the sums, hence their last bits)."""
     out: dict[str, float | None] = {}
@@ -288,12 +308,21 @@ def quality_verdicts(cfg: ModelConfig, quality: dict[str, Any]) -> list[dict[str
         ("out_of_range", quality.get("out_of_range"), q.out_of_range),
         ("unseen_share", quality.get("unseen_share"), q.unseen_share),
     ):
-        out.append(verdict("missing_rate_change" if name == "missing_rate" else name, rise, threshold))
+        out.append(
+            verdict("missing_rate_change" if name == "missing_rate" else name, rise, threshold)
+        )
         pvalue = quality.get(f"{name}_pvalue")
         if pvalue is not None and rise is not None:
             flagged = pvalue <= q.significance and rise >= q.min_rise
             severity = "warning" if flagged else "ok"
-            out.append({"statistic": f"{name}_pvalue", "value": pvalue, "threshold": q.significance, "severity": severity})
+            out.append(
+                {
+                    "statistic": f"{name}_pvalue",
+                    "value": pvalue,
+                    "threshold": q.significance,
+                    "severity": severity,
+                }
+            )
     return out
 
 
@@ -303,7 +332,9 @@ def _pvalues(ref_hits: Any, ref_total: Any, hits: Any, totals: Any) -> list[floa
     return [None if math.isnan(p) else p for p in pvalues]
 
 
-def _numeric_columns(cfg: ModelConfig, geo: Geometry, window: Sketch, prev: Sketch | None) -> list[ColumnResult]:
+def _numeric_columns(
+    cfg: ModelConfig, geo: Geometry, window: Sketch, prev: Sketch | None
+) -> list[ColumnResult]:
     wanted = _wanted(cfg, "numeric")
     judged_by = _judged_by(cfg, "numeric")
     n_coarse = cfg.reference.coarse_bins
@@ -312,11 +343,17 @@ def _numeric_columns(cfg: ModelConfig, geo: Geometry, window: Sketch, prev: Sket
     prev_stats: list[dict[str, float | None] | None] = [None] * len(stats)
     if prev is not None:
         against = _numeric_block(geo, counts, prev.num_counts.astype(np.float64), wanted, n_coarse)
-        prev_stats = [s if n else None for s, n in zip(against, prev.num_counts.sum(axis=1).tolist())]
+        prev_stats = [
+            s if n else None for s, n in zip(against, prev.num_counts.sum(axis=1).tolist())
+        ]
     coarse = geo.coarse(n_coarse)
     sums = np.add.reduceat(counts.ravel(), coarse.histogram_starts).tolist()
     present = counts.sum(axis=1).tolist()
-    lows, highs, missing = window.num_min.tolist(), window.num_max.tolist(), window.num_missing.tolist()
+    lows, highs, missing = (
+        window.num_min.tolist(),
+        window.num_max.tolist(),
+        window.num_missing.tolist(),
+    )
     applies = [
         window.predictions if p.name in (SCORE, PREDICTION) else window.events for p in geo.numeric
     ]
@@ -338,19 +375,32 @@ def _numeric_columns(cfg: ModelConfig, geo: Geometry, window: Sketch, prev: Sket
         }
         results.append(
             _column(
-                cfg, prof, judged_by, stats[j], prev_stats[j], n, missing[j], applies[j],
-                geo.missing_rates[prof.name], extra, window.baseline,
+                cfg,
+                prof,
+                judged_by,
+                stats[j],
+                prev_stats[j],
+                n,
+                missing[j],
+                applies[j],
+                geo.missing_rates[prof.name],
+                extra,
+                window.baseline,
             )
         )
     return results
 
 
-def _categorical_columns(cfg: ModelConfig, geo: Geometry, window: Sketch, prev: Sketch | None) -> list[ColumnResult]:
+def _categorical_columns(
+    cfg: ModelConfig, geo: Geometry, window: Sketch, prev: Sketch | None
+) -> list[ColumnResult]:
     wanted = _wanted(cfg, "categorical")
     judged_by = _judged_by(cfg, "categorical")
     present = window.cat_counts.sum(axis=1).tolist()
     missing = window.cat_missing.tolist()
-    applies = [window.predictions if p.name == PREDICTION else window.events for p in geo.categorical]
+    applies = [
+        window.predictions if p.name == PREDICTION else window.events for p in geo.categorical
+    ]
     missing_p = _missing_pvalues(geo.categorical, missing, applies)
     unseen = [int(window.cat_counts[j, p.n_bins - 1]) for j, p in enumerate(geo.categorical)]
     ref_unseen = [int(p.counts[-1]) for p in geo.categorical]
@@ -361,7 +411,11 @@ def _categorical_columns(cfg: ModelConfig, geo: Geometry, window: Sketch, prev: 
         cur = window.cat_counts[j, : prof.n_bins]
         stats = _categorical_stats(prof.counts, cur, wanted)
         prev_counts = prev.cat_counts[j, : prof.n_bins] if prev is not None else None
-        prev_stats = _categorical_stats(prev_counts, cur, wanted) if prev_counts is not None and prev_counts.sum() else None
+        prev_stats = (
+            _categorical_stats(prev_counts, cur, wanted)
+            if prev_counts is not None and prev_counts.sum()
+            else None
+        )
         n = present[j]
         extra: dict[str, Any] = {
             "unseen_top": dict(sorted(window.unseen[j].items(), key=lambda kv: (-kv[1], kv[0]))),
@@ -373,14 +427,25 @@ def _categorical_columns(cfg: ModelConfig, geo: Geometry, window: Sketch, prev: 
             extra["histogram"] = {"counts": cur.tolist()}
         results.append(
             _column(
-                cfg, prof, judged_by, stats, prev_stats, n, missing[j], applies[j],
-                geo.missing_rates[prof.name], extra, window.baseline,
+                cfg,
+                prof,
+                judged_by,
+                stats,
+                prev_stats,
+                n,
+                missing[j],
+                applies[j],
+                geo.missing_rates[prof.name],
+                extra,
+                window.baseline,
             )
         )
     return results
 
 
-def evaluate(cfg: ModelConfig, geo: Geometry, window: Sketch, previous: Sketch | None = None) -> tuple[list[ColumnResult], DatasetResult]:
+def evaluate(
+    cfg: ModelConfig, geo: Geometry, window: Sketch, previous: Sketch | None = None
+) -> tuple[list[ColumnResult], DatasetResult]:
     """Evaluate a merged window sketch against the reference (and the previous window when
     ``compare_previous`` is set)."""
     prev = previous if cfg.compare_previous else None

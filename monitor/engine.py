@@ -56,7 +56,14 @@ from monitor.sketches import Geometry, Sketch, accumulate, groups
 from monitor.values import categories
 from monitor.windows import WindowSpec, windows_to_close
 
-__all__ = ["Engine", "ClosedWindow", "EngineState", "ReferenceSource", "MemoryReferences", "PaneKey"]
+__all__ = [
+    "Engine",
+    "ClosedWindow",
+    "EngineState",
+    "ReferenceSource",
+    "MemoryReferences",
+    "PaneKey",
+]
 
 log = logging.getLogger(__name__)
 
@@ -119,13 +126,17 @@ class EngineState:
     panes: dict[PaneKey, bytes] = field(default_factory=dict)  # upserts
     deleted: set[PaneKey] = field(default_factory=set)
     windows: list[ClosedWindow] = field(default_factory=list)
-    late: Counter[tuple[str, str, int]] = field(default_factory=Counter)  # (model, version, pane_start_ms)
+    late: Counter[tuple[str, str, int]] = field(
+        default_factory=Counter
+    )  # (model, version, pane_start_ms)
     offsets: dict[str, int] = field(default_factory=dict)
     watermarks: dict[str, int] = field(default_factory=dict)
     frontiers: dict[str, int] = field(default_factory=dict)
     idle: dict[str, int | None] = field(default_factory=dict)  # source -> idle since (wall ms)
     join: JoinDelta = field(default_factory=JoinDelta)
-    detections: list[tuple[str, str, Detection]] = field(default_factory=list)  # (model, version, detection)
+    detections: list[tuple[str, str, Detection]] = field(
+        default_factory=list
+    )  # (model, version, detection)
 
     def then(self, newer: EngineState) -> EngineState:
         """This delta followed by ``newer`` as one delta (a checkpoint that failed is retried
@@ -163,9 +174,7 @@ class Engine:
         self.time_guard = time_guard or EventTimeGuard.live(config.event_time)
         self.references = references
         self.layouts = {m: Layout.from_model(c) for m, c in config.models.items()}
-        self.specs = {
-            m: WindowSpec.of(c) for m, c in config.models.items()
-        }
+        self.specs = {m: WindowSpec.of(c) for m, c in config.models.items()}
         self.panes: dict[PaneKey, Sketch] = {}
         self.offsets: dict[str, int] = {}
         self.watermarks: dict[str, int] = {}
@@ -182,7 +191,13 @@ class Engine:
         self._plans: dict[tuple[str, str], SegmentPlan] = {}
         self._baseline: dict[tuple[str, str], list[tuple[str, ModelBatch]]] = {}
         self._held_dirty: set[tuple[str, str, str]] = set()  # (source, model, version)
-        self.join = LabelJoin(config, lookup=lambda key, ids: {}, classes=self.classes, plan=self.plan, every_model=labels)
+        self.join = LabelJoin(
+            config,
+            lookup=lambda key, ids: {},
+            classes=self.classes,
+            plan=self.plan,
+            every_model=labels,
+        )
         #: (join key, model, version) -> (errors seen, detector)
         self.detectors: dict[tuple[str, str, str], tuple[int, ConceptDriftMonitor]] = {}
         self._dirty_detectors: set[tuple[str, str, str]] = set()
@@ -190,7 +205,9 @@ class Engine:
         self.on_close: list[Callable[[ClosedWindow], None]] = []
 
     # -- feeding -----------------------------------------------------------------------------
-    def process(self, source: str, decoded: Decoded, next_offset: int | None = None) -> list[BadEvent]:
+    def process(
+        self, source: str, decoded: Decoded, next_offset: int | None = None
+    ) -> list[BadEvent]:
         """Sketch one decoded batch from ``source``; returns events refused for want of a reference.
 
         An event is late when the watermark of its own source, as it stood just before the
@@ -215,9 +232,15 @@ class Engine:
                         f"versions with open windows (max_versions); version {version!r} is "
                         "refused until one of their windows closes"
                     )
-                    refused += [BadEvent(int(p), "too_many_versions", detail) for p in rows.positions]
+                    refused += [
+                        BadEvent(int(p), "too_many_versions", detail) for p in rows.positions
+                    ]
                     continue
-                sub = seen if len(rows) == len(batch) else seen[np.searchsorted(batch.positions, rows.positions)]
+                sub = (
+                    seen
+                    if len(rows) == len(batch)
+                    else seen[np.searchsorted(batch.positions, rows.positions)]
+                )
                 if self.join.expects_labels(model_id):
                     self._record_predictions(source, model_id, version, rows)
                 refused += self._version(source, model_id, version, rows, sub)
@@ -225,23 +248,42 @@ class Engine:
             self.offsets[source] = next_offset
         return refused
 
-    def _record_predictions(self, source: str, model_id: str, version: str, batch: ModelBatch) -> None:
+    def _record_predictions(
+        self, source: str, model_id: str, version: str, batch: ModelBatch
+    ) -> None:
         layout = self.layouts[model_id]
         cfg = self.config.models[model_id]
         if cfg.task == "regression":
-            predictions = batch.numeric[:, layout.numeric.index(PREDICTION)].tolist() if PREDICTION in layout.numeric else [None] * len(batch)
+            predictions = (
+                batch.numeric[:, layout.numeric.index(PREDICTION)].tolist()
+                if PREDICTION in layout.numeric
+                else [None] * len(batch)
+            )
         else:
-            raw = batch.categorical[layout.categorical.index(PREDICTION)] if PREDICTION in layout.categorical else [None] * len(batch)
+            raw = (
+                batch.categorical[layout.categorical.index(PREDICTION)]
+                if PREDICTION in layout.categorical
+                else [None] * len(batch)
+            )
             predictions = categories(raw)  # spelled as labels are (monitor.values)
         scores = batch.numeric[:, layout.numeric.index(SCORE)] if SCORE in layout.numeric else None
         self.join.add_predictions(source, batch, version, predictions, scores)
 
-    def process_labels(self, source: str, decoded: DecodedLabels, next_offset: int | None = None) -> list[BadEvent]:
+    def process_labels(
+        self, source: str, decoded: DecodedLabels, next_offset: int | None = None
+    ) -> list[BadEvent]:
         """Join a decoded batch of labels from ``source``; returns the labels refused."""
         refused: list[BadEvent] = []
         for model_id, batch in decoded.batches.items():
             if not self.join.expects_labels(model_id):
-                refused += [BadEvent(int(p), "labels_not_expected", f"model {model_id!r} has no labels topic configured") for p in batch.positions]
+                refused += [
+                    BadEvent(
+                        int(p),
+                        "labels_not_expected",
+                        f"model {model_id!r} has no labels topic configured",
+                    )
+                    for p in batch.positions
+                ]
                 continue
             refused += self.join.add_labels(source, batch)
         self._detect(join_key(source))
@@ -263,9 +305,17 @@ class Engine:
             values = np.array([e for e, _ in errors], np.float64)
             times = np.array([t for _, t in errors], np.int64)
             self.detectors[dk] = (start + len(values), detector)
-            for detection in detector.update_many(values, np.arange(start, start + len(values)), times):
+            for detection in detector.update_many(
+                values, np.arange(start, start + len(values)), times
+            ):
                 self._state.detections.append((model_id, version, detection))
-                log.info("concept drift in %s %s (%s) at label %d", model_id, version, detection.method, detection.position)
+                log.info(
+                    "concept drift in %s %s (%s) at label %d",
+                    model_id,
+                    version,
+                    detection.method,
+                    detection.position,
+                )
             self._dirty_detectors.add(dk)
 
     def classes(self, model_id: str, version: str) -> tuple[str, ...]:
@@ -346,7 +396,9 @@ class Engine:
             at += len(b)
         return out
 
-    def _version(self, source: str, model_id: str, version: str, given: ModelBatch, seen: np.ndarray) -> list[BadEvent]:
+    def _version(
+        self, source: str, model_id: str, version: str, given: ModelBatch, seen: np.ndarray
+    ) -> list[BadEvent]:
         batch = self._drop_late(model_id, version, given, seen)
         if batch is None:
             return []
@@ -357,7 +409,11 @@ class Engine:
         wanted = self.config.models[model_id].reference.baseline_events
         if wanted == 0:
             return [
-                BadEvent(int(p), "no_reference", f"no reference profile for model {model_id!r} version {version!r}")
+                BadEvent(
+                    int(p),
+                    "no_reference",
+                    f"no reference profile for model {model_id!r} version {version!r}",
+                )
                 for p in batch.positions
             ]
         held = self._baseline.setdefault((model_id, version), [])
@@ -373,7 +429,12 @@ class Engine:
         rows = _rows(self.layouts[model_id], cfg.segments.keys, held)
         profile = ReferenceProfile.for_model(model_id, version, cfg, rows, source="baseline")
         self.references.save_reference(profile)
-        log.info("built the baseline reference of %s %s from its first %d events", model_id, version, profile.rows)
+        log.info(
+            "built the baseline reference of %s %s from its first %d events",
+            model_id,
+            version,
+            profile.rows,
+        )
         geo = self.geometry(model_id, version)
         assert geo is not None
         for source, batch in held:
@@ -386,7 +447,12 @@ class Engine:
     def held_floor(self, model_id: str) -> int | None:
         """The earliest pane of events held for a baseline of ``model_id`` (windows from there
         on must wait for the baseline)."""
-        panes = [int(b.timestamps.min()) for (m, _), held in self._baseline.items() if m == model_id for _, b in held]
+        panes = [
+            int(b.timestamps.min())
+            for (m, _), held in self._baseline.items()
+            if m == model_id
+            for _, b in held
+        ]
         return int(self.specs[model_id].pane_of(np.array([min(panes)]))[0]) if panes else None
 
     def geometry(self, model_id: str, pop: str) -> Geometry | None:
@@ -410,15 +476,24 @@ class Engine:
         layout = self.layouts[profile.model_id]
         self._geometry[(profile.model_id, version)] = Geometry.build(layout, profile)
         self._plans[(profile.model_id, version)] = profile.plan
-        lacking = [k for k in self.config.models[profile.model_id].segments.keys if k not in profile.segments]
+        lacking = [
+            k
+            for k in self.config.models[profile.model_id].segments.keys
+            if k not in profile.segments
+        ]
         if lacking:  # a reference built before the keys were configured: no segments until rebuilt
             log.warning(
                 "reference %d of %s %s has no segments of %s (segments.keys): those segments are not monitored until the reference is rebuilt",
-                profile.version, profile.model_id, version, lacking,
+                profile.version,
+                profile.model_id,
+                version,
+                lacking,
             )
         for key, by_value in profile.segments.items():
             for value, sub in by_value.items():
-                self._geometry[(profile.model_id, population(version, f"{key}={value}"))] = Geometry.build(layout, sub)
+                self._geometry[(profile.model_id, population(version, f"{key}={value}"))] = (
+                    Geometry.build(layout, sub)
+                )
 
     def plan(self, model_id: str, version: str) -> SegmentPlan:
         """The monitored segments of a model version (none before it has a reference)."""
@@ -426,7 +501,9 @@ class Engine:
             return SegmentPlan({})
         return self._plans[(model_id, version)]
 
-    def _drop_late(self, model_id: str, version: str, batch: ModelBatch, seen: np.ndarray) -> ModelBatch | None:
+    def _drop_late(
+        self, model_id: str, version: str, batch: ModelBatch, seen: np.ndarray
+    ) -> ModelBatch | None:
         """Count and drop late events (see :meth:`process`); None when nothing is left."""
         spec = self.specs[model_id]
         panes = spec.pane_of(batch.timestamps)
@@ -434,7 +511,9 @@ class Engine:
         if not late.any():
             return batch
         for pane, count in zip(*np.unique(panes[late], return_counts=True)):
-            self._state.late[(model_id, version, spec.origin_ms + int(pane) * spec.slide_ms)] += int(count)
+            self._state.late[(model_id, version, spec.origin_ms + int(pane) * spec.slide_ms)] += (
+                int(count)
+            )
         self.late_by_model[model_id] += int(late.sum())
         self._report_late(model_id, spec)
         keep = np.flatnonzero(~late)
@@ -452,11 +531,22 @@ class Engine:
             "model %s: %d event(s) arrived after their window had closed (allowed_lateness %d s) "
             "and were dropped; %d in all by this process (late_events, the late column of "
             "monitor windows)",
-            model_id, total - logged, spec.lateness_ms // 1000, total,
+            model_id,
+            total - logged,
+            spec.lateness_ms // 1000,
+            total,
         )
         self._late_logged[model_id] = (now, total)
 
-    def _sketch(self, source: str, model_id: str, version: str, geo: Geometry, batch: ModelBatch, baseline: bool) -> None:
+    def _sketch(
+        self,
+        source: str,
+        model_id: str,
+        version: str,
+        geo: Geometry,
+        batch: ModelBatch,
+        baseline: bool,
+    ) -> None:
         self._sketch_population(source, model_id, version, geo, batch, baseline)
         if not batch.segments:
             return
@@ -467,9 +557,13 @@ class Engine:
                 pop = population(version, f"{key}={names[code]}")
                 sub = self.geometry(model_id, pop)
                 assert sub is not None, "a version's geometry brings its segments'"
-                self._sketch_population(source, model_id, pop, sub, batch.take(np.flatnonzero(codes == code)), baseline)
+                self._sketch_population(
+                    source, model_id, pop, sub, batch.take(np.flatnonzero(codes == code)), baseline
+                )
 
-    def _sketch_population(self, source: str, model_id: str, pop: str, geo: Geometry, batch: ModelBatch, baseline: bool) -> None:
+    def _sketch_population(
+        self, source: str, model_id: str, pop: str, geo: Geometry, batch: ModelBatch, baseline: bool
+    ) -> None:
         spec = self.specs[model_id]
         uniq, group = groups(spec.pane_of(batch.timestamps))
         for pane, sketch in zip(uniq.tolist(), accumulate(geo, batch, group, len(uniq))):
@@ -498,13 +592,15 @@ class Engine:
         for model_id, spec in self.specs.items():
             upto = spec.closable(watermark)
             floor = self.held_floor(model_id)
-            closed += self._close_model(model_id, spec, upto if floor is None else min(upto, floor - 1))
+            closed += self._close_model(
+                model_id, spec, upto if floor is None else min(upto, floor - 1)
+            )
         return closed
 
     def flush(self) -> list[ClosedWindow]:
         """Close every window that holds data (the end of a finite stream)."""
         closed: list[ClosedWindow] = []
-        for (model_id, version) in list(self._baseline):
+        for model_id, version in list(self._baseline):
             self._build_baseline(model_id, version)  # a short stream: what we have is the baseline
         for model_id, spec in self.specs.items():
             data = [k[3] for k in self.panes if k[1] == model_id and k[0] != PREVIOUS]
@@ -557,9 +653,17 @@ class Engine:
             # Every segment event is also a version event: the version's windows are all there is.
             for end in windows_to_close(spec, by_pop.get(version, {}), frontier, upto):
                 started = time.perf_counter()
-                window = self._evaluate(model_id, version, spec, end, by_pop.get(version, {}), previous)
-                children = [self._evaluate(model_id, pop, spec, end, by_pop[pop], previous) for pop in pops if any(p in by_pop[pop] for p in spec.window_panes(end))]
-                closed.append(replace(window, close_seconds=time.perf_counter() - started, segments=children))
+                window = self._evaluate(
+                    model_id, version, spec, end, by_pop.get(version, {}), previous
+                )
+                children = [
+                    self._evaluate(model_id, pop, spec, end, by_pop[pop], previous)
+                    for pop in pops
+                    if any(p in by_pop[pop] for p in spec.window_panes(end))
+                ]
+                closed.append(
+                    replace(window, close_seconds=time.perf_counter() - started, segments=children)
+                )
         for window in closed:
             for callback in self.on_close:
                 callback(window)
@@ -569,7 +673,11 @@ class Engine:
         """Forget local panes whose windows have all closed (up to window end pane ``upto``);
         returns their keys."""
         k = self.specs[model_id].panes
-        pruned = [key for key in self.panes if key[1] == model_id and key[0] != PREVIOUS and key[3] + k - 1 <= upto]
+        pruned = [
+            key
+            for key in self.panes
+            if key[1] == model_id and key[0] != PREVIOUS and key[3] + k - 1 <= upto
+        ]
         for key in pruned:
             del self.panes[key]
             self._state.panes.pop(key, None)
@@ -577,7 +685,13 @@ class Engine:
         return pruned
 
     def _evaluate(
-        self, model_id: str, pop: str, spec: WindowSpec, end: int, panes: dict[int, list[Sketch]], previous: dict[str, Sketch]
+        self,
+        model_id: str,
+        pop: str,
+        spec: WindowSpec,
+        end: int,
+        panes: dict[int, list[Sketch]],
+        previous: dict[str, Sketch],
     ) -> ClosedWindow:
         """The window of one population ending at pane ``end``; when the model compares
         consecutive windows, this one becomes ``previous[pop]``."""
@@ -594,7 +708,9 @@ class Engine:
         start, stop = spec.bounds(end)
         version, segment = split(pop)
         reference_version = self.geometry(model_id, version).reference.version  # type: ignore[union-attr]
-        return ClosedWindow(model_id, version, start, stop, reference_version, columns, dataset, segment=segment)
+        return ClosedWindow(
+            model_id, version, start, stop, reference_version, columns, dataset, segment=segment
+        )
 
     # -- checkpoint --------------------------------------------------------------------------
     def drain(self) -> EngineState:
@@ -606,13 +722,19 @@ class Engine:
         state.frontiers = dict(self.frontiers)
         state.idle = dict(self.idle)
         for source, model_id, version in self._held_dirty:
-            batches = [b.to_bytes() for s, b in self._baseline.get((model_id, version), []) if s == source]
-            state.panes[(f"{BASELINE}|{source}", model_id, version, 0)] = msgspec.msgpack.encode(batches)
+            batches = [
+                b.to_bytes() for s, b in self._baseline.get((model_id, version), []) if s == source
+            ]
+            state.panes[(f"{BASELINE}|{source}", model_id, version, 0)] = msgspec.msgpack.encode(
+                batches
+            )
         self._held_dirty = set()
         state.join = self.join.drain()
         for key, model_id, version in self._dirty_detectors:
             seen, detector = self.detectors[(key, model_id, version)]
-            state.join.panes[(key, model_id, version, DETECTOR_PANE)] = msgspec.msgpack.encode([seen, detector.to_bytes()])
+            state.join.panes[(key, model_id, version, DETECTOR_PANE)] = msgspec.msgpack.encode(
+                [seen, detector.to_bytes()]
+            )
         self._dirty_detectors = set()
         self._state = EngineState()
         return state
@@ -625,7 +747,9 @@ class Engine:
                 source = key[0].split("|", 1)[1]
                 if source in state.offsets:
                     held = self._baseline.setdefault((key[1], key[2]), [])
-                    held += [(source, ModelBatch.from_bytes(b)) for b in msgspec.msgpack.decode(blob)]
+                    held += [
+                        (source, ModelBatch.from_bytes(b)) for b in msgspec.msgpack.decode(blob)
+                    ]
             else:
                 self.panes[key] = Sketch.from_bytes(blob)
         self.offsets.update(state.offsets)
@@ -638,7 +762,10 @@ class Engine:
         for (key, model_id, version, pane), blob in panes:
             if pane == DETECTOR_PANE:
                 seen, detector = msgspec.msgpack.decode(blob)
-                self.detectors[(key, model_id, version)] = (seen, ConceptDriftMonitor.from_bytes(detector))
+                self.detectors[(key, model_id, version)] = (
+                    seen,
+                    ConceptDriftMonitor.from_bytes(detector),
+                )
             else:
                 self.join.panes[(key, model_id, version, pane)] = PerformancePane.from_bytes(blob)
 
@@ -689,7 +816,9 @@ def _by_version(batch: ModelBatch) -> list[tuple[str, ModelBatch]]:
     return [(str(v), batch.take(np.flatnonzero(inverse == i))) for i, v in enumerate(names)]
 
 
-def _rows(layout: Layout, segment_keys: tuple[str, ...], held: list[tuple[str, ModelBatch]]) -> dict[str, list | np.ndarray]:
+def _rows(
+    layout: Layout, segment_keys: tuple[str, ...], held: list[tuple[str, ModelBatch]]
+) -> dict[str, list | np.ndarray]:
     """The held baseline events as reference rows (prediction events only for prediction
     columns), with a column per segment key."""
     batches = [b for _, b in held]
@@ -703,5 +832,7 @@ def _rows(layout: Layout, segment_keys: tuple[str, ...], held: list[tuple[str, M
         values = [v for b in batches for v in b.categorical[j]]
         rows[name] = [v for v, p in zip(values, has_pred) if p] if name == "prediction" else values
     for key in segment_keys:
-        rows[key] = [s.get(key) if s else None for b in batches for s in (b.segments or [None] * len(b))]
+        rows[key] = [
+            s.get(key) if s else None for b in batches for s in (b.segments or [None] * len(b))
+        ]
     return rows

@@ -95,14 +95,21 @@ class EventTimeGuard:
             return codes, streak
         low = np.iinfo(np.int64).min
         kept = np.where(codes == OK, ts, low)
-        prior = np.maximum.accumulate(np.concatenate([[low if start is None else start], kept]))[:-1]
+        prior = np.maximum.accumulate(np.concatenate([[low if start is None else start], kept]))[
+            :-1
+        ]
         # Admitting everything in time keeps watermarks at their highest: if no event is ahead
         # of those, none is ahead of the (never higher) watermarks of the sequential rule.
-        if streak == 0 and not ((prior != low) & (ts > prior + self.max_ahead_ms) & (codes == OK)).any():
+        if (
+            streak == 0
+            and not ((prior != low) & (ts > prior + self.max_ahead_ms) & (codes == OK)).any()
+        ):
             return codes, 0
         return codes, self._sequential(ts.tolist(), start, streak, codes)
 
-    def _sequential(self, ts: list[int], watermark: int | None, streak: int, codes: np.ndarray) -> int:
+    def _sequential(
+        self, ts: list[int], watermark: int | None, streak: int, codes: np.ndarray
+    ) -> int:
         assert self.max_ahead_ms is not None
         for i, t in enumerate(ts):
             if codes[i] != OK:

@@ -41,9 +41,13 @@ def parse_drift(text: str, rate: float) -> DriftSpec:
         drift, _, segment = text.partition("/")
         feature, rest = drift.split("=", 1)
         shift, after = rest.split("@", 1)
-        return DriftSpec(feature, float(shift), int(parse_duration_ms(after) / 1000 * rate), segment or None)
+        return DriftSpec(
+            feature, float(shift), int(parse_duration_ms(after) / 1000 * rate), segment or None
+        )
     except ValueError:
-        raise ValueError(f"--drift expects FEATURE=SHIFT@AFTER[/KEY=VALUE] such as num_03=0.5@2m, got {text!r}") from None
+        raise ValueError(
+            f"--drift expects FEATURE=SHIFT@AFTER[/KEY=VALUE] such as num_03=0.5@2m, got {text!r}"
+        ) from None
 
 
 def parse_segment(text: str) -> tuple[str, tuple[str, ...]]:
@@ -59,12 +63,23 @@ def parse_segment(text: str) -> tuple[str, tuple[str, ...]]:
 
 
 def stream_for(
-    model_id: str, model: ModelConfig, rate: float, drift: tuple[DriftSpec, ...], seed: int, start_ms: int,
+    model_id: str,
+    model: ModelConfig,
+    rate: float,
+    drift: tuple[DriftSpec, ...],
+    seed: int,
+    start_ms: int,
     segments: tuple[tuple[str, tuple[str, ...]], ...] = (),
 ) -> StreamSpec:
     features = tuple(FeatureSpec(name, f.kind) for name, f in model.features.items())
     return StreamSpec(
-        features=features, model_id=model_id, start_ms=start_ms, interval_ms=max(1, round(1000 / rate)), drift=drift, seed=seed, segments=segments
+        features=features,
+        model_id=model_id,
+        start_ms=start_ms,
+        interval_ms=max(1, round(1000 / rate)),
+        drift=drift,
+        seed=seed,
+        segments=segments,
     )
 
 
@@ -95,10 +110,18 @@ def run_generator(
                 time.sleep(wait)
             if stop():
                 break
-            features = {name: _value(cols.numeric[i, j]) for j, name in enumerate(cols.numeric_names)}
-            features |= {name: col[i] for name, col in zip(cols.categorical_names, cols.categorical)}
+            features = {
+                name: _value(cols.numeric[i, j]) for j, name in enumerate(cols.numeric_names)
+            }
+            features |= {
+                name: col[i] for name, col in zip(cols.categorical_names, cols.categorical)
+            }
             pid = client.log_prediction(
-                features, int(cols.prediction[i]), score=float(cols.score[i]), prediction_id=str(cols.prediction_id[i]), timestamp=int(time.time() * 1000),
+                features,
+                int(cols.prediction[i]),
+                score=float(cols.score[i]),
+                prediction_id=str(cols.prediction_id[i]),
+                timestamp=int(time.time() * 1000),
                 segments={key: values[i] for key, values in cols.segments.items()} or None,
             )
             stats.predictions += 1

@@ -18,7 +18,9 @@ __all__ = ["OpsServer"]
 
 
 class _Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # scrapes every few seconds: no log line each
+    def log_message(
+        self, format: str, *args: Any
+    ) -> None:  # scrapes every few seconds: no log line each
         pass
 
 
@@ -38,7 +40,9 @@ class OpsServer:
         self._metrics = make_wsgi_app(registry)
         self.readiness = readiness
         self.server: WSGIServer = make_server(host, port, self._app, handler_class=_Quiet)
-        self.thread = threading.Thread(target=self.server.serve_forever, name="monitor-http", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, name="monitor-http", daemon=True
+        )
 
     @property
     def port(self) -> int:
@@ -67,5 +71,8 @@ class OpsServer:
 def _json(start_response: Callable[..., Any], status: int, body: dict[str, Any]) -> list[bytes]:
     data = json.dumps(body).encode()
     reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
-    start_response(f"{status} {reason}", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    start_response(
+        f"{status} {reason}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
+    )
     return [data]

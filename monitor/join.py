@@ -73,9 +73,15 @@ def join_key(source: str) -> str:
 class JoinDelta:
     """What the join changed since the last checkpoint."""
 
-    records: dict[tuple[str, str], Record] = field(default_factory=dict)  # (key, prediction id) -> record
-    panes: dict[tuple[str, str, str, int], bytes] = field(default_factory=dict)  # (key, model, version, pane) -> state
-    touched: set[tuple[str, str, int]] = field(default_factory=set)  # (model, version, pane) whose windows to refresh
+    records: dict[tuple[str, str], Record] = field(
+        default_factory=dict
+    )  # (key, prediction id) -> record
+    panes: dict[tuple[str, str, str, int], bytes] = field(
+        default_factory=dict
+    )  # (key, model, version, pane) -> state
+    touched: set[tuple[str, str, int]] = field(
+        default_factory=set
+    )  # (model, version, pane) whose windows to refresh
     #: records already stored that only got a (new) label, apart from ``records``: the store
     #: may update just their label (it writes them whole if a row is not there)
     relabeled: dict[tuple[str, str], Record] = field(default_factory=dict)
@@ -83,7 +89,10 @@ class JoinDelta:
     after_horizon: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def then(self, newer: JoinDelta) -> JoinDelta:
-        records, relabeled = {**self.records, **newer.records}, {**self.relabeled, **newer.relabeled}
+        records, relabeled = (
+            {**self.records, **newer.records},
+            {**self.relabeled, **newer.relabeled},
+        )
         for k in newer.records.keys() & self.relabeled.keys():
             del relabeled[k]
         for k in newer.relabeled.keys() & self.records.keys():  # not stored: this one failed
@@ -138,7 +147,14 @@ class LabelJoin:
         return model_id in self.models
 
     # -- predictions ------------------------------------------------------------------------
-    def add_predictions(self, source: str, batch: ModelBatch, version: str, predictions: list[Any], scores: np.ndarray | None) -> None:
+    def add_predictions(
+        self,
+        source: str,
+        batch: ModelBatch,
+        version: str,
+        predictions: list[Any],
+        scores: np.ndarray | None,
+    ) -> None:
         """Record the prediction events (not feature-only events) of a label-expecting model;
         ``predictions`` are spelled as the classes are (str) or floats (regression)."""
         key = join_key(source)
@@ -149,24 +165,43 @@ class LabelJoin:
         horizon = self.horizons[model_id]
         by_pane: dict[int, list[int]] = {}
         timestamps = batch.timestamps.tolist()
-        score_list = [None] * len(batch) if scores is None else [None if s != s else s for s in scores.tolist()]
+        score_list = (
+            [None] * len(batch)
+            if scores is None
+            else [None if s != s else s for s in scores.tolist()]
+        )
         for i, pid in enumerate(batch.prediction_ids):
             if not batch.has_prediction[i]:
                 continue
             segments = batch.segments[i] if batch.segments else None
             early = self.records.get((key, pid))
-            label, label_ts = (early[LABEL], early[LABEL_TS]) if early is not None and early[VERSION] is None else (None, None)
+            label, label_ts = (
+                (early[LABEL], early[LABEL_TS])
+                if early is not None and early[VERSION] is None
+                else (None, None)
+            )
             if label is not None and label_ts > timestamps[i] + horizon:
                 label, label_ts = None, None
                 late.append((model_id, version, timestamps[i]))
-            record = (model_id, version, timestamps[i], predictions[i], score_list[i], segments, label, label_ts)
+            record = (
+                model_id,
+                version,
+                timestamps[i],
+                predictions[i],
+                score_list[i],
+                segments,
+                label,
+                label_ts,
+            )
             if label is not None:
                 joined.append(record)
             self._set((key, pid), record)
             by_pane.setdefault(int(panes[i]), []).append(i)
         for pane, rows in by_pane.items():
             sub = None if scores is None else scores[rows]
-            self._pane(key, model_id, version, pane).count_predictions(sub, [predictions[i] for i in rows])
+            self._pane(key, model_id, version, pane).count_predictions(
+                sub, [predictions[i] for i in rows]
+            )
         self._count_after_horizon(key, late)
         self._apply(key, joined, [])
 
@@ -188,13 +223,21 @@ class LabelJoin:
         classes: dict[str, frozenset[str]] = {}
         dirty, relabeled = self._dirty_records, self._relabeled
         labeled: list[str] = []  # models of the waiting predictions that got their label
-        for i, (k, label, label_ts) in enumerate(zip(keys, batch.labels, batch.timestamps.tolist())):
+        for i, (k, label, label_ts) in enumerate(
+            zip(keys, batch.labels, batch.timestamps.tolist())
+        ):
             record = records.get(k)
             if record is not None and (version := record[VERSION]) is not None:
                 if version not in classes:
                     classes[version] = frozenset(self.classes(batch.model_id, version))
                 if classification and label not in classes[version]:
-                    refused.append(BadEvent(int(batch.positions[i]), "unknown_class", f"label {label!r} is not a class of model {batch.model_id!r}"))
+                    refused.append(
+                        BadEvent(
+                            int(batch.positions[i]),
+                            "unknown_class",
+                            f"label {label!r} is not a class of model {batch.model_id!r}",
+                        )
+                    )
                     continue
                 if label_ts > record[TS] + horizon:  # event times only: replay and live agree
                     late.append(record)
@@ -234,7 +277,9 @@ class LabelJoin:
             outcome = self._pane(key, model_id, version, pane).add_labels(members)
             self.recent.setdefault((model_id, version), []).extend(outcome.tolist())
             errors = outcome if self.models[model_id].task == "regression" else 1.0 - outcome
-            self._errors.setdefault((model_id, version), []).extend(zip(errors.tolist(), map(itemgetter(LABEL_TS), members)))
+            self._errors.setdefault((model_id, version), []).extend(
+                zip(errors.tolist(), map(itemgetter(LABEL_TS), members))
+            )
 
     def _by_pane(self, records: Sequence[Record]) -> dict[tuple[str, str, int], list[Record]]:
         """Records grouped by (model, version, pane of the prediction's event time), the groups
@@ -244,10 +289,15 @@ class LabelJoin:
             return {}
         # Columns through C-level maps (zip(*records) would make an iterator per record, which
         # the garbage collector tracks: full collections over all the records follow).
-        models, versions = list(map(itemgetter(MODEL), records)), list(map(itemgetter(VERSION), records))
+        models, versions = (
+            list(map(itemgetter(MODEL), records)),
+            list(map(itemgetter(VERSION), records)),
+        )
         seen: dict[tuple[str, str], int] = {}
         # a code per (model, version): a counter value at its first record (setdefault in C)
-        codes = np.fromiter(map(seen.setdefault, zip(models, versions), count()), np.int64, len(records))
+        codes = np.fromiter(
+            map(seen.setdefault, zip(models, versions), count()), np.int64, len(records)
+        )
         times = np.fromiter(map(itemgetter(TS), records), np.int64, len(records))
         panes = np.empty(len(records), np.int64)
         for (model_id, _), code in seen.items():
@@ -259,7 +309,9 @@ class LabelJoin:
         groups: dict[tuple[str, str, int], list[Record]] = {}
         for members in sorted(np.split(order, cuts), key=lambda m: int(m[0])):
             first = int(members[0])
-            groups[(models[first], versions[first], int(panes[first]))] = list(map(records.__getitem__, members.tolist()))
+            groups[(models[first], versions[first], int(panes[first]))] = list(
+                map(records.__getitem__, members.tolist())
+            )
         return groups
 
     def take_errors(self) -> dict[tuple[str, str], list[tuple[float, int]]]:
@@ -295,7 +347,9 @@ class LabelJoin:
         state = self.panes.get(pk)
         if state is None:
             cfg = self.models[model_id]
-            state = self.panes[pk] = PerformancePane.empty(cfg, self.classes(model_id, version), self.plan(model_id, version))
+            state = self.panes[pk] = PerformancePane.empty(
+                cfg, self.classes(model_id, version), self.plan(model_id, version)
+            )
         self._dirty_panes.add(pk)
         return state
 
@@ -354,4 +408,3 @@ class LabelJoin:
                 del changed[k]
         for pane_key in [k for k in self.panes if k[0] in keys]:
             del self.panes[pane_key]
-

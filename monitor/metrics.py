@@ -37,11 +37,30 @@ __all__ = ["PERFORMANCE_METRICS", "Metrics"]
 #: The figures ``monitor_model_performance{,_estimated}`` carry (the ``metric`` label's bound):
 #: metrics only. Counts (``n``, labeled, scored) and error bounds go to their own series, so a
 #: rule or a panel that compares realized with estimated compares like with like.
-PERFORMANCE_METRICS = frozenset({
-    "accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "positive_rate",
-    "true_positive_rate", "precision_macro", "recall_macro", "f1_macro", "precision_weighted",
-    "recall_weighted", "f1_weighted", "label_psi", "mae", "rmse", "r2", "mape", "mean_error",
-})
+PERFORMANCE_METRICS = frozenset(
+    {
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "roc_auc",
+        "log_loss",
+        "positive_rate",
+        "true_positive_rate",
+        "precision_macro",
+        "recall_macro",
+        "f1_macro",
+        "precision_weighted",
+        "recall_weighted",
+        "f1_weighted",
+        "label_psi",
+        "mae",
+        "rmse",
+        "r2",
+        "mape",
+        "mean_error",
+    }
+)
 
 _MAX_VERSIONS = 20  # the default of a model's max_versions
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -60,50 +79,203 @@ class _StateCollector(Collector):
 class Metrics:
     """Every metric of the service, registered in ``registry`` (a fresh one in tests)."""
 
-    def __init__(self, registry: CollectorRegistry = REGISTRY, max_versions: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry = REGISTRY, max_versions: Mapping[str, int] | None = None
+    ) -> None:
         """``max_versions``: per model, how many versions keep their series (default 20)."""
         self.registry = registry
         self.max_versions = dict(max_versions or {})
         self._versions: dict[str, dict[str, None]] = {}  # model -> versions, least recent first
         r = registry
-        self.consumed = Counter("monitor_events_consumed_total", "Messages consumed, good and bad", ["topic"], registry=r)
-        self.invalid = Counter("monitor_events_invalid_total", "Events rejected, by reason", ["topic", "reason"], registry=r)
-        self.dead_lettered = Counter("monitor_dead_letters_total", "Messages written to the dead-letter topic", ["reason"], registry=r)
-        self.checkpoint_seconds = Histogram("monitor_checkpoint_duration_seconds", "Checkpoint transaction time", buckets=_LATENCY, registry=r)
-        self.checkpoint_failures = Counter("monitor_checkpoint_failures_total", "Checkpoints that failed (database away)", registry=r)
-        self.window_close_seconds = Histogram("monitor_window_close_duration_seconds", "Time to evaluate one closed window", buckets=_LATENCY, registry=r)
-        self.windows_closed = Counter("monitor_windows_closed_total", "Windows closed and persisted", ["model_id"], registry=r)
-        self.drift = Gauge("monitor_drift_statistic", "Latest drift statistic per feature", ["model_id", "model_version", "feature", "statistic"], registry=r)
-        self.severity = Gauge("monitor_drift_severity", "Latest severity per feature (0 ok, 1 warning, 2 critical)", ["model_id", "model_version", "feature"], registry=r)
-        self.missing_rate = Gauge("monitor_feature_missing_ratio", "Latest missing-value share per feature", ["model_id", "model_version", "feature"], registry=r)
-        self.drift_share = Gauge("monitor_dataset_drift_share", "Latest share of drifted features", ["model_id", "model_version"], registry=r)
-        self.window_events = Gauge("monitor_window_events", "Events in the latest closed window", ["model_id", "model_version"], registry=r)
-        self.window_end = Gauge("monitor_window_end_timestamp_seconds", "End of the latest closed window", ["model_id", "model_version"], registry=r)
-        self.out_of_range = Gauge("monitor_feature_out_of_range_ratio", "Latest share of a numeric feature's values outside the reference range", ["model_id", "model_version", "feature"], registry=r)
-        self.unseen = Gauge("monitor_feature_unseen_ratio", "Latest share of a categorical feature's values not in the reference vocabulary", ["model_id", "model_version", "feature"], registry=r)
+        self.consumed = Counter(
+            "monitor_events_consumed_total",
+            "Messages consumed, good and bad",
+            ["topic"],
+            registry=r,
+        )
+        self.invalid = Counter(
+            "monitor_events_invalid_total",
+            "Events rejected, by reason",
+            ["topic", "reason"],
+            registry=r,
+        )
+        self.dead_lettered = Counter(
+            "monitor_dead_letters_total",
+            "Messages written to the dead-letter topic",
+            ["reason"],
+            registry=r,
+        )
+        self.checkpoint_seconds = Histogram(
+            "monitor_checkpoint_duration_seconds",
+            "Checkpoint transaction time",
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.checkpoint_failures = Counter(
+            "monitor_checkpoint_failures_total",
+            "Checkpoints that failed (database away)",
+            registry=r,
+        )
+        self.window_close_seconds = Histogram(
+            "monitor_window_close_duration_seconds",
+            "Time to evaluate one closed window",
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.windows_closed = Counter(
+            "monitor_windows_closed_total", "Windows closed and persisted", ["model_id"], registry=r
+        )
+        self.drift = Gauge(
+            "monitor_drift_statistic",
+            "Latest drift statistic per feature",
+            ["model_id", "model_version", "feature", "statistic"],
+            registry=r,
+        )
+        self.severity = Gauge(
+            "monitor_drift_severity",
+            "Latest severity per feature (0 ok, 1 warning, 2 critical)",
+            ["model_id", "model_version", "feature"],
+            registry=r,
+        )
+        self.missing_rate = Gauge(
+            "monitor_feature_missing_ratio",
+            "Latest missing-value share per feature",
+            ["model_id", "model_version", "feature"],
+            registry=r,
+        )
+        self.drift_share = Gauge(
+            "monitor_dataset_drift_share",
+            "Latest share of drifted features",
+            ["model_id", "model_version"],
+            registry=r,
+        )
+        self.window_events = Gauge(
+            "monitor_window_events",
+            "Events in the latest closed window",
+            ["model_id", "model_version"],
+            registry=r,
+        )
+        self.window_end = Gauge(
+            "monitor_window_end_timestamp_seconds",
+            "End of the latest closed window",
+            ["model_id", "model_version"],
+            registry=r,
+        )
+        self.out_of_range = Gauge(
+            "monitor_feature_out_of_range_ratio",
+            "Latest share of a numeric feature's values outside the reference range",
+            ["model_id", "model_version", "feature"],
+            registry=r,
+        )
+        self.unseen = Gauge(
+            "monitor_feature_unseen_ratio",
+            "Latest share of a categorical feature's values not in the reference vocabulary",
+            ["model_id", "model_version", "feature"],
+            registry=r,
+        )
         # Segments: at most keys x (top_k + 1) label values per model version (docs/segments.md).
         segment = ["model_id", "model_version", "segment"]
-        self.segment_drift_share = Gauge("monitor_segment_drift_share", "Latest share of drifted features per segment", segment, registry=r)
-        self.segment_events = Gauge("monitor_segment_window_events", "Events of a segment in the latest closed window", segment, registry=r)
-        self.segment_severity = Gauge("monitor_segment_drift_severity", "Latest severity per segment and feature (0 ok, 1 warning, 2 critical)", [*segment, "feature"], registry=r)
+        self.segment_drift_share = Gauge(
+            "monitor_segment_drift_share",
+            "Latest share of drifted features per segment",
+            segment,
+            registry=r,
+        )
+        self.segment_events = Gauge(
+            "monitor_segment_window_events",
+            "Events of a segment in the latest closed window",
+            segment,
+            registry=r,
+        )
+        self.segment_severity = Gauge(
+            "monitor_segment_drift_severity",
+            "Latest severity per segment and feature (0 ok, 1 warning, 2 critical)",
+            [*segment, "feature"],
+            registry=r,
+        )
         # Performance and labels (filled by the label join; defined here so dashboards and
         # alert rules can name them).
         perf = ["model_id", "model_version", "metric"]
-        self.performance = Gauge("monitor_model_performance", "Latest realized performance (labels joined) per metric", perf, registry=r)
-        self.performance_estimated = Gauge("monitor_model_performance_estimated", "Latest estimated performance (before labels arrive) per metric", perf, registry=r)
+        self.performance = Gauge(
+            "monitor_model_performance",
+            "Latest realized performance (labels joined) per metric",
+            perf,
+            registry=r,
+        )
+        self.performance_estimated = Gauge(
+            "monitor_model_performance_estimated",
+            "Latest estimated performance (before labels arrive) per metric",
+            perf,
+            registry=r,
+        )
         counts = ["model_id", "model_version"]
-        self.performance_predictions = Gauge("monitor_performance_predictions", "Predictions in the latest performance window", counts, registry=r)
-        self.performance_labeled = Gauge("monitor_performance_labeled_predictions", "Predictions of the latest performance window with a label joined (the n of realized performance)", counts, registry=r)
-        self.performance_scored = Gauge("monitor_performance_scored_predictions", "Predictions of the latest performance window with a score (the n of estimated performance)", counts, registry=r)
-        self.performance_bound = Gauge("monitor_model_performance_bound", "Bounds of a realized metric the window's sketches leave open (metric +- its error bound)", [*perf, "bound"], registry=r)
-        self.label_coverage = Gauge("monitor_label_coverage_ratio", "Share of the latest window's predictions that have a label", ["model_id", "model_version"], registry=r)
-        self.recent = Gauge("monitor_model_performance_recent", "Accuracy (classifiers) or mean absolute error (regression) of the last 1,000 labeled predictions", ["model_id", "model_version"], registry=r)
-        self.labels_after_horizon = Counter("monitor_labels_after_horizon_total", "Labels that came after their prediction's time + the horizon: counted, not joined", ["model_id"], registry=r)
-        self.orphaned_labels = Counter("monitor_labels_orphaned_total", "Labels whose prediction never came within the horizon", ["model_id"], registry=r)
-        self.pending_labels = Gauge("monitor_pending_labels", "Predictions waiting for their label", ["model_id"], registry=r)
+        self.performance_predictions = Gauge(
+            "monitor_performance_predictions",
+            "Predictions in the latest performance window",
+            counts,
+            registry=r,
+        )
+        self.performance_labeled = Gauge(
+            "monitor_performance_labeled_predictions",
+            "Predictions of the latest performance window with a label joined (the n of realized performance)",
+            counts,
+            registry=r,
+        )
+        self.performance_scored = Gauge(
+            "monitor_performance_scored_predictions",
+            "Predictions of the latest performance window with a score (the n of estimated performance)",
+            counts,
+            registry=r,
+        )
+        self.performance_bound = Gauge(
+            "monitor_model_performance_bound",
+            "Bounds of a realized metric the window's sketches leave open (metric +- its error bound)",
+            [*perf, "bound"],
+            registry=r,
+        )
+        self.label_coverage = Gauge(
+            "monitor_label_coverage_ratio",
+            "Share of the latest window's predictions that have a label",
+            ["model_id", "model_version"],
+            registry=r,
+        )
+        self.recent = Gauge(
+            "monitor_model_performance_recent",
+            "Accuracy (classifiers) or mean absolute error (regression) of the last 1,000 labeled predictions",
+            ["model_id", "model_version"],
+            registry=r,
+        )
+        self.labels_after_horizon = Counter(
+            "monitor_labels_after_horizon_total",
+            "Labels that came after their prediction's time + the horizon: counted, not joined",
+            ["model_id"],
+            registry=r,
+        )
+        self.orphaned_labels = Counter(
+            "monitor_labels_orphaned_total",
+            "Labels whose prediction never came within the horizon",
+            ["model_id"],
+            registry=r,
+        )
+        self.pending_labels = Gauge(
+            "monitor_pending_labels",
+            "Predictions waiting for their label",
+            ["model_id"],
+            registry=r,
+        )
         # Alerts (filled by the alert state machine and the outbox dispatcher).
-        self.alerts_firing = Gauge("monitor_alerts_firing", "1 while an alert rule fires for a model version", ["model_id", "model_version", "rule", "severity"], registry=r)
-        self.notifications = Counter("monitor_notifications_total", "Notifications delivered or not, by sink and outcome (sent, retry, failed)", ["sink", "outcome"], registry=r)
+        self.alerts_firing = Gauge(
+            "monitor_alerts_firing",
+            "1 while an alert rule fires for a model version",
+            ["model_id", "model_version", "rule", "severity"],
+            registry=r,
+        )
+        self.notifications = Counter(
+            "monitor_notifications_total",
+            "Notifications delivered or not, by sink and outcome (sent, retry, failed)",
+            ["sink", "outcome"],
+            registry=r,
+        )
 
     def observe_windows(self, windows: list[ClosedWindow]) -> None:
         """Latest statistics of each closed window (call in window order)."""
@@ -125,9 +297,13 @@ class Metrics:
                         self.drift.labels(feature=c.feature, statistic=stat, **labels).set(value)
                 self.severity.labels(feature=c.feature, **labels).set(SEVERITIES.index(c.severity))
                 if c.quality.get("missing_rate") is not None:
-                    self.missing_rate.labels(feature=c.feature, **labels).set(c.quality["missing_rate"])
+                    self.missing_rate.labels(feature=c.feature, **labels).set(
+                        c.quality["missing_rate"]
+                    )
                 if c.quality.get("out_of_range") is not None:
-                    self.out_of_range.labels(feature=c.feature, **labels).set(c.quality["out_of_range"])
+                    self.out_of_range.labels(feature=c.feature, **labels).set(
+                        c.quality["out_of_range"]
+                    )
                 if c.quality.get("unseen_share") is not None:
                     self.unseen.labels(feature=c.feature, **labels).set(c.quality["unseen_share"])
             for seg in w.segments:
@@ -135,7 +311,9 @@ class Metrics:
                 self.segment_drift_share.labels(**seg_labels).set(seg.dataset.drifted_share)
                 self.segment_events.labels(**seg_labels).set(seg.dataset.events)
                 for c in seg.columns:
-                    self.segment_severity.labels(feature=c.feature, **seg_labels).set(SEVERITIES.index(c.severity))
+                    self.segment_severity.labels(feature=c.feature, **seg_labels).set(
+                        SEVERITIES.index(c.severity)
+                    )
 
     def _seen(self, model_id: str, version: str) -> None:
         """Keep the series of a model's ``max_versions`` most recent versions: a producer that
@@ -152,11 +330,25 @@ class Metrics:
     @property
     def _per_version(self) -> list[Gauge]:
         return [
-            self.drift, self.severity, self.missing_rate, self.drift_share, self.window_events,
-            self.window_end, self.out_of_range, self.unseen, self.segment_drift_share,
-            self.segment_events, self.segment_severity, self.performance,
-            self.performance_estimated, self.performance_predictions, self.performance_labeled,
-            self.performance_scored, self.performance_bound, self.label_coverage, self.recent,
+            self.drift,
+            self.severity,
+            self.missing_rate,
+            self.drift_share,
+            self.window_events,
+            self.window_end,
+            self.out_of_range,
+            self.unseen,
+            self.segment_drift_share,
+            self.segment_events,
+            self.segment_severity,
+            self.performance,
+            self.performance_estimated,
+            self.performance_predictions,
+            self.performance_labeled,
+            self.performance_scored,
+            self.performance_bound,
+            self.label_coverage,
+            self.recent,
             self.alerts_firing,
         ]
 
@@ -190,19 +382,28 @@ class Metrics:
             self.performance_labeled.labels(**labels).set(row["labeled"])
             if estimated.get("n") is not None:
                 self.performance_scored.labels(**labels).set(estimated["n"])
-            for gauge, figures in ((self.performance, metrics), (self.performance_estimated, estimated)):
+            for gauge, figures in (
+                (self.performance, metrics),
+                (self.performance_estimated, estimated),
+            ):
                 for metric, value in _metrics(figures).items():
                     gauge.labels(metric=metric, **labels).set(value)
             for metric, value in _metrics(metrics).items():
                 bound = metrics.get(f"{metric}_error_bound")
                 if isinstance(bound, int | float):
-                    self.performance_bound.labels(metric=metric, bound="lower", **labels).set(value - bound)
-                    self.performance_bound.labels(metric=metric, bound="upper", **labels).set(value + bound)
+                    self.performance_bound.labels(metric=metric, bound="lower", **labels).set(
+                        value - bound
+                    )
+                    self.performance_bound.labels(metric=metric, bound="upper", **labels).set(
+                        value + bound
+                    )
             if metrics.get("coverage") is not None:
                 self.label_coverage.labels(**labels).set(metrics["coverage"])
         for (model_id, version), outcomes in join.recent.items():
             if outcomes:  # accuracy (classification) or mean absolute error of the last labeled
-                self.recent.labels(model_id=model_id, model_version=version).set(sum(outcomes[-1000:]) / len(outcomes[-1000:]))
+                self.recent.labels(model_id=model_id, model_version=version).set(
+                    sum(outcomes[-1000:]) / len(outcomes[-1000:])
+                )
         for model_id in join.models:
             self.pending_labels.labels(model_id=model_id).set(join.pending[model_id])
 

@@ -144,7 +144,13 @@ class NumericProfile:
 
     @classmethod
     def from_payload(cls, name: str, data: Mapping[str, Any]) -> NumericProfile:
-        prof = cls(name, np.asarray(data["edges"], float), float(data["scale"]), np.zeros(0, np.int64), int(data["missing"]))
+        prof = cls(
+            name,
+            np.asarray(data["edges"], float),
+            float(data["scale"]),
+            np.zeros(0, np.int64),
+            int(data["missing"]),
+        )
         counts = np.zeros(prof.n_bins, np.int64)
         counts[prof.in_range] = data["counts"]
         object.__setattr__(prof, "counts", counts)
@@ -190,11 +196,21 @@ class CategoricalProfile:
         return len(self.vocab) + 1
 
     def to_payload(self) -> dict[str, Any]:
-        return {"kind": "categorical", "vocab": list(self.vocab), "counts": self.counts[:-1].tolist(), "missing": self.missing}
+        return {
+            "kind": "categorical",
+            "vocab": list(self.vocab),
+            "counts": self.counts[:-1].tolist(),
+            "missing": self.missing,
+        }
 
     @classmethod
     def from_payload(cls, name: str, data: Mapping[str, Any]) -> CategoricalProfile:
-        return cls(name, tuple(data["vocab"]), np.array([*data["counts"], 0], np.int64), int(data["missing"]))
+        return cls(
+            name,
+            tuple(data["vocab"]),
+            np.array([*data["counts"], 0], np.int64),
+            int(data["missing"]),
+        )
 
 
 Profile = NumericProfile | CategoricalProfile
@@ -252,49 +268,99 @@ class ReferenceProfile:
             raise ReferenceProfileError(f"reference rows lack the configured feature(s) {missing}")
         absent = [k for k in segments if k not in rows]
         if absent:
-            raise ReferenceProfileError(f"reference rows lack the segment key column(s) {absent} (segments.keys)")
+            raise ReferenceProfileError(
+                f"reference rows lack the segment key column(s) {absent} (segments.keys)"
+            )
         n = len(rows[present[0]]) if present else 0
         if n == 0:
             raise ReferenceProfileError("the reference has no rows")
-        whole = cls(model_id, model_version, n, _profiles(layout, rows, present, (fine_bins, exact_max_values)), source)
+        whole = cls(
+            model_id,
+            model_version,
+            n,
+            _profiles(layout, rows, present, (fine_bins, exact_max_values)),
+            source,
+        )
         for key in segments:
             values = list(map(category, rows[key]))
-            names, codes = SegmentPlan({key: top_values(values, top_k, min_segment_rows)}).codes(values, key)
+            names, codes = SegmentPlan({key: top_values(values, top_k, min_segment_rows)}).codes(
+                values, key
+            )
             members = [np.flatnonzero(codes == i) for i in range(len(names))]
             whole.segments[key] = {
-                value: whole._subset(layout, rows, present, idx, (fine_bins, exact_max_values)) if idx.size else whole for value, idx in zip(names, members)
+                value: whole._subset(layout, rows, present, idx, (fine_bins, exact_max_values))
+                if idx.size
+                else whole
+                for value, idx in zip(names, members)
             }
         return whole
 
     @classmethod
     def for_model(
-        cls, model_id: str, model_version: str, cfg: ModelConfig, rows: Mapping[str, Column], source: str = ""
+        cls,
+        model_id: str,
+        model_version: str,
+        cfg: ModelConfig,
+        rows: Mapping[str, Column],
+        source: str = "",
     ) -> ReferenceProfile:
         """:meth:`build` with the model's configured layout, bins and segments."""
         from monitor.performance.estimation import reference_calibration_map  # import cycle
 
         seg = cfg.segments
         profile = cls.build(
-            model_id, model_version, Layout.from_model(cfg), rows, cfg.reference.fine_bins, source, seg.keys, seg.top_k, seg.min_reference_rows,
+            model_id,
+            model_version,
+            Layout.from_model(cfg),
+            rows,
+            cfg.reference.fine_bins,
+            source,
+            seg.keys,
+            seg.top_k,
+            seg.min_reference_rows,
             cfg.reference.exact_bins_max_values,
         )
         object.__setattr__(profile, "calibration", reference_calibration_map(cfg, rows))
         return profile
 
-    def _subset(self, layout: Layout, rows: Mapping[str, Column], present: list[str], idx: np.ndarray, bins: tuple[int, int]) -> ReferenceProfile:
-        sub = {c: np.asarray(rows[c])[idx] if isinstance(rows[c], np.ndarray) else [rows[c][i] for i in idx] for c in present}
-        return ReferenceProfile(self.model_id, self.model_version, len(idx), _profiles(layout, sub, present, bins, self), self.source)
+    def _subset(
+        self,
+        layout: Layout,
+        rows: Mapping[str, Column],
+        present: list[str],
+        idx: np.ndarray,
+        bins: tuple[int, int],
+    ) -> ReferenceProfile:
+        sub = {
+            c: np.asarray(rows[c])[idx]
+            if isinstance(rows[c], np.ndarray)
+            else [rows[c][i] for i in idx]
+            for c in present
+        }
+        return ReferenceProfile(
+            self.model_id,
+            self.model_version,
+            len(idx),
+            _profiles(layout, sub, present, bins, self),
+            self.source,
+        )
 
     @property
     def plan(self) -> SegmentPlan:
         """Which values of each segment key are monitored on their own."""
-        return SegmentPlan({k: tuple(v for v in by_value if v != OTHER) for k, by_value in self.segments.items()})
+        return SegmentPlan(
+            {k: tuple(v for v in by_value if v != OTHER) for k, by_value in self.segments.items()}
+        )
 
     def to_payload(self) -> dict[str, Any]:
-        payload: dict[str, Any] = {"rows": self.rows, "columns": {k: p.to_payload() for k, p in self.columns.items()}}
+        payload: dict[str, Any] = {
+            "rows": self.rows,
+            "columns": {k: p.to_payload() for k, p in self.columns.items()},
+        }
         if self.segments:  # the whole reference standing in for a segment is written as null
             payload["segments"] = {
-                k: {v: None if p is self else p.to_payload() for v, p in by_value.items()} for k, by_value in self.segments.items()
+                k: {v: None if p is self else p.to_payload() for v, p in by_value.items()}
+                for k, by_value in self.segments.items()
             }
         if self.calibration is not None:
             payload["calibration"] = self.calibration.to_payload()
@@ -302,7 +368,12 @@ class ReferenceProfile:
 
     @classmethod
     def from_payload(
-        cls, model_id: str, model_version: str, data: Mapping[str, Any], source: str = "", version: int = 0
+        cls,
+        model_id: str,
+        model_version: str,
+        data: Mapping[str, Any],
+        source: str = "",
+        version: int = 0,
     ) -> ReferenceProfile:
         columns: dict[str, Profile] = {}
         for name, col in data["columns"].items():
@@ -312,16 +383,31 @@ class ReferenceProfile:
 
         fitted = data.get("calibration")  # absent from profiles built before issue 12
         calibration = None if fitted is None else CalibrationMap.from_payload(fitted)
-        whole = cls(model_id, model_version, int(data["rows"]), columns, source, version, calibration=calibration)
+        whole = cls(
+            model_id,
+            model_version,
+            int(data["rows"]),
+            columns,
+            source,
+            version,
+            calibration=calibration,
+        )
         for key, by_value in (data.get("segments") or {}).items():
             whole.segments[key] = {
-                v: whole if p is None else cls.from_payload(model_id, model_version, p, source, version) for v, p in by_value.items()
+                v: whole
+                if p is None
+                else cls.from_payload(model_id, model_version, p, source, version)
+                for v, p in by_value.items()
             }
         return whole
 
 
 def _profiles(
-    layout: Layout, rows: Mapping[str, Column], present: list[str], bins: tuple[int, int], fallback: ReferenceProfile | None = None
+    layout: Layout,
+    rows: Mapping[str, Column],
+    present: list[str],
+    bins: tuple[int, int],
+    fallback: ReferenceProfile | None = None,
 ) -> dict[str, Profile]:
     """Profile each column; ``bins``: (fine bins, exact bins up to this many values)."""
     profiles: dict[str, Profile] = {}
@@ -355,7 +441,9 @@ def read_reference_rows(path: str | Path) -> dict[str, list[Any]]:
     suffix = path.suffix.lower()
     if suffix == ".csv":
         with path.open(newline="") as fh:  # an empty cell is a missing value, whatever the kind
-            rows: list[dict[str, Any]] = [{k: (None if v == "" else v) for k, v in r.items()} for r in csv.DictReader(fh)]
+            rows: list[dict[str, Any]] = [
+                {k: (None if v == "" else v) for k, v in r.items()} for r in csv.DictReader(fh)
+            ]
     elif suffix in (".jsonl", ".ndjson", ".json"):
         decoder = msgspec.json.Decoder()
         rows = []
@@ -366,15 +454,21 @@ def read_reference_rows(path: str | Path) -> dict[str, list[Any]]:
                 try:
                     rows.append(_flatten(decoder.decode(line)))
                 except msgspec.DecodeError as exc:
-                    raise ReferenceProfileError(f"{path} line {number}: not valid JSON ({exc})") from exc
+                    raise ReferenceProfileError(
+                        f"{path} line {number}: not valid JSON ({exc})"
+                    ) from exc
     elif suffix == ".parquet":
         try:
             import pyarrow.parquet as pq
         except ImportError as exc:
-            raise ReferenceProfileError("reading Parquet needs pyarrow: pip install pyarrow") from exc
+            raise ReferenceProfileError(
+                "reading Parquet needs pyarrow: pip install pyarrow"
+            ) from exc
         return pq.read_table(path).to_pydict()
     else:
-        raise ReferenceProfileError(f"unsupported reference file type {suffix!r}: use .csv, .jsonl or .parquet")
+        raise ReferenceProfileError(
+            f"unsupported reference file type {suffix!r}: use .csv, .jsonl or .parquet"
+        )
     columns: dict[str, list[Any]] = {}
     for i, row in enumerate(rows):
         for key in row.keys() - columns.keys():
@@ -386,7 +480,9 @@ def read_reference_rows(path: str | Path) -> dict[str, list[Any]]:
 
 def _flatten(row: Any) -> dict[str, Any]:
     if not isinstance(row, dict):
-        raise ReferenceProfileError(f"a JSONL reference row must be an object, got {type(row).__name__}")
+        raise ReferenceProfileError(
+            f"a JSONL reference row must be an object, got {type(row).__name__}"
+        )
     if isinstance(row.get("features"), dict):
         flat = dict(row["features"])
         for key in ("prediction", "score"):

@@ -133,7 +133,10 @@ def _label_blocks(paths: list[Path], decoder: LabelDecoder) -> Iterator[tuple[De
         with path.open("rb") as fh:
             for block in _jsonl_blocks(fh):
                 decoded = decoder.decode_lines(block)
-                latest = max((int(b.timestamps.max()) for b in decoded.batches.values() if len(b)), default=-(2**62))
+                latest = max(
+                    (int(b.timestamps.max()) for b in decoded.batches.values() if len(b)),
+                    default=-(2**62),
+                )
                 yield decoded, latest
 
 
@@ -152,14 +155,20 @@ def replay(
     """Replay prediction/feature event files (JSONL or Avro container files) into ``store``;
     with ``labels``, label files too, in event-time order through the same label join: a block
     of labels goes in once the predictions' watermark has passed its latest label time."""
-    engine = Engine(config, store, labels=bool(labels), time_guard=EventTimeGuard.replay(config.event_time))
+    engine = Engine(
+        config, store, labels=bool(labels), time_guard=EventTimeGuard.replay(config.event_time)
+    )
     engine.join.lookup = lambda key, ids: checkpointer.performance.lookup(job, key, ids)
     decoder = EventDecoder(config)
     label_blocks = _label_blocks(labels, LabelDecoder(config))
     pending_labels: list[tuple[DecodedLabels, int]] = []
     checkpointer = Checkpointer(
-        engine, store, job, interval_s=config.checkpoint_interval / 1000,
-        after_close=(alerts := AlertEvaluator(config, store)).hook(), alerts=alerts,
+        engine,
+        store,
+        job,
+        interval_s=config.checkpoint_interval / 1000,
+        after_close=(alerts := AlertEvaluator(config, store)).hook(),
+        alerts=alerts,
         wait_for_operator=False,  # a full disk ends the replay, resumable (StoreFull)
     )
     skip = 0

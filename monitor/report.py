@@ -70,7 +70,9 @@ class VersionData:
     features: list[str]
     reference: ReferenceProfile | None
     late: dict[int, int] = field(default_factory=dict)  # window start -> late events
-    segments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # segment -> summaries, oldest first
+    segments: dict[str, list[dict[str, Any]]] = field(
+        default_factory=dict
+    )  # segment -> summaries, oldest first
 
 
 @dataclass
@@ -99,7 +101,11 @@ def collect(
     model = config.model(model_id)
     stat = statistic or next((s for s in HEAT_STATISTICS if s in model.statistics), "psi")
     rows = store.windows(model_id, since_ms=since_ms, version=version)
-    summaries = [s for s in store.summaries(model_id, since_ms, segment=None) if version is None or s["model_version"] == version]
+    summaries = [
+        s
+        for s in store.summaries(model_id, since_ms, segment=None)
+        if version is None or s["model_version"] == version
+    ]
     late = store.late_counts(model_id)
     order = [*model.features, SCORE, PREDICTION]
     versions = []
@@ -115,11 +121,24 @@ def collect(
                 v,
                 windows,
                 {(r["feature"], r["window_start"]): r for r in vrows},
-                [s for s in summaries if s["model_version"] == v and s["window_start"] >= first and not s["segment"]],
+                [
+                    s
+                    for s in summaries
+                    if s["model_version"] == v and s["window_start"] >= first and not s["segment"]
+                ],
                 [f for f in order if f in present] + sorted(present - set(order)),
                 store.get_reference(model_id, v, latest["reference_version"]),
-                {s: sum(late.get((v, p), 0) for p in range(s, e, model.slide_ms)) for s, e in windows},
-                _by_segment([s for s in summaries if s["model_version"] == v and s["window_start"] >= first and s["segment"]]),
+                {
+                    s: sum(late.get((v, p), 0) for p in range(s, e, model.slide_ms))
+                    for s, e in windows
+                },
+                _by_segment(
+                    [
+                        s
+                        for s in summaries
+                        if s["model_version"] == v and s["window_start"] >= first and s["segment"]
+                    ]
+                ),
             )
         )
     versions.sort(key=lambda d: d.windows[-1][1], reverse=True)
@@ -147,7 +166,9 @@ def _optional(store: Store, method: str, model_id: str) -> list[dict[str, Any]]:
     return list(fn(model_id)) if callable(fn) else []
 
 
-def write_report(config: Config, store: Store, model_id: str, out: Path, **options: Any) -> ReportData:
+def write_report(
+    config: Config, store: Store, model_id: str, out: Path, **options: Any
+) -> ReportData:
     data = collect(config, store, model_id, **options)
     out.write_text(render(data), encoding="utf-8")
     return data
@@ -165,7 +186,11 @@ def _num(value: float | None, digits: int = 3) -> str:
         return "0"
     if abs(value) >= 1e5 or abs(value) < 1e-3:
         return f"{value:.{digits}g}"
-    return f"{value:.{digits}g}" if abs(value) < 1 else f"{value:,.{max(digits - 1, 1)}f}".rstrip("0").rstrip(".")
+    return (
+        f"{value:.{digits}g}"
+        if abs(value) < 1
+        else f"{value:,.{max(digits - 1, 1)}f}".rstrip("0").rstrip(".")
+    )
 
 
 def _pct(value: float | None) -> str:
@@ -285,24 +310,38 @@ def line_chart(
     def sy(y: float) -> float:
         return T + ph - (y - y0) / (y1 - y0) * ph
 
-    out = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">']
+    out = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">'
+    ]
     for t in ticks:
         label = _pct(t) if percent else _num(t)
         out.append(f'<line x1="{L}" x2="{L + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" class="grid"/>')
-        out.append(f'<text x="{L - 6}" y="{sy(t) + 4:.1f}" class="tick" text-anchor="end">{label}</text>')
+        out.append(
+            f'<text x="{L - 6}" y="{sy(t) + 4:.1f}" class="tick" text-anchor="end">{label}</text>'
+        )
     span = int(x1 - x0)
     count = max(2, min(5, pw // 100))  # about 100 px per time label
     for i, t in enumerate(_time_ticks(x0, x1, count)):
         anchor = "start" if i == 0 else "end" if i == count - 1 else "middle"
-        out.append(f'<text x="{sx(t):.1f}" y="{height - 10}" class="tick" text-anchor="{anchor}">{_when(int(t), span)}</text>')
-    out.append(f'<line x1="{L}" x2="{L}" y1="{T}" y2="{T + ph}" class="axis"/><line x1="{L}" x2="{L + pw}" y1="{T + ph}" y2="{T + ph}" class="axis"/>')
+        out.append(
+            f'<text x="{sx(t):.1f}" y="{height - 10}" class="tick" text-anchor="{anchor}">{_when(int(t), span)}</text>'
+        )
+    out.append(
+        f'<line x1="{L}" x2="{L}" y1="{T}" y2="{T + ph}" class="axis"/><line x1="{L}" x2="{L + pw}" y1="{T + ph}" y2="{T + ph}" class="axis"/>'
+    )
     labelled: list[float] = []
     for value, label, color in sorted(lines, reverse=True):
         if y0 <= value <= y1:
             at = sy(value)
-            out.append(f'<line x1="{L}" x2="{L + pw}" y1="{at:.1f}" y2="{at:.1f}" stroke="{color}" stroke-dasharray="5 4" stroke-width="1.2"><title>{_e(label)} {_num(value)}</title></line>')
-            if all(abs(at - other) >= 12 for other in labelled):  # labels of close lines would overlap
-                out.append(f'<text x="{L + 4}" y="{at - 4:.1f}" class="tick" fill="{color}">{_e(label)}</text>')
+            out.append(
+                f'<line x1="{L}" x2="{L + pw}" y1="{at:.1f}" y2="{at:.1f}" stroke="{color}" stroke-dasharray="5 4" stroke-width="1.2"><title>{_e(label)} {_num(value)}</title></line>'
+            )
+            if all(
+                abs(at - other) >= 12 for other in labelled
+            ):  # labels of close lines would overlap
+                out.append(
+                    f'<text x="{L + 4}" y="{at - 4:.1f}" class="tick" fill="{color}">{_e(label)}</text>'
+                )
                 labelled.append(at)
     for s in series:
         runs: list[list[tuple[float, float]]] = [[]]
@@ -315,17 +354,33 @@ def line_chart(
         for run in runs:
             if len(run) > 1:
                 d = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in run)
-                out.append(f'<polyline points="{d}" fill="none" stroke="{s.color}" stroke-width="2"{dash}/>')
+                out.append(
+                    f'<polyline points="{d}" fill="none" stroke="{s.color}" stroke-width="2"{dash}/>'
+                )
         if len([p for p in s.points if p[1] is not None]) <= 60:
             for x, y in s.points:
                 if y is not None:
-                    out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.6" fill="{s.color}"><title>{_e(s.name)} {_when(int(x))}: {_pct(y) if percent else _num(y, 4)}</title></circle>')
+                    out.append(
+                        f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.6" fill="{s.color}"><title>{_e(s.name)} {_when(int(x))}: {_pct(y) if percent else _num(y, 4)}</title></circle>'
+                    )
     out.append("</svg>")
-    legend = "".join(f'<span class="key"><i style="background:{s.color}"></i>{_e(s.name)}{" (dashed)" if s.dashed else ""}</span>' for s in series if len(series) > 1)
+    legend = "".join(
+        f'<span class="key"><i style="background:{s.color}"></i>{_e(s.name)}{" (dashed)" if s.dashed else ""}</span>'
+        for s in series
+        if len(series) > 1
+    )
     return "".join(out) + (f'<div class="legend">{legend}</div>' if legend else "")
 
 
-def bar_chart(labels: Sequence[str], groups: Sequence[tuple[str, str, Sequence[float]]], *, width: int = 620, height: int = 220, percent: bool = True, note_x: str = "") -> str:
+def bar_chart(
+    labels: Sequence[str],
+    groups: Sequence[tuple[str, str, Sequence[float]]],
+    *,
+    width: int = 620,
+    height: int = 220,
+    percent: bool = True,
+    note_x: str = "",
+) -> str:
     """Grouped vertical bars: ``groups`` are (name, colour, values per label)."""
     n = len(labels)
     if not n:
@@ -340,28 +395,43 @@ def bar_chart(labels: Sequence[str], groups: Sequence[tuple[str, str, Sequence[f
     def sy(y: float) -> float:
         return T + ph - y / ticks[-1] * ph
 
-    out = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">']
+    out = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">'
+    ]
     for t in ticks:
         out.append(f'<line x1="{L}" x2="{L + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" class="grid"/>')
-        out.append(f'<text x="{L - 6}" y="{sy(t) + 4:.1f}" class="tick" text-anchor="end">{_pct(t) if percent else _num(t)}</text>')
+        out.append(
+            f'<text x="{L - 6}" y="{sy(t) + 4:.1f}" class="tick" text-anchor="end">{_pct(t) if percent else _num(t)}</text>'
+        )
     step = max(1, math.ceil(n / 24))
     for i, label in enumerate(labels):
         for g, (name, color, vals) in enumerate(groups):
             v = vals[i]
             x = L + i * slot + slot * 0.1 + g * bw
-            out.append(f'<rect x="{x:.1f}" y="{sy(v):.1f}" width="{max(bw - 1, 1):.1f}" height="{max(T + ph - sy(v), 0):.1f}" fill="{color}"><title>{_e(name)} {_e(label)}: {_pct(v) if percent else _num(v)}</title></rect>')
+            out.append(
+                f'<rect x="{x:.1f}" y="{sy(v):.1f}" width="{max(bw - 1, 1):.1f}" height="{max(T + ph - sy(v), 0):.1f}" fill="{color}"><title>{_e(name)} {_e(label)}: {_pct(v) if percent else _num(v)}</title></rect>'
+            )
         if i % step == 0 or i == n - 1:
             cx = L + i * slot + slot / 2
-            out.append(f'<text class="tick" text-anchor="end" transform="translate({cx:.1f},{T + ph + 10}) rotate(-35)">{_e(label[:18])}</text>')
+            out.append(
+                f'<text class="tick" text-anchor="end" transform="translate({cx:.1f},{T + ph + 10}) rotate(-35)">{_e(label[:18])}</text>'
+            )
     out.append(f'<line x1="{L}" x2="{L + pw}" y1="{T + ph}" y2="{T + ph}" class="axis"/>')
     if note_x:
-        out.append(f'<text x="{L + pw}" y="{height - 2}" class="tick" text-anchor="end">{_e(note_x)}</text>')
+        out.append(
+            f'<text x="{L + pw}" y="{height - 2}" class="tick" text-anchor="end">{_e(note_x)}</text>'
+        )
     out.append("</svg>")
-    legend = "".join(f'<span class="key"><i style="background:{c}"></i>{_e(name)}</span>' for name, c, _ in groups)
+    legend = "".join(
+        f'<span class="key"><i style="background:{c}"></i>{_e(name)}</span>'
+        for name, c, _ in groups
+    )
     return "".join(out) + f'<div class="legend">{legend}</div>'
 
 
-def heatmap(data: VersionData, statistic: str, threshold: Threshold | None, width: int = 1240) -> str:
+def heatmap(
+    data: VersionData, statistic: str, threshold: Threshold | None, width: int = 1240
+) -> str:
     """Features (rows) x windows (columns), coloured by ``statistic``; a dot marks drift."""
     n = len(data.windows)
     label_w = max(70, 8 * max(len(f) for f in data.features) + 16)
@@ -374,25 +444,41 @@ def heatmap(data: VersionData, statistic: str, threshold: Threshold | None, widt
     out = [f'<svg class="chart heat" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img">']
     for i, f in enumerate(data.features):
         y = T + i * ch
-        out.append(f'<text x="{L - 8}" y="{y + ch / 2 + 4:.1f}" class="label" text-anchor="end">{_e(f)}</text>')
+        out.append(
+            f'<text x="{L - 8}" y="{y + ch / 2 + 4:.1f}" class="label" text-anchor="end">{_e(f)}</text>'
+        )
         for j, (start, end) in enumerate(data.windows):
             row = data.cells.get((f, start))
             x = L + j * cw
             if row is None:
-                out.append(f'<rect x="{x:.1f}" y="{y}" width="{cw:.1f}" height="{ch}" fill="#fafafa"/>')
+                out.append(
+                    f'<rect x="{x:.1f}" y="{y}" width="{cw:.1f}" height="{ch}" fill="#fafafa"/>'
+                )
                 continue
             value = (row["statistics"] or {}).get(statistic)
             fill = "url(#base)" if row["baseline"] else heat_color(value, threshold)
-            tip = f'{f} {_when(start)}–{_when(end)[11:]}: {statistic}={_num(value, 4)}, severity {row["severity"]}, {row["count"]} events' + (" (baseline)" if row["baseline"] else "")
-            out.append(f'<rect x="{x:.1f}" y="{y}" width="{cw:.1f}" height="{ch}" fill="{fill}" stroke="#fff" stroke-width="{1 if cw > 4 else 0}"><title>{_e(tip)}</title></rect>')
+            tip = (
+                f"{f} {_when(start)}–{_when(end)[11:]}: {statistic}={_num(value, 4)}, severity {row['severity']}, {row['count']} events"
+                + (" (baseline)" if row["baseline"] else "")
+            )
+            out.append(
+                f'<rect x="{x:.1f}" y="{y}" width="{cw:.1f}" height="{ch}" fill="{fill}" stroke="#fff" stroke-width="{1 if cw > 4 else 0}"><title>{_e(tip)}</title></rect>'
+            )
             if row["drift"] and cw >= 5:
-                out.append(f'<circle cx="{x + cw / 2:.1f}" cy="{y + ch / 2}" r="{min(3.2, cw / 4):.1f}" fill="#212121"/>')
+                out.append(
+                    f'<circle cx="{x + cw / 2:.1f}" cy="{y + ch / 2}" r="{min(3.2, cw / 4):.1f}" fill="#212121"/>'
+                )
     every = max(1, math.ceil(100 / cw))  # a time label (window start) every ~100 px
     for j in range(0, n, every):
         x = L + j * cw
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{h - B}" y2="{h - B + 6}" class="axis"/>')
-        out.append(f'<text x="{x + 2:.1f}" y="{h - 14}" class="tick">{_when(data.windows[j][0], span)}</text>')
-    out.insert(1, '<defs><pattern id="base" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#eeeeee"/><line x1="0" y1="0" x2="0" y2="6" stroke="#bdbdbd" stroke-width="2"/></pattern></defs>')
+        out.append(
+            f'<text x="{x + 2:.1f}" y="{h - 14}" class="tick">{_when(data.windows[j][0], span)}</text>'
+        )
+    out.insert(
+        1,
+        '<defs><pattern id="base" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#eeeeee"/><line x1="0" y1="0" x2="0" y2="6" stroke="#bdbdbd" stroke-width="2"/></pattern></defs>',
+    )
     out.append("</svg>")
     return "".join(out)
 
@@ -400,7 +486,9 @@ def heatmap(data: VersionData, statistic: str, threshold: Threshold | None, widt
 def heat_legend(statistic: str, threshold: Threshold | None) -> str:
     w, c = (threshold.warning, threshold.critical) if threshold else (0.1, 0.25)
     stops = [0, w / 2, w, (w + c) / 2, c, 1.5 * c, 2 * c]
-    cells = "".join(f'<span class="swatch" style="background:{heat_color(v, threshold)}"></span>' for v in stops)
+    cells = "".join(
+        f'<span class="swatch" style="background:{heat_color(v, threshold)}"></span>' for v in stops
+    )
     return (
         f'<div class="legend">{_e(statistic)}: {cells} <span>0 → warning {_num(w)} → critical {_num(c)} → {_num(2 * c)}+</span>'
         '<span class="key"><i class="dot"></i>drift flagged (any statistic or data quality)</span>'
@@ -428,7 +516,9 @@ def _numeric_reference(profile: NumericProfile, bins: int = 40) -> tuple[np.ndar
     return display, shares / max(shares.sum(), 1)
 
 
-def _range_chart(profile: NumericProfile, row: dict[str, Any], width: int = 620, height: int = 220) -> str:
+def _range_chart(
+    profile: NumericProfile, row: dict[str, Any], width: int = 620, height: int = 220
+) -> str:
     """Reference histogram with the window's [min, max] drawn over it (what the store keeps)."""
     display, shares = _numeric_reference(profile)
     q = row["quality"] or {}
@@ -437,7 +527,10 @@ def _range_chart(profile: NumericProfile, row: dict[str, Any], width: int = 620,
     pad = 0.5 * (hi - lo) or 1.0
     x0 = min(lo, cmin if cmin is not None else lo)
     x1 = max(hi, cmax if cmax is not None else hi)
-    clipped_lo, clipped_hi = x0 < lo - pad, x1 > hi + pad  # far outliers: do not squash the histogram
+    clipped_lo, clipped_hi = (
+        x0 < lo - pad,
+        x1 > hi + pad,
+    )  # far outliers: do not squash the histogram
     x0, x1 = max(x0, lo - pad) - 0.02 * pad, min(x1, hi + pad) + 0.02 * pad
     L, R, T, B = 48, 10, 22, 30
     pw, ph = width - L - R, height - T - B
@@ -449,28 +542,48 @@ def _range_chart(profile: NumericProfile, row: dict[str, Any], width: int = 620,
     def sy(y: float) -> float:
         return T + ph - y / ticks[-1] * ph
 
-    out = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">']
+    out = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">'
+    ]
     for t in ticks:
-        out.append(f'<line x1="{L}" x2="{L + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" class="grid"/><text x="{L - 6}" y="{sy(t) + 4:.1f}" class="tick" text-anchor="end">{_pct(t)}</text>')
+        out.append(
+            f'<line x1="{L}" x2="{L + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" class="grid"/><text x="{L - 6}" y="{sy(t) + 4:.1f}" class="tick" text-anchor="end">{_pct(t)}</text>'
+        )
     if cmin is not None and cmax is not None:
         a, b = sx(max(cmin, x0)), sx(min(cmax, x1))
-        out.append(f'<rect x="{a:.1f}" y="{T}" width="{max(b - a, 2):.1f}" height="{ph}" fill="{_CUR_COLOR}" opacity="0.16"/>')
+        out.append(
+            f'<rect x="{a:.1f}" y="{T}" width="{max(b - a, 2):.1f}" height="{ph}" fill="{_CUR_COLOR}" opacity="0.16"/>'
+        )
         for x in (a, b):
-            out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{T}" y2="{T + ph}" stroke="{_CUR_COLOR}" stroke-width="2"/>')
-        out.append(f'<text x="{a + 3:.1f}" y="{T - 8}" class="tick" fill="{_CUR_COLOR}">{"← " if clipped_lo else ""}window min {_num(cmin)}</text>')
-        out.append(f'<text x="{b - 3:.1f}" y="{T - 8}" class="tick" fill="{_CUR_COLOR}" text-anchor="end">window max {_num(cmax)}{" →" if clipped_hi else ""}</text>')
+            out.append(
+                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{T}" y2="{T + ph}" stroke="{_CUR_COLOR}" stroke-width="2"/>'
+            )
+        out.append(
+            f'<text x="{a + 3:.1f}" y="{T - 8}" class="tick" fill="{_CUR_COLOR}">{"← " if clipped_lo else ""}window min {_num(cmin)}</text>'
+        )
+        out.append(
+            f'<text x="{b - 3:.1f}" y="{T - 8}" class="tick" fill="{_CUR_COLOR}" text-anchor="end">window max {_num(cmax)}{" →" if clipped_hi else ""}</text>'
+        )
     for i, share in enumerate(shares):
         a, b = sx(display[i]), sx(display[i + 1])
-        out.append(f'<rect x="{a:.1f}" y="{sy(share):.1f}" width="{max(b - a - 0.5, 0.5):.1f}" height="{T + ph - sy(share):.1f}" fill="{_REF_COLOR}" opacity="0.85"><title>reference [{_num(display[i])}, {_num(display[i + 1])}): {_pct(share)}</title></rect>')
+        out.append(
+            f'<rect x="{a:.1f}" y="{sy(share):.1f}" width="{max(b - a - 0.5, 0.5):.1f}" height="{T + ph - sy(share):.1f}" fill="{_REF_COLOR}" opacity="0.85"><title>reference [{_num(display[i])}, {_num(display[i + 1])}): {_pct(share)}</title></rect>'
+        )
     for t in _ticks(x0, x1, 6):
         if x0 <= t <= x1:
-            out.append(f'<text x="{sx(t):.1f}" y="{height - 10}" class="tick" text-anchor="middle">{_num(t)}</text>')
+            out.append(
+                f'<text x="{sx(t):.1f}" y="{height - 10}" class="tick" text-anchor="middle">{_num(t)}</text>'
+            )
     out.append(f'<line x1="{L}" x2="{L + pw}" y1="{T + ph}" y2="{T + ph}" class="axis"/></svg>')
-    out.append(f'<div class="legend"><span class="key"><i style="background:{_REF_COLOR}"></i>reference distribution</span><span class="key"><i style="background:{_CUR_COLOR};opacity:.5"></i>window range [min, max]</span></div>')
+    out.append(
+        f'<div class="legend"><span class="key"><i style="background:{_REF_COLOR}"></i>reference distribution</span><span class="key"><i style="background:{_CUR_COLOR};opacity:.5"></i>window range [min, max]</span></div>'
+    )
     return "".join(out)
 
 
-def _histogram_chart(profile: NumericProfile | CategoricalProfile, hist: dict[str, Any]) -> str | None:
+def _histogram_chart(
+    profile: NumericProfile | CategoricalProfile, hist: dict[str, Any]
+) -> str | None:
     """Reference vs window over the same bins, when the window row carries its histogram."""
     counts = np.asarray(hist.get("counts") or [], float)
     if counts.sum() <= 0:
@@ -481,8 +594,14 @@ def _histogram_chart(profile: NumericProfile | CategoricalProfile, hist: dict[st
             return None
         mids = (profile.edges[:-1] + profile.edges[1:]) / 2
         idx = np.searchsorted(edges, mids, side="right")  # 0: below the first edge
-        ref = np.bincount(idx, weights=profile.counts[profile.in_range].astype(float), minlength=counts.size)[: counts.size]
-        labels = [f"< {_num(edges[0])}"] + [f"{_num(a)}…{_num(b)}" for a, b in itertools.pairwise(edges)] + [f"≥ {_num(edges[-1])}"]
+        ref = np.bincount(
+            idx, weights=profile.counts[profile.in_range].astype(float), minlength=counts.size
+        )[: counts.size]
+        labels = (
+            [f"< {_num(edges[0])}"]
+            + [f"{_num(a)}…{_num(b)}" for a, b in itertools.pairwise(edges)]
+            + [f"≥ {_num(edges[-1])}"]
+        )
     else:
         if counts.size != len(profile.vocab) + 1:
             return None
@@ -491,31 +610,58 @@ def _histogram_chart(profile: NumericProfile | CategoricalProfile, hist: dict[st
         keep = np.argsort(-(ref / max(ref.sum(), 1) + counts / counts.sum()))[:16]
         keep = np.sort(keep)
         labels, ref, counts = [labels[i] for i in keep], ref[keep], counts[keep]
-    return bar_chart(labels, [("reference", _REF_COLOR, ref / max(ref.sum(), 1)), ("window", _CUR_COLOR, counts / counts.sum())])
+    return bar_chart(
+        labels,
+        [
+            ("reference", _REF_COLOR, ref / max(ref.sum(), 1)),
+            ("window", _CUR_COLOR, counts / counts.sum()),
+        ],
+    )
 
 
 def _categorical_chart(profile: CategoricalProfile, row: dict[str, Any]) -> str:
     shares = profile.counts[:-1] / max(profile.counts[:-1].sum(), 1)
     top = min(len(profile.vocab), 15)
-    labels = list(profile.vocab[:top]) + (["(other)"] if len(profile.vocab) > top else []) + ["(unseen)"]
-    ref = list(shares[:top]) + ([float(shares[top:].sum())] if len(profile.vocab) > top else []) + [0.0]
+    labels = (
+        list(profile.vocab[:top]) + (["(other)"] if len(profile.vocab) > top else []) + ["(unseen)"]
+    )
+    ref = (
+        list(shares[:top])
+        + ([float(shares[top:].sum())] if len(profile.vocab) > top else [])
+        + [0.0]
+    )
     unseen = (row["quality"] or {}).get("unseen_share") or 0.0
     cur = [0.0] * (len(labels) - 1) + [unseen]
-    return bar_chart(labels, [("reference share", _REF_COLOR, ref), ("window: share of unseen values", _CUR_COLOR, cur)])
+    return bar_chart(
+        labels,
+        [("reference share", _REF_COLOR, ref), ("window: share of unseen values", _CUR_COLOR, cur)],
+    )
 
 
 def _stats_table(profile: NumericProfile | CategoricalProfile | None, row: dict[str, Any]) -> str:
     q, s = row["quality"] or {}, row["statistics"] or {}
     rows: list[tuple[str, str, str]] = []
     if isinstance(profile, NumericProfile):
-        rows.append(("range", f"[{_num(float(profile.edges[0]))}, {_num(float(profile.edges[-1]))}]", f"[{_num(q.get('min'))}, {_num(q.get('max'))}]"))
+        rows.append(
+            (
+                "range",
+                f"[{_num(float(profile.edges[0]))}, {_num(float(profile.edges[-1]))}]",
+                f"[{_num(q.get('min'))}, {_num(q.get('max'))}]",
+            )
+        )
         rows.append(("outside the reference range", "0%", _pct(q.get("out_of_range"))))
     elif isinstance(profile, CategoricalProfile):
         rows.append(("categories", str(len(profile.vocab)), ""))
         rows.append(("unseen values", "0%", _pct(q.get("unseen_share"))))
         top = q.get("unseen_top") or {}
         if top:
-            rows.append(("most frequent unseen", "", ", ".join(f"{_e(k)} ({v})" for k, v in list(top.items())[:4])))
+            rows.append(
+                (
+                    "most frequent unseen",
+                    "",
+                    ", ".join(f"{_e(k)} ({v})" for k, v in list(top.items())[:4]),
+                )
+            )
     if profile is not None:
         ref_missing = profile.missing / max(int(profile.counts.sum()) + profile.missing, 1)
         rows.append(("missing values", _pct(ref_missing), _pct(q.get("missing_rate"))))
@@ -538,7 +684,9 @@ def _feature_card(data: ReportData, v: VersionData, feature: str) -> str:
     row = v.cells[(feature, start)]
     profile = v.reference.columns.get(feature) if v.reference else None
     hist = (row["quality"] or {}).get("histogram")
-    chart = _histogram_chart(profile, hist) if profile is not None and isinstance(hist, dict) else None
+    chart = (
+        _histogram_chart(profile, hist) if profile is not None and isinstance(hist, dict) else None
+    )
     if chart is not None:
         caption = "Reference and window shares over the same bins."
     elif isinstance(profile, NumericProfile):
@@ -550,13 +698,22 @@ def _feature_card(data: ReportData, v: VersionData, feature: str) -> str:
     else:
         chart, caption = '<p class="empty">no reference profile for this column</p>', ""
     points = [(e, _stat(v.cells.get((feature, s)), data.statistic)) for s, e in v.windows]
-    lines = [(data.threshold.warning, "warning", _SEVERITY_COLOR["warning"]), (data.threshold.critical, "critical", _SEVERITY_COLOR["critical"])] if data.threshold else []
-    trend = line_chart([Series(data.statistic, "#37474f", points)], width=420, height=170, lines=lines)
+    lines = (
+        [
+            (data.threshold.warning, "warning", _SEVERITY_COLOR["warning"]),
+            (data.threshold.critical, "critical", _SEVERITY_COLOR["critical"]),
+        ]
+        if data.threshold
+        else []
+    )
+    trend = line_chart(
+        [Series(data.statistic, "#37474f", points)], width=420, height=170, lines=lines
+    )
     return (
         f'<div class="card feature"><h3>{_e(feature)} <span class="badge {_e(row["severity"])}">{_e(row["severity"])}</span>'
         f'<span class="sub">window {_when(start)} – {_when(end)} UTC · drifted in {len(drifted)} of {len(v.windows)} windows</span></h3>'
         f'<div class="cols"><div>{chart}<p class="caption">{_e(caption)}</p></div>'
-        f'<div>{_stats_table(profile, row)}<h4>{_e(data.statistic)} over time</h4>{trend}</div></div></div>'
+        f"<div>{_stats_table(profile, row)}<h4>{_e(data.statistic)} over time</h4>{trend}</div></div></div>"
     )
 
 
@@ -571,7 +728,11 @@ def _summary(data: ReportData) -> str:
         sev = latest["severity"] if latest else "ok"
         events = sum(s["events"] for s in v.summaries)
         late = sum(v.late.values())
-        ref = f"reference v{v.reference.version} ({v.reference.rows:,} rows{', ' + _e(v.reference.source) if v.reference.source else ''})" if v.reference else "no reference"
+        ref = (
+            f"reference v{v.reference.version} ({v.reference.rows:,} rows{', ' + _e(v.reference.source) if v.reference.source else ''})"
+            if v.reference
+            else "no reference"
+        )
         cards.append(
             f'<div class="kpis"><div class="kpi"><span>version</span><b>{_e(v.version)}</b><small>{ref}</small></div>'
             f'<div class="kpi"><span>windows</span><b>{n}</b><small>{_when(v.windows[0][0])} – {_when(v.windows[-1][1])} UTC</small></div>'
@@ -584,15 +745,27 @@ def _summary(data: ReportData) -> str:
 
 
 def _version_section(data: ReportData, v: VersionData) -> str:
-    parts = [f'<section id="version-{_e(v.version)}"><h2>Drift per feature over time <span class="sub">version {_e(v.version)}</span></h2>']
-    parts.append(f'<div class="card scroll">{heatmap(v, data.statistic, data.threshold)}{heat_legend(data.statistic, data.threshold)}</div>')
+    parts = [
+        f'<section id="version-{_e(v.version)}"><h2>Drift per feature over time <span class="sub">version {_e(v.version)}</span></h2>'
+    ]
+    parts.append(
+        f'<div class="card scroll">{heatmap(v, data.statistic, data.threshold)}{heat_legend(data.statistic, data.threshold)}</div>'
+    )
     share = [(s["window_end"], s["drifted_share"]) for s in v.summaries]
     events = [(s["window_end"], float(s["events"])) for s in v.summaries]
     late = [(s["window_end"], float(v.late.get(s["window_start"], 0))) for s in v.summaries]
     ds = data.model.drift_share
     parts.append(
         '<div class="cols"><div class="card"><h3>Dataset drift share</h3>'
-        + line_chart([Series("drifted share", "#6741d9", share)], percent=True, y_max=1.0, lines=[(ds.warning, "warning", _SEVERITY_COLOR["warning"]), (ds.critical, "critical", _SEVERITY_COLOR["critical"])])
+        + line_chart(
+            [Series("drifted share", "#6741d9", share)],
+            percent=True,
+            y_max=1.0,
+            lines=[
+                (ds.warning, "warning", _SEVERITY_COLOR["warning"]),
+                (ds.critical, "critical", _SEVERITY_COLOR["critical"]),
+            ],
+        )
         + '</div><div class="card"><h3>Events per window</h3>'
         + line_chart([Series("events", "#1971c2", events), Series("late events", "#e8590c", late)])
         + "</div></div>"
@@ -601,36 +774,68 @@ def _version_section(data: ReportData, v: VersionData) -> str:
         parts.append(_segments(data, v))
     ranked = sorted(
         {f for (f, _), r in v.cells.items() if r["drift"]},
-        key=lambda f: -max(_stat(r, data.statistic) or 0 for (g, _), r in v.cells.items() if g == f),
+        key=lambda f: (
+            -max(_stat(r, data.statistic) or 0 for (g, _), r in v.cells.items() if g == f)
+        ),
     )
-    parts.append('<h2>Reference vs current <span class="sub">drifted features, worst first (latest window where each drifted)</span></h2>')
+    parts.append(
+        '<h2>Reference vs current <span class="sub">drifted features, worst first (latest window where each drifted)</span></h2>'
+    )
     if not ranked:
         parts.append('<p class="empty card">No feature drifted in these windows.</p>')
     for f in ranked[:DRIFTED_SHOWN]:
         parts.append(_feature_card(data, v, f))
     if len(ranked) > DRIFTED_SHOWN:
-        parts.append(f'<p class="caption">{len(ranked) - DRIFTED_SHOWN} more drifted features: {_e(", ".join(ranked[DRIFTED_SHOWN:]))}.</p>')
+        parts.append(
+            f'<p class="caption">{len(ranked) - DRIFTED_SHOWN} more drifted features: {_e(", ".join(ranked[DRIFTED_SHOWN:]))}.</p>'
+        )
     parts.append("</section>")
     return "".join(parts)
 
 
-_SEGMENT_COLORS = ("#1971c2", "#e8590c", "#2f9e44", "#ae3ec9", "#f08c00", "#0c8599", "#c2255c", "#5c940d", "#364fc7", "#868e96")
+_SEGMENT_COLORS = (
+    "#1971c2",
+    "#e8590c",
+    "#2f9e44",
+    "#ae3ec9",
+    "#f08c00",
+    "#0c8599",
+    "#c2255c",
+    "#5c940d",
+    "#364fc7",
+    "#868e96",
+)
 
 
 def _segments(data: ReportData, v: VersionData) -> str:
     """Dataset drift share per segment over time, and what drifted in each segment's latest window."""
     ds = data.model.drift_share
-    series = [Series(seg, _SEGMENT_COLORS[i % len(_SEGMENT_COLORS)], [(s["window_end"], s["drifted_share"]) for s in rows]) for i, (seg, rows) in enumerate(sorted(v.segments.items()))]
+    series = [
+        Series(
+            seg,
+            _SEGMENT_COLORS[i % len(_SEGMENT_COLORS)],
+            [(s["window_end"], s["drifted_share"]) for s in rows],
+        )
+        for i, (seg, rows) in enumerate(sorted(v.segments.items()))
+    ]
     least = data.model.min_events
     latest = "".join(
         f'<tr><th>{_e(seg)}</th><td class="{_e(rows[-1]["severity"])}">{_e(rows[-1]["severity"])}</td><td>{rows[-1]["events"]:,}</td>'
-        f'<td>{_e(", ".join(rows[-1]["drifted_features"]) or "none") if rows[-1]["events"] >= least else f"not judged: fewer than min_events ({least:,}) events"}</td></tr>'
+        f"<td>{_e(', '.join(rows[-1]['drifted_features']) or 'none') if rows[-1]['events'] >= least else f'not judged: fewer than min_events ({least:,}) events'}</td></tr>"
         for seg, rows in sorted(v.segments.items())
     )
     return (
         '<h2>Drift per segment <span class="sub">each segment against its own part of the reference (segments.keys)</span></h2>'
         '<div class="cols"><div class="card"><h3>Dataset drift share per segment</h3>'
-        + line_chart(series, percent=True, y_max=1.0, lines=[(ds.warning, "warning", _SEVERITY_COLOR["warning"]), (ds.critical, "critical", _SEVERITY_COLOR["critical"])])
+        + line_chart(
+            series,
+            percent=True,
+            y_max=1.0,
+            lines=[
+                (ds.warning, "warning", _SEVERITY_COLOR["warning"]),
+                (ds.critical, "critical", _SEVERITY_COLOR["critical"]),
+            ],
+        )
         + '</div><div class="card"><h3>Latest window per segment</h3><table class="stats"><thead><tr><th>segment</th><th>severity</th><th>events</th><th>drifted features</th></tr></thead>'
         + f"<tbody>{latest}</tbody></table></div></div>"
     )
@@ -639,17 +844,32 @@ def _segments(data: ReportData, v: VersionData) -> str:
 def _performance(data: ReportData) -> str:
     head = '<section id="performance"><h2>Performance: realized vs estimated</h2>'
     if not data.performance:
-        return head + '<p class="empty card">No performance recorded for this model yet: realized performance needs labels joined to predictions, estimated performance a configured estimator.</p></section>'
+        return (
+            head
+            + '<p class="empty card">No performance recorded for this model yet: realized performance needs labels joined to predictions, estimated performance a configured estimator.</p></section>'
+        )
     by_metric: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in data.performance:
         by_metric.setdefault((r["model_version"], r["metric"]), []).append(r)
     cards = []
     for (version, metric), rows in sorted(by_metric.items()):
         rows.sort(key=lambda r: r["window_end"])
-        series = [Series("realized", "#1971c2", [(r["window_end"], r.get("realized")) for r in rows]), Series("estimated", "#f08c00", [(r["window_end"], r.get("estimated")) for r in rows], dashed=True)]
+        series = [
+            Series("realized", "#1971c2", [(r["window_end"], r.get("realized")) for r in rows]),
+            Series(
+                "estimated",
+                "#f08c00",
+                [(r["window_end"], r.get("estimated")) for r in rows],
+                dashed=True,
+            ),
+        ]
         values = [y for s in series for _, y in s.points if y is not None]
-        low = math.floor(max(0.0, min(values, default=0.0) - 0.05) * 10) / 10  # zoom in on the metric's range
-        cards.append(f'<div class="card"><h3>{_e(metric)} <span class="sub">version {_e(version)}</span></h3>{line_chart(series, y_min=low)}</div>')
+        low = (
+            math.floor(max(0.0, min(values, default=0.0) - 0.05) * 10) / 10
+        )  # zoom in on the metric's range
+        cards.append(
+            f'<div class="card"><h3>{_e(metric)} <span class="sub">version {_e(version)}</span></h3>{line_chart(series, y_min=low)}</div>'
+        )
     return head + '<div class="cols">' + "".join(cards) + "</div></section>"
 
 
@@ -659,11 +879,18 @@ def _alerts(data: ReportData) -> str:
         return head + '<p class="empty card">No alerts recorded for this model.</p></section>'
     lanes: dict[str, list[dict[str, Any]]] = {}
     for a in data.alerts:
-        name = a["rule"] + (f" · {a['feature']}" if a.get("feature") else "") + f" ({a.get('model_version', '')})"
+        name = (
+            a["rule"]
+            + (f" · {a['feature']}" if a.get("feature") else "")
+            + f" ({a.get('model_version', '')})"
+        )
         lanes.setdefault(name, []).append(a)
     # The time axis spans the windows and the alerts; an alert still firing runs to the end.
     x0 = min([a["started_ms"] for a in data.alerts] + [v.windows[0][0] for v in data.versions])
-    x1 = max([a.get("resolved_ms") or a["started_ms"] for a in data.alerts] + [v.windows[-1][1] for v in data.versions])
+    x1 = max(
+        [a.get("resolved_ms") or a["started_ms"] for a in data.alerts]
+        + [v.windows[-1][1] for v in data.versions]
+    )
     x1 = max(x1, x0 + 1)
     L, R, T, lh, width = 260, 12, 6, 22, 1240
     h = T + lh * len(lanes) + 30
@@ -675,18 +902,31 @@ def _alerts(data: ReportData) -> str:
     out = [f'<svg class="chart" viewBox="0 0 {width} {h}" width="{width}" height="{h}" role="img">']
     for i, (name, spans) in enumerate(sorted(lanes.items())):
         y = T + i * lh
-        out.append(f'<text x="{L - 8}" y="{y + 15}" class="label" text-anchor="end">{_e(name[:40])}</text><line x1="{L}" x2="{L + pw}" y1="{y + lh / 2}" y2="{y + lh / 2}" class="grid"/>')
+        out.append(
+            f'<text x="{L - 8}" y="{y + 15}" class="label" text-anchor="end">{_e(name[:40])}</text><line x1="{L}" x2="{L + pw}" y1="{y + lh / 2}" y2="{y + lh / 2}" class="grid"/>'
+        )
         for a in spans:
             end = a.get("resolved_ms") or x1
             color = _SEVERITY_COLOR.get(a.get("severity", ""), "#c62828")
             state = "firing" if a.get("resolved_ms") is None else "resolved"
-            out.append(f'<rect x="{sx(a["started_ms"]):.1f}" y="{y + 3}" width="{max(sx(end) - sx(a["started_ms"]), 3):.1f}" height="{lh - 6}" rx="3" fill="{color}"><title>{_e(name)}: {_e(a.get("severity", ""))} {_when(a["started_ms"])} – {_when(end)} ({state})</title></rect>')
+            out.append(
+                f'<rect x="{sx(a["started_ms"]):.1f}" y="{y + 3}" width="{max(sx(end) - sx(a["started_ms"]), 3):.1f}" height="{lh - 6}" rx="3" fill="{color}"><title>{_e(name)}: {_e(a.get("severity", ""))} {_when(a["started_ms"])} – {_when(end)} ({state})</title></rect>'
+            )
     for i, t in enumerate(_time_ticks(x0, x1, 6)):
         anchor = "start" if i == 0 else "end" if i == 5 else "middle"
-        out.append(f'<text x="{sx(t):.1f}" y="{h - 8}" class="tick" text-anchor="{anchor}">{_when(int(t), int(x1 - x0))}</text>')
+        out.append(
+            f'<text x="{sx(t):.1f}" y="{h - 8}" class="tick" text-anchor="{anchor}">{_when(int(t), int(x1 - x0))}</text>'
+        )
     out.append("</svg>")
-    legend = "".join(f'<span class="key"><i style="background:{c}"></i>{s}</span>' for s, c in _SEVERITY_COLOR.items() if s != "ok")
-    return head + f'<div class="card scroll">{"".join(out)}<div class="legend">{legend}</div></div></section>'
+    legend = "".join(
+        f'<span class="key"><i style="background:{c}"></i>{s}</span>'
+        for s, c in _SEVERITY_COLOR.items()
+        if s != "ok"
+    )
+    return (
+        head
+        + f'<div class="card scroll">{"".join(out)}<div class="legend">{legend}</div></div></section>'
+    )
 
 
 _CSS = """
@@ -711,18 +951,32 @@ table.stats thead th{color:#868e96;font-weight:600;font-size:12px}table.stats tb
 def render(data: ReportData) -> str:
     """The whole page."""
     title = f"Drift report: {data.model_id}"
-    stat_note = f"Heatmap statistic: {data.statistic}" + (f" (warning {_num(data.threshold.warning)}, critical {_num(data.threshold.critical)})" if data.threshold else "")
-    window = f"{_duration(data.model.window_ms)} windows" + (f" sliding by {_duration(data.model.slide_ms)}" if data.model.slide_ms != data.model.window_ms else "")
-    body = [f'<header><h1>{_e(title)}</h1><p>{window} · {len(data.model.features)} features · {_e(stat_note)} · generated {_when(data.generated_ms)} UTC</p></header><main>']
+    stat_note = f"Heatmap statistic: {data.statistic}" + (
+        f" (warning {_num(data.threshold.warning)}, critical {_num(data.threshold.critical)})"
+        if data.threshold
+        else ""
+    )
+    window = f"{_duration(data.model.window_ms)} windows" + (
+        f" sliding by {_duration(data.model.slide_ms)}"
+        if data.model.slide_ms != data.model.window_ms
+        else ""
+    )
+    body = [
+        f"<header><h1>{_e(title)}</h1><p>{window} · {len(data.model.features)} features · {_e(stat_note)} · generated {_when(data.generated_ms)} UTC</p></header><main>"
+    ]
     if not data.versions:
-        body.append('<p class="empty card">No closed windows for this model (yet). Run <code>monitor run</code> or <code>monitor replay</code> first.</p>')
+        body.append(
+            '<p class="empty card">No closed windows for this model (yet). Run <code>monitor run</code> or <code>monitor replay</code> first.</p>'
+        )
     else:
         body.append(_summary(data))
         for v in data.versions:
             body.append(_version_section(data, v))
     body.append(_performance(data))
     body.append(_alerts(data))
-    body.append("</main><footer>monitor report · every chart is inline SVG; hover a cell or point for its values.</footer>")
+    body.append(
+        "</main><footer>monitor report · every chart is inline SVG; hover a cell or point for its values.</footer>"
+    )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -60,7 +60,11 @@ def top_values(values: Iterable[Any], top_k: int, min_rows: int) -> tuple[str, .
     """
     counts = Counter(str(v) for v in values if v is not None)
     ranked = sorted(
-        (kv for kv in counts.items() if kv[1] >= min_rows and kv[0] != OTHER and len(kv[0]) <= MAX_SEGMENT_VALUE_CHARS),
+        (
+            kv
+            for kv in counts.items()
+            if kv[1] >= min_rows and kv[0] != OTHER and len(kv[0]) <= MAX_SEGMENT_VALUE_CHARS
+        ),
         key=lambda kv: (-kv[1], kv[0]),
     )
     return tuple(v for v, _ in ranked[:top_k])
@@ -81,5 +85,9 @@ class SegmentPlan:
         names = (*self.values[key], OTHER)
         index = {v: i for i, v in enumerate(names[:-1])}
         other = len(names) - 1
-        codes = np.fromiter((-1 if v is None else index.get(v, other) for v in categories(values)), np.int64, len(values))
+        codes = np.fromiter(
+            (-1 if v is None else index.get(v, other) for v in categories(values)),
+            np.int64,
+            len(values),
+        )
         return names, codes

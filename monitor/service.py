@@ -104,14 +104,20 @@ def serve(
         dispatcher = Dispatcher.from_config(config, store, metrics=metrics).start()
         stack.callback(dispatcher.close)
         service = KafkaService(
-            config, store, bootstrap_servers=servers, metrics=metrics,
+            config,
+            store,
+            bootstrap_servers=servers,
+            metrics=metrics,
             on_windows=show if print_windows else None,
         )
         quarantined = service.checkpointer.quarantined  # counted in place by the checkpointer
         metrics.register_state(lambda: [_quarantined(quarantined)])
         log.info(
             "metrics, /healthz and /readyz on http://%s:%d; database %s; group %s",
-            config.metrics.host, ops.port, store.safe_url, service.job,
+            config.metrics.host,
+            ops.port,
+            store.safe_url,
+            service.job,
         )
         if service.run():
             log.info("stopped cleanly")

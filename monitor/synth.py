@@ -225,7 +225,9 @@ class StreamSpec:
         for d in self.drift:
             if d.feature not in kinds:
                 raise ValueError(f"drift feature {d.feature!r} is not in features")
-            if d.segment is not None and d.segment.split("=", 1)[1] not in segments.get(d.segment.split("=", 1)[0], ()):
+            if d.segment is not None and d.segment.split("=", 1)[1] not in segments.get(
+                d.segment.split("=", 1)[0], ()
+            ):
                 raise ValueError(f"drift segment {d.segment!r} is not in segments")
             if kinds[d.feature] == "categorical" and not 0.0 <= d.shift <= 1.0:
                 raise ValueError(
@@ -374,7 +376,10 @@ def _segment_dicts(cols: Columns, lo: int, hi: int) -> Iterable[dict[str, str] |
     if not cols.segments:
         return repeat(None)
     keys = tuple(cols.segments)
-    return (dict(zip(keys, values)) for values in zip(*(v[lo:hi].tolist() for v in cols.segments.values())))
+    return (
+        dict(zip(keys, values))
+        for values in zip(*(v[lo:hi].tolist() for v in cols.segments.values()))
+    )
 
 
 def labels_to_jsonl(spec: StreamSpec, cols: Columns) -> bytes:
@@ -473,7 +478,9 @@ def _uniform(spec: StreamSpec, stream: int, purpose: int, key: int, lo: int, hi:
     return _blocks(spec, stream, purpose, key, lo, hi, lambda rng: rng.random(BLOCK))
 
 
-def _shift(spec: StreamSpec, name: str, index: np.ndarray, segments: Mapping[str, np.ndarray]) -> np.ndarray:
+def _shift(
+    spec: StreamSpec, name: str, index: np.ndarray, segments: Mapping[str, np.ndarray]
+) -> np.ndarray:
     """Per event, the summed drift ``shift`` of every DriftSpec on ``name`` active there."""
     total = np.zeros(len(index))
     for d in spec.drift:
@@ -488,12 +495,21 @@ def _shift(spec: StreamSpec, name: str, index: np.ndarray, segments: Mapping[str
 
 def _segments(spec: StreamSpec, stream: int, lo: int, hi: int) -> dict[str, np.ndarray]:
     return {
-        key: np.array(values, dtype=object)[(_uniform(spec, stream, _SEGMENTS, _key(key), lo, hi) * len(values)).astype(np.intp)]
+        key: np.array(values, dtype=object)[
+            (_uniform(spec, stream, _SEGMENTS, _key(key), lo, hi) * len(values)).astype(np.intp)
+        ]
         for key, values in spec.segments
     }
 
 
-def _numeric(spec: StreamSpec, f: FeatureSpec, stream: int, lo: int, hi: int, segments: Mapping[str, np.ndarray]) -> np.ndarray:
+def _numeric(
+    spec: StreamSpec,
+    f: FeatureSpec,
+    stream: int,
+    lo: int,
+    hi: int,
+    segments: Mapping[str, np.ndarray],
+) -> np.ndarray:
     """Standardized (undrifted mean 0, std 1) values, drift applied, NaN where missing."""
     key = _key(f.name)
     z = _blocks(spec, stream, _VALUES, key, lo, hi, lambda rng: rng.standard_normal(BLOCK))
@@ -508,7 +524,14 @@ def _numeric(spec: StreamSpec, f: FeatureSpec, stream: int, lo: int, hi: int, se
     return z
 
 
-def _categorical(spec: StreamSpec, f: FeatureSpec, stream: int, lo: int, hi: int, segments: Mapping[str, np.ndarray]) -> np.ndarray:
+def _categorical(
+    spec: StreamSpec,
+    f: FeatureSpec,
+    stream: int,
+    lo: int,
+    hi: int,
+    segments: Mapping[str, np.ndarray],
+) -> np.ndarray:
     key = _key(f.name)
     codes = np.searchsorted(
         _zipf_cdf(f.levels), _uniform(spec, stream, _VALUES, key, lo, hi), side="right"
@@ -566,7 +589,9 @@ def _generate(spec: StreamSpec, n: int, offset: int, stream: int) -> Columns:
         numeric_names=tuple(f.name for f in numeric_specs),
         numeric=numeric,
         categorical_names=tuple(f.name for f in categorical_specs),
-        categorical=tuple(_categorical(spec, f, stream, lo, hi, segments) for f in categorical_specs),
+        categorical=tuple(
+            _categorical(spec, f, stream, lo, hi, segments) for f in categorical_specs
+        ),
         score=score,
         prediction=(score >= 0.5).astype(np.int64),
         label=(u < score).astype(np.int64),

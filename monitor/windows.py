@@ -48,7 +48,9 @@ class WindowSpec:
 
     def bounds(self, end_pane: int) -> tuple[int, int]:
         """``(start_ms, end_ms)`` of the window whose last pane is ``end_pane``."""
-        return self.origin_ms + (end_pane - self.panes + 1) * self.slide_ms, self.origin_ms + (end_pane + 1) * self.slide_ms
+        return self.origin_ms + (end_pane - self.panes + 1) * self.slide_ms, self.origin_ms + (
+            end_pane + 1
+        ) * self.slide_ms
 
     def closable(self, watermark: int) -> int:
         """The last window (by end pane) that ``watermark`` closes."""
@@ -58,7 +60,9 @@ class WindowSpec:
         return range(end_pane - self.panes + 1, end_pane + 1)
 
 
-def windows_to_close(spec: WindowSpec, data_panes: Iterable[int], frontier: int | None, upto: int) -> list[int]:
+def windows_to_close(
+    spec: WindowSpec, data_panes: Iterable[int], frontier: int | None, upto: int
+) -> list[int]:
     """End panes of the windows to close: after ``frontier``, up to ``upto``, and holding data."""
     ends: set[int] = set()
     k = spec.panes

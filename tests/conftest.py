@@ -11,7 +11,9 @@ from sqlalchemy import create_engine, text
 
 from monitor.store import Store
 
-PG_ADMIN_URL = os.environ.get("MONITOR_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get(
+    "MONITOR_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+)
 
 
 @pytest.fixture

@@ -24,8 +24,15 @@ from monitor.synth import (
 )
 
 
-def small_spec(n_numeric: int = 3, drift: tuple[DriftSpec, ...] = (), seed: int = 1, interval_ms: int = 100) -> StreamSpec:
-    return StreamSpec(features=default_features(n_numeric, {"cat10": 10}), drift=drift, seed=seed, interval_ms=interval_ms)
+def small_spec(
+    n_numeric: int = 3, drift: tuple[DriftSpec, ...] = (), seed: int = 1, interval_ms: int = 100
+) -> StreamSpec:
+    return StreamSpec(
+        features=default_features(n_numeric, {"cat10": 10}),
+        drift=drift,
+        seed=seed,
+        interval_ms=interval_ms,
+    )
 
 
 def config_for(spec: StreamSpec, **model: Any) -> Config:
@@ -41,10 +48,16 @@ def rows_of(cols: Columns) -> dict[str, Any]:
     return rows
 
 
-def engine_for(spec: StreamSpec, cfg: Config, reference_size: int = 20_000, fine_bins: int = 1000) -> Engine:
+def engine_for(
+    spec: StreamSpec, cfg: Config, reference_size: int = 20_000, fine_bins: int = 1000
+) -> Engine:
     refs = MemoryReferences()
     layout = Layout.from_model(cfg.models[spec.model_id])
-    refs.save_reference(ReferenceProfile.build(spec.model_id, "*", layout, rows_of(reference_rows(spec, reference_size)), fine_bins))
+    refs.save_reference(
+        ReferenceProfile.build(
+            spec.model_id, "*", layout, rows_of(reference_rows(spec, reference_size)), fine_bins
+        )
+    )
     return Engine(cfg, refs)
 
 
@@ -54,7 +67,9 @@ def feed(engine: Engine, cfg: Config, data: bytes, chunk_lines: int, source: str
     lines = data.splitlines(keepends=True)
     closed = []
     for i in range(0, len(lines), chunk_lines):
-        engine.process(source, decoder.decode_lines(b"".join(lines[i : i + chunk_lines])), i + chunk_lines)
+        engine.process(
+            source, decoder.decode_lines(b"".join(lines[i : i + chunk_lines])), i + chunk_lines
+        )
         closed += engine.close(engine.watermark())
     return closed + engine.flush()
 
@@ -63,7 +78,9 @@ def jsonl(spec: StreamSpec, n: int, offset: int = 0) -> bytes:
     return to_jsonl(spec, generate(spec, n, offset))
 
 
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.25) -> None:
+def wait_for(
+    predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.25
+) -> None:
     """Poll ``predicate`` until it is truthy; fail naming ``what`` after ``timeout`` seconds.
 
     Tests wait for a condition, never for a fixed time: give a deadline several times what a
@@ -86,8 +103,24 @@ def window_table(windows: list) -> dict:
     out = {}
     for w in windows:
         for c in w.columns:
-            out[(w.model_version, w.start_ms, w.end_ms, c.feature)] = (c.count, c.missing, c.statistics, c.severity, c.quality)
+            out[(w.model_version, w.start_ms, w.end_ms, c.feature)] = (
+                c.count,
+                c.missing,
+                c.statistics,
+                c.severity,
+                c.quality,
+            )
     return out
 
 
-__all__ = ["config_for", "engine_for", "feed", "jsonl", "np", "rows_of", "small_spec", "wait_for", "window_table"]
+__all__ = [
+    "config_for",
+    "engine_for",
+    "feed",
+    "jsonl",
+    "np",
+    "rows_of",
+    "small_spec",
+    "wait_for",
+    "window_table",
+]

@@ -35,11 +35,18 @@ def test_ks_psi_js_match_scipy_on_raw_values():
             # PSI and JS on the same coarse bins, computed directly from raw values.
             prof = geo.reference.columns[name]
             bounds = prof.bin_edges[prof.coarse(10)[1:] - 1]
-            p = np.bincount(np.searchsorted(bounds, raw_ref, side="right"), minlength=10) / raw_ref.size
+            p = (
+                np.bincount(np.searchsorted(bounds, raw_ref, side="right"), minlength=10)
+                / raw_ref.size
+            )
             q = np.bincount(np.searchsorted(bounds, raw, side="right"), minlength=10) / raw.size
             pc, qc = np.clip(p, 1e-4, None), np.clip(q, 1e-4, None)
-            assert np.isclose(col.statistics["psi"], np.sum((qc - pc) * np.log(qc / pc)), rtol=1e-9, atol=1e-12)
-            assert np.isclose(col.statistics["js"], jensenshannon(p, q, base=2), rtol=1e-9, atol=1e-12)
+            assert np.isclose(
+                col.statistics["psi"], np.sum((qc - pc) * np.log(qc / pc)), rtol=1e-9, atol=1e-12
+            )
+            assert np.isclose(
+                col.statistics["js"], jensenshannon(p, q, base=2), rtol=1e-9, atol=1e-12
+            )
             # Wasserstein (normalised by the reference std) within its bin-width bound.
             exact_w = sps.wasserstein_distance(raw_ref, raw) / raw_ref.std()
             width = np.diff(prof.edges).max() / prof.scale

@@ -21,20 +21,31 @@ pytestmark = pytest.mark.slow
 
 
 def run(*args: str) -> str:
-    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
 
 def test_pipeline_labels_and_kafka_suites_run_on_smoke_data() -> None:
     out = run("-m", "bench", "--smoke", "--only", "pipeline", "labels", "kafka")
-    for row in ("**monitor replay** end to end", "segment keys", "labels/s", "**monitor run**, JSON, 2 processes", "Avro (raw binary)"):
+    for row in (
+        "**monitor replay** end to end",
+        "segment keys",
+        "labels/s",
+        "**monitor run**, JSON, 2 processes",
+        "Avro (raw binary)",
+    ):
         assert row in out, row
 
 
 def test_sdk_and_trust_suites_run_on_smoke_data() -> None:
     out = run("-m", "bench", "--smoke", "--only", "sdk", "trust")
-    for row in ("`monitor replay` (one file) | 20,000 | 20,000 | 0 | 200 of 200 | 0 |", "`monitor run` (4 partitions) | 20,000 | 20,000 | 0 | 200 of 200 | 0 |"):
+    for row in (
+        "`monitor replay` (one file) | 20,000 | 20,000 | 0 | 200 of 200 | 0 |",
+        "`monitor run` (4 partitions) | 20,000 | 20,000 | 0 | 200 of 200 | 0 |",
+    ):
         assert row in out, row
 
 
@@ -52,6 +63,9 @@ def test_monitor_side_of_the_peer_comparison_runs_on_the_peers_smoke_data(tmp_pa
     path = tmp_path / "monitor-performance.json"
     run("-m", "bench.ours", "--mode", "performance", "--smoke", "--out", str(path))
     perf = json.loads(path.read_text())
-    assert perf["labels"] > 0 and all(w["realized"]["accuracy"] is not None and w["estimated"]["accuracy"] is not None for w in perf["windows"])
+    assert perf["labels"] > 0 and all(
+        w["realized"]["accuracy"] is not None and w["estimated"]["accuracy"] is not None
+        for w in perf["windows"]
+    )
     table = compare.render({"results": results})
     assert "| monitor |" in table and "compute only" in table and "end to end" in table

@@ -10,7 +10,9 @@ import yaml
 from tests.test_cli import CONFIG, _keep_logging, events, reference_csv, sqlite_runner, srun  # noqa: F401 (fixtures)
 
 
-def test_a_changed_window_is_refused_until_the_model_is_reset(srun, reference_csv: Path, events: Path, tmp_path: Path) -> None:
+def test_a_changed_window_is_refused_until_the_model_is_reset(
+    srun, reference_csv: Path, events: Path, tmp_path: Path
+) -> None:
     assert srun("reference", "build", "-c", CONFIG, "-m", "fraud", reference_csv).exit_code == 0
     assert srun("replay", "-c", CONFIG, "--no-progress", events).exit_code == 0
     wider = tmp_path / "wider.yaml"
@@ -33,7 +35,9 @@ def test_state_reset_of_an_unknown_model_names_the_models(srun) -> None:
     assert result.exit_code == 2 and "no model 'nope'" in result.output
 
 
-def test_replay_reports_late_events(srun, reference_csv: Path, events: Path, tmp_path: Path) -> None:
+def test_replay_reports_late_events(
+    srun, reference_csv: Path, events: Path, tmp_path: Path
+) -> None:
     lines = events.read_bytes().splitlines(keepends=True)
     # 50 events of the last minute moved to the first: their window closed long before.
     late = [re.sub(rb'"timestamp":\d+', b'"timestamp":1767225601000', line) for line in lines[-50:]]

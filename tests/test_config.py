@@ -16,8 +16,16 @@ MODEL = {"features": {"x": {"kind": "numeric"}}}
         ({"window": "soon"}, "models.m.window", "expected a duration"),
         ({"slide": "7m", "window": "1h"}, "models.m.slide", "divide the window"),
         ({"statistics": ["psi", "kl"]}, "models.m.statistics", "unknown statistic 'kl'"),
-        ({"thresholds": {"psi": {"warning": 0.3, "critical": 0.1}}}, "models.m.thresholds.psi", "critical >= warning"),
-        ({"features": {"prediction": {"kind": "numeric"}}}, "models.m.features.prediction", "reserved"),
+        (
+            {"thresholds": {"psi": {"warning": 0.3, "critical": 0.1}}},
+            "models.m.thresholds.psi",
+            "critical >= warning",
+        ),
+        (
+            {"features": {"prediction": {"kind": "numeric"}}},
+            "models.m.features.prediction",
+            "reserved",
+        ),
         ({"colour": "red"}, "models.m.colour", "Extra inputs are not permitted"),
     ],
 )
@@ -29,21 +37,31 @@ def test_errors_name_the_key(change, key, problem):
 
 def test_environment_interpolation(monkeypatch):
     monkeypatch.setenv("DB_PASSWORD", "s3cret")
-    cfg = parse_config({"database_url": "postgresql://u:${DB_PASSWORD}@db/monitor", "models": {"m": MODEL}})
+    cfg = parse_config(
+        {"database_url": "postgresql://u:${DB_PASSWORD}@db/monitor", "models": {"m": MODEL}}
+    )
     assert cfg.database_url == "postgresql://u:s3cret@db/monitor"
     monkeypatch.delenv("DB_PASSWORD")
-    with pytest.raises(ConfigError, match="database_url: environment variable DB_PASSWORD is not set"):
-        parse_config({"database_url": "postgresql://u:${DB_PASSWORD}@db/monitor", "models": {"m": MODEL}})
+    with pytest.raises(
+        ConfigError, match="database_url: environment variable DB_PASSWORD is not set"
+    ):
+        parse_config(
+            {"database_url": "postgresql://u:${DB_PASSWORD}@db/monitor", "models": {"m": MODEL}}
+        )
 
 
 def test_sink_secrets_in_a_file_must_come_from_the_environment(tmp_path, monkeypatch):
     path = tmp_path / "monitor.yaml"
-    path.write_text("models: {m: {features: {x: {kind: numeric}}}}\nalerts: {sinks: {slack: {type: slack, url: 'https://hooks.slack.com/services/T/B/X'}}}\n")
+    path.write_text(
+        "models: {m: {features: {x: {kind: numeric}}}}\nalerts: {sinks: {slack: {type: slack, url: 'https://hooks.slack.com/services/T/B/X'}}}\n"
+    )
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert info.value.key == "alerts.sinks.slack.url" and "${VARIABLE}" in info.value.problem
     monkeypatch.setenv("SLACK_URL", "https://hooks.slack.com/services/T/B/X")
-    path.write_text("models: {m: {features: {x: {kind: numeric}}}}\nalerts: {sinks: {slack: {type: slack, url: '${SLACK_URL}'}}}\n")
+    path.write_text(
+        "models: {m: {features: {x: {kind: numeric}}}}\nalerts: {sinks: {slack: {type: slack, url: '${SLACK_URL}'}}}\n"
+    )
     assert load_config(path).alerts.sinks["slack"].url.get_secret_value().endswith("/X")
 
 
@@ -57,4 +75,7 @@ def test_the_readme_config_example_is_valid(tmp_path, monkeypatch):
     path = tmp_path / "monitor.yaml"
     path.write_text(example)
     cfg = load_config(path)
-    assert cfg.models["fraud"].topics.labels == "labels" and set(cfg.alerts.sinks) == {"slack", "retrain"}
+    assert cfg.models["fraud"].topics.labels == "labels" and set(cfg.alerts.sinks) == {
+        "slack",
+        "retrain",
+    }

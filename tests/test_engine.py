@@ -48,10 +48,20 @@ def test_sliding_window_is_the_merge_of_its_panes():
     # Windows start every minute; each holds 5 minutes (3000 events) when fully inside the data.
     starts = sorted(s for s, _ in sliding)
     assert np.diff(starts).tolist() == [60_000] * (len(starts) - 1)
-    full = [w for (s, e), w in sliding.items() if s >= SPEC.start_ms and e <= SPEC.start_ms + 1_200_000]
+    full = [
+        w for (s, e), w in sliding.items() if s >= SPEC.start_ms and e <= SPEC.start_ms + 1_200_000
+    ]
     assert full and all(w.dataset.events == 3000 for w in full)
     # A tumbling 5-minute engine produces the same window as the sliding one at the same bounds.
-    tumbling = {(w.start_ms, w.end_ms): w for w in feed(engine_for(SPEC, config_for(SPEC, window="5m")), config_for(SPEC, window="5m"), DATA, 2000)}
+    tumbling = {
+        (w.start_ms, w.end_ms): w
+        for w in feed(
+            engine_for(SPEC, config_for(SPEC, window="5m")),
+            config_for(SPEC, window="5m"),
+            DATA,
+            2000,
+        )
+    }
     for key, w in tumbling.items():
         assert window_table([w]) == window_table([sliding[key]])
 
@@ -80,10 +90,14 @@ def test_window_waits_for_the_slowest_source_and_lateness():
     engine.process("a", decoder.decode_lines(b"".join(lines[:1500])))  # up to 150 s
     engine.process("b", decoder.decode_lines(b"".join(lines[:100])))  # up to 10 s
     assert engine.close(engine.watermark()) == []  # b holds the watermark back
-    engine.process("b", decoder.decode_lines(b"".join(lines[100:890])))  # b at 89 s: 60 + 30 not reached
+    engine.process(
+        "b", decoder.decode_lines(b"".join(lines[100:890]))
+    )  # b at 89 s: 60 + 30 not reached
     assert engine.close(engine.watermark()) == []
     engine.process("b", decoder.decode_lines(b"".join(lines[890:900])))  # b at 89.9 s
-    engine.process("b", decoder.decode_lines(b"".join(lines[900:910])))  # b at 90.9 s >= 60 s + 30 s
+    engine.process(
+        "b", decoder.decode_lines(b"".join(lines[900:910]))
+    )  # b at 90.9 s >= 60 s + 30 s
     (w,) = engine.close(engine.watermark())
     assert (w.start_ms - SPEC.start_ms, w.end_ms - SPEC.start_ms) == (0, 60_000)
     assert w.dataset.events == 600 + 600  # both sources' first minute
@@ -157,7 +171,11 @@ def test_sketch_merge_is_exact_and_associative(groups, seed):
     cfg = config_for(SPEC, window="5m")
     engine = engine_for(SPEC, cfg, 5000, fine_bins=50)
     geo = engine.geometry(SPEC.model_id, "v1")
-    batch = EventDecoder(cfg).decode_lines(jsonl(SPEC, len(groups), seed % 10_000)).batches[SPEC.model_id]
+    batch = (
+        EventDecoder(cfg)
+        .decode_lines(jsonl(SPEC, len(groups), seed % 10_000))
+        .batches[SPEC.model_id]
+    )
     group = np.array(groups, np.int64)
     parts = accumulate(geo, batch, group, 3)
     (whole,) = accumulate(geo, batch, np.zeros(len(groups), np.int64), 1)

@@ -75,13 +75,17 @@ def test_a_real_gap_in_a_file_costs_a_bounded_number_of_events() -> None:
 
 def lines_with(bad: dict[int, int]) -> bytes:
     """The seeded stream with the timestamps of events ``bad`` (index -> ms) replaced."""
-    events = msgspec.json.decode(b"[" + to_jsonl(SPEC, generate(SPEC, N)).replace(b"\n", b",").rstrip(b",") + b"]")
+    events = msgspec.json.decode(
+        b"[" + to_jsonl(SPEC, generate(SPEC, N)).replace(b"\n", b",").rstrip(b",") + b"]"
+    )
     for i, ts in bad.items():
         events[i]["timestamp"] = ts
     return b"".join(msgspec.json.encode(e) + b"\n" for e in events)
 
 
-def run(data: bytes, replay_guard: bool = True, window: str = "1m", **model: object) -> tuple[dict, list, object]:
+def run(
+    data: bytes, replay_guard: bool = True, window: str = "1m", **model: object
+) -> tuple[dict, list, object]:
     cfg = config_for(SPEC, window=window, **model)
     engine = engine_for(SPEC, cfg, reference_size=5_000)
     if replay_guard:
@@ -91,7 +95,9 @@ def run(data: bytes, replay_guard: bool = True, window: str = "1m", **model: obj
     closed: list = []
     lines = data.splitlines(keepends=True)
     for i in range(0, len(lines), 500):
-        decoded = decoder.decode_lines(b"".join(lines[i : i + 500]))  # beyond year 9999: refused here
+        decoded = decoder.decode_lines(
+            b"".join(lines[i : i + 500])
+        )  # beyond year 9999: refused here
         refused += decoded.errors + engine.process("s", decoded, i + 500)
         closed += engine.close(engine.watermark())
     closed += engine.flush()
@@ -126,7 +132,9 @@ year_2100 = 4_102_444_800_000
 )
 def test_one_future_event_costs_only_itself(bad_ts: int, why: str) -> None:
     table, refused, engine = run(lines_with({1_000: bad_ts}))
-    assert [(e.position, e.reason) for e in refused] == [(1_000 % 500, "timestamp_out_of_range")], why
+    assert [(e.position, e.reason) for e in refused] == [(1_000 % 500, "timestamp_out_of_range")], (
+        why
+    )
     assert engine.late_by_model["demo"] == 0
     # the good events' windows equal a clean run's, minus the one event in its window
     assert table.keys() == clean().keys()
@@ -151,7 +159,12 @@ def test_the_live_guard_does_not_bound_a_jump_in_the_past() -> None:
 
 
 def test_not_before_floor() -> None:
-    cfg = parse_config({"event_time": {"not_before": "2020-01-01T00:00:00Z"}, "models": {"m": {"features": {"x": {"kind": "numeric"}}}}})
+    cfg = parse_config(
+        {
+            "event_time": {"not_before": "2020-01-01T00:00:00Z"},
+            "models": {"m": {"features": {"x": {"kind": "numeric"}}}},
+        }
+    )
     guard = EventTimeGuard.live(cfg.event_time)
     assert guard.admit(np.array([5, 1_767_225_600_000]), None)[0].tolist() == [3, 0]
 
@@ -163,12 +176,16 @@ def test_late_drops_are_logged_once_with_counts(caplog: pytest.LogCaptureFixture
         _, refused, engine = run(data)
     assert refused == []
     assert engine.late_by_model["demo"] == 100
-    lines = [r.getMessage() for r in caplog.records if "after their window had closed" in r.getMessage()]
+    lines = [
+        r.getMessage() for r in caplog.records if "after their window had closed" in r.getMessage()
+    ]
     assert len(lines) == 1 and lines[0].startswith("model demo: 100 event(s)")
 
 
 def test_versions_beyond_max_versions_are_dead_letters() -> None:
-    raw = msgspec.json.decode(b"[" + to_jsonl(SPEC, generate(SPEC, 3_000)).replace(b"\n", b",").rstrip(b",") + b"]")
+    raw = msgspec.json.decode(
+        b"[" + to_jsonl(SPEC, generate(SPEC, 3_000)).replace(b"\n", b",").rstrip(b",") + b"]"
+    )
     for i, e in enumerate(raw):
         e["model_version"] = f"v{i}"  # 3,000 versions, one event each, all in one window
     data = b"".join(msgspec.json.encode(e) + b"\n" for e in raw)
@@ -211,11 +228,15 @@ def test_window_geometry_and_versions_have_sane_limits(model: dict, key: str) ->
 def test_feed_helper_still_closes_every_window() -> None:
     # The guard is on by default (live bounds); a seeded stream in the past passes it whole.
     cfg = config_for(SPEC, window="1m")
-    closed = feed(engine_for(SPEC, cfg, reference_size=5_000), cfg, to_jsonl(SPEC, generate(SPEC, N)), 700)
+    closed = feed(
+        engine_for(SPEC, cfg, reference_size=5_000), cfg, to_jsonl(SPEC, generate(SPEC, N)), 700
+    )
     assert sum(w.dataset.events for w in closed) == N
 
 
-def test_a_replayed_file_with_a_year_2100_event_keeps_every_good_event(db_url: str, tmp_path) -> None:
+def test_a_replayed_file_with_a_year_2100_event_keeps_every_good_event(
+    db_url: str, tmp_path
+) -> None:
     """As a user meets it: ``monitor replay`` into SQLite or PostgreSQL, a dead-letter file."""
     import io
 
@@ -223,7 +244,11 @@ def test_a_replayed_file_with_a_year_2100_event_keeps_every_good_event(db_url: s
     from tests.test_replay import CFG, N, new_store
     from tests.test_replay import SPEC as REPLAY_SPEC
 
-    events = msgspec.json.decode(b"[" + to_jsonl(REPLAY_SPEC, generate(REPLAY_SPEC, N)).replace(b"\n", b",").rstrip(b",") + b"]")
+    events = msgspec.json.decode(
+        b"["
+        + to_jsonl(REPLAY_SPEC, generate(REPLAY_SPEC, N)).replace(b"\n", b",").rstrip(b",")
+        + b"]"
+    )
     events[100]["timestamp"] = year_2100
     events[200]["timestamp"] = events[199]["timestamp"] - 10 * 60_000  # late: ten minutes back
     path = tmp_path / "events.jsonl"

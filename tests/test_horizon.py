@@ -36,7 +36,9 @@ class Run:
     def __init__(self, db_url: str, max_pending: int) -> None:
         features = {f.name: {"kind": f.kind} for f in SPEC.features}
         model = {
-            "window": "1d", "features": features, "reference": {"baseline_events": 0},
+            "window": "1d",
+            "features": features,
+            "reference": {"baseline_events": 0},
             "topics": {"labels": "labels"},
             "labels": {"horizon": "30d", "max_pending": max_pending},
         }
@@ -44,7 +46,9 @@ class Run:
         self.store = Store(db_url)
         self.store.upgrade()
         layout = Layout.from_model(self.cfg.models["demo"])
-        reference = ReferenceProfile.build("demo", "*", layout, rows_of(reference_rows(SPEC, 5000)), 50)
+        reference = ReferenceProfile.build(
+            "demo", "*", layout, rows_of(reference_rows(SPEC, 5000)), 50
+        )
         self.store.save_reference(reference)
         self.engine = Engine(self.cfg, self.store)
         self.checkpointer = Checkpointer(self.engine, self.store, JOB, wait_for_operator=False)
@@ -57,7 +61,9 @@ class Run:
 
     def label(self, cols, delays: np.ndarray) -> None:
         lines = [
-            json.dumps({"model_id": "demo", "prediction_id": pid, "label": int(y), "timestamp": int(t + d)}).encode()
+            json.dumps(
+                {"model_id": "demo", "prediction_id": pid, "label": int(y), "timestamp": int(t + d)}
+            ).encode()
             for pid, y, t, d in zip(cols.prediction_id.tolist(), cols.label, cols.timestamp, delays)
         ]
         assert self.engine.process_labels("labels:0", self.labels.decode_values(lines)) == []
@@ -77,7 +83,9 @@ def _day0():
 def _later(day: int, n: int = 10):
     """Predictions on ``day`` after day 0 that move the watermark."""
     cols = generate(SPEC, n, offset=N * day)
-    return replace(cols, timestamp=cols.timestamp - cols.timestamp[0] + _day0().timestamp[0] + day * DAY)
+    return replace(
+        cols, timestamp=cols.timestamp - cols.timestamp[0] + _day0().timestamp[0] + day * DAY
+    )
 
 
 def _delays() -> np.ndarray:
@@ -105,7 +113,9 @@ def test_a_label_past_the_horizon_is_counted_not_joined(db_url, max_pending):
     inside = delays <= HORIZON
     assert row["labeled"] == inside.sum() == N // 2 + 5
     assert row["metrics"]["labels_after_horizon"] == (~inside).sum()
-    assert row["metrics"]["accuracy"] == pytest.approx(accuracy_score(cols.label[inside], cols.prediction[inside]), abs=1e-12)
+    assert row["metrics"]["accuracy"] == pytest.approx(
+        accuracy_score(cols.label[inside], cols.prediction[inside]), abs=1e-12
+    )
     assert not row["final"]
 
 
@@ -164,7 +174,11 @@ def test_a_window_is_final_once_its_horizon_passed_and_stays_as_it_is(db_url):
     run.commit()
     (day0,) = [r for r in run.rows() if r["window_start"] <= cols.timestamp[0] < r["window_end"]]
     assert day0["final"] and day0["labeled"] == N
-    assert not [k for k, r in run.engine.join.records.items() if r[2] is not None and r[2] < cols.timestamp[0] + DAY]
+    assert not [
+        k
+        for k, r in run.engine.join.records.items()
+        if r[2] is not None and r[2] < cols.timestamp[0] + DAY
+    ]
     assert run.checkpointer.performance.lookup(JOB, "0", cols.prediction_id[:5].tolist()) == {}
     run.label(cols, np.full(N, 2 * DAY))  # relabels of expired predictions: nothing to join
     run.commit()

@@ -28,14 +28,31 @@ N = 30_000  # 50 minutes at 10 events/s
 
 def _config(db_url: str, **labels):
     features = {f.name: {"kind": f.kind} for f in SPEC.features}
-    return parse_config({"database_url": db_url, "models": {"demo": {"window": "10m", "features": features, "reference": {"baseline_events": 0}, "topics": {"labels": "labels"}, "labels": {"horizon": "20m", **labels}}}})
+    return parse_config(
+        {
+            "database_url": db_url,
+            "models": {
+                "demo": {
+                    "window": "10m",
+                    "features": features,
+                    "reference": {"baseline_events": 0},
+                    "topics": {"labels": "labels"},
+                    "labels": {"horizon": "20m", **labels},
+                }
+            },
+        }
+    )
 
 
 def _store(cfg) -> Store:
     store = Store(cfg.database_url)
     store.upgrade()
     model = cfg.models["demo"]
-    store.save_reference(ReferenceProfile.build("demo", "*", Layout.from_model(model), rows_of(reference_rows(SPEC, 20_000)), 200))
+    store.save_reference(
+        ReferenceProfile.build(
+            "demo", "*", Layout.from_model(model), rows_of(reference_rows(SPEC, 20_000)), 200
+        )
+    )
     return store
 
 
@@ -73,7 +90,9 @@ def test_replay_with_labels_gives_sklearn_metrics_per_window(tmp_path, db_url):
         assert m["coverage"] == pytest.approx(mask.sum() / inside.sum())
         # Calibrated scores: the estimate from scores alone is close to the realized figure.
         assert abs(row["estimated"]["accuracy"] - m["accuracy"]) < 0.03
-        assert row["estimated"]["error"]["accuracy"] == pytest.approx(row["estimated"]["accuracy"] - m["accuracy"])
+        assert row["estimated"]["error"]["accuracy"] == pytest.approx(
+            row["estimated"]["accuracy"] - m["accuracy"]
+        )
         assert row["label_delay"]["p50"] is not None
         assert m["calibration"]["calibrated"]  # the synthetic scores are calibrated
     # A window is final once the watermark (the last event time) passed its end + the horizon.
@@ -89,7 +108,9 @@ def _engine(tmp_path):
 
 
 def _label(pid: str, label, ts: int) -> bytes:
-    return json.dumps({"model_id": "demo", "prediction_id": pid, "label": label, "timestamp": ts}).encode()
+    return json.dumps(
+        {"model_id": "demo", "prediction_id": pid, "label": label, "timestamp": ts}
+    ).encode()
 
 
 def test_early_duplicate_and_unknown_labels(tmp_path):
@@ -101,9 +122,16 @@ def test_early_duplicate_and_unknown_labels(tmp_path):
     assert engine.process_labels("labels:0", early) == []
     engine.process("predictions:0", events.decode_lines(to_jsonl(SPEC, cols)))
     wrong = 1 - int(cols.label[1])
-    refused = engine.process_labels("labels:0", labels.decode_values([
-        _label("p1", wrong, t), _label("p1", int(cols.label[1]), t + 1), _label("p2", "maybe", t),
-    ]))
+    refused = engine.process_labels(
+        "labels:0",
+        labels.decode_values(
+            [
+                _label("p1", wrong, t),
+                _label("p1", int(cols.label[1]), t + 1),
+                _label("p2", "maybe", t),
+            ]
+        ),
+    )
     assert [r.reason for r in refused] == ["unknown_class"]
     (pane,) = engine.join.panes.values()
     assert engine.join.pending["demo"] == 98  # 100 predictions, two of them labeled
@@ -113,8 +141,24 @@ def test_early_duplicate_and_unknown_labels(tmp_path):
 
 
 def test_labels_for_a_model_without_labels_and_wrong_types_are_refused(tmp_path):
-    cfg = parse_config({"models": {"reg": {"features": {"x": {"kind": "numeric"}}, "prediction": "numeric", "topics": {"labels": None}}}})
-    decoded = LabelDecoder(cfg).decode_values([b'{"model_id":"reg","prediction_id":"a","label":"high","timestamp":1}', b'{"model_id":"reg","prediction_id":"b","label":2.5,"timestamp":1}', b'{"model_id":"nope","prediction_id":"c","label":1,"timestamp":1}'])
+    cfg = parse_config(
+        {
+            "models": {
+                "reg": {
+                    "features": {"x": {"kind": "numeric"}},
+                    "prediction": "numeric",
+                    "topics": {"labels": None},
+                }
+            }
+        }
+    )
+    decoded = LabelDecoder(cfg).decode_values(
+        [
+            b'{"model_id":"reg","prediction_id":"a","label":"high","timestamp":1}',
+            b'{"model_id":"reg","prediction_id":"b","label":2.5,"timestamp":1}',
+            b'{"model_id":"nope","prediction_id":"c","label":1,"timestamp":1}',
+        ]
+    )
     assert [e.reason for e in decoded.errors] == ["wrong_type", "unknown_model"]
     engine = Engine(cfg, Store("sqlite://"))
     assert [r.reason for r in engine.process_labels("labels:0", decoded)] == ["labels_not_expected"]
@@ -126,7 +170,12 @@ def test_concept_drift_is_detected_and_persisted(tmp_path, sqlite_url):
     cols, events, labels = _files(tmp_path)
     # From the middle on the model is wrong half the time: flip the labels of every other event.
     lines = labels.read_bytes().splitlines()
-    flipped = [json.dumps({**json.loads(line), "label": 1 - json.loads(line)["label"]}).encode() if i >= N // 2 and i % 2 else line for i, line in enumerate(lines)]
+    flipped = [
+        json.dumps({**json.loads(line), "label": 1 - json.loads(line)["label"]}).encode()
+        if i >= N // 2 and i % 2
+        else line
+        for i, line in enumerate(lines)
+    ]
     labels.write_bytes(b"\n".join(flipped) + b"\n")
     replay(cfg, store, [events], labels=[labels])
     drifts = PerformanceRepository(store).concept_drift("demo")
@@ -137,18 +186,54 @@ def test_concept_drift_is_detected_and_persisted(tmp_path, sqlite_url):
 def test_performance_cli(tmp_path, sqlite_url, monkeypatch):
     cfg_path = tmp_path / "monitor.yaml"
     features = {f.name: {"kind": f.kind} for f in SPEC.features}
-    cfg_path.write_text(json.dumps({"database_url": sqlite_url, "models": {"demo": {"window": "10m", "features": features, "reference": {"baseline_events": 0}}}}))
+    cfg_path.write_text(
+        json.dumps(
+            {
+                "database_url": sqlite_url,
+                "models": {
+                    "demo": {
+                        "window": "10m",
+                        "features": features,
+                        "reference": {"baseline_events": 0},
+                    }
+                },
+            }
+        )
+    )
     cols, events, labels = _files(tmp_path, keep=0.5)
     ref = tmp_path / "reference.jsonl"
     ref.write_bytes(to_jsonl(SPEC, reference_rows(SPEC, 10_000)))
     runner = CliRunner()
-    assert runner.invoke(main, ["reference", "build", "-c", str(cfg_path), "-m", "demo", str(ref)]).exit_code == 0
-    result = runner.invoke(main, ["replay", "-c", str(cfg_path), "--no-progress", "--labels", str(labels), str(events)])
+    assert (
+        runner.invoke(
+            main, ["reference", "build", "-c", str(cfg_path), "-m", "demo", str(ref)]
+        ).exit_code
+        == 0
+    )
+    result = runner.invoke(
+        main, ["replay", "-c", str(cfg_path), "--no-progress", "--labels", str(labels), str(events)]
+    )
     assert result.exit_code == 0, result.output
     assert "labels joined" in result.output
-    out = runner.invoke(main, ["performance", "-c", str(cfg_path), "-m", "demo", "--format", "json"])
+    out = runner.invoke(
+        main, ["performance", "-c", str(cfg_path), "-m", "demo", "--format", "json"]
+    )
     rows = json.loads(out.output)
-    assert rows and {"model_id", "model_version", "window_start", "window_end", "predictions", "labeled", "metrics", "estimated", "final"} <= rows[0].keys()
+    assert (
+        rows
+        and {
+            "model_id",
+            "model_version",
+            "window_start",
+            "window_end",
+            "predictions",
+            "labeled",
+            "metrics",
+            "estimated",
+            "final",
+        }
+        <= rows[0].keys()
+    )
     assert {"accuracy", "f1", "roc_auc"} <= rows[0]["metrics"].keys()
     table = runner.invoke(main, ["performance", "-c", str(cfg_path), "-m", "demo"])
     assert "accuracy" in table.output and table.exit_code == 0
@@ -163,25 +248,38 @@ def test_reference_build_warns_when_the_reference_scores_are_not_calibrated(tmp_
 
     cfg_path = tmp_path / "monitor.yaml"
     features = {f.name: {"kind": f.kind} for f in SPEC.features}
-    cfg_path.write_text(json.dumps({"database_url": sqlite_url, "models": {"demo": {"features": features}}}))
+    cfg_path.write_text(
+        json.dumps({"database_url": sqlite_url, "models": {"demo": {"features": features}}})
+    )
     ref = reference_rows(SPEC, 20_000)
     rows = rows_of(ref)
     runner = CliRunner()
-    for name, scores in (("calibrated", ref.score), ("overconfident", np.where(ref.score > 0.5, 1 - (1 - ref.score) ** 3, ref.score**3))):
+    for name, scores in (
+        ("calibrated", ref.score),
+        ("overconfident", np.where(ref.score > 0.5, 1 - (1 - ref.score) ** 3, ref.score**3)),
+    ):
         path = tmp_path / f"{name}.csv"
         with path.open("w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow([*rows, "label"])
             writer.writerows(zip(*(rows[k] if k != "score" else scores for k in rows), ref.label))
-        result = runner.invoke(main, ["reference", "build", "-c", str(cfg_path), "-m", "demo", str(path)])
+        result = runner.invoke(
+            main, ["reference", "build", "-c", str(cfg_path), "-m", "demo", str(path)]
+        )
         assert result.exit_code == 0, result.output
         expected = calibration_report(ReliabilityTable.of(scores, ref.label == 1))
         if name == "calibrated":
-            assert expected["calibrated"] and "scores are calibrated on the reference's 20000 labeled rows" in result.stdout
+            assert (
+                expected["calibrated"]
+                and "scores are calibrated on the reference's 20000 labeled rows" in result.stdout
+            )
             assert "warning" not in result.stderr
         else:
             assert not expected["calibrated"]
-            assert f"warning: the reference's scores are not calibrated (expected calibration error {expected['ece']:.3f} > 0.05" in result.stderr
+            assert (
+                f"warning: the reference's scores are not calibrated (expected calibration error {expected['ece']:.3f} > 0.05"
+                in result.stderr
+            )
 
 
 def test_a_failed_checkpoints_delta_merged_into_the_next_writes_unstored_records_whole():
@@ -189,13 +287,26 @@ def test_a_failed_checkpoints_delta_merged_into_the_next_writes_unstored_records
     (it was never stored); one stored and relabeled twice keeps only its last label."""
     from monitor.join import JoinDelta
 
-    first = JoinDelta(records={("0", "a"): ("m", "1", 10, "1", 0.9, None, None, None)}, relabeled={("0", "b"): ("m", "1", 11, "0", 0.2, None, "0", 50)})
-    newer = JoinDelta(relabeled={("0", "a"): ("m", "1", 10, "1", 0.9, None, "1", 60), ("0", "b"): ("m", "1", 11, "0", 0.2, None, "1", 70)})
+    first = JoinDelta(
+        records={("0", "a"): ("m", "1", 10, "1", 0.9, None, None, None)},
+        relabeled={("0", "b"): ("m", "1", 11, "0", 0.2, None, "0", 50)},
+    )
+    newer = JoinDelta(
+        relabeled={
+            ("0", "a"): ("m", "1", 10, "1", 0.9, None, "1", 60),
+            ("0", "b"): ("m", "1", 11, "0", 0.2, None, "1", 70),
+        }
+    )
     merged = first.then(newer)
     assert merged.records == {("0", "a"): ("m", "1", 10, "1", 0.9, None, "1", 60)}
     assert merged.relabeled == {("0", "b"): ("m", "1", 11, "0", 0.2, None, "1", 70)}
-    rewritten = JoinDelta(relabeled={("0", "c"): ("m", "1", 12, "0", 0.1, None, "0", 80)}).then(JoinDelta(records={("0", "c"): ("m", "1", 12, "0", 0.1, None, "1", 90)}))
-    assert rewritten.records == {("0", "c"): ("m", "1", 12, "0", 0.1, None, "1", 90)} and rewritten.relabeled == {}
+    rewritten = JoinDelta(relabeled={("0", "c"): ("m", "1", 12, "0", 0.1, None, "0", 80)}).then(
+        JoinDelta(records={("0", "c"): ("m", "1", 12, "0", 0.1, None, "1", 90)})
+    )
+    assert (
+        rewritten.records == {("0", "c"): ("m", "1", 12, "0", 0.1, None, "1", 90)}
+        and rewritten.relabeled == {}
+    )
 
 
 def test_relabeled_records_missing_from_sql_are_written_whole(store):
@@ -207,7 +318,13 @@ def test_relabeled_records_missing_from_sql_are_written_whole(store):
     stored = ("m", "1", 10, "1", 0.9, {"region": "eu"}, None, None)
     with store.engine.begin() as conn:
         repo.write(conn, "job", JoinDelta(records={("0", "a"): stored}), cfg, None, lambda *a: {})
-    labeled = {("0", "a"): (*stored[:6], "1", 60), ("0", "gone"): ("m", "1", 11, "0", 0.2, None, "0", 70)}
+    labeled = {
+        ("0", "a"): (*stored[:6], "1", 60),
+        ("0", "gone"): ("m", "1", 11, "0", 0.2, None, "0", 70),
+    }
     with store.engine.begin() as conn:
         repo.write(conn, "job", JoinDelta(relabeled=labeled), cfg, None, lambda *a: {})
-    assert repo.lookup("job", "0", ["a", "gone"]) == {"a": ("m", "1", 10, "1", 0.9, {"region": "eu"}, "1", 60), "gone": ("m", "1", 11, "0", 0.2, None, "0", 70)}
+    assert repo.lookup("job", "0", ["a", "gone"]) == {
+        "a": ("m", "1", 10, "1", 0.9, {"region": "eu"}, "1", 60),
+        "gone": ("m", "1", 11, "0", 0.2, None, "0", 70),
+    }

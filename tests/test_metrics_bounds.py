@@ -26,7 +26,11 @@ def test_three_thousand_versions_keep_the_series_of_the_latest_twenty() -> None:
     metrics = Metrics(CollectorRegistry(), max_versions={SPEC.model_id: 20})
     metrics.observe_windows([replace(window, model_version=f"v{i}") for i in range(3_000)])
     text = generate_latest(metrics.registry).decode()
-    versions = {line.split('model_version="')[1].split('"')[0] for line in text.splitlines() if 'model_version="' in line}
+    versions = {
+        line.split('model_version="')[1].split('"')[0]
+        for line in text.splitlines()
+        if 'model_version="' in line
+    }
     assert versions == {f"v{i}" for i in range(2_980, 3_000)}
     assert len(text) < 21 * size_of_one  # about 20 versions' worth, not 3,000
     assert f'monitor_windows_closed_total{{model_id="{SPEC.model_id}"}} 3000.0' in text

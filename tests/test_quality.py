@@ -49,9 +49,7 @@ def test_zero_to_4_9_percent_missing_over_10000_events_is_flagged():
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    st.integers(1, 5000), st.integers(0, 5000), st.integers(1, 5000), st.integers(0, 5000)
-)
+@given(st.integers(1, 5000), st.integers(0, 5000), st.integers(1, 5000), st.integers(0, 5000))
 def test_rise_pvalue_is_fishers_exact_test(n_ref, k_ref, n_cur, k_cur):
     k_ref, k_cur = min(k_ref, n_ref), min(k_cur, n_cur)
     expected = fisher_exact([[k_cur, n_cur - k_cur], [k_ref, n_ref - k_ref]], "greater").pvalue
@@ -59,7 +57,9 @@ def test_rise_pvalue_is_fishers_exact_test(n_ref, k_ref, n_cur, k_cur):
     assert np.isclose(got, expected, rtol=1e-9, atol=1e-12)
 
 
-def _flagged(rng: np.random.Generator, rate: float, n_ref: int, sizes: np.ndarray, shift: float) -> np.ndarray:
+def _flagged(
+    rng: np.random.Generator, rate: float, n_ref: int, sizes: np.ndarray, shift: float
+) -> np.ndarray:
     """Which windows of ``sizes`` events are flagged when the reference's ``n_ref`` rows and
     the windows draw their misses at ``rate`` and ``rate + shift``."""
     k_ref = rng.binomial(n_ref, rate)

@@ -61,10 +61,19 @@ def test_csv_rows_become_string_columns():
 
 def test_a_profile_built_from_csv_parses_numbers_and_counts_empty_cells_missing():
     profile = build(read_reference_rows(DATA / "reference_rows.csv"))
-    assert profile.rows == 5 and list(profile.columns) == ["amount", "age", "score", "country", "prediction"]
+    assert profile.rows == 5 and list(profile.columns) == [
+        "amount",
+        "age",
+        "score",
+        "country",
+        "prediction",
+    ]
     age = profile.columns["age"]
     assert age.kind == "numeric" and age.missing == 1
-    assert (age.edges[0], age.edges[-1]) == (29.0, np.nextafter(62.0, np.inf))  # the max stays inside
+    assert (age.edges[0], age.edges[-1]) == (
+        29.0,
+        np.nextafter(62.0, np.inf),
+    )  # the max stays inside
     assert profile.columns["amount"].missing == 0
     assert profile.columns["prediction"].vocab == ("0", "1")
 
@@ -97,7 +106,10 @@ def test_jsonl_prediction_events_lift_features_and_keep_prediction_and_score():
         "score": [0.12, 0.91, None],
     }
     profile = build(rows)
-    assert profile.columns["score"].missing == 1 and profile.columns["prediction"].vocab == ("0", "1")
+    assert profile.columns["score"].missing == 1 and profile.columns["prediction"].vocab == (
+        "0",
+        "1",
+    )
 
 
 @pytest.mark.parametrize("suffix", [".ndjson", ".json", ".JSONL"])
@@ -141,7 +153,9 @@ def test_a_malformed_jsonl_line_is_a_reference_error(tmp_path):
 def test_a_non_numeric_value_in_a_numeric_column_names_the_column_and_row():
     rows = read_reference_rows(DATA / "reference_rows.csv")
     rows["age"][3] = "twenty-nine"
-    with pytest.raises(ReferenceProfileError, match=r"reference column 'age' row 3: 'twenty-nine' is not a number"):
+    with pytest.raises(
+        ReferenceProfileError, match=r"reference column 'age' row 3: 'twenty-nine' is not a number"
+    ):
         build(rows)
 
 
@@ -190,15 +204,28 @@ def test_numeric_profile_shape():
     assert prof.inner_bins == 200 and prof.missing == 50
     assert len(prof.bin_edges) == 201 + 2 * OUTER_BINS and prof.n_bins == len(prof.bin_edges) + 1
     assert np.all(np.diff(prof.bin_edges) > 0)
-    assert prof.edges[0] == np.nanmin(values) and prof.edges[-1] == np.nextafter(np.nanmax(values), np.inf)
+    assert prof.edges[0] == np.nanmin(values) and prof.edges[-1] == np.nextafter(
+        np.nanmax(values), np.inf
+    )
     assert prof.scale == pytest.approx(np.nanstd(values))
     assert int(prof.counts.sum()) == 4950
 
 
 def test_categories_are_spelled_the_way_json_spells_them():
-    assert [category(v) for v in (True, False, 1, 1.0, 2.5, "x")] == ["true", "false", "1", "1", "2.5", "x"]
+    assert [category(v) for v in (True, False, 1, 1.0, 2.5, "x")] == [
+        "true",
+        "false",
+        "1",
+        "1",
+        "2.5",
+        "x",
+    ]
     prof = CategoricalProfile.build("c", ["b", "a", "b", 1, 1.0, True, None])
-    assert prof.vocab == ("1", "b", "a", "true") and prof.counts.tolist() == [2, 2, 1, 1, 0] and prof.missing == 1
+    assert (
+        prof.vocab == ("1", "b", "a", "true")
+        and prof.counts.tolist() == [2, 2, 1, 1, 0]
+        and prof.missing == 1
+    )
 
 
 # -- the payload round trip -----------------------------------------------------------------------
@@ -222,7 +249,11 @@ def test_payload_round_trip_keeps_bin_edges(name):
     back = _round_trip(prof)
     np.testing.assert_array_equal(back.edges, prof.edges)
     np.testing.assert_array_equal(back.bin_edges, prof.bin_edges)
-    assert (back.scale, back.missing, back.inner_bins) == (prof.scale, prof.missing, prof.inner_bins)
+    assert (back.scale, back.missing, back.inner_bins) == (
+        prof.scale,
+        prof.missing,
+        prof.inner_bins,
+    )
 
 
 @pytest.mark.parametrize("name", list(_columns()))
@@ -233,7 +264,9 @@ def test_payload_round_trip_keeps_bin_counts(name):
     every value equal to it) is lost."""
     prof = NumericProfile.build(name, _columns()[name], fine_bins=100)
     back = _round_trip(prof)
-    assert int(back.counts.sum()) == int(prof.counts.sum()) == int(np.isfinite(_columns()[name]).sum())
+    assert (
+        int(back.counts.sum()) == int(prof.counts.sum()) == int(np.isfinite(_columns()[name]).sum())
+    )
     np.testing.assert_array_equal(back.counts, prof.counts)
 
 
@@ -248,7 +281,13 @@ def test_reference_profile_payload_round_trip():
     profile = build(rows)
     payload = json.loads(json.dumps(profile.to_payload()))
     back = ReferenceProfile.from_payload("fraud", "*", payload, "test", 4)
-    assert (back.model_id, back.model_version, back.rows, back.source, back.version) == ("fraud", "*", 5, "test", 4)
+    assert (back.model_id, back.model_version, back.rows, back.source, back.version) == (
+        "fraud",
+        "*",
+        5,
+        "test",
+        4,
+    )
     assert list(back.columns) == list(profile.columns)
     assert back.to_payload() == profile.to_payload()
     for name, p in profile.columns.items():

@@ -80,7 +80,9 @@ def rows_of(cols: Columns) -> dict[str, Any]:
     return rows
 
 
-REFERENCE = ReferenceProfile.build("fraud", "*", Layout.from_model(CFG.models["fraud"]), rows_of(reference_rows(SPEC, 5000)), 200)
+REFERENCE = ReferenceProfile.build(
+    "fraud", "*", Layout.from_model(CFG.models["fraud"]), rows_of(reference_rows(SPEC, 5000)), 200
+)
 
 
 def new_store(url: str, reference: bool = True) -> Store:
@@ -151,29 +153,55 @@ def sqlite_store(sqlite_url: str) -> Iterator[Store]:
 def test_a_replay_persists_the_windows_of_the_stream(fresh: Store, stream: Path, expected):
     report = replay(CFG, fresh, [stream])
     assert report.events == N and not report.invalid and report.seconds > 0 and report.rate > 0
-    assert [(w.start_ms, w.end_ms) for w in report.windows] == [(T0 + k * WINDOW_MS, T0 + (k + 1) * WINDOW_MS) for k in range(5)]
+    assert [(w.start_ms, w.end_ms) for w in report.windows] == [
+        (T0 + k * WINDOW_MS, T0 + (k + 1) * WINDOW_MS) for k in range(5)
+    ]
     assert [w.dataset.events for w in report.windows] == [6000] * 5
 
     rows = fresh.windows("fraud")
     assert len(rows) == 5 * 6  # four features, score and prediction
     by = {(r["feature"], r["window_start"]): r for r in rows}
-    assert {r["feature"] for r in rows} == {"num_00", "num_01", "num_02", "color", "score", "prediction"}
-    assert all(r["count"] == 6000 and r["model_version"] == "v1" and r["reference_version"] == 1 for r in rows)
+    assert {r["feature"] for r in rows} == {
+        "num_00",
+        "num_01",
+        "num_02",
+        "color",
+        "score",
+        "prediction",
+    }
+    assert all(
+        r["count"] == 6000 and r["model_version"] == "v1" and r["reference_version"] == 1
+        for r in rows
+    )
     assert all(r["missing"] == 0 for r in rows if r["feature"] != "num_01")
     assert 200 < sum(r["missing"] for r in rows if r["feature"] == "num_01") / 5 < 400
     # num_02 drifts from the middle of the third window on; num_00, num_01 and color never
-    assert [by["num_02", T0 + k * WINDOW_MS]["drift"] for k in range(5)] == [False, False, True, True, True]
+    assert [by["num_02", T0 + k * WINDOW_MS]["drift"] for k in range(5)] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]
     assert by["num_02", T0 + 4 * WINDOW_MS]["severity"] == "critical"
     assert by["num_02", T0 + 4 * WINDOW_MS]["statistics"]["psi"] > 0.25
     assert not any(r["drift"] for r in rows if r["feature"] in ("num_00", "num_01", "color"))
-    assert [s["drifted_features"] for s in fresh.summaries("fraud")] == [[], [], ["num_02"], ["num_02"], ["num_02"]]
+    assert [s["drifted_features"] for s in fresh.summaries("fraud")] == [
+        [],
+        [],
+        ["num_02"],
+        ["num_02"],
+        ["num_02"],
+    ]
     # PostgreSQL and SQLite hold the very same values
     assert snapshot(fresh) == expected
     state = fresh.load_state(JOB)
     assert state.offsets == {SOURCE: N} and state.panes == {}
 
 
-def test_replaying_the_same_file_twice_rewrites_identical_rows(fresh: Store, stream: Path, expected):
+def test_replaying_the_same_file_twice_rewrites_identical_rows(
+    fresh: Store, stream: Path, expected
+):
     replay(CFG, fresh, [stream])
     first = snapshot(fresh)
     again = replay(CFG, fresh, [stream])
@@ -181,8 +209,12 @@ def test_replaying_the_same_file_twice_rewrites_identical_rows(fresh: Store, str
     assert snapshot(fresh) == first == expected
 
 
-@pytest.mark.parametrize("cuts", [(12_345,), (1, 29_999), (4_000, 15_000, 20_001)], ids=["middle", "edges", "three"])
-def test_a_file_split_in_parts_replays_as_one_stream(sqlite_store: Store, stream: Path, expected, tmp_path, cuts):
+@pytest.mark.parametrize(
+    "cuts", [(12_345,), (1, 29_999), (4_000, 15_000, 20_001)], ids=["middle", "edges", "three"]
+)
+def test_a_file_split_in_parts_replays_as_one_stream(
+    sqlite_store: Store, stream: Path, expected, tmp_path, cuts
+):
     lines = lines_of(stream.read_bytes())
     bounds = [0, *cuts, N]
     paths = []
@@ -197,7 +229,9 @@ def test_a_file_split_in_parts_replays_as_one_stream(sqlite_store: Store, stream
     assert snapshot(sqlite_store) == expected
 
 
-def test_blank_lines_are_empty_dead_letters_and_change_nothing(sqlite_store: Store, stream: Path, expected, tmp_path):
+def test_blank_lines_are_empty_dead_letters_and_change_nothing(
+    sqlite_store: Store, stream: Path, expected, tmp_path
+):
     lines = lines_of(stream.read_bytes())
     path = tmp_path / "blank.jsonl"
     path.write_bytes(b"\n" + b"".join(lines[:100]) + b"\n   \n" + b"".join(lines[100:]) + b"\n\n")
@@ -206,7 +240,11 @@ def test_blank_lines_are_empty_dead_letters_and_change_nothing(sqlite_store: Sto
     assert report.events == N and report.invalid == {"empty": 5}
     letters = [json.loads(line) for line in dead.getvalue().splitlines()]
     assert [(d["line"], d["reason"], d["event"]) for d in letters] == [
-        (1, "empty", ""), (102, "empty", ""), (103, "empty", "   "), (N + 4, "empty", ""), (N + 5, "empty", "")
+        (1, "empty", ""),
+        (102, "empty", ""),
+        (103, "empty", "   "),
+        (N + 4, "empty", ""),
+        (N + 5, "empty", ""),
     ]
     assert [d["offset"] for d in letters] == [d["line"] - 1 for d in letters]  # one file: line - 1
     assert snapshot(sqlite_store) == expected
@@ -226,7 +264,9 @@ def test_resume_after_a_crash_equals_an_uninterrupted_replay(fresh: Store, strea
     assert snapshot(fresh) == expected
 
 
-def test_resume_after_several_crashes_with_small_blocks(sqlite_store: Store, stream: Path, expected, monkeypatch):
+def test_resume_after_several_crashes_with_small_blocks(
+    sqlite_store: Store, stream: Path, expected, monkeypatch
+):
     monkeypatch.setattr("monitor.replay._BLOCK", 150_000)  # ~50 blocks instead of 2
     offsets = []
     for crash_at in (4, 11, 30):
@@ -238,7 +278,9 @@ def test_resume_after_several_crashes_with_small_blocks(sqlite_store: Store, str
     assert snapshot(sqlite_store) == expected
 
 
-def test_a_crash_before_the_first_checkpoint_loses_nothing(sqlite_store: Store, stream: Path, expected):
+def test_a_crash_before_the_first_checkpoint_loses_nothing(
+    sqlite_store: Store, stream: Path, expected
+):
     slow = config(checkpoint_interval="1h")
     with pytest.raises(Crash):
         replay(slow, sqlite_store, [stream], progress=crash_on(2))
@@ -248,7 +290,9 @@ def test_a_crash_before_the_first_checkpoint_loses_nothing(sqlite_store: Store, 
     assert snapshot(sqlite_store) == expected
 
 
-def test_resume_after_a_complete_replay_changes_nothing(sqlite_store: Store, stream: Path, expected):
+def test_resume_after_a_complete_replay_changes_nothing(
+    sqlite_store: Store, stream: Path, expected
+):
     replay(CFG, sqlite_store, [stream])
     report = replay(CFG, sqlite_store, [stream], resume=True)
     assert report.events == 0 and report.windows == []
@@ -297,7 +341,9 @@ def _dump(obj: Any) -> bytes:
     return json.dumps(obj).encode()
 
 
-def test_bad_lines_are_counted_by_reason_and_dead_lettered_with_their_offset(sqlite_store: Store, stream: Path, expected, tmp_path):
+def test_bad_lines_are_counted_by_reason_and_dead_lettered_with_their_offset(
+    sqlite_store: Store, stream: Path, expected, tmp_path
+):
     lines = lines_of(stream.read_bytes())
     ev = _event(lines[0])
     bad = {  # inserted before the good event of that index
@@ -327,10 +373,19 @@ def test_bad_lines_are_counted_by_reason_and_dead_lettered_with_their_offset(sql
     dead = io.BytesIO()
     report = replay(CFG, sqlite_store, [path], dead_letters=dead)
     assert report.events == N
-    assert dict(report.invalid) == {"invalid_json": 2, "unknown_model": 1, "missing_field": 1, "wrong_type": 2, "not_an_object": 1, "bad_timestamp": 1}
+    assert dict(report.invalid) == {
+        "invalid_json": 2,
+        "unknown_model": 1,
+        "missing_field": 1,
+        "wrong_type": 2,
+        "not_an_object": 1,
+        "bad_timestamp": 1,
+    }
 
     letters = [json.loads(line) for line in dead.getvalue().splitlines()]
-    assert [(d["offset"], d["reason"]) for d in letters] == [(o, r) for o, (_, r) in sorted(offsets.items())]
+    assert [(d["offset"], d["reason"]) for d in letters] == [
+        (o, r) for o, (_, r) in sorted(offsets.items())
+    ]
     for d in letters:
         assert d["source"] == str(path) and d["detail"]
         assert d["event"] == out[d["offset"]].rstrip(b"\n").decode()
@@ -346,9 +401,13 @@ def test_bad_lines_are_counted_by_reason_and_dead_lettered_with_their_offset(sql
             assert got == want
 
 
-def test_events_without_a_reference_are_refused_and_dead_lettered_whole(sqlite_url: str, stream: Path, tmp_path):
+def test_events_without_a_reference_are_refused_and_dead_lettered_whole(
+    sqlite_url: str, stream: Path, tmp_path
+):
     store = new_store(sqlite_url, reference=False)
-    store.save_reference(ReferenceProfile("fraud", "v1", REFERENCE.rows, REFERENCE.columns))  # v1 only, no "*"
+    store.save_reference(
+        ReferenceProfile("fraud", "v1", REFERENCE.rows, REFERENCE.columns)
+    )  # v1 only, no "*"
     lines = lines_of(stream.read_bytes())[:1000]
     lines[5] = lines[5].replace(b'"model_version":"v1"', b'"model_version":"v9"')
     path = tmp_path / "v9.jsonl"
@@ -376,7 +435,11 @@ AVRO_SCHEMA = {
                 "type": "record",
                 "name": "Features",
                 "fields": [
-                    {"name": f.name, "type": ["null", "double" if f.kind == "numeric" else "string"], "default": None}
+                    {
+                        "name": f.name,
+                        "type": ["null", "double" if f.kind == "numeric" else "string"],
+                        "default": None,
+                    }
                     for f in FEATURES
                 ],
             },
@@ -399,13 +462,17 @@ def avro_stream(stream: Path, tmp_path_factory) -> Path:
     return _write_avro(tmp_path_factory.mktemp("avro") / "events.avro", records)
 
 
-def test_an_avro_file_replays_like_the_jsonl_of_the_same_events(fresh: Store, avro_stream: Path, expected):
+def test_an_avro_file_replays_like_the_jsonl_of_the_same_events(
+    fresh: Store, avro_stream: Path, expected
+):
     report = replay(CFG, fresh, [avro_stream])
     assert report.events == N and not report.invalid and len(report.windows) == 5
     assert snapshot(fresh) == expected
 
 
-def test_avro_and_jsonl_parts_replay_as_one_stream(sqlite_store: Store, stream: Path, expected, tmp_path):
+def test_avro_and_jsonl_parts_replay_as_one_stream(
+    sqlite_store: Store, stream: Path, expected, tmp_path
+):
     lines = lines_of(stream.read_bytes())
     head = tmp_path / "head.avro"
     _write_avro(head, [msgspec.json.decode(line) for line in lines[:17_000]])
@@ -428,12 +495,16 @@ def test_bad_avro_records_are_counted(sqlite_store: Store, stream: Path, tmp_pat
 
 
 # -- late events, baselines, discrete features ---------------------------------------------------
-def test_replaying_a_file_with_late_events_twice_keeps_the_late_counts(fresh: Store, stream: Path, tmp_path):
+def test_replaying_a_file_with_late_events_twice_keeps_the_late_counts(
+    fresh: Store, stream: Path, tmp_path
+):
     """A repeated replay rewrites the same windows with the same values; the ``late`` count of a
     window (``monitor windows``) is one of them."""
     lines = lines_of(stream.read_bytes())
     path = tmp_path / "late.jsonl"
-    path.write_bytes(b"".join(lines[:20_000]) + lines[100] * 3 + b"".join(lines[20_000:]))  # 3 events of window 0, 6 minutes late
+    path.write_bytes(
+        b"".join(lines[:20_000]) + lines[100] * 3 + b"".join(lines[20_000:])
+    )  # 3 events of window 0, 6 minutes late
     replay(CFG, fresh, [path])
     assert fresh.late_counts("fraud") == {("v1", T0): 3}
     replay(CFG, fresh, [path])
@@ -452,10 +523,14 @@ def test_a_baseline_replay_counts_every_event_in_a_window(sqlite_url: str, strea
     assert (ref["model_version"], ref["source"], ref["rows"]) == ("v1", "baseline", N)
     assert store.late_counts("fraud") == {}
     rows = store.windows("fraud", feature="num_00")
-    assert [(r["window_start"], r["count"]) for r in rows] == [(T0 + k * WINDOW_MS, 6000) for k in range(5)]
+    assert [(r["window_start"], r["count"]) for r in rows] == [
+        (T0 + k * WINDOW_MS, 6000) for k in range(5)
+    ]
 
 
-def test_resume_while_the_baseline_is_still_being_collected(sqlite_url: str, tmp_path, stream: Path):
+def test_resume_while_the_baseline_is_still_being_collected(
+    sqlite_url: str, tmp_path, stream: Path
+):
     """A crash while events are held for the baseline: the resumed replay must still see them
     (one 10-minute window, so no window closes before the baseline is built)."""
     cfg = config(window="10m", reference={"fine_bins": 200, "baseline_events": 25_000})
@@ -470,21 +545,52 @@ def test_resume_while_the_baseline_is_still_being_collected(sqlite_url: str, tmp
     assert snapshot(interrupted) == snapshot(whole)
 
 
-def test_an_undrifted_discrete_feature_shows_no_drift_against_a_stored_reference(sqlite_url: str, tmp_path):
+def test_an_undrifted_discrete_feature_shows_no_drift_against_a_stored_reference(
+    sqlite_url: str, tmp_path
+):
     """A numeric feature with few distinct values (a count, a rating) drawn from the same
     distribution as its stored reference."""
     cfg = parse_config(
         {
             "checkpoint_interval": 0,
-            "models": {"m": {"window": "1m", "prediction": "none", "score": False, "features": {"d": {"kind": "numeric"}}, "reference": {"baseline_events": 0}}},
+            "models": {
+                "m": {
+                    "window": "1m",
+                    "prediction": "none",
+                    "score": False,
+                    "features": {"d": {"kind": "numeric"}},
+                    "reference": {"baseline_events": 0},
+                }
+            },
         }
     )
     rng = np.random.default_rng(1)
     fresh = new_store(sqlite_url, reference=False)
-    fresh.save_reference(ReferenceProfile.build("m", "*", Layout.from_model(cfg.models["m"]), {"d": rng.integers(0, 3, 5000).astype(float)}))
+    fresh.save_reference(
+        ReferenceProfile.build(
+            "m",
+            "*",
+            Layout.from_model(cfg.models["m"]),
+            {"d": rng.integers(0, 3, 5000).astype(float)},
+        )
+    )
     values = rng.integers(0, 3, 5000).tolist()
     path = tmp_path / "discrete.jsonl"
-    path.write_bytes(b"".join(_dump({"model_id": "m", "model_version": "1", "prediction_id": str(i), "timestamp": i * 10, "features": {"d": v}}) + b"\n" for i, v in enumerate(values)))
+    path.write_bytes(
+        b"".join(
+            _dump(
+                {
+                    "model_id": "m",
+                    "model_version": "1",
+                    "prediction_id": str(i),
+                    "timestamp": i * 10,
+                    "features": {"d": v},
+                }
+            )
+            + b"\n"
+            for i, v in enumerate(values)
+        )
+    )
     replay(cfg, fresh, [path])
     (row,) = fresh.windows("m")
     assert row["count"] == 5000

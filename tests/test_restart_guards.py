@@ -28,7 +28,9 @@ N = 12_000  # four minutes of the seeded stream: two 2-minute windows
 
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("monitor.replay._BLOCK", 200_000)  # several blocks, so a crash can interrupt
+    monkeypatch.setattr(
+        "monitor.replay._BLOCK", 200_000
+    )  # several blocks, so a crash can interrupt
 
 
 @pytest.fixture
@@ -63,14 +65,18 @@ def test_resume_with_another_file_is_refused(db: Store, files: tuple[Path, Path]
     assert replay(CFG, db, [a], resume=True).events > 0  # the refusal changed nothing
 
 
-def test_resume_with_the_same_files_in_another_order_is_refused(db: Store, files: tuple[Path, Path]) -> None:
+def test_resume_with_the_same_files_in_another_order_is_refused(
+    db: Store, files: tuple[Path, Path]
+) -> None:
     a, b = files
     interrupted(db, [a, b])
     with pytest.raises(MonitorError, match="other input"):
         replay(CFG, db, [b, a], resume=True)
 
 
-def test_resume_with_a_file_changed_in_place_is_refused(db: Store, files: tuple[Path, Path]) -> None:
+def test_resume_with_a_file_changed_in_place_is_refused(
+    db: Store, files: tuple[Path, Path]
+) -> None:
     a, b = files
     interrupted(db, [a])
     a.write_bytes(b.read_bytes())  # same path, same size, other bytes
@@ -78,12 +84,16 @@ def test_resume_with_a_file_changed_in_place_is_refused(db: Store, files: tuple[
         replay(CFG, db, [a], resume=True)
 
 
-def test_resume_without_an_interrupted_replay_is_refused(db: Store, files: tuple[Path, Path]) -> None:
+def test_resume_without_an_interrupted_replay_is_refused(
+    db: Store, files: tuple[Path, Path]
+) -> None:
     with pytest.raises(MonitorError, match="nothing to resume"):
         replay(CFG, db, [files[0]], resume=True)
 
 
-def test_a_changed_window_is_refused_naming_the_key_and_the_reset(db: Store, files: tuple[Path, Path]) -> None:
+def test_a_changed_window_is_refused_naming_the_key_and_the_reset(
+    db: Store, files: tuple[Path, Path]
+) -> None:
     a, _ = files
     interrupted(db, [a])
     wider = config(window="4m")
@@ -117,7 +127,9 @@ def test_a_fresh_replay_records_new_settings(db: Store, files: tuple[Path, Path]
 def test_monitor_run_refuses_a_changed_window(db: Store) -> None:
     def start(cfg: Config) -> None:
         # The check comes before any connection to Kafka: a dead address is never contacted.
-        service = KafkaService(cfg, db, bootstrap_servers="127.0.0.1:9", metrics=Metrics(CollectorRegistry()))
+        service = KafkaService(
+            cfg, db, bootstrap_servers="127.0.0.1:9", metrics=Metrics(CollectorRegistry())
+        )
         service.stop()  # a first start (recording the settings) stops before its first poll
         service.run(install_signals=False)
 

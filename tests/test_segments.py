@@ -27,15 +27,24 @@ FEATURES = {"x": {"kind": "numeric"}, "c": {"kind": "categorical"}}
 
 def model(**extra: Any) -> dict[str, Any]:
     return {
-        "features": FEATURES, "window": "100s", "prediction": "none", "score": False, "min_events": 200,
-        "segments": {"keys": ["region"], "top_k": 2, "min_reference_rows": 50}, **extra,
+        "features": FEATURES,
+        "window": "100s",
+        "prediction": "none",
+        "score": False,
+        "min_events": 200,
+        "segments": {"keys": ["region"], "top_k": 2, "min_reference_rows": 50},
+        **extra,
     }
 
 
 def columns(n: int, seed: int, shift_us: float = 0.0) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     region = rng.choice(REGIONS, size=n, p=SHARES)
-    x = rng.normal(size=n) + np.where(region == "apac", 2.0, 0.0) + np.where(region == "us", shift_us, 0.0)
+    x = (
+        rng.normal(size=n)
+        + np.where(region == "apac", 2.0, 0.0)
+        + np.where(region == "us", shift_us, 0.0)
+    )
     c = rng.choice(["a", "b", "c"], size=n, p=[0.6, 0.3, 0.1])
     return {"x": x, "c": c.tolist(), "region": region.tolist()}
 
@@ -43,8 +52,12 @@ def columns(n: int, seed: int, shift_us: float = 0.0) -> dict[str, Any]:
 def events(cols: dict[str, Any], start_ms: int = 0, step_ms: int = 10) -> list[dict[str, Any]]:
     return [
         {
-            "model_id": "m", "model_version": "1", "prediction_id": str(i), "timestamp": start_ms + i * step_ms,
-            "features": {"x": float(cols["x"][i]), "c": cols["c"][i]}, "segments": {"region": cols["region"][i]},
+            "model_id": "m",
+            "model_version": "1",
+            "prediction_id": str(i),
+            "timestamp": start_ms + i * step_ms,
+            "features": {"x": float(cols["x"][i]), "c": cols["c"][i]},
+            "segments": {"region": cols["region"][i]},
         }
         for i in range(len(cols["x"]))
     ]
@@ -54,7 +67,9 @@ def to_bytes(evs: list[dict[str, Any]]) -> bytes:
     return b"".join(json.dumps(e).encode() + b"\n" for e in evs)
 
 
-def run(cfg_model: dict[str, Any], ref: ReferenceProfile, evs: list[dict[str, Any]], sources: int = 1) -> list:
+def run(
+    cfg_model: dict[str, Any], ref: ReferenceProfile, evs: list[dict[str, Any]], sources: int = 1
+) -> list:
     """Every event through an engine, spread round-robin over ``sources``."""
     cfg = parse_config({"models": {"m": cfg_model}})
     refs = MemoryReferences()
@@ -100,7 +115,17 @@ def test_segment_references_hold_each_value_and_the_rest_and_round_trip() -> Non
     region = np.array(cols["region"])
     for value in ("eu", "us"):
         assert by_value[value].rows == int((region == value).sum())
-        np.testing.assert_array_equal(by_value[value].columns["x"].edges, ReferenceProfile.build("m", "*", Layout(("x",), ("c",)), {"x": cols["x"][region == value], "c": list(np.array(cols["c"])[region == value])}).columns["x"].edges)
+        np.testing.assert_array_equal(
+            by_value[value].columns["x"].edges,
+            ReferenceProfile.build(
+                "m",
+                "*",
+                Layout(("x",), ("c",)),
+                {"x": cols["x"][region == value], "c": list(np.array(cols["c"])[region == value])},
+            )
+            .columns["x"]
+            .edges,
+        )
     assert by_value[OTHER].rows == int(np.isin(region, ["apac", "br"]).sum())
     again = ReferenceProfile.from_payload("m", "*", json.loads(json.dumps(ref.to_payload())))
     assert again.plan == ref.plan
@@ -149,7 +174,11 @@ def test_a_segment_window_equals_the_whole_pipeline_on_that_segment_alone() -> N
     closed = run(model(), ref, events(cols))
     region = np.array(cols["region"])
     plain = {k: v for k, v in model().items() if k != "segments"}
-    for value, members in (("eu", region == "eu"), ("us", region == "us"), (OTHER, np.isin(region, ["apac", "br"]))):
+    for value, members in (
+        ("eu", region == "eu"),
+        ("us", region == "us"),
+        (OTHER, np.isin(region, ["apac", "br"])),
+    ):
         alone = [e for e, keep in zip(events(cols), members) if keep]
         sub_ref = ref.segments["region"][value]
         direct = run(plain, ReferenceProfile("m", "*", sub_ref.rows, sub_ref.columns), alone)
@@ -157,10 +186,14 @@ def test_a_segment_window_equals_the_whole_pipeline_on_that_segment_alone() -> N
         assert len(direct) == 3
         for d in direct:
             s = seg[(d.start_ms, f"region={value}")]
-            assert (s.model_version, s.end_ms, s.dataset.events) == (d.model_version, d.end_ms, d.dataset.events)
-            assert [(c.feature, c.statistics, c.quality, c.drift, c.severity) for c in s.columns] == [
-                (c.feature, c.statistics, c.quality, c.drift, c.severity) for c in d.columns
-            ]
+            assert (s.model_version, s.end_ms, s.dataset.events) == (
+                d.model_version,
+                d.end_ms,
+                d.dataset.events,
+            )
+            assert [
+                (c.feature, c.statistics, c.quality, c.drift, c.severity) for c in s.columns
+            ] == [(c.feature, c.statistics, c.quality, c.drift, c.severity) for c in d.columns]
 
 
 def test_drift_in_one_segment_is_flagged_there_and_only_there() -> None:
@@ -168,7 +201,10 @@ def test_drift_in_one_segment_is_flagged_there_and_only_there() -> None:
     closed = run(model(), ref, events(columns(30_000, 6, shift_us=1.0)))
     for w in closed:
         flagged = {s.segment: s.dataset.drifted_features for s in w.segments}
-        assert flagged == {"region=eu": (), "region=us": ("x",), "region=other": ()}, (w.start_ms, flagged)
+        assert flagged == {"region=eu": (), "region=us": ("x",), "region=other": ()}, (
+            w.start_ms,
+            flagged,
+        )
 
 
 def test_segment_gauges_show_where_the_drift_is() -> None:
@@ -182,12 +218,17 @@ def test_segment_gauges_show_where_the_drift_is() -> None:
     metrics.observe_windows(closed)
 
     def sample(name: str, segment: str, **labels: str) -> float | None:
-        return metrics.registry.get_sample_value(name, {"model_id": "m", "model_version": "1", "segment": segment, **labels})
+        return metrics.registry.get_sample_value(
+            name, {"model_id": "m", "model_version": "1", "segment": segment, **labels}
+        )
 
     assert sample("monitor_segment_drift_severity", "region=us", feature="x") == 2
     assert sample("monitor_segment_drift_severity", "region=eu", feature="x") == 0
     assert sample("monitor_segment_drift_share", "region=us") == 0.5
-    assert sample("monitor_segment_window_events", "region=eu") == closed[-1].segments[0].dataset.events
+    assert (
+        sample("monitor_segment_window_events", "region=eu")
+        == closed[-1].segments[0].dataset.events
+    )
 
 
 def test_segment_windows_merge_exactly_across_sources() -> None:
@@ -196,7 +237,11 @@ def test_segment_windows_merge_exactly_across_sources() -> None:
     one, three = run(model(), ref, evs), run(model(), ref, evs, sources=3)
 
     def table(windows: list) -> dict:
-        return {(w.start_ms, s.segment): [(c.feature, c.statistics) for c in s.columns] for w in windows for s in w.segments}
+        return {
+            (w.start_ms, s.segment): [(c.feature, c.statistics) for c in s.columns]
+            for w in windows
+            for s in w.segments
+        }
 
     assert table(one) == table(three) and len(table(one)) == 2 * 3
 
@@ -260,13 +305,23 @@ def test_cli_windows_per_segment_json_contract(tmp_path) -> None:
     assert built.exit_code == 0, built.output
     assert "segments of region: eu, us and other" in built.output
     assert runner.invoke(main, ["replay", "-c", str(config), str(data)]).exit_code == 0
-    out = runner.invoke(main, ["windows", "-c", str(config), "-m", "m", "--segment", "region=us", "--format", "json"])
+    out = runner.invoke(
+        main,
+        ["windows", "-c", str(config), "-m", "m", "--segment", "region=us", "--format", "json"],
+    )
     assert out.exit_code == 0, out.output
     rows = json.loads(out.output)
     assert {r["segment"] for r in rows} == {"region=us"}
     assert {r["feature"]: r["drift"] for r in rows} == {"x": True, "c": False}
-    every = runner.invoke(main, ["windows", "-c", str(config), "-m", "m", "--segment", "*", "--format", "json"])
-    assert sorted({r["segment"] or "" for r in json.loads(every.output)}) == ["", "region=eu", "region=other", "region=us"]
+    every = runner.invoke(
+        main, ["windows", "-c", str(config), "-m", "m", "--segment", "*", "--format", "json"]
+    )
+    assert sorted({r["segment"] or "" for r in json.loads(every.output)}) == [
+        "",
+        "region=eu",
+        "region=other",
+        "region=us",
+    ]
     table = runner.invoke(main, ["windows", "-c", str(config), "-m", "m", "--segment", "*"])
     assert "region=us" in table.output
 
@@ -284,10 +339,20 @@ def test_performance_per_segment_follows_the_reference_plan(tmp_path, sqlite_url
 
     spec = small_spec(n_numeric=2, seed=3)
     features = {f.name: {"kind": f.kind} for f in spec.features}
-    cfg = parse_config({"database_url": sqlite_url, "models": {"demo": {
-        "window": "10m", "features": features, "reference": {"baseline_events": 0}, "topics": {"labels": "labels"},
-        "segments": {"keys": ["region"], "top_k": 2, "min_reference_rows": 50},
-    }}})
+    cfg = parse_config(
+        {
+            "database_url": sqlite_url,
+            "models": {
+                "demo": {
+                    "window": "10m",
+                    "features": features,
+                    "reference": {"baseline_events": 0},
+                    "topics": {"labels": "labels"},
+                    "segments": {"keys": ["region"], "top_k": 2, "min_reference_rows": 50},
+                }
+            },
+        }
+    )
     store = Store(sqlite_url)
     store.upgrade()
     ref_rows = rows_of(reference_rows(spec, 10_000))
@@ -309,10 +374,16 @@ def test_performance_per_segment_follows_the_reference_plan(tmp_path, sqlite_url
         inside = (cols.timestamp >= row["window_start"]) & (cols.timestamp < row["window_end"])
         by_value = row["segments"]["region"]
         assert set(by_value) - {"fairness"} == {"eu", "us", OTHER}
-        for value, members in (("eu", region == "eu"), ("us", region == "us"), (OTHER, np.isin(region, ["apac", "br", "mx"]))):
+        for value, members in (
+            ("eu", region == "eu"),
+            ("us", region == "us"),
+            (OTHER, np.isin(region, ["apac", "br", "mx"])),
+        ):
             mask = inside & members
             assert by_value[value]["n"] == mask.sum()
-            assert by_value[value]["accuracy"] == pytest.approx(accuracy_score(cols.label[mask], cols.prediction[mask]), abs=1e-9)
+            assert by_value[value]["accuracy"] == pytest.approx(
+                accuracy_score(cols.label[mask], cols.prediction[mask]), abs=1e-9
+            )
 
 
 # -- alerts per segment -------------------------------------------------------------------------
@@ -324,20 +395,46 @@ def test_a_rule_with_segments_fires_on_the_segment_that_drifted(store) -> None:
     from monitor.store import schema
 
     rules = [
-        {"name": "drift", "kind": "feature_drift", "statistic": "psi", "critical": 0.25, "segments": True},
+        {
+            "name": "drift",
+            "kind": "feature_drift",
+            "statistic": "psi",
+            "critical": 0.25,
+            "segments": True,
+        },
         {"name": "shift", "kind": "dataset_drift", "critical": 0.5, "segments": True},
     ]
     cfg_model = model(rules=rules)
-    cfg = parse_config({"models": {"m": cfg_model}, "alerts": {"sinks": {"slack": {"type": "slack", "url": "http://127.0.0.1:9/x"}}, "routes": {"critical": ["slack"]}}})
-    closed = run(cfg_model, reference(cfg_model, columns(30_000, 5)), events(columns(10_000, 6, shift_us=1.0)))
+    cfg = parse_config(
+        {
+            "models": {"m": cfg_model},
+            "alerts": {
+                "sinks": {"slack": {"type": "slack", "url": "http://127.0.0.1:9/x"}},
+                "routes": {"critical": ["slack"]},
+            },
+        }
+    )
+    closed = run(
+        cfg_model,
+        reference(cfg_model, columns(30_000, 5)),
+        events(columns(10_000, 6, shift_us=1.0)),
+    )
     evaluator = AlertEvaluator(cfg, store)
     with store.engine.begin() as conn:
         sent = evaluator.evaluate(conn, closed, 0)
     with store.engine.connect() as conn:
-        firing = {(r.rule, r.subject) for r in conn.execute(schema.alerts.select()) if r.state == "firing"}
-    assert {(rule, subject) for rule, subject in firing if subject.startswith("region=")} == {("drift", "region=us/x"), ("shift", "region=us")}
+        firing = {
+            (r.rule, r.subject) for r in conn.execute(schema.alerts.select()) if r.state == "firing"
+        }
+    assert {(rule, subject) for rule, subject in firing if subject.startswith("region=")} == {
+        ("drift", "region=us/x"),
+        ("shift", "region=us"),
+    }
     members = [a for n in sent for a in n.payload["alerts"] if a["segment"]]
-    assert {(a["rule"], a["segment"], a["feature"]) for a in members} == {("drift", "region=us", "x"), ("shift", "region=us", None)}
+    assert {(a["rule"], a["segment"], a["feature"]) for a in members} == {
+        ("drift", "region=us", "x"),
+        ("shift", "region=us", None),
+    }
     assert "`x` in `region=us`" in json.dumps(render(sent[0].payload))
     with store.engine.begin() as conn:  # the same windows again: nothing new
         assert evaluator.evaluate(conn, closed, 0) == []
@@ -347,4 +444,20 @@ def test_segments_are_refused_on_rules_judged_per_version() -> None:
     from monitor.exceptions import ConfigError
 
     with pytest.raises(ConfigError, match=r"rules\.0\.segments"):
-        parse_config({"models": {"m": model(rules=[{"name": "acc", "kind": "performance", "metric": "accuracy", "critical": 0.8, "segments": True}])}})
+        parse_config(
+            {
+                "models": {
+                    "m": model(
+                        rules=[
+                            {
+                                "name": "acc",
+                                "kind": "performance",
+                                "metric": "accuracy",
+                                "critical": 0.8,
+                                "segments": True,
+                            }
+                        ]
+                    )
+                }
+            }
+        )

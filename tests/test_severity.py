@@ -16,7 +16,9 @@ from monitor.service import show
 from monitor.synth import DriftSpec
 from tests.helpers import config_for, engine_for, feed, jsonl, small_spec
 
-SPEC = small_spec(n_numeric=3, drift=(DriftSpec("num_01", 1.0, 9000), DriftSpec("cat10", 0.3, 9000)))
+SPEC = small_spec(
+    n_numeric=3, drift=(DriftSpec("num_01", 1.0, 9000), DriftSpec("cat10", 0.3, 9000))
+)
 PSI = Threshold(warning=0.1, critical=0.25)
 WASSERSTEIN = Threshold(warning=0.2, critical=0.4)
 
@@ -30,8 +32,23 @@ def windows():
 def test_the_reported_case_names_wasserstein_not_psi():
     """`amount (critical, psi=0.112)`: PSI said warning, Wasserstein 0.44 >= 0.4 decided."""
     decided = decide([verdict("psi", 0.112, PSI), verdict("wasserstein", 0.44, WASSERSTEIN)])
-    assert decided == {"statistic": "wasserstein", "value": 0.44, "threshold": 0.4, "severity": "critical"}
-    col = ColumnResult("amount", "numeric", 5000, 0, {"psi": 0.112, "wasserstein": 0.44}, {}, True, "critical", decided_by=decided)
+    assert decided == {
+        "statistic": "wasserstein",
+        "value": 0.44,
+        "threshold": 0.4,
+        "severity": "critical",
+    }
+    col = ColumnResult(
+        "amount",
+        "numeric",
+        5000,
+        0,
+        {"psi": 0.112, "wasserstein": 0.44},
+        {},
+        True,
+        "critical",
+        decided_by=decided,
+    )
     assert column_marks([col]) == "amount (critical: wasserstein=0.44 >= 0.4)"
     assert window_status([col]) == "DRIFT: amount (critical: wasserstein=0.44 >= 0.4)"
 
@@ -42,9 +59,15 @@ def test_among_equal_severities_the_furthest_past_its_threshold_decides():
     assert decide([verdict("psi", 0.3, PSI), verdict("ks", 0.5, ks)])["statistic"] == "ks"
     # p-values: smaller is further past
     p = Threshold(warning=0.05, critical=0.01)
-    assert decide([verdict("ks_pvalue", 0.009, p), verdict("chi2_pvalue", 1e-6, p)])["statistic"] == "chi2_pvalue"
+    assert (
+        decide([verdict("ks_pvalue", 0.009, p), verdict("chi2_pvalue", 1e-6, p)])["statistic"]
+        == "chi2_pvalue"
+    )
     # ok: the nearest to its warning threshold; nothing judged: None
-    assert decide([verdict("psi", 0.05, PSI), verdict("wasserstein", 0.19, WASSERSTEIN)])["statistic"] == "wasserstein"
+    assert (
+        decide([verdict("psi", 0.05, PSI), verdict("wasserstein", 0.19, WASSERSTEIN)])["statistic"]
+        == "wasserstein"
+    )
     assert decide([verdict("psi", None, PSI), verdict("chi2", 3.0, None)]) is None
 
 
@@ -77,7 +100,16 @@ def test_an_alert_rule_on_the_deciding_statistic_gives_the_window_severity(windo
             stat = c.decided_by["statistic"]
             t = model.threshold(stat.removeprefix("previous."))
             kind = "prediction_drift" if c.feature in ("score", "prediction") else "feature_drift"
-            rule = RuleConfig.model_validate({"name": "r", "kind": kind, "statistic": stat, "features": [c.feature], "warning": t.warning, "critical": t.critical})
+            rule = RuleConfig.model_validate(
+                {
+                    "name": "r",
+                    "kind": kind,
+                    "statistic": stat,
+                    "features": [c.feature],
+                    "warning": t.warning,
+                    "critical": t.critical,
+                }
+            )
             (obs,) = observe_window(rule, w)
             assert level_of(rule, obs.value) == c.severity
             assert obs.evidence["decided_by"] == c.decided_by

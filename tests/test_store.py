@@ -32,13 +32,21 @@ T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 MINUTE = 60_000
 
 MODEL_CFG = parse_config(
-    {"models": {"fraud": {"features": {"amount": {"kind": "numeric"}, "country": {"kind": "categorical"}}}}}
+    {
+        "models": {
+            "fraud": {
+                "features": {"amount": {"kind": "numeric"}, "country": {"kind": "categorical"}}
+            }
+        }
+    }
 ).models["fraud"]
 LAYOUT = Layout.from_model(MODEL_CFG)
 
 
 # -- builders -------------------------------------------------------------------------------------
-def profile(model_version: str = "v1", seed: int = 0, rows: int = 500, model_id: str = "fraud") -> ReferenceProfile:
+def profile(
+    model_version: str = "v1", seed: int = 0, rows: int = 500, model_id: str = "fraud"
+) -> ReferenceProfile:
     rng = np.random.default_rng(seed)
     data = {
         "amount": rng.lognormal(3.0, 1.0, rows),
@@ -46,7 +54,9 @@ def profile(model_version: str = "v1", seed: int = 0, rows: int = 500, model_id:
         "score": rng.random(rows),
         "prediction": rng.integers(0, 2, rows).tolist(),
     }
-    return ReferenceProfile.build(model_id, model_version, LAYOUT, data, fine_bins=50, source=f"seed-{seed}.csv")
+    return ReferenceProfile.build(
+        model_id, model_version, LAYOUT, data, fine_bins=50, source=f"seed-{seed}.csv"
+    )
 
 
 def column(feature: str = "amount", psi: float = 0.01, **overrides) -> ColumnResult:
@@ -56,7 +66,12 @@ def column(feature: str = "amount", psi: float = 0.01, **overrides) -> ColumnRes
         "count": 100,
         "missing": 2,
         "statistics": {"psi": psi, "ks": 0.05, "ks_pvalue": 0.4, "js": 0.02, "wasserstein": 0.03},
-        "quality": {"missing_rate": 0.02, "missing_rate_change": 0.0, "out_of_range": 0.0, "severity": "ok"},
+        "quality": {
+            "missing_rate": 0.02,
+            "missing_rate_change": 0.0,
+            "out_of_range": 0.0,
+            "severity": "ok",
+        },
         "drift": False,
         "severity": "ok",
         "previous": None,
@@ -80,14 +95,31 @@ def dataset(**overrides) -> DatasetResult:
     return DatasetResult(**values)
 
 
-def window(start_ms: int = T0, *, version: str = "v1", columns: list[ColumnResult] | None = None, **ds) -> ClosedWindow:
-    cols = columns if columns is not None else [column("amount"), column("country", kind="categorical", statistics={"psi": 0.0, "chi2": 1.0, "chi2_pvalue": 0.6, "js": 0.01})]
+def window(
+    start_ms: int = T0, *, version: str = "v1", columns: list[ColumnResult] | None = None, **ds
+) -> ClosedWindow:
+    cols = (
+        columns
+        if columns is not None
+        else [
+            column("amount"),
+            column(
+                "country",
+                kind="categorical",
+                statistics={"psi": 0.0, "chi2": 1.0, "chi2_pvalue": 0.6, "js": 0.01},
+            ),
+        ]
+    )
     return ClosedWindow("fraud", version, start_ms, start_ms + 5 * MINUTE, 1, cols, dataset(**ds))
 
 
 def full_state() -> EngineState:
     return EngineState(
-        panes={("p0", "fraud", "v1", 10): b"sketch-10", ("p0", "fraud", "v1", 11): b"\x00\xffsketch-11", ("#previous", "fraud", "v1", 0): b"prev"},
+        panes={
+            ("p0", "fraud", "v1", 10): b"sketch-10",
+            ("p0", "fraud", "v1", 11): b"\x00\xffsketch-11",
+            ("#previous", "fraud", "v1", 0): b"prev",
+        },
         windows=[window(T0), window(T0 + 5 * MINUTE)],
         late=Counter({("fraud", "v1", T0): 3}),
         offsets={"p0": 1200, "p1": 40},
@@ -136,16 +168,37 @@ def test_segment_migration_keeps_existing_windows_as_the_whole_version(db_url: s
     store.upgrade("0005")
     old = "INSERT INTO {t} (model_id, model_version, window_start, window_end, {cols}) VALUES ('m', '1', 0, 10, {vals})"
     with store.engine.begin() as conn:
-        conn.execute(text(old.format(t="windows", cols="feature, kind, count, missing, statistics, quality, drift, severity, baseline, reference_version",
-                                     vals="'x', 'numeric', 5, 0, '{}', '{}', false, 'ok', false, 1")))
-        conn.execute(text(old.format(t="window_summaries", cols="events, predictions, features, drifted, drifted_share, drifted_features, prediction_drift, severity, baseline, reference_version",
-                                     vals="5, 0, 1, 0, 0.0, '[]', false, 'ok', false, 1")))
+        conn.execute(
+            text(
+                old.format(
+                    t="windows",
+                    cols="feature, kind, count, missing, statistics, quality, drift, severity, baseline, reference_version",
+                    vals="'x', 'numeric', 5, 0, '{}', '{}', false, 'ok', false, 1",
+                )
+            )
+        )
+        conn.execute(
+            text(
+                old.format(
+                    t="window_summaries",
+                    cols="events, predictions, features, drifted, drifted_share, drifted_features, prediction_drift, severity, baseline, reference_version",
+                    vals="5, 0, 1, 0, 0.0, '[]', false, 'ok', false, 1",
+                )
+            )
+        )
     store.upgrade()
     assert [(r["segment"], r["feature"]) for r in store.windows("m")] == [("", "x")]
     assert [r["segment"] for r in store.summaries("m")] == [""]
     with store.engine.begin() as conn:
-        conn.execute(text(old.format(t="windows", cols="segment, feature, kind, count, missing, statistics, quality, drift, severity, baseline, reference_version",
-                                     vals="'region=eu', 'x', 'numeric', 3, 0, '{}', '{}', true, 'critical', false, 1")))
+        conn.execute(
+            text(
+                old.format(
+                    t="windows",
+                    cols="segment, feature, kind, count, missing, statistics, quality, drift, severity, baseline, reference_version",
+                    vals="'region=eu', 'x', 'numeric', 3, 0, '{}', '{}', true, 'critical', false, 1",
+                )
+            )
+        )
     assert [r["segment"] for r in store.windows("m", segment=None)] == ["", "region=eu"]
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(Path(schema.__file__).with_name("migrations")))
@@ -179,10 +232,19 @@ def test_save_reference_numbers_versions_per_model_version(store: Store):
     assert store.save_reference(profile("v1", model_id="other")).version == 1
     assert store.save_reference(profile("v1", seed=9)).version == 4
     listed = [(r["model_id"], r["model_version"], r["version"]) for r in store.list_references()]
-    assert listed == [("fraud", "v1", 1), ("fraud", "v1", 2), ("fraud", "v1", 3), ("fraud", "v1", 4), ("fraud", "v2", 1), ("other", "v1", 1)]
+    assert listed == [
+        ("fraud", "v1", 1),
+        ("fraud", "v1", 2),
+        ("fraud", "v1", 3),
+        ("fraud", "v1", 4),
+        ("fraud", "v2", 1),
+        ("other", "v1", 1),
+    ]
     assert [r["version"] for r in store.list_references("other")] == [1]
     first = store.list_references("fraud")[0]
-    assert first["rows"] == 500 and first["source"] == "seed-0.csv" and first["created_at"] is not None
+    assert (
+        first["rows"] == 500 and first["source"] == "seed-0.csv" and first["created_at"] is not None
+    )
 
 
 def test_save_reference_returns_the_numbered_profile_unchanged(store: Store):
@@ -190,7 +252,12 @@ def test_save_reference_returns_the_numbered_profile_unchanged(store: Store):
     saved = store.save_reference(original)
     assert saved.version == 1 and original.version == 0
     assert saved.to_payload() == original.to_payload()
-    assert (saved.model_id, saved.model_version, saved.rows, saved.source) == ("fraud", "v1", 500, "seed-0.csv")
+    assert (saved.model_id, saved.model_version, saved.rows, saved.source) == (
+        "fraud",
+        "v1",
+        500,
+        "seed-0.csv",
+    )
 
 
 def test_get_reference_latest_or_given_version(store: Store):
@@ -244,26 +311,57 @@ def test_checkpoint_writes_everything_and_load_state_reads_it_back(store: Store)
     assert state.frontiers == {"fraud": 11}
     assert store.late_counts("fraud") == {("v1", T0): 3}
     rows = store.windows("fraud")
-    assert [(r["window_start"], r["feature"]) for r in rows] == [(T0, "amount"), (T0, "country"), (T0 + 5 * MINUTE, "amount"), (T0 + 5 * MINUTE, "country")]
+    assert [(r["window_start"], r["feature"]) for r in rows] == [
+        (T0, "amount"),
+        (T0, "country"),
+        (T0 + 5 * MINUTE, "amount"),
+        (T0 + 5 * MINUTE, "country"),
+    ]
     amount = rows[0]
     assert amount["window_end"] == T0 + 5 * MINUTE and amount["kind"] == "numeric"
-    assert (amount["count"], amount["missing"], amount["drift"], amount["severity"]) == (100, 2, False, "ok")
-    assert amount["statistics"] == {"psi": 0.01, "ks": 0.05, "ks_pvalue": 0.4, "js": 0.02, "wasserstein": 0.03}
+    assert (amount["count"], amount["missing"], amount["drift"], amount["severity"]) == (
+        100,
+        2,
+        False,
+        "ok",
+    )
+    assert amount["statistics"] == {
+        "psi": 0.01,
+        "ks": 0.05,
+        "ks_pvalue": 0.4,
+        "js": 0.02,
+        "wasserstein": 0.03,
+    }
     assert amount["quality"]["missing_rate"] == 0.02 and amount["previous"] is None
     assert amount["baseline"] is False and amount["reference_version"] == 1
     summaries = store.summaries("fraud")
     assert [s["window_start"] for s in summaries] == [T0, T0 + 5 * MINUTE]
-    assert summaries[0]["events"] == 100 and summaries[0]["predictions"] == 98 and summaries[0]["drifted_features"] == []
+    assert (
+        summaries[0]["events"] == 100
+        and summaries[0]["predictions"] == 98
+        and summaries[0]["drifted_features"] == []
+    )
 
 
 def test_load_state_is_per_job_and_filters_sources(store: Store):
     store.checkpoint("job", full_state())
-    store.checkpoint("other", EngineState(panes={("p0", "fraud", "v1", 1): b"x"}, offsets={"p0": 7}, frontiers={"fraud": 0}))
+    store.checkpoint(
+        "other",
+        EngineState(
+            panes={("p0", "fraud", "v1", 1): b"x"}, offsets={"p0": 7}, frontiers={"fraud": 0}
+        ),
+    )
     only_p1 = store.load_state("job", sources=["p1"])
-    assert set(only_p1.panes) == {("#previous", "fraud", "v1", 0)}  # pseudo-sources always come back
+    assert set(only_p1.panes) == {
+        ("#previous", "fraud", "v1", 0)
+    }  # pseudo-sources always come back
     assert only_p1.offsets == {"p1": 40} and only_p1.watermarks == {"p1": T0 + 9 * MINUTE}
     other = store.load_state("other")
-    assert other.panes == {("p0", "fraud", "v1", 1): b"x"} and other.offsets == {"p0": 7} and other.watermarks == {}
+    assert (
+        other.panes == {("p0", "fraud", "v1", 1): b"x"}
+        and other.offsets == {"p0": 7}
+        and other.watermarks == {}
+    )
     empty = store.load_state("nobody")
     assert (empty.panes, empty.offsets, empty.watermarks, empty.frontiers) == ({}, {}, {}, {})
 
@@ -274,32 +372,64 @@ def test_the_same_checkpoint_twice_does_not_double_count_windows(store: Store):
     store.checkpoint("job", state)
     before = (store.windows("fraud"), store.summaries("fraud"), store.load_state("job").panes)
     store.checkpoint("job", state)
-    assert (store.windows("fraud"), store.summaries("fraud"), store.load_state("job").panes) == before
+    assert (
+        store.windows("fraud"),
+        store.summaries("fraud"),
+        store.load_state("job").panes,
+    ) == before
     assert len(table_rows(store, schema.windows)) == 4
     assert len(table_rows(store, schema.window_summaries)) == 2
 
 
 def test_a_window_rewritten_takes_the_new_values(store: Store):
     store.checkpoint("job", EngineState(windows=[window(columns=[column(psi=0.01)])]))
-    store.checkpoint("job", EngineState(windows=[window(columns=[column(psi=0.5, drift=True, severity="critical")], drifted=1, drifted_share=0.5, drifted_features=("amount",), severity="critical")]))
+    store.checkpoint(
+        "job",
+        EngineState(
+            windows=[
+                window(
+                    columns=[column(psi=0.5, drift=True, severity="critical")],
+                    drifted=1,
+                    drifted_share=0.5,
+                    drifted_features=("amount",),
+                    severity="critical",
+                )
+            ]
+        ),
+    )
     (row,) = store.windows("fraud")
-    assert row["statistics"]["psi"] == 0.5 and row["drift"] is True and row["severity"] == "critical"
+    assert (
+        row["statistics"]["psi"] == 0.5 and row["drift"] is True and row["severity"] == "critical"
+    )
     (summary,) = store.summaries("fraud")
     assert summary["drifted_features"] == ["amount"] and summary["drifted_share"] == 0.5
 
 
 def test_distinct_late_deltas_add_up(store: Store):
-    store.checkpoint("job", EngineState(late=Counter({("fraud", "v1", T0): 3, ("fraud", "v2", T0): 1})))
-    store.checkpoint("job", EngineState(late=Counter({("fraud", "v1", T0): 4, ("fraud", "v1", T0 + MINUTE): 2})))
+    store.checkpoint(
+        "job", EngineState(late=Counter({("fraud", "v1", T0): 3, ("fraud", "v2", T0): 1}))
+    )
+    store.checkpoint(
+        "job", EngineState(late=Counter({("fraud", "v1", T0): 4, ("fraud", "v1", T0 + MINUTE): 2}))
+    )
     assert store.late_counts("fraud") == {("v1", T0): 7, ("v2", T0): 1, ("v1", T0 + MINUTE): 2}
     assert store.late_counts("other") == {}
 
 
 def test_positions_and_frontiers_are_overwritten_not_added(store: Store):
-    store.checkpoint("job", EngineState(offsets={"p0": 10}, watermarks={"p0": T0}, frontiers={"fraud": 3}))
-    store.checkpoint("job", EngineState(offsets={"p0": 25}, watermarks={"p0": T0 + MINUTE}, frontiers={"fraud": 4}))
+    store.checkpoint(
+        "job", EngineState(offsets={"p0": 10}, watermarks={"p0": T0}, frontiers={"fraud": 3})
+    )
+    store.checkpoint(
+        "job",
+        EngineState(offsets={"p0": 25}, watermarks={"p0": T0 + MINUTE}, frontiers={"fraud": 4}),
+    )
     state = store.load_state("job")
-    assert state.offsets == {"p0": 25} and state.watermarks == {"p0": T0 + MINUTE} and state.frontiers == {"fraud": 4}
+    assert (
+        state.offsets == {"p0": 25}
+        and state.watermarks == {"p0": T0 + MINUTE}
+        and state.frontiers == {"fraud": 4}
+    )
 
 
 def test_a_source_with_a_watermark_but_no_offset(store: Store):
@@ -311,8 +441,13 @@ def test_a_source_with_a_watermark_but_no_offset(store: Store):
 def test_deleting_panes(store: Store):
     store.checkpoint("job", full_state())
     store.checkpoint("other", EngineState(panes={("p0", "fraud", "v1", 10): b"theirs"}))
-    store.checkpoint("job", EngineState(deleted={("p0", "fraud", "v1", 10), ("p9", "fraud", "v1", 1)}))
-    assert set(store.load_state("job").panes) == {("p0", "fraud", "v1", 11), ("#previous", "fraud", "v1", 0)}
+    store.checkpoint(
+        "job", EngineState(deleted={("p0", "fraud", "v1", 10), ("p9", "fraud", "v1", 1)})
+    )
+    assert set(store.load_state("job").panes) == {
+        ("p0", "fraud", "v1", 11),
+        ("#previous", "fraud", "v1", 0),
+    }
     assert store.load_state("other").panes == {("p0", "fraud", "v1", 10): b"theirs"}
 
 
@@ -324,9 +459,20 @@ def test_deleting_more_panes_than_one_statement_holds(store: Store):
 
 
 def test_a_pane_updated_and_another_deleted_in_one_checkpoint(store: Store):
-    store.checkpoint("job", EngineState(panes={("p0", "fraud", "v1", 1): b"a", ("p0", "fraud", "v1", 2): b"b"}))
-    store.checkpoint("job", EngineState(panes={("p0", "fraud", "v1", 2): b"b2", ("p0", "fraud", "v1", 3): b"c"}, deleted={("p0", "fraud", "v1", 1)}))
-    assert store.load_state("job").panes == {("p0", "fraud", "v1", 2): b"b2", ("p0", "fraud", "v1", 3): b"c"}
+    store.checkpoint(
+        "job", EngineState(panes={("p0", "fraud", "v1", 1): b"a", ("p0", "fraud", "v1", 2): b"b"})
+    )
+    store.checkpoint(
+        "job",
+        EngineState(
+            panes={("p0", "fraud", "v1", 2): b"b2", ("p0", "fraud", "v1", 3): b"c"},
+            deleted={("p0", "fraud", "v1", 1)},
+        ),
+    )
+    assert store.load_state("job").panes == {
+        ("p0", "fraud", "v1", 2): b"b2",
+        ("p0", "fraud", "v1", 3): b"c",
+    }
 
 
 def test_nan_and_infinity_in_statistics_are_stored_as_null(store: Store):
@@ -338,7 +484,13 @@ def test_nan_and_infinity_in_statistics_are_stored_as_null(store: Store):
     )
     store.checkpoint("job", EngineState(windows=[window(columns=[col])]))
     (row,) = store.windows("fraud")
-    assert row["statistics"] == {"psi": None, "ks": None, "ks_pvalue": None, "js": 0.5, "wasserstein": None}
+    assert row["statistics"] == {
+        "psi": None,
+        "ks": None,
+        "ks_pvalue": None,
+        "js": 0.5,
+        "wasserstein": None,
+    }
     assert row["quality"] == {"missing_rate": None, "nested": {"x": [1.0, None]}, "severity": "ok"}
     assert row["previous"] == {"psi": None, "js": 0.25}
 
@@ -352,7 +504,12 @@ def test_numpy_floats_in_statistics_are_stored(store: Store):
 def test_a_failing_checkpoint_writes_nothing(store: Store):
     """One transaction: a window that violates the schema rolls back the panes and positions."""
     broken = window(columns=[column(kind=None)])
-    state = EngineState(panes={("p0", "fraud", "v1", 1): b"a"}, windows=[broken], offsets={"p0": 5}, frontiers={"fraud": 1})
+    state = EngineState(
+        panes={("p0", "fraud", "v1", 1): b"a"},
+        windows=[broken],
+        offsets={"p0": 5},
+        frontiers={"fraud": 1},
+    )
     with pytest.raises(StoreError, match="database error"):
         store.checkpoint("job", state)
     loaded = store.load_state("job")
@@ -372,7 +529,12 @@ def test_reset_forgets_the_job_state_but_keeps_windows(store: Store):
 
 # -- queries --------------------------------------------------------------------------------------
 def test_window_queries_filter_and_order(store: Store):
-    windows = [window(T0 + 10 * MINUTE), window(T0), window(T0 + 5 * MINUTE, version="v2"), window(T0 + 5 * MINUTE)]
+    windows = [
+        window(T0 + 10 * MINUTE),
+        window(T0),
+        window(T0 + 5 * MINUTE, version="v2"),
+        window(T0 + 5 * MINUTE),
+    ]
     store.checkpoint("job", EngineState(windows=windows))
     rows = store.windows("fraud")
     assert [(r["window_start"], r["model_version"], r["feature"]) for r in rows] == [
@@ -388,11 +550,22 @@ def test_window_queries_filter_and_order(store: Store):
     assert {r["feature"] for r in store.windows("fraud", feature="country")} == {"country"}
     assert len(store.windows("fraud", feature="country")) == 4
     # since: windows that end after the given time
-    assert [r["window_start"] for r in store.windows("fraud", feature="amount", since_ms=T0 + 5 * MINUTE)] == [T0 + 5 * MINUTE, T0 + 5 * MINUTE, T0 + 10 * MINUTE]
-    assert [r["window_start"] for r in store.windows("fraud", feature="amount", since_ms=T0 + 5 * MINUTE - 1)] == [T0, T0 + 5 * MINUTE, T0 + 5 * MINUTE, T0 + 10 * MINUTE]
-    assert [r["model_version"] for r in store.windows("fraud", feature="amount", version="v2")] == ["v2"]
+    assert [
+        r["window_start"]
+        for r in store.windows("fraud", feature="amount", since_ms=T0 + 5 * MINUTE)
+    ] == [T0 + 5 * MINUTE, T0 + 5 * MINUTE, T0 + 10 * MINUTE]
+    assert [
+        r["window_start"]
+        for r in store.windows("fraud", feature="amount", since_ms=T0 + 5 * MINUTE - 1)
+    ] == [T0, T0 + 5 * MINUTE, T0 + 5 * MINUTE, T0 + 10 * MINUTE]
+    assert [r["model_version"] for r in store.windows("fraud", feature="amount", version="v2")] == [
+        "v2"
+    ]
     assert store.windows("nobody") == []
-    assert [(s["window_start"], s["model_version"]) for s in store.summaries("fraud", since_ms=T0 + 5 * MINUTE)] == [(T0 + 5 * MINUTE, "v1"), (T0 + 5 * MINUTE, "v2"), (T0 + 10 * MINUTE, "v1")]
+    assert [
+        (s["window_start"], s["model_version"])
+        for s in store.summaries("fraud", since_ms=T0 + 5 * MINUTE)
+    ] == [(T0 + 5 * MINUTE, "v1"), (T0 + 5 * MINUTE, "v2"), (T0 + 10 * MINUTE, "v1")]
 
 
 # -- an unreachable database ----------------------------------------------------------------------
@@ -434,7 +607,10 @@ def test_a_database_that_goes_away_raises_store_error(pg_url: str):
     s.upgrade()
     s.checkpoint("job", EngineState(offsets={"p0": 1}))
     name = pg_url.rsplit("/", 1)[1]
-    admin = create_engine(os.environ.get("MONITOR_TEST_PG", pg_url.rsplit("/", 1)[0] + "/test"), isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        os.environ.get("MONITOR_TEST_PG", pg_url.rsplit("/", 1)[0] + "/test"),
+        isolation_level="AUTOCOMMIT",
+    )
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     admin.dispose()
@@ -442,4 +618,3 @@ def test_a_database_that_goes_away_raises_store_error(pg_url: str):
     with pytest.raises(StoreError, match="database unavailable"):
         s.checkpoint("job", EngineState(offsets={"p0": 2}))
     s.engine.dispose()
-

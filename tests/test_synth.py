@@ -289,12 +289,22 @@ def test_segments_are_drawn_apart_and_can_confine_drift_to_one_segment():
     base = StreamSpec(features=default_features(3, {"c": 4}), seed=3)
     tagged = replace(base, segments=(("region", ("eu", "us", "apac")),))
     plain, seg = generate(base, 20_000), generate(tagged, 20_000)
-    assert (plain.numeric == seg.numeric).all() and plain.segments == {}  # adding segments moves nothing
+    assert (
+        plain.numeric == seg.numeric
+    ).all() and plain.segments == {}  # adding segments moves nothing
     region = seg.segments["region"]
-    assert {v: round(float((region == v).mean()), 1) for v in ("eu", "us", "apac")} == {"eu": 0.3, "us": 0.3, "apac": 0.3}
+    assert {v: round(float((region == v).mean()), 1) for v in ("eu", "us", "apac")} == {
+        "eu": 0.3,
+        "us": 0.3,
+        "apac": 0.3,
+    }
     parts = [generate(tagged, min(7_000, 20_000 - o), o) for o in (0, 7_000, 14_000)]
-    assert (np.concatenate([p.segments["region"] for p in parts]) == region).all()  # chunk-independent
-    drifted = generate(replace(tagged, drift=(DriftSpec("num_01", 1.0, 10_000, segment="region=us"),)), 20_000)
+    assert (
+        np.concatenate([p.segments["region"] for p in parts]) == region
+    ).all()  # chunk-independent
+    drifted = generate(
+        replace(tagged, drift=(DriftSpec("num_01", 1.0, 10_000, segment="region=us"),)), 20_000
+    )
     moved = drifted.numeric[:, 1] != seg.numeric[:, 1]
     assert (moved == ((np.arange(20_000) >= 10_000) & (region == "us"))).all()
     events = [json.loads(line) for line in to_jsonl(tagged, seg).splitlines()[:3]]

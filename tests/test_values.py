@@ -60,13 +60,31 @@ def test_a_float_and_its_json_text_are_one_category(x):
     assert category(x) == category(json.dumps(x)) == category(repr(x))
 
 
-@given(st.lists(st.one_of(st.booleans(), st.integers(-5, 5), st.floats(-3, 3), st.text(max_size=3), st.none())))
+@given(
+    st.lists(
+        st.one_of(
+            st.booleans(), st.integers(-5, 5), st.floats(-3, 3), st.text(max_size=3), st.none()
+        )
+    )
+)
 def test_a_column_spelled_at_once_equals_each_value_spelled(values):
     assert categories(values) == [category(v) for v in values]
 
 
-@given(st.lists(st.one_of(st.booleans(), st.integers(0, 3), st.sampled_from(["1.0", "True", "2.5", "x"])), min_size=1),
-       st.lists(st.one_of(st.booleans(), st.integers(0, 3), st.floats(0, 3), st.sampled_from(["1.0", "TRUE", "2.50", "x", "y"]))))
+@given(
+    st.lists(
+        st.one_of(st.booleans(), st.integers(0, 3), st.sampled_from(["1.0", "True", "2.5", "x"])),
+        min_size=1,
+    ),
+    st.lists(
+        st.one_of(
+            st.booleans(),
+            st.integers(0, 3),
+            st.floats(0, 3),
+            st.sampled_from(["1.0", "TRUE", "2.50", "x", "y"]),
+        )
+    ),
+)
 def test_the_hot_path_lookup_agrees_with_the_spelling(reference, events):
     """What the sketch does (monitor.sketches.sketch): the raw value in ``codes``, else its
     spelling. A hit is the category the spelling names, except the documented reads of 1/0 as
@@ -94,7 +112,12 @@ def test_aliases_keep_true_apart_from_one_where_both_are_categories():
 
 def test_numbers_read_booleans_and_blanks():
     out = numbers(["1.5", "", None, "True", "FALSE", 3])
-    assert out[0] == 1.5 and np.isnan(out[1]) and np.isnan(out[2]) and out[3:].tolist() == [1.0, 0.0, 3.0]
+    assert (
+        out[0] == 1.5
+        and np.isnan(out[1])
+        and np.isnan(out[2])
+        and out[3:].tolist() == [1.0, 0.0, 3.0]
+    )
     with pytest.raises(ValueError, match="row 1: 'x' is not a number"):
         numbers(["1", "x"])
 
@@ -124,17 +147,28 @@ def test_labels_spelled_as_floats_are_the_classes_of_integer_labels():
     scores = rng.random(5000)
     labels = (rng.random(5000) < scores).astype(int)
     as_ints = reference_calibration(cfg, {"score": scores.tolist(), "label": labels.tolist()})
-    as_floats = reference_calibration(cfg, {"score": scores.tolist(), "label": [f"{v:.1f}" for v in labels]})
-    as_bools = reference_calibration(cfg, {"score": scores.tolist(), "label": [str(bool(v)) for v in labels]})
+    as_floats = reference_calibration(
+        cfg, {"score": scores.tolist(), "label": [f"{v:.1f}" for v in labels]}
+    )
+    as_bools = reference_calibration(
+        cfg, {"score": scores.tolist(), "label": [str(bool(v)) for v in labels]}
+    )
     assert as_floats["ece"] == as_ints["ece"] < 0.05 and as_floats["calibrated"]
-    assert as_bools["n"] == 5000  # true is not the class "1": the labels are boolean (see test_column_mapping)
+    assert (
+        as_bools["n"] == 5000
+    )  # true is not the class "1": the labels are boolean (see test_column_mapping)
 
 
 def test_label_events_in_every_spelling_are_one_class():
     cfg = parse_config({"models": {"m": {"features": {"x": {"kind": "numeric"}}}}})
     raw = [1, 1.0, "1", "1.0", 0, 0.0, "0"]
     out = LabelDecoder(cfg).decode_values(
-        [json.dumps({"model_id": "m", "prediction_id": f"p{i}", "label": v, "timestamp": 5}).encode() for i, v in enumerate(raw)]
+        [
+            json.dumps(
+                {"model_id": "m", "prediction_id": f"p{i}", "label": v, "timestamp": 5}
+            ).encode()
+            for i, v in enumerate(raw)
+        ]
         + [b'{"model_id": "m", "prediction_id": "n", "label": NaN, "timestamp": 5}']
     )
     assert out.batches["m"].labels == ["1", "1", "1", "1", "0", "0", "0"]
@@ -175,12 +209,20 @@ def _cancer_frame() -> pd.DataFrame:
 
 
 MIXED = {
-    "member": "categorical", "plan": "categorical", "visits": "categorical", "amount": "numeric",
-    "n_tx": "numeric", "region": "categorical",
+    "member": "categorical",
+    "plan": "categorical",
+    "visits": "categorical",
+    "amount": "numeric",
+    "n_tx": "numeric",
+    "region": "categorical",
 }
 CANCER = {
-    "radius": "numeric", "texture": "numeric", "perimeter": "numeric", "large": "categorical",
-    "size": "categorical", "texture_bin": "categorical",
+    "radius": "numeric",
+    "texture": "numeric",
+    "perimeter": "numeric",
+    "large": "categorical",
+    "size": "categorical",
+    "texture_bin": "categorical",
 }
 
 
@@ -206,8 +248,12 @@ def _events(df: pd.DataFrame, features: dict[str, str], path: Path, score: bool)
     with path.open("w") as fh:
         for i, row in enumerate(rows):
             event = {
-                "model_id": "m", "model_version": "1", "prediction_id": f"p{i}", "timestamp": T0 + i,
-                "features": {f: row[f] for f in features}, "prediction": row["prediction"],
+                "model_id": "m",
+                "model_version": "1",
+                "prediction_id": f"p{i}",
+                "timestamp": T0 + i,
+                "features": {f: row[f] for f in features},
+                "prediction": row["prediction"],
             }
             if score:
                 event["score"] = row["score"]
@@ -216,14 +262,20 @@ def _events(df: pd.DataFrame, features: dict[str, str], path: Path, score: bool)
 
 
 def _written(df: pd.DataFrame, tmp_path: Path) -> dict[str, Path]:
-    paths = {"csv": tmp_path / "ref.csv", "parquet": tmp_path / "ref.parquet", "jsonl": tmp_path / "ref.jsonl"}
+    paths = {
+        "csv": tmp_path / "ref.csv",
+        "parquet": tmp_path / "ref.parquet",
+        "jsonl": tmp_path / "ref.jsonl",
+    }
     df.to_csv(paths["csv"], index=False)
     df.to_parquet(paths["parquet"], index=False)
     df.to_json(paths["jsonl"], orient="records", lines=True)
     return paths
 
 
-@pytest.mark.parametrize(("frame", "features", "score"), [(_mixed_frame, MIXED, True), (_cancer_frame, CANCER, False)])
+@pytest.mark.parametrize(
+    ("frame", "features", "score"), [(_mixed_frame, MIXED, True), (_cancer_frame, CANCER, False)]
+)
 def test_every_reader_gives_the_same_reference(tmp_path, frame, features, score):
     df = frame()
     cfg = _config(features, "sqlite://", score).models["m"]
@@ -235,12 +287,19 @@ def test_every_reader_gives_the_same_reference(tmp_path, frame, features, score)
     columns = payloads["csv"]["columns"]
     if "member" in columns:
         assert set(columns["member"]["vocab"]) == {"true", "false"}
-        assert set(columns["visits"]["vocab"]) == {"0", "1", "2", "3", "4", "5"} and columns["visits"]["missing"] > 0
+        assert (
+            set(columns["visits"]["vocab"]) == {"0", "1", "2", "3", "4", "5"}
+            and columns["visits"]["missing"] > 0
+        )
         assert "01234" in columns["region"]["vocab"]
 
 
-@pytest.mark.parametrize(("frame", "features", "score"), [(_mixed_frame, MIXED, True), (_cancer_frame, CANCER, False)])
-def test_a_pandas_csv_reference_and_json_events_of_the_same_rows_do_not_drift(tmp_path, db_url, frame, features, score):
+@pytest.mark.parametrize(
+    ("frame", "features", "score"), [(_mixed_frame, MIXED, True), (_cancer_frame, CANCER, False)]
+)
+def test_a_pandas_csv_reference_and_json_events_of_the_same_rows_do_not_drift(
+    tmp_path, db_url, frame, features, score
+):
     df = frame()
     config = _config(features, db_url, score)
     store = Store(db_url)
@@ -253,7 +312,11 @@ def test_a_pandas_csv_reference_and_json_events_of_the_same_rows_do_not_drift(tm
     judged = {c.feature: c for c in window.columns}
     assert set(judged) == {*features, "prediction", *(["score"] if score else [])}
     for c in judged.values():
-        assert c.count == len(df) and not c.drift and c.severity == "ok", (c.feature, c.statistics, c.quality)
+        assert c.count == len(df) and not c.drift and c.severity == "ok", (
+            c.feature,
+            c.statistics,
+            c.quality,
+        )
         assert c.statistics["psi"] == pytest.approx(0, abs=1e-9), c.feature
         if c.kind == "categorical":
             assert c.quality["unseen_share"] == 0, c.feature
@@ -264,8 +327,22 @@ def test_segment_values_are_spelled_as_the_reference_spells_them():
     """A reference CSV holds a segment column as pandas writes it (True, 1.0); events carry
     segments as strings however their producer spelled them."""
     rows = {"x": [0.5] * 300, "flag": ["True"] * 200 + ["False"] * 100, "tier": ["1.0"] * 300}
-    ref = ReferenceProfile.build("m", "1", Layout(numeric=("x",), categorical=()), rows, fine_bins=10,
-                                 segments=("flag", "tier"), min_segment_rows=50)
+    ref = ReferenceProfile.build(
+        "m",
+        "1",
+        Layout(numeric=("x",), categorical=()),
+        rows,
+        fine_bins=10,
+        segments=("flag", "tier"),
+        min_segment_rows=50,
+    )
     assert ref.plan.values == {"flag": ("true", "false"), "tier": ("1",)}
-    assert ref.plan.codes(["true", "True", "TRUE", "False", "yes", None], "flag")[1].tolist() == [0, 0, 0, 1, 2, -1]
+    assert ref.plan.codes(["true", "True", "TRUE", "False", "yes", None], "flag")[1].tolist() == [
+        0,
+        0,
+        0,
+        1,
+        2,
+        -1,
+    ]
     assert ref.plan.codes(["1", "1.0", "01"], "tier")[1].tolist() == [0, 0, 1]

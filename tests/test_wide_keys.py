@@ -26,7 +26,8 @@ REGION = "r" * MAX_SEGMENT_VALUE_CHARS
 
 def test_a_longest_version_with_a_longest_segment_is_stored(db_url: str, tmp_path: Path) -> None:
     model = {
-        "window": "1m", "reference": {"baseline_events": 0, "fine_bins": 200},
+        "window": "1m",
+        "reference": {"baseline_events": 0, "fine_bins": 200},
         "features": {f.name: {"kind": f.kind} for f in SPEC.features},
         "segments": {"keys": ["region"], "top_k": 1, "min_reference_rows": 10},
         "rules": [{"name": "drift", "kind": "feature_drift", "warning": 0.0, "segments": True}],
@@ -36,7 +37,9 @@ def test_a_longest_version_with_a_longest_segment_is_stored(db_url: str, tmp_pat
     store.upgrade()
     rows = rows_of(generate(SPEC, 2_000))
     rows["region"] = [REGION] * 2_000
-    store.save_reference(ReferenceProfile.for_model(SPEC.model_id, "*", cfg.models[SPEC.model_id], rows))
+    store.save_reference(
+        ReferenceProfile.for_model(SPEC.model_id, "*", cfg.models[SPEC.model_id], rows)
+    )
     events = [json.loads(line) for line in to_jsonl(SPEC, generate(SPEC, 1_800)).splitlines()]
     for e in events:
         e.update(model_version=VERSION, segments={"region": REGION})
@@ -62,11 +65,19 @@ def test_the_widening_migration_goes_down_and_up(db_url: str) -> None:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0008")
     with store.engine.connect() as conn:
-        width = next(c["type"].length for c in sa.inspect(conn).get_columns("panes") if c["name"] == "model_version")
+        width = next(
+            c["type"].length
+            for c in sa.inspect(conn).get_columns("panes")
+            if c["name"] == "model_version"
+        )
     assert width == 200
     store.upgrade()
     with store.engine.connect() as conn:
-        width = next(c["type"].length for c in sa.inspect(conn).get_columns("panes") if c["name"] == "model_version")
+        width = next(
+            c["type"].length
+            for c in sa.inspect(conn).get_columns("panes")
+            if c["name"] == "model_version"
+        )
     assert width == 601
     store.engine.dispose()
 
@@ -74,7 +85,9 @@ def test_the_widening_migration_goes_down_and_up(db_url: str) -> None:
 def test_a_reference_value_no_event_may_carry_is_not_a_segment() -> None:
     from monitor.segments import top_values
 
-    assert top_values(["x" * (MAX_SEGMENT_VALUE_CHARS + 1)] * 50 + ["eu"] * 20, top_k=5, min_rows=10) == ("eu",)
+    assert top_values(
+        ["x" * (MAX_SEGMENT_VALUE_CHARS + 1)] * 50 + ["eu"] * 20, top_k=5, min_rows=10
+    ) == ("eu",)
 
 
 def test_a_segment_key_longer_than_an_event_may_carry_is_a_config_error() -> None:
@@ -83,5 +96,11 @@ def test_a_segment_key_longer_than_an_event_may_carry_is_a_config_error() -> Non
     from monitor.exceptions import ConfigError
 
     with pytest.raises(ConfigError) as err:
-        parse_config({"models": {"m": {"features": {"x": {"kind": "numeric"}}, "segments": {"keys": ["k" * 101]}}}})
+        parse_config(
+            {
+                "models": {
+                    "m": {"features": {"x": {"kind": "numeric"}}, "segments": {"keys": ["k" * 101]}}
+                }
+            }
+        )
     assert err.value.key == "models.m.segments.keys.0"

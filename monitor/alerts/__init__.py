@@ -15,4 +15,13 @@ from monitor.alerts.notify import Notification
 from monitor.alerts.sinks import build_sinks
 from monitor.alerts.state import AlertState, step
 
-__all__ = ["AlertError", "AlertEvaluator", "AlertState", "DeliveryError", "Dispatcher", "Notification", "build_sinks", "step"]
+__all__ = [
+    "AlertError",
+    "AlertEvaluator",
+    "AlertState",
+    "DeliveryError",
+    "Dispatcher",
+    "Notification",
+    "build_sinks",
+    "step",
+]

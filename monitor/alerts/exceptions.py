@@ -32,7 +32,9 @@ class DeliveryError(AlertError):
     'HTTP 429'
     """
 
-    def __init__(self, reason: str, *, permanent: bool = False, retry_after: str | None = None) -> None:
+    def __init__(
+        self, reason: str, *, permanent: bool = False, retry_after: str | None = None
+    ) -> None:
         self.reason = reason
         self.permanent = permanent
         self.retry_after = retry_after

@@ -24,7 +24,15 @@ from urllib.parse import urlencode
 from monitor.alerts.rules import subject_parts
 from monitor.format import iso
 
-__all__ = ["Notice", "Notification", "dashboard_url", "group_notices", "idempotency_key", "json_safe", "probe_payload"]
+__all__ = [
+    "Notice",
+    "Notification",
+    "dashboard_url",
+    "group_notices",
+    "idempotency_key",
+    "json_safe",
+    "probe_payload",
+]
 
 _RANK = {"ok": 0, "warning": 1, "critical": 2}
 
@@ -109,12 +117,19 @@ class Notification:
     payload: dict[str, Any]
 
 
-def idempotency_key(model_id: str, version: str, window_end: int | None, sink: str, members: Iterable[Sequence[Any]]) -> str:
-    material = json.dumps([model_id, version, window_end, sink, sorted([list(m) for m in members], key=repr)], separators=(",", ":"))
+def idempotency_key(
+    model_id: str, version: str, window_end: int | None, sink: str, members: Iterable[Sequence[Any]]
+) -> str:
+    material = json.dumps(
+        [model_id, version, window_end, sink, sorted([list(m) for m in members], key=repr)],
+        separators=(",", ":"),
+    )
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def dashboard_url(base: str | None, model_id: str, version: str, start_ms: int, end_ms: int) -> str | None:
+def dashboard_url(
+    base: str | None, model_id: str, version: str, start_ms: int, end_ms: int
+) -> str | None:
     """The Grafana dashboard link for a model version around a window.
 
     >>> dashboard_url("https://grafana.example.com/d/monitor", "fraud", "v1", 0, 60000)
@@ -122,7 +137,9 @@ def dashboard_url(base: str | None, model_id: str, version: str, start_ms: int, 
     """
     if not base:
         return None
-    query = urlencode({"var-model": model_id, "var-version": version, "from": start_ms, "to": end_ms})
+    query = urlencode(
+        {"var-model": model_id, "var-version": version, "from": start_ms, "to": end_ms}
+    )
     return f"{base}{'&' if '?' in base else '?'}{query}"
 
 
@@ -152,7 +169,9 @@ def group_notices(
             by_sink.setdefault((sink, n.silenced), []).append(n)
     out = []
     for (sink, silenced), members in sorted(by_sink.items()):
-        members = sorted(members, key=lambda n: (n.state != "firing", -_RANK[n.severity], n.rule, n.subject))
+        members = sorted(
+            members, key=lambda n: (n.state != "firing", -_RANK[n.severity], n.rule, n.subject)
+        )
         key = idempotency_key(model_id, version, window_end, sink, [n.identity for n in members])
         firing = [n for n in members if n.state == "firing"]
         payload = {
@@ -163,10 +182,17 @@ def group_notices(
             "severity": max((n.severity for n in (firing or members)), key=_RANK.__getitem__),
             "model_id": model_id,
             "model_version": version,
-            "window": {"start": iso(window_start), "end": iso(window_end), "start_ms": window_start, "end_ms": window_end},
+            "window": {
+                "start": iso(window_start),
+                "end": iso(window_end),
+                "start_ms": window_start,
+                "end_ms": window_end,
+            },
             "features": _features(members),
             "alerts": [n.member() for n in members],
-            "dashboard_url": dashboard_url(grafana_url, model_id, version, window_start, window_end),
+            "dashboard_url": dashboard_url(
+                grafana_url, model_id, version, window_start, window_end
+            ),
         }
         out.append((sink, silenced, key, json_safe(payload)))
     return out

@@ -24,7 +24,12 @@ def list_alerts(
 ) -> list[dict[str, Any]]:
     t = schema.alerts
     q = select(t)
-    for column, value in ((t.c.model_id, model_id), (t.c.rule, rule), (t.c.subject, subject), (t.c.model_version, version)):
+    for column, value in (
+        (t.c.model_id, model_id),
+        (t.c.rule, rule),
+        (t.c.subject, subject),
+        (t.c.model_version, version),
+    ):
         if value is not None:
             q = q.where(column == value)
     if states:
@@ -45,7 +50,12 @@ def alert_history(
     """Transitions, oldest first (the last ``limit`` when given)."""
     t = schema.alert_history
     q = select(t)
-    for column, value in ((t.c.model_id, model_id), (t.c.rule, rule), (t.c.subject, subject), (t.c.model_version, version)):
+    for column, value in (
+        (t.c.model_id, model_id),
+        (t.c.rule, rule),
+        (t.c.subject, subject),
+        (t.c.model_version, version),
+    ):
         if value is not None:
             q = q.where(column == value)
     q = q.order_by(t.c.window_end.desc(), t.c.id.desc())

@@ -31,12 +31,25 @@ from monitor.drift import ColumnResult, DatasetResult
 from monitor.engine import ClosedWindow
 from monitor.layout import PREDICTION, SCORE
 
-__all__ = ["WINDOW_KINDS", "Observation", "level_of", "lookup", "observe_values", "observe_window", "threshold_of"]
+__all__ = [
+    "WINDOW_KINDS",
+    "Observation",
+    "level_of",
+    "lookup",
+    "observe_values",
+    "observe_window",
+    "threshold_of",
+]
 
 #: Rule kinds evaluated on closed drift windows; the others are fed as values.
 WINDOW_KINDS = frozenset({"feature_drift", "prediction_drift", "dataset_drift", "data_quality"})
 _DRIFT_KINDS = frozenset({"feature_drift", "prediction_drift", "dataset_drift"})
-_OPS: dict[str, Callable[[float, float], bool]] = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
 _UNSEEN_TOP = 5
 
 
@@ -56,10 +69,16 @@ class Observation:
         >>> Observation("x", 0.3).in_segment("region=us").subject
         'region=us/x'
         """
-        return Observation(f"{segment}/{self.subject}" if self.subject else segment, self.value, {**self.evidence, "segment": segment})
+        return Observation(
+            f"{segment}/{self.subject}" if self.subject else segment,
+            self.value,
+            {**self.evidence, "segment": segment},
+        )
 
 
-def subject_parts(subject: str, evidence: Mapping[str, Any] | None) -> tuple[str | None, str | None]:
+def subject_parts(
+    subject: str, evidence: Mapping[str, Any] | None
+) -> tuple[str | None, str | None]:
     """(segment, feature) of an alert's subject and evidence (None: not in a segment; the
     model or the segment as a whole).
 
@@ -101,7 +120,11 @@ def _transform(rule: RuleConfig, value: float | None, context: Mapping[str, Any]
     """The value the thresholds apply to: the value itself, or its change from the baseline."""
     if value is None or rule.compare == "value":
         return value
-    base = _number(rule.baseline) if not isinstance(rule.baseline, str) else lookup(context, rule.baseline)
+    base = (
+        _number(rule.baseline)
+        if not isinstance(rule.baseline, str)
+        else lookup(context, rule.baseline)
+    )
     if base is None:
         return None
     change = base - value if rule.compare.endswith("drop") else value - base
@@ -131,7 +154,12 @@ def threshold_of(rule: RuleConfig, level: str | None) -> float | None:
 
 def _column_context(col: ColumnResult) -> dict[str, Any]:
     quality = {k: v for k, v in col.quality.items() if k != "unseen_top"}
-    context: dict[str, Any] = {**col.statistics, **quality, "count": col.count, "missing": col.missing}
+    context: dict[str, Any] = {
+        **col.statistics,
+        **quality,
+        "count": col.count,
+        "missing": col.missing,
+    }
     context["statistics"], context["quality"] = col.statistics, quality
     if col.previous is not None:
         context["previous"] = col.previous
@@ -145,7 +173,11 @@ def _column_evidence(rule: RuleConfig, col: ColumnResult) -> dict[str, Any]:
         if unseen:
             quality["unseen_top"] = dict(list(unseen.items())[:_UNSEEN_TOP])
         return {"quality": quality, "count": col.count, "missing": col.missing}
-    return {"statistics": dict(col.statistics), "severity": col.severity, "decided_by": col.decided_by}
+    return {
+        "statistics": dict(col.statistics),
+        "severity": col.severity,
+        "decided_by": col.decided_by,
+    }
 
 
 def _dataset_context(d: DatasetResult, extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -161,14 +193,18 @@ def _dataset_context(d: DatasetResult, extra: Mapping[str, Any]) -> dict[str, An
     }
 
 
-def observe_window(rule: RuleConfig, window: ClosedWindow, extra: Mapping[str, Any] | None = None) -> list[Observation]:
+def observe_window(
+    rule: RuleConfig, window: ClosedWindow, extra: Mapping[str, Any] | None = None
+) -> list[Observation]:
     """What ``rule`` sees in ``window``. ``extra``: dataset-level values from elsewhere (the
     late-event counts of the window). Drift is not judged on baseline windows."""
     if rule.kind not in WINDOW_KINDS:
         return []
     baseline = window.dataset.baseline and rule.kind in _DRIFT_KINDS
     stat = rule.statistic or ""
-    if rule.kind == "dataset_drift" or (rule.kind == "data_quality" and stat in DATASET_QUALITY_STATISTICS):
+    if rule.kind == "dataset_drift" or (
+        rule.kind == "data_quality" and stat in DATASET_QUALITY_STATISTICS
+    ):
         context = _dataset_context(window.dataset, extra or {})
         value = None if baseline else _transform(rule, lookup(context, stat), context)
         evidence: dict[str, Any] = {"events": window.dataset.events}
@@ -176,7 +212,9 @@ def observe_window(rule: RuleConfig, window: ClosedWindow, extra: Mapping[str, A
             drifted = set(window.dataset.drifted_features)
             evidence["drifted_share"] = window.dataset.drifted_share
             evidence["features"] = list(window.dataset.drifted_features)
-            evidence["statistics"] = {c.feature: dict(c.statistics) for c in window.columns if c.feature in drifted}
+            evidence["statistics"] = {
+                c.feature: dict(c.statistics) for c in window.columns if c.feature in drifted
+            }
         else:
             evidence.update(sorted((extra or {}).items()))
         return [Observation("", value, evidence)]
@@ -184,7 +222,12 @@ def observe_window(rule: RuleConfig, window: ClosedWindow, extra: Mapping[str, A
     out = []
     for col in window.columns:
         is_prediction = col.feature in (PREDICTION, SCORE)
-        if rule.kind == "feature_drift" and is_prediction or rule.kind == "prediction_drift" and not is_prediction:
+        if (
+            rule.kind == "feature_drift"
+            and is_prediction
+            or rule.kind == "prediction_drift"
+            and not is_prediction
+        ):
             continue
         if wanted is not None and col.feature not in wanted:
             continue
@@ -199,5 +242,7 @@ def observe_values(rule: RuleConfig, values: Mapping[str, Any]) -> list[Observat
     coverage, concept drift): one observation on the model as a whole."""
     stat = rule.statistic or ""
     value = _transform(rule, lookup(values, stat), values)
-    evidence: dict[str, Any] = {"values": {k: v for k, v in values.items() if _number(v) is not None}}
+    evidence: dict[str, Any] = {
+        "values": {k: v for k, v in values.items() if _number(v) is not None}
+    }
     return [Observation("", value, evidence)]

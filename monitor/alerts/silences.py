@@ -27,9 +27,22 @@ class Silence:
         return self.model_id == model_id and (self.rule is None or self.rule == rule)
 
 
-def add_silence(conn: Connection, model_id: str, rule: str | None, now_ms: int, duration_ms: int, comment: str | None = None) -> Silence:
+def add_silence(
+    conn: Connection,
+    model_id: str,
+    rule: str | None,
+    now_ms: int,
+    duration_ms: int,
+    comment: str | None = None,
+) -> Silence:
     t = schema.alert_silences
-    values: dict[str, Any] = {"model_id": model_id, "rule": rule, "created_ms": now_ms, "expires_ms": now_ms + duration_ms, "comment": comment}
+    values: dict[str, Any] = {
+        "model_id": model_id,
+        "rule": rule,
+        "created_ms": now_ms,
+        "expires_ms": now_ms + duration_ms,
+        "comment": comment,
+    }
     key = conn.execute(insert(t).values(**values)).inserted_primary_key
     assert key is not None  # an INSERT of one row
     return Silence(int(key[0]), model_id, rule, now_ms, now_ms + duration_ms, comment)
@@ -46,7 +59,10 @@ def active_silences(conn: Connection, now_ms: int, model_id: str | None = None) 
     if model_id is not None:
         q = q.where(t.c.model_id == model_id)
     rows = conn.execute(q.order_by(t.c.id)).mappings()
-    return [Silence(r["id"], r["model_id"], r["rule"], r["created_ms"], r["expires_ms"], r["comment"]) for r in rows]
+    return [
+        Silence(r["id"], r["model_id"], r["rule"], r["created_ms"], r["expires_ms"], r["comment"])
+        for r in rows
+    ]
 
 
 def silenced(silences: list[Silence], model_id: str, rule: str) -> bool:

@@ -39,7 +39,9 @@ class AlertState:
     clears: int = 0
 
 
-def step(s: AlertState, level: str | None, *, for_: int, resolve_after: int) -> tuple[AlertState, str | None]:
+def step(
+    s: AlertState, level: str | None, *, for_: int, resolve_after: int
+) -> tuple[AlertState, str | None]:
     """The state after one window judged ``level`` (None: no value), and the transition
     (``"pending"``, ``"firing"``, ``"escalated"``, ``"deescalated"``, ``"resolved"``,
     ``"inactive"``) or None when the state did not change."""
@@ -53,7 +55,9 @@ def step(s: AlertState, level: str | None, *, for_: int, resolve_after: int) -> 
             return AlertState("firing", level, breaches, 0), transition
         if breaches >= for_:
             return AlertState("firing", level, breaches, 0), "firing"
-        return AlertState("pending", level, breaches, 0), None if s.state == "pending" else "pending"
+        return AlertState(
+            "pending", level, breaches, 0
+        ), None if s.state == "pending" else "pending"
     if s.state == "firing":
         clears = s.clears + 1
         if clears >= resolve_after:

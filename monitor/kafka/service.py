@@ -26,7 +26,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient
 
 from monitor.alerts import AlertEvaluator
@@ -86,13 +93,23 @@ class KafkaService:
         self.config = config
         self.store = store
         self.job = config.kafka.group_id
-        self.metrics = metrics or Metrics(max_versions={m: c.max_versions for m, c in config.models.items()})
+        self.metrics = metrics or Metrics(
+            max_versions={m: c.max_versions for m, c in config.models.items()}
+        )
         self.batch_size = batch_size
         overrides = {"bootstrap.servers": bootstrap_servers} if bootstrap_servers else {}
         self.client_conf = client_config(config, **overrides)
-        self.label_topics = sorted({m.topics.labels for m in config.models.values() if m.topics.labels})
+        self.label_topics = sorted(
+            {m.topics.labels for m in config.models.values() if m.topics.labels}
+        )
         self.topics = sorted(
-            {t for m in config.models.values() for t in (m.topics.predictions, m.topics.features) if t} | set(self.label_topics)
+            {
+                t
+                for m in config.models.values()
+                for t in (m.topics.predictions, m.topics.features)
+                if t
+            }
+            | set(self.label_topics)
         )
         self.engine = Engine(config, store)
         self.decoder = EventDecoder(config)
@@ -141,7 +158,9 @@ class KafkaService:
             behind = {s: n for s, n in self.lag().items() if n > max_lag}
             if behind:
                 worst = max(behind, key=behind.__getitem__)
-                reasons["lag"] = f"{len(behind)} partition(s) more than {max_lag} events behind (worst {worst}: {behind[worst]})"
+                reasons["lag"] = (
+                    f"{len(behind)} partition(s) more than {max_lag} events behind (worst {worst}: {behind[worst]})"
+                )
         return not reasons, reasons
 
     def lag(self) -> dict[str, int]:
@@ -159,7 +178,9 @@ class KafkaService:
         lag: dict[str, int] = {}
         for topic, partition in self.assigned:
             try:
-                low, high = self.consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+                low, high = self.consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), cached=True
+                )
             except KafkaException:
                 continue
             if high < 0:
@@ -169,14 +190,27 @@ class KafkaService:
         self._lag = lag
 
     def _scrape(self) -> list[GaugeMetricFamily | CounterMetricFamily]:
-        late = CounterMetricFamily("monitor_events_late", "Events later than their window's allowed lateness", labels=["model_id"])
+        late = CounterMetricFamily(
+            "monitor_events_late",
+            "Events later than their window's allowed lateness",
+            labels=["model_id"],
+        )
         for model_id, count in self.engine.late_by_model.items():
             late.add_metric([model_id], count)
-        ready = GaugeMetricFamily("monitor_ready", "1 when /readyz answers 200: partitions assigned, database reachable, not lagging")
+        ready = GaugeMetricFamily(
+            "monitor_ready",
+            "1 when /readyz answers 200: partitions assigned, database reachable, not lagging",
+        )
         ready.add_metric([], 1.0 if self.ready else 0.0)
-        assigned = GaugeMetricFamily("monitor_assigned_partitions", "Partitions this process consumes")
+        assigned = GaugeMetricFamily(
+            "monitor_assigned_partitions", "Partitions this process consumes"
+        )
         assigned.add_metric([], len(self.assigned))
-        lag = GaugeMetricFamily("monitor_consumer_lag_events", "Messages not yet processed, per assigned partition", labels=["topic", "partition"])
+        lag = GaugeMetricFamily(
+            "monitor_consumer_lag_events",
+            "Messages not yet processed, per assigned partition",
+            labels=["topic", "partition"],
+        )
         for source, n in sorted(self.lag().items()):
             topic, partition = source.rsplit(":", 1)
             lag.add_metric([topic, partition], n)
@@ -204,7 +238,12 @@ class KafkaService:
 
     def _all_sources(self) -> set[str]:
         """Every partition whose watermark windows wait for (labels do not move event time)."""
-        return {source_of(t, p) for t, n in self._partitions.items() if t not in self.label_topics for p in range(n)}
+        return {
+            source_of(t, p)
+            for t, n in self._partitions.items()
+            if t not in self.label_topics
+            for p in range(n)
+        }
 
     def _refresh_partitions(self) -> None:
         assert self.consumer is not None
@@ -219,7 +258,9 @@ class KafkaService:
         state = self._retry(lambda: self.store.load_state(self.job, sources))
         self.engine.restore(state)
         keys = {join_key(s) for s in sources}
-        self.engine.restore_performance(self._retry(lambda: self.checkpointer.performance.load_panes(self.job, keys)))
+        self.engine.restore_performance(
+            self._retry(lambda: self.checkpointer.performance.load_panes(self.job, keys))
+        )
         now = time.monotonic()
         for tp in partitions:
             source = source_of(tp.topic, tp.partition)
@@ -229,17 +270,27 @@ class KafkaService:
         consumer.assign(partitions)
         self._refresh_partitions()
         for tp in partitions:
-            log.info("assigned %s:%d at offset %d", tp.topic, tp.partition, tp.offset, extra={"partition": source_of(tp.topic, tp.partition)})
+            log.info(
+                "assigned %s:%d at offset %d",
+                tp.topic,
+                tp.partition,
+                tp.offset,
+                extra={"partition": source_of(tp.topic, tp.partition)},
+            )
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         sources = {source_of(tp.topic, tp.partition) for tp in partitions}
         if not self._checkpoint():
             # The database is away: what this process did since its last checkpoint is lost for
             # every partition, so rewind all of them; the new owners start from the checkpoint.
-            log.warning("revoked %s without a checkpoint; rewinding to the last checkpoint", sorted(sources))
+            log.warning(
+                "revoked %s without a checkpoint; rewinding to the last checkpoint", sorted(sources)
+            )
             self.checkpointer.discard()
             self.engine.forget(set(self.engine.offsets) | sources)
-            keep = [TopicPartition(t, p) for t, p in self.assigned if source_of(t, p) not in sources]
+            keep = [
+                TopicPartition(t, p) for t, p in self.assigned if source_of(t, p) not in sources
+            ]
             self._reload(keep)
         self.engine.forget(sources)
         for tp in partitions:
@@ -301,9 +352,13 @@ class KafkaService:
         gc.set_threshold(10_000, 20, 20)
         conf = {**consumer_defaults(self.job), **self.client_conf, **self.config.kafka.consumer}
         self.consumer = Consumer(conf)
-        self.dead_letters = Producer({**self.client_conf, "linger.ms": 50, "on_delivery": self._dead_letter_delivered})
+        self.dead_letters = Producer(
+            {**self.client_conf, "linger.ms": 50, "on_delivery": self._dead_letter_delivered}
+        )
         try:
-            self.consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
+            self.consumer.subscribe(
+                self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke
+            )
             while not self.stopping.is_set():
                 self._step()
             checkpointed = self._checkpoint()
@@ -322,7 +377,11 @@ class KafkaService:
     def check_copartitioning(self) -> None:
         """Refuse to start when a model's predictions and labels topics have different partition
         counts: its labels would land on other partitions than their predictions."""
-        pairs = {(m.topics.predictions, m.topics.labels) for m in self.config.models.values() if m.topics.predictions and m.topics.labels}
+        pairs = {
+            (m.topics.predictions, m.topics.labels)
+            for m in self.config.models.values()
+            if m.topics.predictions and m.topics.labels
+        }
         if pairs:
             admin = AdminClient(self.client_conf)
             for predictions, labels in sorted(pairs):
@@ -355,7 +414,11 @@ class KafkaService:
         assert last is not None  # a consumed message has one
         self.metrics.consumed.labels(topic=topic).inc(len(values))
         if topic in self.label_topics:
-            labels = self._avro[topic].decode_events(values, self.label_decoder) if topic in self._avro else self.label_decoder.decode_values(values)
+            labels = (
+                self._avro[topic].decode_events(values, self.label_decoder)
+                if topic in self._avro
+                else self.label_decoder.decode_values(values)
+            )
             refused = self.engine.process_labels(source_of(topic, partition), labels, last + 1)
             for bad in labels.errors + refused:
                 self._dead_letter(msgs[bad.position], bad)
@@ -383,11 +446,15 @@ class KafkaService:
         self._send_dead_letter(msg.value(), msg.key(), headers)
         self.metrics.dead_lettered.labels(reason=bad.reason).inc()
 
-    def _send_dead_letter(self, value: bytes | None, key: bytes | None, headers: HeadersType) -> None:
+    def _send_dead_letter(
+        self, value: bytes | None, key: bytes | None, headers: HeadersType
+    ) -> None:
         assert self.dead_letters is not None
         while True:
             try:
-                self.dead_letters.produce(self.config.kafka.dead_letter_topic, value=value, key=key, headers=headers)
+                self.dead_letters.produce(
+                    self.config.kafka.dead_letter_topic, value=value, key=key, headers=headers
+                )
                 break
             except BufferError:  # the local queue is full: let deliveries drain
                 self.dead_letters.poll(0.1)
@@ -414,12 +481,18 @@ class KafkaService:
             if source in self.engine.idle:
                 continue
             try:
-                _, high = self.consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=1, cached=False)
+                _, high = self.consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=1, cached=False
+                )
             except KafkaException:
                 continue
             if self.engine.offsets.get(source, 0) >= high:
                 self.engine.idle[source] = int(time.time() * 1000)
-                log.info("partition %s is idle: its watermark advances by wall clock", source, extra={"source": source, "partition": source})
+                log.info(
+                    "partition %s is idle: its watermark advances by wall clock",
+                    source,
+                    extra={"source": source, "partition": source},
+                )
 
     def _checkpoint(self) -> bool:
         """Flush dead letters, then checkpoint; pause consumption while the database is away."""
@@ -460,8 +533,14 @@ class KafkaService:
         self.metrics.observe_windows(windows)
         for w in windows:
             log.info(
-                "window closed: %d events, %d features drifted", w.dataset.events, w.dataset.drifted,
-                extra={"model_id": w.model_id, "model_version": w.model_version, "window_start": w.start_ms},
+                "window closed: %d events, %d features drifted",
+                w.dataset.events,
+                w.dataset.drifted,
+                extra={
+                    "model_id": w.model_id,
+                    "model_version": w.model_version,
+                    "window_start": w.start_ms,
+                },
             )
         self.metrics.observe_performance(self.checkpointer.refreshed, self.engine.join)
         for model_id, count in self.checkpointer.orphans.items():
@@ -470,4 +549,3 @@ class KafkaService:
             self.metrics.labels_after_horizon.labels(model_id=model_id).inc(count)
         if self.on_windows and windows:
             self.on_windows(windows)
-

@@ -88,8 +88,12 @@ class ReliabilityTable(NamedTuple):
         decile = np.clip(np.floor(s * RELIABILITY_BINS), 0, RELIABILITY_BINS - 1).astype(np.intp)
         return cls(
             np.bincount(decile, minlength=RELIABILITY_BINS).astype(np.int64),
-            np.bincount(decile, weights=s, minlength=RELIABILITY_BINS).astype(np.float64, copy=False),
-            np.bincount(decile, weights=np.asarray(positive, bool), minlength=RELIABILITY_BINS).astype(np.int64),
+            np.bincount(decile, weights=s, minlength=RELIABILITY_BINS).astype(
+                np.float64, copy=False
+            ),
+            np.bincount(
+                decile, weights=np.asarray(positive, bool), minlength=RELIABILITY_BINS
+            ).astype(np.int64),
         )
 
 

@@ -32,7 +32,11 @@ from river.base import DriftDetector
 __all__ = ["DETECTORS", "ConceptDriftMonitor", "Detection"]
 
 #: Method name -> River detector class; keyword parameters go to its constructor.
-DETECTORS: dict[str, Callable[..., DriftDetector]] = {"adwin": drift.ADWIN, "kswin": drift.KSWIN, "page_hinkley": drift.PageHinkley}
+DETECTORS: dict[str, Callable[..., DriftDetector]] = {
+    "adwin": drift.ADWIN,
+    "kswin": drift.KSWIN,
+    "page_hinkley": drift.PageHinkley,
+}
 
 
 class Detection(NamedTuple):

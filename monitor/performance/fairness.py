@@ -70,7 +70,9 @@ def fairness_report(states: Mapping[str, ClassificationState], min_count: int = 
         segments[segment]["included"] = state.n >= min_count
     report: dict = {"segments": segments, "min_count": min_count}
     for gap, key in GAPS.items():
-        values: dict[str, float] = {s: m[key] for s, m in segments.items() if m["included"] and m[key] is not None}
+        values: dict[str, float] = {
+            s: m[key] for s, m in segments.items() if m["included"] and m[key] is not None
+        }
         if len(values) < 2:
             report[gap], report[f"{gap}_segments"] = None, None
             continue

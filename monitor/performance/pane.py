@@ -33,7 +33,14 @@ _TS, _PRED, _SCORE, _SEGMENTS, _LABEL, _LABEL_TS = 2, 3, 4, 5, 6, 7
 
 
 class PerformancePane:
-    def __init__(self, task: str, classes: tuple[str, ...], positive: str | None, score_bins: int, plan: SegmentPlan) -> None:
+    def __init__(
+        self,
+        task: str,
+        classes: tuple[str, ...],
+        positive: str | None,
+        score_bins: int,
+        plan: SegmentPlan,
+    ) -> None:
         self.task = task
         self.classes = classes
         self.positive = positive
@@ -46,19 +53,40 @@ class PerformancePane:
         self.after_horizon = 0
         self.delays = np.zeros(DELAY_BUCKETS, np.int64)
         self.realized: ClassificationState | RegressionState = (
-            RegressionState() if task == "regression" else ClassificationState(classes, positive, score_bins)
+            RegressionState()
+            if task == "regression"
+            else ClassificationState(classes, positive, score_bins)
         )
         self.estimated = EstimationState(score_bins) if positive is not None else None
-        self.segments: dict[str, dict[str, ClassificationState | RegressionState]] = {k: {} for k in plan.values}
+        self.segments: dict[str, dict[str, ClassificationState | RegressionState]] = {
+            k: {} for k in plan.values
+        }
         self._index = {c: i for i, c in enumerate(classes)}
 
     @classmethod
-    def empty(cls, cfg: ModelConfig, classes: tuple[str, ...], plan: SegmentPlan) -> PerformancePane:
-        binary = cfg.task == "classification" and len(classes) == 2 and cfg.labels.positive_class in classes and cfg.score
-        return cls(cfg.task, classes, cfg.labels.positive_class if binary else None, cfg.labels.score_bins, plan)
+    def empty(
+        cls, cfg: ModelConfig, classes: tuple[str, ...], plan: SegmentPlan
+    ) -> PerformancePane:
+        binary = (
+            cfg.task == "classification"
+            and len(classes) == 2
+            and cfg.labels.positive_class in classes
+            and cfg.score
+        )
+        return cls(
+            cfg.task,
+            classes,
+            cfg.labels.positive_class if binary else None,
+            cfg.labels.score_bins,
+            plan,
+        )
 
     def _new_state(self) -> ClassificationState | RegressionState:
-        return RegressionState() if self.task == "regression" else ClassificationState(self.classes, self.positive, self.score_bins)
+        return (
+            RegressionState()
+            if self.task == "regression"
+            else ClassificationState(self.classes, self.positive, self.score_bins)
+        )
 
     # -- updates ----------------------------------------------------------------------------
     def count_predictions(self, scores: np.ndarray | None, predictions: list[Any]) -> None:
@@ -78,12 +106,16 @@ class PerformancePane:
         # Columns through C-level maps (zip(*records) would make an iterator per record, which
         # the garbage collector tracks).
         fields = (_TS, _PRED, _SCORE, _SEGMENTS, _LABEL, _LABEL_TS)
-        ts, predictions, scores, segments, labels, label_ts = (list(map(itemgetter(f), records)) for f in fields)
+        ts, predictions, scores, segments, labels, label_ts = (
+            list(map(itemgetter(f), records)) for f in fields
+        )
         y, p, score, outcome = self._codes(labels, predictions, scores)
         part = self._new_state()
         self._update(part, y, p, score)
         delays = np.maximum(np.array(label_ts, np.int64) - np.array(ts, np.int64), 0) / 1000
-        buckets = np.clip(np.floor(np.log2(np.maximum(delays, 0.5))) + 1, 0, DELAY_BUCKETS - 1).astype(np.int64)
+        buckets = np.clip(
+            np.floor(np.log2(np.maximum(delays, 0.5))) + 1, 0, DELAY_BUCKETS - 1
+        ).astype(np.int64)
         self.delays += sign * np.bincount(buckets, minlength=DELAY_BUCKETS)
         self.labeled += sign * len(records)
         self._combine(self.realized, part, sign)
@@ -97,7 +129,9 @@ class PerformancePane:
                 self._combine(target, seg_part, sign)
         return outcome
 
-    def _codes(self, labels: list[Any], predictions: list[Any], scores: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    def _codes(
+        self, labels: list[Any], predictions: list[Any], scores: list[Any]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
         """Labels, predictions and scores (binary classifiers) as the state's arrays, and the
         outcome per record."""
         n = len(labels)
@@ -114,14 +148,23 @@ class PerformancePane:
         return yc, pc, score, (yc == pc).astype(np.float64)
 
     @staticmethod
-    def _update(state: ClassificationState | RegressionState, y: np.ndarray, p: np.ndarray, score: np.ndarray | None) -> None:
+    def _update(
+        state: ClassificationState | RegressionState,
+        y: np.ndarray,
+        p: np.ndarray,
+        score: np.ndarray | None,
+    ) -> None:
         if isinstance(state, RegressionState):
             state.update(y, p)
         else:
             state.update(y, p, score)
 
     @staticmethod
-    def _combine(target: ClassificationState | RegressionState, part: ClassificationState | RegressionState, sign: int) -> None:
+    def _combine(
+        target: ClassificationState | RegressionState,
+        part: ClassificationState | RegressionState,
+        sign: int,
+    ) -> None:
         if sign < 0:
             _subtract(target, part)
         elif isinstance(target, RegressionState):  # a pane's states are all of its task's kind
@@ -156,10 +199,21 @@ class PerformancePane:
 
     def to_bytes(self) -> bytes:
         payload = [
-            self.task, list(self.classes), self.positive, self.score_bins, {k: list(v) for k, v in self.plan.values.items()},
-            self.predictions, self.labeled, self.expired, self.delays.tobytes(), self.realized.to_bytes(),
+            self.task,
+            list(self.classes),
+            self.positive,
+            self.score_bins,
+            {k: list(v) for k, v in self.plan.values.items()},
+            self.predictions,
+            self.labeled,
+            self.expired,
+            self.delays.tobytes(),
+            self.realized.to_bytes(),
             self.estimated.to_bytes() if self.estimated is not None else None,
-            {k: {v: s.to_bytes() for v, s in sorted(states.items())} for k, states in sorted(self.segments.items())},
+            {
+                k: {v: s.to_bytes() for v, s in sorted(states.items())}
+                for k, states in sorted(self.segments.items())
+            },
             self.after_horizon,
         ]
         return zlib.compress(msgspec.msgpack.encode(payload), 1)
@@ -167,15 +221,37 @@ class PerformancePane:
     @classmethod
     def from_bytes(cls, data: bytes) -> PerformancePane:
         # a pane stored before the horizon was counted has 12 fields: none came after it
-        (task, classes, positive, bins, plan, predictions, labeled, expired, delays, realized, estimated, segments, *rest) = msgspec.msgpack.decode(zlib.decompress(data))
-        pane = cls(task, tuple(classes), positive, bins, SegmentPlan({k: tuple(v) for k, v in plan.items()}))
+        (
+            task,
+            classes,
+            positive,
+            bins,
+            plan,
+            predictions,
+            labeled,
+            expired,
+            delays,
+            realized,
+            estimated,
+            segments,
+            *rest,
+        ) = msgspec.msgpack.decode(zlib.decompress(data))
+        pane = cls(
+            task,
+            tuple(classes),
+            positive,
+            bins,
+            SegmentPlan({k: tuple(v) for k, v in plan.items()}),
+        )
         pane.predictions, pane.labeled, pane.expired = predictions, labeled, expired
         pane.after_horizon = rest[0] if rest else 0
         pane.delays = np.frombuffer(delays, np.int64).copy()
         kind = RegressionState if task == "regression" else ClassificationState
         pane.realized = kind.from_bytes(realized)
         pane.estimated = EstimationState.from_bytes(estimated) if estimated is not None else None
-        pane.segments = {k: {v: kind.from_bytes(b) for v, b in states.items()} for k, states in segments.items()}
+        pane.segments = {
+            k: {v: kind.from_bytes(b) for v, b in states.items()} for k, states in segments.items()
+        }
         return pane
 
     # -- reading ----------------------------------------------------------------------------
@@ -189,7 +265,9 @@ class PerformancePane:
         return {f"p{q}": float(edges[int(np.searchsorted(cum, q / 100 * total))]) for q in (50, 95)}
 
 
-def _subtract(target: ClassificationState | RegressionState, part: ClassificationState | RegressionState) -> None:
+def _subtract(
+    target: ClassificationState | RegressionState, part: ClassificationState | RegressionState
+) -> None:
     """Take ``part`` back out of ``target`` (a replaced label)."""
     if isinstance(target, ClassificationState):
         assert isinstance(part, ClassificationState)

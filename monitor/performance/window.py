@@ -39,14 +39,20 @@ def evaluate_performance(
         estimated = window.estimated.metrics(calibration)
         if window.labeled:
             estimated["error"] = {k: _diff(estimated.get(k), metrics.get(k)) for k in _ESTIMATED}
-    if isinstance(window.realized, ClassificationState) and window.realized.binary and window.labeled:
+    if (
+        isinstance(window.realized, ClassificationState)
+        and window.realized.binary
+        and window.labeled
+    ):
         # Estimation assumes calibrated scores: say so when the labeled pairs show they are not.
         metrics["calibration"] = calibration_report(window.realized.reliability())
     if isinstance(window.realized, ClassificationState) and window.labeled and reference_classes:
         observed = window.realized.confusion.sum(axis=1)
         expected = np.array([reference_classes.get(c, 0) for c in window.classes])
         if expected.sum():
-            metrics["label_distribution"] = dict(zip(window.classes, (observed / observed.sum()).tolist()))
+            metrics["label_distribution"] = dict(
+                zip(window.classes, (observed / observed.sum()).tolist())
+            )
             metrics["label_psi"] = float(psi(expected, observed))
     segments: dict[str, Any] = {}
     for key, states in window.segments.items():

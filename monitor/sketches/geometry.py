@@ -46,8 +46,12 @@ class Geometry:
         cat_cols = [i for i, c in enumerate(layout.categorical) if c in reference.columns]
         numeric = tuple(reference.columns[layout.numeric[i]] for i in num_cols)
         categorical = tuple(reference.columns[layout.categorical[i]] for i in cat_cols)
-        assert all(isinstance(p, NumericProfile) for p in numeric), "reference kinds differ from the config"
-        assert all(isinstance(p, CategoricalProfile) for p in categorical), "reference kinds differ from the config"
+        assert all(isinstance(p, NumericProfile) for p in numeric), (
+            "reference kinds differ from the config"
+        )
+        assert all(isinstance(p, CategoricalProfile) for p in categorical), (
+            "reference kinds differ from the config"
+        )
         return cls(
             reference,
             numeric,  # type: ignore[arg-type]
@@ -82,12 +86,17 @@ class Geometry:
         """Per numeric column, the values whose left insertion points in the sorted column are
         its bin boundaries: the edges, the last one raised to the next float because the last
         inner bin includes its upper edge (``v <= e`` is ``v < nextafter(e, inf)``)."""
-        return tuple(np.append(p.bin_edges[:-1], np.nextafter(p.bin_edges[-1], np.inf)) for p in self.numeric)
+        return tuple(
+            np.append(p.bin_edges[:-1], np.nextafter(p.bin_edges[-1], np.inf)) for p in self.numeric
+        )
 
     @cached_property
     def missing_rates(self) -> dict[str, float]:
         """The share of missing values of every sketched column in the reference."""
-        profiles: tuple[NumericProfile | CategoricalProfile, ...] = (*self.numeric, *self.categorical)
+        profiles: tuple[NumericProfile | CategoricalProfile, ...] = (
+            *self.numeric,
+            *self.categorical,
+        )
         return {p.name: p.missing / max(int(p.counts.sum()) + p.missing, 1) for p in profiles}
 
     def coarse(self, n_coarse: int) -> CoarseBlock:
@@ -117,7 +126,9 @@ class CoarseBlock:
         starts = ref = None
         if len({c.size for c in coarse}) == 1:
             starts = np.concatenate([j * width + c for j, c in enumerate(coarse)]).astype(np.intp)
-            ref = np.add.reduceat(geo.numeric_reference.ref.ravel(), starts).reshape(len(coarse), -1)
+            ref = np.add.reduceat(geo.numeric_reference.ref.ravel(), starts).reshape(
+                len(coarse), -1
+            )
         hist: list[np.ndarray] = []
         edges: list[tuple[float, ...]] = []
         for j, p in enumerate(geo.numeric):
@@ -126,7 +137,9 @@ class CoarseBlock:
             inner = (np.arange(k) * b) // k
             # Each column starts at 0 (its below-range bins); its above-range run ends where the
             # next column starts (the zero padding in between adds nothing).
-            hist.append(j * width + np.concatenate([[0], p.in_range.start + inner, [p.in_range.stop]]))
+            hist.append(
+                j * width + np.concatenate([[0], p.in_range.start + inner, [p.in_range.stop]])
+            )
             edges.append(tuple(p.edges[np.append(inner, b)].tolist()))
         ends = np.cumsum([h.size for h in hist]).tolist()
         return cls(starts, ref, np.concatenate(hist).astype(np.intp), tuple(ends), tuple(edges))

@@ -187,7 +187,9 @@ def _applicable(predictive: np.ndarray, has_prediction: np.ndarray) -> np.ndarra
     return ~predictive[:, None] | has_prediction[None, :]
 
 
-def _numeric(geo: Geometry, batch: ModelBatch, group: np.ndarray, n_groups: int, out: list[Sketch]) -> None:
+def _numeric(
+    geo: Geometry, batch: ModelBatch, group: np.ndarray, n_groups: int, out: list[Sketch]
+) -> None:
     # Sort each column once and search the bin boundaries in it: B searches per column instead
     # of n, and the sorted column hands over min, max and the valid range for free.
     # One contiguous row per column (transposing the whole matrix first is a plain copy;
@@ -198,7 +200,9 @@ def _numeric(geo: Geometry, batch: ModelBatch, group: np.ndarray, n_groups: int,
     all_finite = bool(finite.all())
     if not all_finite:
         lost = ~finite & _applicable(geo.numeric_predictive, batch.has_prediction)
-        missing = np.bincount((group[None, :] * f + np.arange(f)[:, None])[lost], minlength=n_groups * f)
+        missing = np.bincount(
+            (group[None, :] * f + np.arange(f)[:, None])[lost], minlength=n_groups * f
+        )
     width = geo.numeric_width
     rows = np.arange(f)
     for g, s in enumerate(out):
@@ -223,7 +227,9 @@ def _numeric(geo: Geometry, batch: ModelBatch, group: np.ndarray, n_groups: int,
         s.num_max[some] = block[rows[some], hi[some] - 1]
 
 
-def _categorical(geo: Geometry, batch: ModelBatch, group: np.ndarray, n_groups: int, out: list[Sketch]) -> None:
+def _categorical(
+    geo: Geometry, batch: ModelBatch, group: np.ndarray, n_groups: int, out: list[Sketch]
+) -> None:
     n = len(batch)
     c = len(geo.categorical)
     width = geo.categorical_width
@@ -249,7 +255,14 @@ def _categorical(geo: Geometry, batch: ModelBatch, group: np.ndarray, n_groups: 
         s.unseen = [_top(u) for u in s.unseen]
 
 
-def _settle(prof: CategoricalProfile, col: list[Any], rare: np.ndarray, group: np.ndarray, code: np.ndarray, unseen: list[dict[str, int]]) -> None:
+def _settle(
+    prof: CategoricalProfile,
+    col: list[Any],
+    rare: np.ndarray,
+    group: np.ndarray,
+    code: np.ndarray,
+    unseen: list[dict[str, int]],
+) -> None:
     """Settle the values the vocabulary lookup missed (``code[rare]``, the unseen slot): other
     spellings of a category (``2.5`` for "2.5"), missing values (NaN, inf) and unseen
     categories, counted by name in their group's ``unseen``. Once per distinct (group, type,

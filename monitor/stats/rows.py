@@ -59,7 +59,12 @@ def ks_rows(
     q, n_cur = _proportions(cur)
     empty = (n_ref == 0) | (n_cur == 0)
     with np.errstate(invalid="ignore", divide="ignore"):  # cumulative counts / total, as scipy
-        statistic = np.max(np.abs(np.cumsum(ref, axis=1) / n_ref[:, None] - np.cumsum(cur, axis=1) / n_cur[:, None]), axis=1)
+        statistic = np.max(
+            np.abs(
+                np.cumsum(ref, axis=1) / n_ref[:, None] - np.cumsum(cur, axis=1) / n_cur[:, None]
+            ),
+            axis=1,
+        )
     share = np.minimum(p, q)
     bound = np.max(share if atoms is None else np.where(atoms, 0.0, share), axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -84,5 +89,7 @@ def wasserstein_rows(points: Rows, ref: Rows, cur: Rows, scale: Rows) -> Rows:
     p, n_ref = _proportions(ref)
     q, n_cur = _proportions(cur)
     difference = np.cumsum(p - q, axis=1)[:, :-1]
-    out = np.sum(np.abs(difference) * np.diff(points, axis=1), axis=1) / np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    out = np.sum(np.abs(difference) * np.diff(points, axis=1), axis=1) / np.where(
+        np.isfinite(scale) & (scale > 0), scale, 1.0
+    )
     return np.where((n_ref == 0) | (n_cur == 0), np.nan, out)

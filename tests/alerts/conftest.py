@@ -65,7 +65,9 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver._lock:
-                    receiver.requests.append(Recorded("POST", self.path, dict(self.headers.items()), body, time.time()))
+                    receiver.requests.append(
+                        Recorded("POST", self.path, dict(self.headers.items()), body, time.time())
+                    )
                     reply = receiver.plan.popleft() if receiver.plan else receiver.default
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
@@ -85,7 +87,9 @@ class Receiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     def url(self, path: str = "/") -> str:
@@ -155,10 +159,26 @@ def clock() -> Clock:
 
 
 # -- windows and configs ------------------------------------------------------------------------
-def column(feature: str, psi: float = 0.0, missing_rate: float = 0.0, kind: str = "numeric") -> ColumnResult:
+def column(
+    feature: str, psi: float = 0.0, missing_rate: float = 0.0, kind: str = "numeric"
+) -> ColumnResult:
     stats = {"psi": psi, "ks": psi / 2, "ks_pvalue": 0.5, "js": psi / 3, "wasserstein": psi}
-    quality = {"missing_rate": missing_rate, "missing_rate_change": missing_rate, "out_of_range": 0.0, "severity": "ok"}
-    return ColumnResult(feature, kind, 100, int(missing_rate * 100), stats, quality, psi >= 0.1, "critical" if psi >= 0.25 else "warning" if psi >= 0.1 else "ok")
+    quality = {
+        "missing_rate": missing_rate,
+        "missing_rate_change": missing_rate,
+        "out_of_range": 0.0,
+        "severity": "ok",
+    }
+    return ColumnResult(
+        feature,
+        kind,
+        100,
+        int(missing_rate * 100),
+        stats,
+        quality,
+        psi >= 0.1,
+        "critical" if psi >= 0.25 else "warning" if psi >= 0.1 else "ok",
+    )
 
 
 def window(
@@ -191,13 +211,17 @@ def make_config(
     return parse_config(
         {
             "database_url": "sqlite://",
-            "models": {model: {"features": {f: {"kind": "numeric"} for f in features}, "rules": rules}},
+            "models": {
+                model: {"features": {f: {"kind": "numeric"} for f in features}, "rules": rules}
+            },
             "alerts": {"sinks": sinks or {}, "routes": routes or {}, **alerts},
         }
     )
 
 
-def evaluate(store: Store, evaluator: Any, windows: list[ClosedWindow], now_ms: int = NOW) -> list[Any]:
+def evaluate(
+    store: Store, evaluator: Any, windows: list[ClosedWindow], now_ms: int = NOW
+) -> list[Any]:
     """Evaluate in one transaction, as the checkpoint hook does."""
     with store.engine.begin() as conn:
         return evaluator.evaluate(conn, windows, now_ms)
@@ -206,5 +230,8 @@ def evaluate(store: Store, evaluator: Any, windows: list[ClosedWindow], now_ms: 
 def table(store: Store, t: Any, drop: tuple[str, ...] = ("id",)) -> list[dict[str, Any]]:
     """Every row of ``t`` without ``drop`` columns, in a stable order."""
     with store.engine.connect() as conn:
-        rows = [{k: v for k, v in r.items() if k not in drop} for r in conn.execute(select(t)).mappings()]
+        rows = [
+            {k: v for k, v in r.items() if k not in drop}
+            for r in conn.execute(select(t)).mappings()
+        ]
     return sorted(rows, key=lambda r: json.dumps(r, sort_keys=True, default=str))

@@ -29,13 +29,21 @@ def setup(tmp_path, receiver: Receiver, monkeypatch):
                     "fraud": {
                         "features": {"amount": {"kind": "numeric"}, "country": {"kind": "numeric"}},
                         "rules": [
-                            {"name": "drift", "kind": "feature_drift", "warning": 0.1, "critical": 0.25},
+                            {
+                                "name": "drift",
+                                "kind": "feature_drift",
+                                "warning": 0.1,
+                                "critical": 0.25,
+                            },
                             {"name": "missing", "kind": "data_quality", "critical": 0.5},
                         ],
                     }
                 },
                 "alerts": {
-                    "sinks": {"hook": {"type": "webhook", "url": "${HOOK_URL}"}, "down": {"type": "slack", "url": "${DOWN_URL}"}},
+                    "sinks": {
+                        "hook": {"type": "webhook", "url": "${HOOK_URL}"},
+                        "down": {"type": "slack", "url": "${DOWN_URL}"},
+                    },
                     "routes": {"warning": ["hook"], "critical": ["hook"]},
                     "delivery": {"timeout": "2s"},
                 },
@@ -61,11 +69,27 @@ def test_list_shows_active_alerts(setup):
     out = run("list", "-c", path)
     assert out.exit_code == 0
     lines = out.output.splitlines()
-    assert lines[0].split() == ["model", "version", "rule", "feature", "state", "severity", "value", "threshold", "since"]
-    assert [l.split()[:6] for l in lines[1:]] == [["fraud", "v1", "drift", "amount", "firing", "critical"], ["fraud", "v1", "drift", "country", "firing", "warning"]]
+    assert lines[0].split() == [
+        "model",
+        "version",
+        "rule",
+        "feature",
+        "state",
+        "severity",
+        "value",
+        "threshold",
+        "since",
+    ]
+    assert [l.split()[:6] for l in lines[1:]] == [
+        ["fraud", "v1", "drift", "amount", "firing", "critical"],
+        ["fraud", "v1", "drift", "country", "firing", "warning"],
+    ]
     rows = json.loads(run("list", "-c", path, "--all", "--format", "json").output)
     assert {(r["rule"], r["feature"], r["state"]) for r in rows} == {
-        ("drift", "amount", "firing"), ("drift", "country", "firing"), ("missing", "amount", "inactive"), ("missing", "country", "inactive")
+        ("drift", "amount", "firing"),
+        ("drift", "country", "firing"),
+        ("missing", "amount", "inactive"),
+        ("missing", "country", "inactive"),
     }
 
 
@@ -75,7 +99,9 @@ def test_show_gives_history_and_notifications(setup):
     assert out.exit_code == 0
     assert "fraud v1 drift amount: firing (critical)" in out.output
     assert "inactive  firing" in out.output and "notifications:" in out.output
-    data = json.loads(run("show", "-c", path, "-m", "fraud", "-r", "drift", "--format", "json").output)
+    data = json.loads(
+        run("show", "-c", path, "-m", "fraud", "-r", "drift", "--format", "json").output
+    )
     assert [a["feature"] for a in data["alerts"]] == ["amount", "country"]
     assert [h["to"] for h in data["alerts"][0]["history"]] == ["firing"]
     assert [n["sink"] for n in data["notifications"]] == ["hook", "hook"]
@@ -89,13 +115,30 @@ def test_an_unknown_rule_is_a_clear_error(setup):
 
 def test_silence_then_list_and_remove_it(setup):
     path, store = setup
-    out = run("silence", "-c", path, "--model", "fraud", "--rule", "drift", "--for", "2h", "--comment", "deploying")
+    out = run(
+        "silence",
+        "-c",
+        path,
+        "--model",
+        "fraud",
+        "--rule",
+        "drift",
+        "--for",
+        "2h",
+        "--comment",
+        "deploying",
+    )
     assert out.exit_code == 0 and out.output.startswith("silence 1: fraud drift until ")
-    assert [(s["model_id"], s["rule"], s["expires_ms"] - s["created_ms"]) for s in table(store, schema.alert_silences)] == [("fraud", "drift", 7_200_000)]
+    assert [
+        (s["model_id"], s["rule"], s["expires_ms"] - s["created_ms"])
+        for s in table(store, schema.alert_silences)
+    ] == [("fraud", "drift", 7_200_000)]
     assert "deploying" in run("silences", "-c", path).output
     assert run("unsilence", "-c", path, "1").exit_code == 0
     assert table(store, schema.alert_silences) == []
-    bad = CliRunner().invoke(main, ["alerts", "silence", "-c", path, "--model", "fraud", "--for", "soon"])
+    bad = CliRunner().invoke(
+        main, ["alerts", "silence", "-c", path, "--model", "fraud", "--for", "soon"]
+    )
     assert bad.exit_code == 2 and "--for" in bad.output
 
 
@@ -111,7 +154,13 @@ def test_test_sends_a_message_and_reports_failures_without_the_url(setup, receiv
 
 def test_outbox_and_dispatch_once(setup, receiver: Receiver):
     path, store = setup
-    assert [l.split()[4] for l in run("outbox", "-c", path).output.splitlines()[1:]] == ["pending", "pending"]
-    assert run("dispatch", "-c", path, "--once").output.strip().splitlines()[-1] == "attempted 2 notification(s)"
+    assert [l.split()[4] for l in run("outbox", "-c", path).output.splitlines()[1:]] == [
+        "pending",
+        "pending",
+    ]
+    assert (
+        run("dispatch", "-c", path, "--once").output.strip().splitlines()[-1]
+        == "attempted 2 notification(s)"
+    )
     assert sorted(r["status"] for r in table(store, schema.outbox)) == ["delivered", "delivered"]
     assert len(receiver.requests) == 2

@@ -22,7 +22,9 @@ def test_no_windows_for_a_while_fires_escalates_and_resolves_once(store: Store, 
         health_interval="1m",
     )
     clock = Clock((T0 + HOUR) / 1000)
-    make = lambda: Dispatcher.from_config(config, store, clock=clock, sleep=clock.sleep, rng=random.Random(1))
+    make = lambda: Dispatcher.from_config(
+        config, store, clock=clock, sleep=clock.sleep, rng=random.Random(1)
+    )
     d = make()
     assert d.run_once() == 0  # never saw a window: nothing to judge
     store.checkpoint("job", EngineState(windows=[window(0, {"amount": 0.0})]))
@@ -39,8 +41,20 @@ def test_no_windows_for_a_while_fires_escalates_and_resolves_once(store: Store, 
     clock.t = (T0 + 2 * HOUR) / 1000 + MINUTE
     d.run_once()  # data again: resolved
     d.run_once()
-    sent = [(b["status"], b["severity"], b["alerts"][0]["value"]) for b in (r.json() for r in receiver.requests)]
-    assert sent == [("firing", "warning", 900.0), ("firing", "critical", 2130.0), ("resolved", "critical", 60.0)]
-    assert [(h["model_version"], h["from_state"], h["to_state"], h["severity"]) for h in sorted(table(store, schema.alert_history), key=lambda h: h["at_ms"])] == [
-        ("*", "inactive", "firing", "warning"), ("*", "firing", "firing", "critical"), ("*", "firing", "resolved", "critical")
+    sent = [
+        (b["status"], b["severity"], b["alerts"][0]["value"])
+        for b in (r.json() for r in receiver.requests)
+    ]
+    assert sent == [
+        ("firing", "warning", 900.0),
+        ("firing", "critical", 2130.0),
+        ("resolved", "critical", 60.0),
+    ]
+    assert [
+        (h["model_version"], h["from_state"], h["to_state"], h["severity"])
+        for h in sorted(table(store, schema.alert_history), key=lambda h: h["at_ms"])
+    ] == [
+        ("*", "inactive", "firing", "warning"),
+        ("*", "firing", "firing", "critical"),
+        ("*", "firing", "resolved", "critical"),
     ]

@@ -53,13 +53,27 @@ def mrkdwn(message: dict[str, Any]) -> list[str]:
 
 def payload(version: str, feature: str, segment: str | None) -> dict[str, Any]:
     alert = {
-        "rule": "drift", "kind": "feature_drift", "feature": feature, "segment": segment,
-        "state": "firing", "severity": "critical", "statistic": "psi", "comparison": ">",
-        "value": 0.41, "threshold": 0.25, "reminder": False, "evidence": {},
+        "rule": "drift",
+        "kind": "feature_drift",
+        "feature": feature,
+        "segment": segment,
+        "state": "firing",
+        "severity": "critical",
+        "statistic": "psi",
+        "comparison": ">",
+        "value": 0.41,
+        "threshold": 0.25,
+        "reminder": False,
+        "evidence": {},
     }
     return {
-        "status": "firing", "severity": "critical", "model_id": "fraud", "model_version": version,
-        "idempotency_key": "ab" * 32, "features": [feature], "dashboard_url": None,
+        "status": "firing",
+        "severity": "critical",
+        "model_id": "fraud",
+        "model_version": version,
+        "idempotency_key": "ab" * 32,
+        "features": [feature],
+        "dashboard_url": None,
         "window": {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T01:00:00Z"},
         "alerts": [alert],
     }
@@ -78,7 +92,9 @@ def test_no_value_can_become_markup(version: str, feature: str, segment: str) ->
         f"• *drift* · `{feature}` in `region={segment}`: psi = 0.41 (> 0.25, critical)"
     )
     assert message["blocks"][0]["text"] == {
-        "type": "plain_text", "text": f"CRITICAL: fraud {version}"[:150], "emoji": True
+        "type": "plain_text",
+        "text": f"CRITICAL: fraud {version}"[:150],
+        "emoji": True,
     }
 
 
@@ -90,29 +106,48 @@ def test_escape_is_slacks_and_undone_by_what_slack_displays() -> None:
 def test_a_hostile_events_alert_reaches_slack_as_text(
     store: Store, receiver: Receiver, tmp_path
 ) -> None:
-    cfg = parse_config({
-        "database_url": store.url,
-        "models": {"fraud": {
-            "features": {"amount": {"kind": "numeric"}}, "window": "100s", "prediction": "none",
-            "score": False, "min_events": 200,
-            "segments": {"keys": ["region"], "top_k": 2, "min_reference_rows": 50},
-            "rules": [{"name": "drift", "kind": "feature_drift", "statistic": "psi",
-                       "critical": 0.25, "segments": True}],
-        }},
-        "alerts": {
-            "sinks": {"slack": {"type": "slack", "url": receiver.url("/services/T0/B0/X")}},
-            "routes": {"critical": ["slack"]}, "grafana_url": GRAFANA,
-        },
-    })
+    cfg = parse_config(
+        {
+            "database_url": store.url,
+            "models": {
+                "fraud": {
+                    "features": {"amount": {"kind": "numeric"}},
+                    "window": "100s",
+                    "prediction": "none",
+                    "score": False,
+                    "min_events": 200,
+                    "segments": {"keys": ["region"], "top_k": 2, "min_reference_rows": 50},
+                    "rules": [
+                        {
+                            "name": "drift",
+                            "kind": "feature_drift",
+                            "statistic": "psi",
+                            "critical": 0.25,
+                            "segments": True,
+                        }
+                    ],
+                }
+            },
+            "alerts": {
+                "sinks": {"slack": {"type": "slack", "url": receiver.url("/services/T0/B0/X")}},
+                "routes": {"critical": ["slack"]},
+                "grafana_url": GRAFANA,
+            },
+        }
+    )
     rng = np.random.default_rng(11)
     regions = [REGION, "eu"] * 2_000
-    store.save_reference(ReferenceProfile.for_model(
-        "fraud", "*", cfg.models["fraud"], {"amount": rng.normal(size=4_000), "region": regions}
-    ))
+    store.save_reference(
+        ReferenceProfile.for_model(
+            "fraud", "*", cfg.models["fraud"], {"amount": rng.normal(size=4_000), "region": regions}
+        )
+    )
     events = tmp_path / "events.jsonl"
-    events.write_bytes(b"".join(
-        event_line(i, float(x), regions[i]) for i, x in enumerate(rng.normal(2.0, size=2_000))
-    ))
+    events.write_bytes(
+        b"".join(
+            event_line(i, float(x), regions[i]) for i, x in enumerate(rng.normal(2.0, size=2_000))
+        )
+    )
     report = replay(cfg, store, [events])
     assert report.events == 2_000 and not report.invalid
     dispatcher = Dispatcher.from_config(cfg, store, evaluator=None)
@@ -123,8 +158,10 @@ def test_a_hostile_events_alert_reaches_slack_as_text(
     message = request.json()
     for text in mrkdwn(message):
         assert "<" not in text and ">" not in text  # no mention, no link, no channel: text
-    fields = {unescape(o["text"]).split("\n")[0]: unescape(o["text"]).split("\n", 1)[1]
-              for o in message["blocks"][1]["fields"]}
+    fields = {
+        unescape(o["text"]).split("\n")[0]: unescape(o["text"]).split("\n", 1)[1]
+        for o in message["blocks"][1]["fields"]
+    }
     assert fields["*Model*"] == "fraud" and fields["*Version*"] == HOSTILE
     assert unescape(message["text"]).startswith(f":red_circle: [CRITICAL] fraud {HOSTILE}: ")
     lines = unescape(message["blocks"][2]["text"]["text"]).splitlines()
@@ -138,7 +175,16 @@ def test_a_hostile_events_alert_reaches_slack_as_text(
 
 
 def event_line(i: int, amount: float, region: str) -> bytes:
-    return json.dumps({
-        "model_id": "fraud", "model_version": HOSTILE, "prediction_id": str(i),
-        "timestamp": i * 10, "features": {"amount": amount}, "segments": {"region": region},
-    }).encode() + b"\n"
+    return (
+        json.dumps(
+            {
+                "model_id": "fraud",
+                "model_version": HOSTILE,
+                "prediction_id": str(i),
+                "timestamp": i * 10,
+                "features": {"amount": amount},
+                "segments": {"region": region},
+            }
+        ).encode()
+        + b"\n"
+    )

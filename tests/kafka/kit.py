@@ -48,13 +48,31 @@ def stream(n: int, drift_at: int | None = None) -> tuple[StreamSpec, bytes]:
     """``n`` events 1 ms apart (3 numeric + 1 categorical feature, a region segment), drift in
     num_01 from ``drift_at`` on."""
     drift = (DriftSpec("num_01", 1.0, drift_at),) if drift_at is not None else ()
-    spec = StreamSpec(features=default_features(3, {"cat10": 10}), interval_ms=1, drift=drift, seed=5)
-    lines = b"".join(to_jsonl(spec, generate(spec, min(50_000, n - o), o)) for o in range(0, n, 50_000)).splitlines()
-    tagged = [line[:-1] + b',"segments":{"region":"%s"}}' % REGIONS[i % 7].encode() for i, line in enumerate(lines)]
+    spec = StreamSpec(
+        features=default_features(3, {"cat10": 10}), interval_ms=1, drift=drift, seed=5
+    )
+    lines = b"".join(
+        to_jsonl(spec, generate(spec, min(50_000, n - o), o)) for o in range(0, n, 50_000)
+    ).splitlines()
+    tagged = [
+        line[:-1] + b',"segments":{"region":"%s"}}' % REGIONS[i % 7].encode()
+        for i, line in enumerate(lines)
+    ]
     return spec, b"".join(line + b"\n" for line in tagged)
 
 
-def write_config(path: Path, *, db_url: str, bootstrap: str, topic: str, group: str, window: str = "10s", partitions: int = 4, labels_topic: str | None = None, **extra: Any) -> Path:
+def write_config(
+    path: Path,
+    *,
+    db_url: str,
+    bootstrap: str,
+    topic: str,
+    group: str,
+    window: str = "10s",
+    partitions: int = 4,
+    labels_topic: str | None = None,
+    **extra: Any,
+) -> Path:
     config = {
         "database_url": db_url,
         "checkpoint_interval": extra.pop("checkpoint_interval", "1s"),
@@ -72,7 +90,12 @@ def write_config(path: Path, *, db_url: str, bootstrap: str, topic: str, group: 
                 "window": window,
                 "reference": {"baseline_events": 0, "fine_bins": 200},
                 "topics": {"predictions": topic, "labels": labels_topic},
-                "features": {"num_00": {"kind": "numeric"}, "num_01": {"kind": "numeric"}, "num_02": {"kind": "numeric"}, "cat10": {"kind": "categorical"}},
+                "features": {
+                    "num_00": {"kind": "numeric"},
+                    "num_01": {"kind": "numeric"},
+                    "num_02": {"kind": "numeric"},
+                    "cat10": {"kind": "categorical"},
+                },
                 "segments": SEGMENTS,
                 **extra,
             }
@@ -102,7 +125,9 @@ _ids = msgspec.json.Decoder(_Id)
 def produce(bootstrap: str, topic: str, data: bytes | list[bytes]) -> int:
     """Produce JSON lines keyed by prediction id (invalid lines keyed by None)."""
     lines = data.splitlines() if isinstance(data, bytes) else data
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.num.messages": 10000})
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.num.messages": 10000}
+    )
     for i, line in enumerate(lines):
         try:
             key = _ids.decode(line).prediction_id.encode()
@@ -136,10 +161,15 @@ def performance_of(store: Store) -> dict:
     from monitor.store.performance import PerformanceRepository
 
     rows = PerformanceRepository(store).windows("demo")
-    return {(r["window_start"], r["model_version"]): (r["predictions"], r["labeled"], r["metrics"]) for r in rows}
+    return {
+        (r["window_start"], r["model_version"]): (r["predictions"], r["labeled"], r["metrics"])
+        for r in rows
+    }
 
 
-def expected_performance(tmp: Path, cfg: Config, spec: StreamSpec, events: bytes, labels: bytes) -> dict:
+def expected_performance(
+    tmp: Path, cfg: Config, spec: StreamSpec, events: bytes, labels: bytes
+) -> dict:
     """The performance windows an uninterrupted replay of the same events and labels gives."""
     expected_cfg = cfg.model_copy(update={"database_url": f"sqlite:///{tmp / 'expected.db'}"})
     store = prepare_store(expected_cfg, spec)
@@ -151,7 +181,13 @@ def expected_performance(tmp: Path, cfg: Config, spec: StreamSpec, events: bytes
 
 def windows_of(store: Store) -> dict:
     return {
-        (r["model_version"], r["segment"], r["feature"], r["window_start"], r["window_end"]): (r["count"], r["missing"], r["statistics"], r["severity"], r["drift"])
+        (r["model_version"], r["segment"], r["feature"], r["window_start"], r["window_end"]): (
+            r["count"],
+            r["missing"],
+            r["statistics"],
+            r["severity"],
+            r["drift"],
+        )
         for r in store.windows("demo", segment=None)
     }
 
@@ -161,7 +197,9 @@ class ThreadedService:
 
     def __init__(self, cfg: Config, store: Store) -> None:
         self.service = KafkaService(cfg, store, metrics=Metrics(CollectorRegistry()))
-        self.thread = threading.Thread(target=self.service.run, kwargs={"install_signals": False}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.service.run, kwargs={"install_signals": False}, daemon=True
+        )
 
     def __enter__(self) -> KafkaService:
         self.thread.start()
@@ -188,7 +226,9 @@ class ServiceProcess:
         argv += ["--no-print-windows", "--metrics-port", str(self.port)]
         self.process = subprocess.Popen(
             argv,
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         log.close()
         return self

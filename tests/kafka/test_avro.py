@@ -110,7 +110,18 @@ def test_registry_bad_messages_are_classified():
     good, schema_id = _framed(registry, EVENT)
     unknown = b"\x00" + (schema_id + 1000).to_bytes(4, "big") + good[5:]
     out = AvroDecoder(registry=registry).decode(
-        [good, b"\x01" + good[1:], b"\x00\x00", unknown, unknown, good[:-3], _raw(EVENT), good, None, b""]
+        [
+            good,
+            b"\x01" + good[1:],
+            b"\x00\x00",
+            unknown,
+            unknown,
+            good[:-3],
+            _raw(EVENT),
+            good,
+            None,
+            b"",
+        ]
     )
     assert out.positions == [0, 7]
     assert out.records == [EVENT, EVENT]

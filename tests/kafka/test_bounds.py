@@ -28,12 +28,24 @@ MAX_RSS_MB = 600
 
 def rss_mb(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
+    return (
+        int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+        / 1024
+    )
 
 
-def test_three_thousand_versions_stay_within_the_stated_bounds(tmp_path, bootstrap, topic_factory, group_id, sqlite_url) -> None:
+def test_three_thousand_versions_stay_within_the_stated_bounds(
+    tmp_path, bootstrap, topic_factory, group_id, sqlite_url
+) -> None:
     topic = topic_factory(2)
-    path = write_config(tmp_path / "monitor.yaml", db_url=sqlite_url, bootstrap=bootstrap, topic=topic, group=group_id, partitions=2)
+    path = write_config(
+        tmp_path / "monitor.yaml",
+        db_url=sqlite_url,
+        bootstrap=bootstrap,
+        topic=topic,
+        group=group_id,
+        partitions=2,
+    )
     cfg = load_config(path)
     create_topics(client_config(cfg), cfg)
     spec, data = stream(VERSIONS)
@@ -45,22 +57,42 @@ def test_three_thousand_versions_stay_within_the_stated_bounds(tmp_path, bootstr
 
     process = ServiceProcess(path, tmp_path / "run.log").start()
     try:
-        wait_for(lambda: (process.sample("monitor_events_consumed_total") or 0) >= VERSIONS, 120, "every event consumed")
-        wait_for(lambda: (process.sample("monitor_dead_letters_total") or 0) >= VERSIONS - 20, 60, "the dead letters")
+        wait_for(
+            lambda: (process.sample("monitor_events_consumed_total") or 0) >= VERSIONS,
+            120,
+            "every event consumed",
+        )
+        wait_for(
+            lambda: (process.sample("monitor_dead_letters_total") or 0) >= VERSIONS - 20,
+            60,
+            "the dead letters",
+        )
         # the one 10 s window closes once both partitions are idle (wall clock): 20 versions' windows
-        wait_for(lambda: (process.sample("monitor_windows_closed_total") or 0) >= 20, 120, "the admitted versions' windows")
+        wait_for(
+            lambda: (process.sample("monitor_windows_closed_total") or 0) >= 20,
+            120,
+            "the admitted versions' windows",
+        )
         with urllib.request.urlopen(f"http://127.0.0.1:{process.port}/metrics", timeout=30) as r:
             text = r.read()
         assert process.process is not None
         rss = rss_mb(process.process.pid)
     finally:
         assert process.stop() == 0
-    refused = sum(1 for line in text.decode().splitlines() if line.startswith('monitor_dead_letters_total{reason="too_many_versions"}'))
+    refused = sum(
+        1
+        for line in text.decode().splitlines()
+        if line.startswith('monitor_dead_letters_total{reason="too_many_versions"}')
+    )
     assert refused == 1
     assert b'monitor_dead_letters_total{reason="too_many_versions"} 2980.0' in text
     print(f"\n/metrics {len(text):,} bytes, peak RSS {rss:.0f} MB")
     assert len(text) < MAX_METRICS_BYTES, len(text)
     assert rss < MAX_RSS_MB, rss
-    versions = {line.split('model_version="')[1].split('"')[0] for line in text.decode().splitlines() if 'model_version="' in line}
+    versions = {
+        line.split('model_version="')[1].split('"')[0]
+        for line in text.decode().splitlines()
+        if 'model_version="' in line
+    }
     assert len(versions) == 20 and all(v.startswith("flood-") for v in versions)
     assert len({r["model_version"] for r in store.windows("demo", segment=None)}) == 20

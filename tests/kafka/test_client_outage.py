@@ -23,7 +23,8 @@ QUEUE = 50
 def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     """The WARNING-or-worse lines of the SDK and of librdkafka (its child logger)."""
     return [
-        r.getMessage() for r in caplog.records
+        r.getMessage()
+        for r in caplog.records
         if r.name.startswith("monitor.client") and r.levelno >= logging.WARNING
     ]
 
@@ -41,7 +42,9 @@ def wait_for(condition: Callable[[], bool], client: MonitorClient, seconds: floa
 
 def dead_client(**kwargs: Any) -> MonitorClient:
     return MonitorClient(
-        f"127.0.0.1:{free_port()}", model_id="m", model_version="1",
+        f"127.0.0.1:{free_port()}",
+        model_id="m",
+        model_version="1",
         producer_config={"queue.buffering.max.messages": QUEUE, **kwargs.pop("config", {})},
         **kwargs,
     )
@@ -69,6 +72,7 @@ def test_a_dead_broker_costs_dropped_events_and_one_warning(caplog, capfd) -> No
     client = dead_client()
     call_in_thread(lambda: [client.log_prediction({"x": 1.0}, prediction=1) for _ in range(2_000)])
     assert client.stats == ClientStats(sent=0, dropped=2_000 - QUEUE, failed=0, pending=QUEUE)
+
     # librdkafka's connection failures reach Python logging, at DEBUG, never stderr.
     def refused() -> bool:
         return any(
@@ -79,12 +83,16 @@ def test_a_dead_broker_costs_dropped_events_and_one_warning(caplog, capfd) -> No
     wait_for(refused, client)
     [warning] = warnings(caplog)
     assert warning.startswith("MonitorClient: ")
-    assert f"events queue locally (up to {QUEUE}); when the queue is full, they are dropped" in warning
+    assert (
+        f"events queue locally (up to {QUEUE}); when the queue is full, they are dropped" in warning
+    )
     assert not any(r.levelno > logging.DEBUG for r in caplog.records if "librdkafka" in r.name)
     with pytest.raises(KafkaError, match=r"^1950 event\(s\) dropped .*; 50 message\(s\) still"):
         client.flush(0)
     assert client.close(0) == ClientStats(sent=0, dropped=2_000 - QUEUE, failed=QUEUE, pending=0)
-    assert "MonitorClient closed: 50 message(s) still undelivered after 0s, discarded" in caplog.text
+    assert (
+        "MonitorClient closed: 50 message(s) still undelivered after 0s, discarded" in caplog.text
+    )
     assert len(warnings(caplog)) == 2  # the outage, and what close could not deliver
     assert "%3|" not in capfd.readouterr().err
 
@@ -99,16 +107,25 @@ def test_labels_and_features_are_dropped_the_same_way() -> None:
 
 def test_block_waits_up_to_its_timeout_then_drops() -> None:
     client = dead_client(on_full="block", block_timeout=0.02, config={"log_level": 0})
-    call_in_thread(lambda: [client.log_prediction({"x": 1.0}, prediction=1) for _ in range(QUEUE + 5)])
+    call_in_thread(
+        lambda: [client.log_prediction({"x": 1.0}, prediction=1) for _ in range(QUEUE + 5)]
+    )
     assert client.stats == ClientStats(sent=0, dropped=5, failed=0, pending=QUEUE)
     assert client.close(0).failed == QUEUE
 
 
-def test_block_lets_a_small_queue_through_a_live_broker(bootstrap, topic_factory, read_topic) -> None:
+def test_block_lets_a_small_queue_through_a_live_broker(
+    bootstrap, topic_factory, read_topic
+) -> None:
     topic = topic_factory()
     client = MonitorClient(
-        bootstrap, model_id="m", model_version="1", predictions_topic=topic, on_full="block",
-        block_timeout=60, producer_config={"queue.buffering.max.messages": 5},
+        bootstrap,
+        model_id="m",
+        model_version="1",
+        predictions_topic=topic,
+        on_full="block",
+        block_timeout=60,
+        producer_config={"queue.buffering.max.messages": 5},
     )
     for _ in range(300):  # far more than the queue holds: each waits for room, none is lost
         client.log_prediction({"x": 1.0}, prediction=1)
@@ -122,7 +139,10 @@ def test_delivery_through_tansu_is_counted_as_sent(
 ) -> None:
     predictions, labels = topic_factory(), topic_factory()
     with MonitorClient(
-        bootstrap, model_id="m", model_version="1", predictions_topic=predictions,
+        bootstrap,
+        model_id="m",
+        model_version="1",
+        predictions_topic=predictions,
         labels_topic=labels,
     ) as client:
         ids = [client.log_prediction({"x": float(i)}, prediction=i % 2) for i in range(200)]
@@ -140,7 +160,10 @@ def test_an_outage_that_ends_is_logged_as_over_and_the_next_one_again(topic_name
     port = free_port()
     topic = topic_name("outage")  # the broker auto-creates it once it is up
     client = MonitorClient(
-        f"127.0.0.1:{port}", model_id="m", model_version="1", predictions_topic=topic,
+        f"127.0.0.1:{port}",
+        model_id="m",
+        model_version="1",
+        predictions_topic=topic,
         producer_config={"reconnect.backoff.max.ms": 200},
     )
     for _ in range(10):

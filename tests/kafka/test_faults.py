@@ -51,8 +51,13 @@ def _setup(tmp_path, bootstrap, topic_factory, group, db_url, n, partitions=4, *
     and a store with the reference."""
     topic = topic_factory(partitions)
     path = write_config(
-        tmp_path / "monitor.yaml", db_url=db_url, bootstrap=bootstrap, topic=topic, group=group,
-        partitions=partitions, **extra,
+        tmp_path / "monitor.yaml",
+        db_url=db_url,
+        bootstrap=bootstrap,
+        topic=topic,
+        group=group,
+        partitions=partitions,
+        **extra,
     )
     cfg = load_config(path)
     create_topics(client_config(cfg), cfg)
@@ -186,9 +191,7 @@ class _Proxy:
         self.up.set()
 
 
-def test_database_outage_pauses_and_resumes(
-    tmp_path, bootstrap, topic_factory, group_id, pg_url
-):
+def test_database_outage_pauses_and_resumes(tmp_path, bootstrap, topic_factory, group_id, pg_url):
     proxy = _Proxy()
     proxied = pg_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
     case = _setup(tmp_path, bootstrap, topic_factory, group_id, proxied, 60_000)

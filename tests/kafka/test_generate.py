@@ -14,29 +14,74 @@ import yaml
 MONITOR = str(Path(sys.executable).with_name("monitor"))
 
 
-def test_generate_produces_segmented_predictions_and_their_labels(tmp_path, bootstrap, topic_factory, read_topic):
+def test_generate_produces_segmented_predictions_and_their_labels(
+    tmp_path, bootstrap, topic_factory, read_topic
+):
     predictions, labels = topic_factory(2), topic_factory(2)
     config = tmp_path / "monitor.yaml"
-    config.write_text(yaml.safe_dump({"kafka": {"bootstrap_servers": bootstrap}, "models": {"m": {
-        "features": {"x": {"kind": "numeric"}, "c": {"kind": "categorical"}}, "topics": {"predictions": predictions, "labels": labels},
-        "segments": {"keys": ["region"]},
-    }}}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "kafka": {"bootstrap_servers": bootstrap},
+                "models": {
+                    "m": {
+                        "features": {"x": {"kind": "numeric"}, "c": {"kind": "categorical"}},
+                        "topics": {"predictions": predictions, "labels": labels},
+                        "segments": {"keys": ["region"]},
+                    }
+                },
+            }
+        )
+    )
     result = subprocess.run(
-        [MONITOR, "generate", "-c", str(config), "--rate", "2000", "--events", "600", "--label-delay", "0s",
-         "--segment", "region=eu,us", "--drift", "x=3@0s/region=us"],
-        capture_output=True, text=True, timeout=120,
+        [
+            MONITOR,
+            "generate",
+            "-c",
+            str(config),
+            "--rate",
+            "2000",
+            "--events",
+            "600",
+            "--label-delay",
+            "0s",
+            "--segment",
+            "region=eu,us",
+            "--drift",
+            "x=3@0s/region=us",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "produced 600 predictions and 600 labels" in result.stdout
     events = [json.loads(m.value()) for m in read_topic(predictions, 600)]
     assert {e["segments"]["region"] for e in events} == {"eu", "us"}
-    x = {r: np.array([e["features"]["x"] for e in events if e["segments"]["region"] == r]) for r in ("eu", "us")}
+    x = {
+        r: np.array([e["features"]["x"] for e in events if e["segments"]["region"] == r])
+        for r in ("eu", "us")
+    }
     assert x["us"].mean() - x["eu"].mean() > 2 * x["eu"].std()  # the drift lives in region=us only
-    assert {json.loads(m.value())["prediction_id"] for m in read_topic(labels, 600)} == {e["prediction_id"] for e in events}
+    assert {json.loads(m.value())["prediction_id"] for m in read_topic(labels, 600)} == {
+        e["prediction_id"] for e in events
+    }
 
 
 def test_generate_refuses_a_malformed_segment(tmp_path, bootstrap):
     config = tmp_path / "monitor.yaml"
-    config.write_text(yaml.safe_dump({"kafka": {"bootstrap_servers": bootstrap}, "models": {"m": {"features": {"x": {"kind": "numeric"}}}}}))
-    result = subprocess.run([MONITOR, "generate", "-c", str(config), "--events", "1", "--segment", "region"], capture_output=True, text=True, timeout=60)
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "kafka": {"bootstrap_servers": bootstrap},
+                "models": {"m": {"features": {"x": {"kind": "numeric"}}}},
+            }
+        )
+    )
+    result = subprocess.run(
+        [MONITOR, "generate", "-c", str(config), "--events", "1", "--segment", "region"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2 and "--segment expects KEY=V1,V2,..." in result.stderr

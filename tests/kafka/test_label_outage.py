@@ -29,14 +29,22 @@ pytestmark = pytest.mark.slow
 N = 20_000
 
 
-def test_labels_during_a_database_outage_wait_for_it(tmp_path, bootstrap, topic_factory, group_id, pg_url) -> None:
+def test_labels_during_a_database_outage_wait_for_it(
+    tmp_path, bootstrap, topic_factory, group_id, pg_url
+) -> None:
     proxy = _Proxy()
     proxied = pg_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
     predictions, labels = topic_factory(2), topic_factory(2)
     # At most 1,000 join records in memory: most labels find their prediction in SQL.
     path = write_config(
-        tmp_path / "monitor.yaml", db_url=proxied, bootstrap=bootstrap, topic=predictions, group=group_id,
-        partitions=2, labels_topic=labels, labels={"max_pending": 1000},
+        tmp_path / "monitor.yaml",
+        db_url=proxied,
+        bootstrap=bootstrap,
+        topic=predictions,
+        group=group_id,
+        partitions=2,
+        labels_topic=labels,
+        labels={"max_pending": 1000},
     )
     cfg = load_config(path)
     create_topics(client_config(cfg), cfg)
@@ -48,11 +56,23 @@ def test_labels_during_a_database_outage_wait_for_it(tmp_path, bootstrap, topic_
     produce(bootstrap, predictions, events)
     with ThreadedService(cfg, Store(proxied)) as service:
         # every prediction checkpointed (and evicted from memory down to the cap)
-        wait_for(lambda: sum(direct.load_state(cfg.kafka.group_id).offsets.values()) >= N, 120, "the predictions")
+        wait_for(
+            lambda: sum(direct.load_state(cfg.kafka.group_id).offsets.values()) >= N,
+            120,
+            "the predictions",
+        )
         proxy.cut()
         produce(bootstrap, labels, label_lines)
-        wait_for(lambda: "database" in service.readiness()[1], 60, "the service to say the database is away")
+        wait_for(
+            lambda: "database" in service.readiness()[1],
+            60,
+            "the service to say the database is away",
+        )
         proxy.restore()
-        wait_for(lambda: sum(v[1] for v in performance_of(direct).values()) == N, 180, "every label to be joined")
+        wait_for(
+            lambda: sum(v[1] for v in performance_of(direct).values()) == N,
+            180,
+            "every label to be joined",
+        )
         assert service.ready or "database" not in service.readiness()[1]
     assert performance_of(direct) == expected

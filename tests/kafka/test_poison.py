@@ -15,12 +15,23 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from monitor.config import load_config
 from monitor.kafka.topics import client_config, create_topics
-from tests.kafka.kit import ThreadedService, expected_windows, prepare_store, stream, wait_for, windows_of, write_config
+from tests.kafka.kit import (
+    ThreadedService,
+    expected_windows,
+    prepare_store,
+    stream,
+    wait_for,
+    windows_of,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
 GOOD = {
-    "model_id": "demo", "model_version": "v1", "prediction_id": "x", "timestamp": 1_767_225_600_000,
+    "model_id": "demo",
+    "model_version": "v1",
+    "prediction_id": "x",
+    "timestamp": 1_767_225_600_000,
     "features": {"num_00": 1.0, "num_01": 2.0, "num_02": 3.0, "cat10": "cat10_1"},
 }
 
@@ -61,10 +72,19 @@ POISON: list[tuple[bytes | None, str]] = [
 
 
 @pytest.mark.parametrize("db", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def test_every_poison_costs_only_itself(db, request, tmp_path, bootstrap, topic_factory, group_id) -> None:
+def test_every_poison_costs_only_itself(
+    db, request, tmp_path, bootstrap, topic_factory, group_id
+) -> None:
     db_url = request.getfixturevalue("sqlite_url" if db == "sqlite" else "pg_url")
     topic = topic_factory(2)
-    path = write_config(tmp_path / "monitor.yaml", db_url=db_url, bootstrap=bootstrap, topic=topic, group=group_id, partitions=2)
+    path = write_config(
+        tmp_path / "monitor.yaml",
+        db_url=db_url,
+        bootstrap=bootstrap,
+        topic=topic,
+        group=group_id,
+        partitions=2,
+    )
     cfg = load_config(path)
     create_topics(client_config(cfg), cfg)
     spec, data = stream(12_000)
@@ -78,23 +98,45 @@ def test_every_poison_costs_only_itself(db, request, tmp_path, bootstrap, topic_
         producer.produce(topic, value=line, key=json.loads(line)["prediction_id"].encode())
         if i % every == every - 1 and (i // every) < len(POISON):
             value, _ = POISON[i // every]
-            producer.produce(topic, value=value, key=b"poison-%d" % (i // every), partition=(i // every) % 2)
+            producer.produce(
+                topic, value=value, key=b"poison-%d" % (i // every), partition=(i // every) % 2
+            )
         producer.poll(0)
     assert producer.flush(60) == 0
 
     with ThreadedService(cfg, store) as service:
         wait_for(lambda: len(windows_of(store)) == len(expected), 120, "every window to close")
-        wait_for(lambda: service.dead_letters is not None and service.dead_letters.flush(0) == 0, 60, "dead letters sent")
-        invalid = Counter({s.labels["reason"]: int(s.value) for m in service.metrics.invalid.collect() for s in m.samples if s.name.endswith("_total")})
+        wait_for(
+            lambda: service.dead_letters is not None and service.dead_letters.flush(0) == 0,
+            60,
+            "dead letters sent",
+        )
+        invalid = Counter(
+            {
+                s.labels["reason"]: int(s.value)
+                for m in service.metrics.invalid.collect()
+                for s in m.samples
+                if s.name.endswith("_total")
+            }
+        )
         assert service.ready, service.readiness()
     assert windows_of(store) == expected  # no good event lost, none counted twice
 
     wanted = Counter(reason for _, reason in POISON)
     assert invalid == wanted
-    dlq = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{group_id}-dlq", "enable.auto.commit": False})
+    dlq = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"{group_id}-dlq", "enable.auto.commit": False}
+    )
     dlq.assign([TopicPartition(f"{topic}-dlq", p, 0) for p in range(cfg.kafka.partitions)])
     got: list = []
-    wait_for(lambda: got.extend(m for m in dlq.consume(50, timeout=0.5) if m.error() is None) or len(got) >= len(POISON), 60, "every dead letter")
+    wait_for(
+        lambda: (
+            got.extend(m for m in dlq.consume(50, timeout=0.5) if m.error() is None)
+            or len(got) >= len(POISON)
+        ),
+        60,
+        "every dead letter",
+    )
     dlq.close()
     by_key = {m.key(): (m.value(), dict(m.headers())["monitor.reason"].decode()) for m in got}
     assert by_key == {b"poison-%d" % k: (v, reason) for k, (v, reason) in enumerate(POISON)}

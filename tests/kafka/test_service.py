@@ -27,7 +27,15 @@ from tests.kafka.kit import (
 def setup(tmp_path, bootstrap, topic_factory, group_id, sqlite_url):
     def make(n, partitions=4, drift_at=None, db_url=None, **extra):
         topic = topic_factory(partitions)
-        path = write_config(tmp_path / "monitor.yaml", db_url=db_url or sqlite_url, bootstrap=bootstrap, topic=topic, group=group_id, partitions=partitions, **extra)
+        path = write_config(
+            tmp_path / "monitor.yaml",
+            db_url=db_url or sqlite_url,
+            bootstrap=bootstrap,
+            topic=topic,
+            group=group_id,
+            partitions=partitions,
+            **extra,
+        )
         spec, data = stream(n, drift_at)
         cfg = load_config(path)
         create_topics(client_config(cfg), cfg)  # as `monitor topics create` does (dead letters)
@@ -47,30 +55,62 @@ def test_live_stream_gives_the_windows_of_a_replay(setup, tmp_path, bootstrap):
     assert windows_of(store) == expected
     drifted = {k[2] for k, v in expected.items() if v[4]}
     assert "num_01" in drifted and "num_00" not in drifted
-    assert {k[1] for k in expected} == {"", "region=eu", "region=us", "region=other"}  # segment windows too
+    assert {k[1] for k in expected} == {
+        "",
+        "region=eu",
+        "region=us",
+        "region=other",
+    }  # segment windows too
 
 
-def test_bad_messages_go_to_the_dead_letter_topic_with_reasons(setup, tmp_path, bootstrap, consumer_config):
+def test_bad_messages_go_to_the_dead_letter_topic_with_reasons(
+    setup, tmp_path, bootstrap, consumer_config
+):
     cfg, path, spec, data, topic = setup(8000, partitions=2)
     lines = data.splitlines()
-    bad = [b"{not json", b'{"model_id": "ghost", "model_version": "1", "prediction_id": "x", "timestamp": 1, "features": {}}', lines[0].replace(b'"model_version":"v1",', b""), lines[1].replace(b'"num_00":', b'"num_00":"high","x":')]
+    bad = [
+        b"{not json",
+        b'{"model_id": "ghost", "model_version": "1", "prediction_id": "x", "timestamp": 1, "features": {}}',
+        lines[0].replace(b'"model_version":"v1",', b""),
+        lines[1].replace(b'"num_00":', b'"num_00":"high","x":'),
+    ]
     mixed = lines[:3000] + bad[:2] + lines[3000:6000] + bad[2:] + lines[6000:]
     expected = expected_windows(tmp_path, path, spec, b"\n".join(lines) + b"\n")
     store = prepare_store(cfg, spec)
     produce(bootstrap, topic, mixed)
     with ThreadedService(cfg, store) as service:
         wait_for(lambda: len(windows_of(store)) == len(expected), 60, "every window to close")
-        invalid = {s.labels["reason"]: s.value for m in service.metrics.invalid.collect() for s in m.samples if s.name.endswith("_total")}
+        invalid = {
+            s.labels["reason"]: s.value
+            for m in service.metrics.invalid.collect()
+            for s in m.samples
+            if s.name.endswith("_total")
+        }
     assert windows_of(store) == expected  # no good event lost, none counted twice
     assert invalid == {"invalid_json": 1, "unknown_model": 1, "missing_field": 1, "wrong_type": 1}
     dlq = Consumer(consumer_config)
     dlq.assign([TopicPartition(f"{topic}-dlq", p, 0) for p in range(cfg.kafka.partitions)])
     got = []
-    wait_for(lambda: got.extend(m for m in dlq.consume(10, timeout=0.5) if m.error() is None) or len(got) >= 4, 20, "dead letters")
+    wait_for(
+        lambda: (
+            got.extend(m for m in dlq.consume(10, timeout=0.5) if m.error() is None)
+            or len(got) >= 4
+        ),
+        20,
+        "dead letters",
+    )
     dlq.close()
     headers = [dict(m.headers()) for m in got]
-    assert sorted(h["monitor.reason"].decode() for h in headers) == ["invalid_json", "missing_field", "unknown_model", "wrong_type"]
-    assert all(h["monitor.source.topic"].decode() == topic and int(h["monitor.source.offset"]) >= 0 for h in headers)
+    assert sorted(h["monitor.reason"].decode() for h in headers) == [
+        "invalid_json",
+        "missing_field",
+        "unknown_model",
+        "wrong_type",
+    ]
+    assert all(
+        h["monitor.source.topic"].decode() == topic and int(h["monitor.source.offset"]) >= 0
+        for h in headers
+    )
     assert {m.value() for m in got} == set(bad)
 
 
@@ -98,7 +138,14 @@ def test_labels_topic_joins_like_a_replay(tmp_path, bootstrap, topic_factory, gr
     from monitor.synth import generate, labels_to_jsonl, to_jsonl
 
     predictions, labels = topic_factory(4), topic_factory(4)
-    path = write_config(tmp_path / "monitor.yaml", db_url=sqlite_url, bootstrap=bootstrap, topic=predictions, group=group_id, labels_topic=labels)
+    path = write_config(
+        tmp_path / "monitor.yaml",
+        db_url=sqlite_url,
+        bootstrap=bootstrap,
+        topic=predictions,
+        group=group_id,
+        labels_topic=labels,
+    )
     cfg = load_config(path)
     create_topics(client_config(cfg), cfg)
     spec, _ = stream(1)
@@ -113,17 +160,30 @@ def test_labels_topic_joins_like_a_replay(tmp_path, bootstrap, topic_factory, gr
         return performance_of(store)
 
     with ThreadedService(cfg, store):
-        wait_for(lambda: sum(v[1] for v in got().values()) == 20_000, 60, "every label to be joined")
+        wait_for(
+            lambda: sum(v[1] for v in got().values()) == 20_000, 60, "every label to be joined"
+        )
     assert got() == expected
 
 
-def test_refuses_to_start_when_labels_are_not_copartitioned(tmp_path, bootstrap, topic_factory, group_id, sqlite_url):
+def test_refuses_to_start_when_labels_are_not_copartitioned(
+    tmp_path, bootstrap, topic_factory, group_id, sqlite_url
+):
     from monitor.exceptions import KafkaError
     from monitor.kafka.service import KafkaService
     from monitor.store import Store
 
     predictions, labels = topic_factory(4), topic_factory(2)
-    path = write_config(tmp_path / "monitor.yaml", db_url=sqlite_url, bootstrap=bootstrap, topic=predictions, group=group_id, labels_topic=labels)
+    path = write_config(
+        tmp_path / "monitor.yaml",
+        db_url=sqlite_url,
+        bootstrap=bootstrap,
+        topic=predictions,
+        group=group_id,
+        labels_topic=labels,
+    )
     service = KafkaService(load_config(path), Store(sqlite_url))
-    with pytest.raises(KafkaError, match="has 4 partitions but labels topic .* has 2: they must be co-partitioned"):
+    with pytest.raises(
+        KafkaError, match="has 4 partitions but labels topic .* has 2: they must be co-partitioned"
+    ):
         service.run(install_signals=False)

@@ -15,8 +15,11 @@ SIGNALS = [signal.SIGTERM, signal.SIGINT]
 @pytest.fixture
 def process(tmp_path, bootstrap, topic_factory, group_id, sqlite_url) -> ServiceProcess:
     path = write_config(
-        tmp_path / "monitor.yaml", db_url=sqlite_url, bootstrap=bootstrap,
-        topic=topic_factory(4), group=group_id,
+        tmp_path / "monitor.yaml",
+        db_url=sqlite_url,
+        bootstrap=bootstrap,
+        topic=topic_factory(4),
+        group=group_id,
     )
     return ServiceProcess(path, tmp_path / "service.log")
 

@@ -27,7 +27,9 @@ RULES = DASHBOARDS / "prometheus" / "rules.yml"
 def need(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
-        pytest.fail(f"{tool} is not installed: apt-get install {'prometheus' if tool == 'promtool' else tool} (.ci/run does)")
+        pytest.fail(
+            f"{tool} is not installed: apt-get install {'prometheus' if tool == 'promtool' else tool} (.ci/run does)"
+        )
     return path
 
 
@@ -69,8 +71,15 @@ def prometheus(tmp_path: Path) -> Iterator[Callable[[list[str]], Prometheus]]:
         path.write_text(yaml.safe_dump(config))
         log = tmp_path / "prometheus.log"
         process = subprocess.Popen(
-            [binary, f"--config.file={path}", f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-            stdout=log.open("wb"), stderr=subprocess.STDOUT,
+            [
+                binary,
+                f"--config.file={path}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ],
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
         )
         prom = Prometheus(f"http://127.0.0.1:{port}", process, log)
         started.append(prom)

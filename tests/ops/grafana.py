@@ -33,7 +33,9 @@ class Query:
 
 
 def dashboards() -> dict[str, dict[str, Any]]:
-    return {p.stem: json.loads(p.read_text()) for p in sorted((GRAFANA / "dashboards").glob("*.json"))}
+    return {
+        p.stem: json.loads(p.read_text()) for p in sorted((GRAFANA / "dashboards").glob("*.json"))
+    }
 
 
 def provisioned_uids() -> dict[str, str]:
@@ -55,7 +57,13 @@ def queries(name: str, dashboard: Mapping[str, Any]) -> Iterator[Query]:
     for p in panels(dashboard):
         for t in p.get("targets", []):
             ds = t.get("datasource") or p.get("datasource") or {}
-            yield Query(name, p["title"], p.get("description", ""), ds.get("uid", ""), t.get("expr") or t.get("rawSql") or "")
+            yield Query(
+                name,
+                p["title"],
+                p.get("description", ""),
+                ds.get("uid", ""),
+                t.get("expr") or t.get("rawSql") or "",
+            )
 
 
 _VAR = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
@@ -73,7 +81,11 @@ def substitute(text: str, values: Mapping[str, str | list[str]], sql: bool = Fal
             raise KeyError(f"undefined variable ${name} in {text!r}")
         value = values[name]
         if isinstance(value, list):
-            return ",".join(f"'{v}'" for v in value) if sql else "(" + "|".join(re.escape(v) for v in value) + ")"
+            return (
+                ",".join(f"'{v}'" for v in value)
+                if sql
+                else "(" + "|".join(re.escape(v) for v in value) + ")"
+            )
         return value
 
     return _VAR.sub(repl, text)

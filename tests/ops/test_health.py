@@ -38,7 +38,10 @@ EXPECTED = {
     "monitor_window_end_timestamp_seconds": ("gauge", {"model_id", "model_version"}),
     "monitor_segment_drift_share": ("gauge", {"model_id", "model_version", "segment"}),
     "monitor_segment_window_events": ("gauge", {"model_id", "model_version", "segment"}),
-    "monitor_segment_drift_severity": ("gauge", {"model_id", "model_version", "segment", "feature"}),
+    "monitor_segment_drift_severity": (
+        "gauge",
+        {"model_id", "model_version", "segment", "feature"},
+    ),
     "monitor_model_performance": ("gauge", {"model_id", "model_version", "metric"}),
     "monitor_model_performance_estimated": ("gauge", {"model_id", "model_version", "metric"}),
     "monitor_label_coverage_ratio": ("gauge", {"model_id", "model_version"}),
@@ -62,18 +65,30 @@ def test_metrics_follow_the_conventions(closed_windows):
     for name, (kind, labels) in EXPECTED.items():
         assert name in families, f"{name} is not defined"
         assert families[name].type == kind, name
-        declared = set(metrics.registry._names_to_collectors[name if kind != "counter" else name + "_total"]._labelnames)
+        declared = set(
+            metrics.registry._names_to_collectors[
+                name if kind != "counter" else name + "_total"
+            ]._labelnames
+        )
         assert declared == labels, name
     for family in families.values():
         assert family.name.startswith("monitor_")
         assert not family.name.endswith("_total")  # the client appends it to counters
         if family.type == "histogram":
             assert family.name.endswith("_seconds")
-    exposed = {f.name: f for f in text_string_to_metric_families(generate_latest(metrics.registry).decode())}
+    exposed = {
+        f.name: f
+        for f in text_string_to_metric_families(generate_latest(metrics.registry).decode())
+    }
     drift = {s.labels["feature"]: s.value for s in exposed["monitor_drift_severity"].samples}
     assert drift["num_01"] == 2 and drift["num_00"] == 0
-    assert {s.labels["feature"] for s in exposed["monitor_feature_unseen_ratio"].samples} == {"cat10", "prediction"}
-    assert "num_00" in {s.labels["feature"] for s in exposed["monitor_feature_out_of_range_ratio"].samples}
+    assert {s.labels["feature"] for s in exposed["monitor_feature_unseen_ratio"].samples} == {
+        "cat10",
+        "prediction",
+    }
+    assert "num_00" in {
+        s.labels["feature"] for s in exposed["monitor_feature_out_of_range_ratio"].samples
+    }
 
 
 def test_window_close_duration_is_observed_once_windows_carry_it(closed_windows):
@@ -83,7 +98,9 @@ def test_window_close_duration_is_observed_once_windows_carry_it(closed_windows)
     count = metrics.registry.get_sample_value("monitor_window_close_duration_seconds_count")
     timed = [_with_close_seconds(w, 0.02) for w in closed_windows]
     metrics.observe_windows(timed)
-    assert metrics.registry.get_sample_value("monitor_window_close_duration_seconds_count") == count + len(timed)
+    assert metrics.registry.get_sample_value(
+        "monitor_window_close_duration_seconds_count"
+    ) == count + len(timed)
 
 
 def _with_close_seconds(window, seconds):
@@ -92,12 +109,21 @@ def _with_close_seconds(window, seconds):
 
 # -- readiness ------------------------------------------------------------------------------------
 def _service(tmp_path, max_lag=None) -> KafkaService:
-    cfg = parse_config({"database_url": f"sqlite:///{tmp_path / 'm.db'}", "models": {"m": {"features": {"x": {"kind": "numeric"}}}}})
+    cfg = parse_config(
+        {
+            "database_url": f"sqlite:///{tmp_path / 'm.db'}",
+            "models": {"m": {"features": {"x": {"kind": "numeric"}}}},
+        }
+    )
     if max_lag is not None:  # metrics.max_lag_events (the config key the lead adds)
-        cfg = cfg.model_copy(update={"metrics": cfg.metrics.model_copy(update={"max_lag_events": max_lag})})
+        cfg = cfg.model_copy(
+            update={"metrics": cfg.metrics.model_copy(update={"max_lag_events": max_lag})}
+        )
     store = Store(cfg.database_url)
     store.upgrade()
-    return KafkaService(cfg, store, bootstrap_servers="127.0.0.1:9", metrics=Metrics(CollectorRegistry()))  # never connects
+    return KafkaService(
+        cfg, store, bootstrap_servers="127.0.0.1:9", metrics=Metrics(CollectorRegistry())
+    )  # never connects
 
 
 def test_readiness_reports_each_reason(tmp_path):
@@ -118,7 +144,9 @@ def test_readiness_fails_when_a_partition_lags_past_the_threshold(tmp_path):
     service._lag = {"predictions:0": 10, "predictions:1": 5000}
     ready, reasons = service.readiness()
     assert not ready
-    assert reasons == {"lag": "1 partition(s) more than 1000 events behind (worst predictions:1: 5000)"}
+    assert reasons == {
+        "lag": "1 partition(s) more than 1000 events behind (worst predictions:1: 5000)"
+    }
 
 
 def test_without_a_threshold_lag_never_makes_unready(tmp_path):
@@ -147,15 +175,34 @@ def test_json_logs_carry_model_window_and_partition_context():
     log.addHandler(handler)
     log.propagate = False
     try:
-        log.warning("window closed", extra={"model_id": "fraud", "model_version": "v2", "window_start": "2026-01-01T00:00:00Z", "partition": "predictions:3"})
+        log.warning(
+            "window closed",
+            extra={
+                "model_id": "fraud",
+                "model_version": "v2",
+                "window_start": "2026-01-01T00:00:00Z",
+                "partition": "predictions:3",
+            },
+        )
         try:
             raise ValueError("boom")
         except ValueError:
             log.exception("failed", extra={"source": "predictions:1"})
     finally:
         log.removeHandler(handler)
-    first, second = (json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{"))
-    assert first == {"time": first["time"], "level": "WARNING", "logger": "monitor.test.ops", "message": "window closed", "model_id": "fraud", "model_version": "v2", "window_start": "2026-01-01T00:00:00Z", "partition": "predictions:3"}
+    first, second = (
+        json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")
+    )
+    assert first == {
+        "time": first["time"],
+        "level": "WARNING",
+        "logger": "monitor.test.ops",
+        "message": "window closed",
+        "model_id": "fraud",
+        "model_version": "v2",
+        "window_start": "2026-01-01T00:00:00Z",
+        "partition": "predictions:3",
+    }
     assert second["source"] == "predictions:1" and "ValueError: boom" in second["exception"]
 
 

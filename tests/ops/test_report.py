@@ -36,14 +36,21 @@ from monitor.synth import (
 from tests.helpers import rows_of
 from tests.ops.conftest import need
 
-FEATURES = (*default_features(6, {"cat10": 10, "cat50": 50}), FeatureSpec("num_missing", "numeric", missing_rate=0.05))
+FEATURES = (
+    *default_features(6, {"cat10": 10, "cat50": 50}),
+    FeatureSpec("num_missing", "numeric", missing_rate=0.05),
+)
 #: 40 two-minute windows; drift: num_02 +0.5 std from window 20, num_04 +1 std from 28, 30% of
 #: cat10 unseen from 24.
 SPEC = StreamSpec(
     features=FEATURES,
     model_id="demo",
     interval_ms=100,
-    drift=(DriftSpec("num_02", 0.5, 24_000), DriftSpec("num_04", 1.0, 33_600), DriftSpec("cat10", 0.3, 28_800)),
+    drift=(
+        DriftSpec("num_02", 0.5, 24_000),
+        DriftSpec("num_04", 1.0, 33_600),
+        DriftSpec("cat10", 0.3, 28_800),
+    ),
     seed=11,
 )
 EVENTS = 48_000
@@ -56,7 +63,15 @@ def replayed(tmp_path_factory) -> tuple[Path, Store]:
     tmp = tmp_path_factory.mktemp("report")
     config = {
         "database_url": f"sqlite:///{tmp / 'monitor.db'}",
-        "models": {"demo": {"window": "2m", "reference": {"baseline_events": 0, "fine_bins": 500}, "features": {f.name: {"kind": f.kind} for f in FEATURES}, "segments": {"keys": ["region"]}, "min_events": 300}},
+        "models": {
+            "demo": {
+                "window": "2m",
+                "reference": {"baseline_events": 0, "fine_bins": 500},
+                "features": {f.name: {"kind": f.kind} for f in FEATURES},
+                "segments": {"keys": ["region"]},
+                "min_events": 300,
+            }
+        },
     }
     path = tmp / "monitor.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -66,10 +81,19 @@ def replayed(tmp_path_factory) -> tuple[Path, Store]:
     model = cfg.models["demo"]
     rows = rows_of(reference_rows(SPEC, 30_000))
     rows["region"] = [REGIONS[i % 3] for i in range(30_000)]
-    store.save_reference(ReferenceProfile.for_model("demo", "*", model, rows, source="reference.jsonl"))
+    store.save_reference(
+        ReferenceProfile.for_model("demo", "*", model, rows, source="reference.jsonl")
+    )
     events = tmp / "events.jsonl"
-    lines = b"".join(to_jsonl(SPEC, generate(SPEC, 12_000, o)) for o in range(0, EVENTS, 12_000)).splitlines()
-    events.write_bytes(b"".join(line[:-1] + b',"segments":{"region":"%s"}}\n' % REGIONS[i % 3].encode() for i, line in enumerate(lines)))
+    lines = b"".join(
+        to_jsonl(SPEC, generate(SPEC, 12_000, o)) for o in range(0, EVENTS, 12_000)
+    ).splitlines()
+    events.write_bytes(
+        b"".join(
+            line[:-1] + b',"segments":{"region":"%s"}}\n' % REGIONS[i % 3].encode()
+            for i, line in enumerate(lines)
+        )
+    )
     replay(cfg, store, [events])
     return path, store
 
@@ -79,8 +103,19 @@ def screenshot(html: Path, name: str, tmp_path: Path, height: int = 2000) -> Pat
     out.parent.mkdir(parents=True, exist_ok=True)
     out.unlink(missing_ok=True)
     subprocess.run(
-        [need("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", f"--screenshot={out}", f"--window-size=1400,{height}", html.resolve().as_uri()],
-        capture_output=True, timeout=60, check=True,
+        [
+            need("chromium"),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--screenshot={out}",
+            f"--window-size=1400,{height}",
+            html.resolve().as_uri(),
+        ],
+        capture_output=True,
+        timeout=60,
+        check=True,
     )
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
@@ -91,7 +126,9 @@ def screenshot(html: Path, name: str, tmp_path: Path, height: int = 2000) -> Pat
 def test_report_command_writes_a_self_contained_page(replayed, tmp_path):
     config, store = replayed
     out = tmp_path / "report.html"
-    result = CliRunner().invoke(main, ["report", "--config", str(config), "--model", "demo", "--out", str(out)])
+    result = CliRunner().invoke(
+        main, ["report", "--config", str(config), "--model", "demo", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert result.output.strip() == f"wrote {out}: demo, 40 windows in 1 version(s)"
     page = out.read_text()
@@ -112,9 +149,18 @@ def test_report_command_writes_a_self_contained_page(replayed, tmp_path):
     assert "No performance recorded" in page and "No alerts recorded" in page  # no labels topic
     # Drift per segment: the share over time and each segment's latest window.
     segments = page[page.index("<h2>Drift per segment") :]
-    latest = dict(re.findall(r"<tr><th>(region=\w+)</th>.*?<td>([\w, ]+)</td></tr>", segments[: segments.index("</table>")]))
+    latest = dict(
+        re.findall(
+            r"<tr><th>(region=\w+)</th>.*?<td>([\w, ]+)</td></tr>",
+            segments[: segments.index("</table>")],
+        )
+    )
     assert set(latest) == {"region=eu", "region=us"}  # no event outside them: no "other" window
-    expected = {s["segment"]: ", ".join(s["drifted_features"]) or "none" for s in store.summaries("demo", segment=None) if s["segment"] and s["window_end"] == max(w["window_end"] for w in store.summaries("demo"))}
+    expected = {
+        s["segment"]: ", ".join(s["drifted_features"]) or "none"
+        for s in store.summaries("demo", segment=None)
+        if s["segment"] and s["window_end"] == max(w["window_end"] for w in store.summaries("demo"))
+    }
     assert latest == expected
     assert "num_04" in latest["region=eu"] and "num_04" in latest["region=us"]
     screenshot(out, "report.png", tmp_path, height=2600)
@@ -123,7 +169,24 @@ def test_report_command_writes_a_self_contained_page(replayed, tmp_path):
 def test_report_options_select_version_and_windows(replayed, tmp_path):
     config, _ = replayed
     out = tmp_path / "r.html"
-    result = CliRunner().invoke(main, ["report", "-c", str(config), "-m", "demo", "--version", "v1", "--max-windows", "5", "--statistic", "js", "-o", str(out)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "report",
+            "-c",
+            str(config),
+            "-m",
+            "demo",
+            "--version",
+            "v1",
+            "--max-windows",
+            "5",
+            "--statistic",
+            "js",
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "5 windows" in result.output and "Heatmap statistic: js" in out.read_text()
     result = CliRunner().invoke(main, ["report", "-c", str(config), "-m", "nope", "-o", str(out)])
@@ -137,15 +200,45 @@ class _WithHistory(Store):
         rows = []
         for s in self.summaries(model_id):
             late = s["window_start"] >= self.summaries(model_id)[24]["window_start"]
-            rows.append({"model_version": s["model_version"], "window_start": s["window_start"], "window_end": s["window_end"], "metric": "accuracy", "realized": 0.81 - (0.07 if late else 0), "estimated": 0.80 - (0.02 if late else 0)})
+            rows.append(
+                {
+                    "model_version": s["model_version"],
+                    "window_start": s["window_start"],
+                    "window_end": s["window_end"],
+                    "metric": "accuracy",
+                    "realized": 0.81 - (0.07 if late else 0),
+                    "estimated": 0.80 - (0.02 if late else 0),
+                }
+            )
         return rows
 
     def alert_history(self, model_id):
         ends = [s["window_end"] for s in self.summaries(model_id)]
         return [
-            {"rule": "psi_critical", "severity": "critical", "model_version": "v1", "feature": "num_04", "started_ms": ends[28], "resolved_ms": None},
-            {"rule": "psi_warning", "severity": "warning", "model_version": "v1", "feature": "num_02", "started_ms": ends[20], "resolved_ms": ends[23]},
-            {"rule": "psi_critical", "severity": "critical", "model_version": "v1", "feature": "cat10", "started_ms": ends[24], "resolved_ms": None},
+            {
+                "rule": "psi_critical",
+                "severity": "critical",
+                "model_version": "v1",
+                "feature": "num_04",
+                "started_ms": ends[28],
+                "resolved_ms": None,
+            },
+            {
+                "rule": "psi_warning",
+                "severity": "warning",
+                "model_version": "v1",
+                "feature": "num_02",
+                "started_ms": ends[20],
+                "resolved_ms": ends[23],
+            },
+            {
+                "rule": "psi_critical",
+                "severity": "critical",
+                "model_version": "v1",
+                "feature": "cat10",
+                "started_ms": ends[24],
+                "resolved_ms": None,
+            },
         ]
 
 
@@ -163,16 +256,30 @@ def test_report_shows_performance_alerts_and_window_histograms(replayed, tmp_pat
     starts = (np.arange(10) * num.inner_bins) // 10
     edges = num.edges[np.append(starts, num.inner_bins)]
     values = events.numeric[in_window, events.numeric_names.index("num_04")]
-    counts = np.bincount(np.searchsorted(edges, values[np.isfinite(values)], side="right"), minlength=edges.size + 1)
+    counts = np.bincount(
+        np.searchsorted(edges, values[np.isfinite(values)], side="right"), minlength=edges.size + 1
+    )
     cat = reference.columns["cat10"]
     labels = events.categorical[events.categorical_names.index("cat10")][in_window]
-    cat_counts = [int((labels == v).sum()) for v in cat.vocab] + [int(sum(v not in cat.index for v in labels if v is not None))]
+    cat_counts = [int((labels == v).sum()) for v in cat.vocab] + [
+        int(sum(v not in cat.index for v in labels if v is not None))
+    ]
     t = schema.windows
     with rich.engine.begin() as conn:
-        for feature, hist in (("num_04", {"edges": edges.tolist(), "counts": counts.tolist()}), ("cat10", {"counts": cat_counts})):
-            key = (t.c.model_id == "demo", t.c.segment == "", t.c.feature == feature, t.c.window_start == last)
+        for feature, hist in (
+            ("num_04", {"edges": edges.tolist(), "counts": counts.tolist()}),
+            ("cat10", {"counts": cat_counts}),
+        ):
+            key = (
+                t.c.model_id == "demo",
+                t.c.segment == "",
+                t.c.feature == feature,
+                t.c.window_start == last,
+            )
             row = conn.execute(t.select().where(*key)).mappings().one()
-            conn.execute(update(t).where(*key).values(quality={**row["quality"], "histogram": hist}))
+            conn.execute(
+                update(t).where(*key).values(quality={**row["quality"], "histogram": hist})
+            )
     page = render(collect(cfg, rich, "demo"))
     assert "Reference and window shares over the same bins." in page
     assert "No performance recorded" not in page and "accuracy" in page

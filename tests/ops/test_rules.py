@@ -10,7 +10,14 @@ from tests.ops.conftest import RULES, need
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([need("promtool"), *args], check=False, capture_output=True, text=True, cwd=RULES.parent, timeout=60)
+    return subprocess.run(
+        [need("promtool"), *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=RULES.parent,
+        timeout=60,
+    )
 
 
 def test_rules_pass_promtool_check():
@@ -27,7 +34,9 @@ def test_rules_unit_tests_pass():
 def test_every_rule_is_unit_tested_and_described():
     rules = [r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]
     tests = yaml.safe_load((RULES.parent / "rules_test.yml").read_text())["tests"]
-    tested = {t["alertname"] for case in tests for t in case["alert_rule_test"] if t.get("exp_alerts")}
+    tested = {
+        t["alertname"] for case in tests for t in case["alert_rule_test"] if t.get("exp_alerts")
+    }
     assert {r["alert"] for r in rules} == tested
     for r in rules:
         assert r["labels"]["severity"] in ("info", "warning", "critical")

@@ -18,11 +18,24 @@ from monitor.reference import ReferenceProfile
 from monitor.replay import replay
 from monitor.store import Store
 from monitor.store.performance import PerformanceRepository
-from monitor.synth import DriftSpec, StreamSpec, default_features, generate, labels_to_jsonl, reference_rows, to_jsonl
+from monitor.synth import (
+    DriftSpec,
+    StreamSpec,
+    default_features,
+    generate,
+    labels_to_jsonl,
+    reference_rows,
+    to_jsonl,
+)
 from tests.helpers import rows_of
 
 N = 60_000
-SPEC = StreamSpec(features=default_features(3), drift=(DriftSpec("num_00", 1.0, N // 2),), interval_ms=100, seed=21)
+SPEC = StreamSpec(
+    features=default_features(3),
+    drift=(DriftSpec("num_00", 1.0, N // 2),),
+    interval_ms=100,
+    seed=21,
+)
 
 
 def squared(cols):
@@ -31,14 +44,19 @@ def squared(cols):
 
 
 def gaps(db_url: str, tmp_path: Path, with_labels: bool) -> list[float]:
-    cfg = parse_config({
-        "checkpoint_interval": 0,
-        "models": {"m": {
-            "window": "20m", "reference": {"baseline_events": 0},
-            "features": {f.name: {"kind": f.kind} for f in SPEC.features},
-            "labels": {"horizon": "1d"},
-        }},
-    })
+    cfg = parse_config(
+        {
+            "checkpoint_interval": 0,
+            "models": {
+                "m": {
+                    "window": "20m",
+                    "reference": {"baseline_events": 0},
+                    "features": {f.name: {"kind": f.kind} for f in SPEC.features},
+                    "labels": {"horizon": "1d"},
+                }
+            },
+        }
+    )
     store = Store(db_url)
     store.upgrade()
     ref = squared(reference_rows(SPEC, 20_000))
@@ -57,7 +75,9 @@ def gaps(db_url: str, tmp_path: Path, with_labels: bool) -> list[float]:
     return [abs(r["estimated"]["accuracy"] - r["metrics"]["accuracy"]) for r in rows_]
 
 
-def test_the_reference_calibration_reaches_the_windows_estimate(db_url: str, tmp_path: Path) -> None:
+def test_the_reference_calibration_reaches_the_windows_estimate(
+    db_url: str, tmp_path: Path
+) -> None:
     calibrated = gaps(db_url, tmp_path, with_labels=True)
     uncalibrated = gaps(db_url.replace("monitor.db", "plain.db"), tmp_path, with_labels=False)
     assert max(calibrated) <= 0.015, calibrated  # 12,000 events a window: noise is about 0.004

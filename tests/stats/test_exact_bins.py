@@ -17,11 +17,18 @@ from monitor.reference import NumericProfile, ReferenceProfile
 from monitor.sketches import Geometry
 from monitor.sketches.sketch import accumulate
 
-MODEL = {"features": {"n_tx_24h": {"kind": "numeric"}}, "min_events": 0, "prediction": "none", "score": False}
+MODEL = {
+    "features": {"n_tx_24h": {"kind": "numeric"}},
+    "min_events": 0,
+    "prediction": "none",
+    "score": False,
+}
 
 
 def _window_ks(reference: np.ndarray, window: np.ndarray, exact_max_values: int = 50):
-    cfg = parse_config({"models": {"m": {**MODEL, "reference": {"exact_bins_max_values": exact_max_values}}}})
+    cfg = parse_config(
+        {"models": {"m": {**MODEL, "reference": {"exact_bins_max_values": exact_max_values}}}}
+    )
     model = cfg.models["m"]
     layout = Layout.from_model(model)
     ref = ReferenceProfile.for_model("m", "1", model, {"n_tx_24h": reference})
@@ -39,7 +46,10 @@ def _window_ks(reference: np.ndarray, window: np.ndarray, exact_max_values: int 
 
 @settings(max_examples=60, deadline=None)
 @given(
-    st.floats(0.2, 12.0), st.floats(0.2, 12.0), st.integers(50, 4000), st.integers(20, 4000),
+    st.floats(0.2, 12.0),
+    st.floats(0.2, 12.0),
+    st.integers(50, 4000),
+    st.integers(20, 4000),
     st.integers(0, 2**32 - 1),
 )
 def test_ks_on_a_count_feature_equals_scipy_on_raw_values(lam_ref, lam_cur, n_ref, n_cur, seed):

@@ -26,9 +26,15 @@ def test_rows_equal_the_scalar_statistics(pairs, seed):
     scale = rng.uniform(0.5, 3.0, size=len(pairs))
     d, p, b = ks_rows(ref, cur)
     for j in range(len(pairs)):
-        np.testing.assert_allclose(psi_rows(ref, cur, 1e-4)[j], psi(ref[j], cur[j]), rtol=1e-12, atol=1e-15)
-        np.testing.assert_allclose(js_rows(ref, cur)[j], js_distance(ref[j], cur[j]), rtol=1e-12, atol=1e-15)
-        np.testing.assert_allclose((d[j], p[j], b[j]), tuple(ks(ref[j], cur[j])), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(
+            psi_rows(ref, cur, 1e-4)[j], psi(ref[j], cur[j]), rtol=1e-12, atol=1e-15
+        )
+        np.testing.assert_allclose(
+            js_rows(ref, cur)[j], js_distance(ref[j], cur[j]), rtol=1e-12, atol=1e-15
+        )
+        np.testing.assert_allclose(
+            (d[j], p[j], b[j]), tuple(ks(ref[j], cur[j])), rtol=1e-12, atol=1e-15
+        )
         np.testing.assert_allclose(
             wasserstein_rows(points, ref, cur, scale)[j],
             wasserstein(points[j], ref[j], points[j], cur[j], scale[j]),

@@ -50,7 +50,14 @@ def _secret(value: Any) -> Any:
     return value.get_secret_value() if hasattr(value, "get_secret_value") else value
 
 
-def build_sink(name: str, cfg: Any, *, timeout_ms: int = 10_000, client: httpx.Client | None = None, clock: Callable[[], float] = time.time) -> Sink:
+def build_sink(
+    name: str,
+    cfg: Any,
+    *,
+    timeout_ms: int = 10_000,
+    client: httpx.Client | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Sink:
     """The sink configured as ``name`` (secrets unwrapped here and nowhere else)."""
     options = {k: _secret(v) for k, v in cfg if k not in ("type", "timeout", "rate_limit")}
     if "headers" in options:
@@ -61,4 +68,7 @@ def build_sink(name: str, cfg: Any, *, timeout_ms: int = 10_000, client: httpx.C
 
 def build_sinks(alerts: AlertsConfig, **kwargs: Any) -> dict[str, Sink]:
     """Every configured sink by name."""
-    return {name: build_sink(name, cfg, timeout_ms=alerts.delivery.timeout, **kwargs) for name, cfg in alerts.sinks.items()}
+    return {
+        name: build_sink(name, cfg, timeout_ms=alerts.delivery.timeout, **kwargs)
+        for name, cfg in alerts.sinks.items()
+    }

@@ -50,7 +50,9 @@ class Sink(ABC):
         self.name = name
         self.timeout_s = timeout_s
         self.clock = clock
-        self._client = client or httpx.Client(timeout=timeout_s, follow_redirects=False, headers={"User-Agent": USER_AGENT})
+        self._client = client or httpx.Client(
+            timeout=timeout_s, follow_redirects=False, headers={"User-Agent": USER_AGENT}
+        )
 
     # -- secrets -----------------------------------------------------------------------------
     @abstractmethod
@@ -87,7 +89,9 @@ class Sink(ABC):
         try:
             response = self._client.request(method, url, timeout=self.timeout_s, **kwargs)
         except httpx.TimeoutException as exc:
-            raise DeliveryError(f"timed out after {self.timeout_s:g} s ({type(exc).__name__})") from None
+            raise DeliveryError(
+                f"timed out after {self.timeout_s:g} s ({type(exc).__name__})"
+            ) from None
         except httpx.HTTPError as exc:
             raise DeliveryError(self.redact(f"{type(exc).__name__}: {exc}")) from None
         status = response.status_code

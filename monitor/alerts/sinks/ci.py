@@ -36,10 +36,28 @@ def retrain_evidence(payload: dict[str, Any]) -> dict[str, Any]:
     firing = [a for a in payload["alerts"] if a["state"] == "firing"]
     reasons = []
     for a in firing:
-        who = a["rule"] + (f" {a['feature']}" if a.get("feature") else "") + (f" in {a['segment']}" if a.get("segment") else "")
-        reasons.append(f"{who}: {a['statistic']} {_fmt(a.get('value'))} {a.get('comparison')} {_fmt(a.get('threshold'))}")
+        who = (
+            a["rule"]
+            + (f" {a['feature']}" if a.get("feature") else "")
+            + (f" in {a['segment']}" if a.get("segment") else "")
+        )
+        reasons.append(
+            f"{who}: {a['statistic']} {_fmt(a.get('value'))} {a.get('comparison')} {_fmt(a.get('threshold'))}"
+        )
     evidence = [
-        {k: a.get(k) for k in ("rule", "kind", "feature", "severity", "statistic", "comparison", "value", "threshold")}
+        {
+            k: a.get(k)
+            for k in (
+                "rule",
+                "kind",
+                "feature",
+                "severity",
+                "statistic",
+                "comparison",
+                "value",
+                "threshold",
+            )
+        }
         | {"details": a.get("evidence", {})}
         for a in firing
     ]
@@ -68,7 +86,15 @@ class GithubSink(Sink):
     type = "github"
     retrain = True
 
-    def __init__(self, name: str, repository: str, token: str, event_type: str = "monitor-retrain", api_url: str = "https://api.github.com", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        repository: str,
+        token: str,
+        event_type: str = "monitor-retrain",
+        api_url: str = "https://api.github.com",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(name, **kwargs)
         self._url = f"{api_url.rstrip('/')}/repos/{repository}/dispatches"
         self._token = token
@@ -86,7 +112,11 @@ class GithubSink(Sink):
             "X-GitHub-Api-Version": "2022-11-28",
             "Idempotency-Key": payload["idempotency_key"],
         }
-        return "POST", self._url, {"json": {"event_type": event, "client_payload": evidence}, "headers": headers}
+        return (
+            "POST",
+            self._url,
+            {"json": {"event_type": event, "client_payload": evidence}, "headers": headers},
+        )
 
 
 class GitlabSink(Sink):
@@ -98,7 +128,16 @@ class GitlabSink(Sink):
     type = "gitlab"
     retrain = True
 
-    def __init__(self, name: str, project: str, token: str, ref: str = "main", variables: dict[str, str] | None = None, url: str = "https://gitlab.com", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        project: str,
+        token: str,
+        ref: str = "main",
+        variables: dict[str, str] | None = None,
+        url: str = "https://gitlab.com",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(name, **kwargs)
         self._url = f"{url.rstrip('/')}/api/v4/projects/{quote(project, safe='')}/trigger/pipeline"
         self._token = token
@@ -124,8 +163,16 @@ class GitlabSink(Sink):
         }
         if e.get("test"):
             variables["MONITOR_TEST"] = "true"
-        form = {"token": self._token, "ref": self.ref, **{f"variables[{k}]": v for k, v in variables.items()}}
-        return "POST", self._url, {"data": form, "headers": {"Idempotency-Key": e["idempotency_key"]}}
+        form = {
+            "token": self._token,
+            "ref": self.ref,
+            **{f"variables[{k}]": v for k, v in variables.items()},
+        }
+        return (
+            "POST",
+            self._url,
+            {"data": form, "headers": {"Idempotency-Key": e["idempotency_key"]}},
+        )
 
 
 class CiWebhookSink(Sink):
@@ -135,7 +182,14 @@ class CiWebhookSink(Sink):
     type = "ci_webhook"
     retrain = True
 
-    def __init__(self, name: str, url: str, token: str | None = None, secret: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        token: str | None = None,
+        secret: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(name, **kwargs)
         self._url = url
         self._token = token

@@ -42,7 +42,12 @@ from monitor.alerts.sinks.base import Request, Sink
 
 __all__ = ["SlackSink", "escape", "render"]
 
-_EMOJI = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "resolved": ":white_check_mark:", "test": ":wave:"}
+_EMOJI = {
+    "critical": ":red_circle:",
+    "warning": ":large_orange_circle:",
+    "resolved": ":white_check_mark:",
+    "test": ":wave:",
+}
 # mrkdwn text: a bare < or > is a control character (escaped, as a value's would be)
 _SYMBOL = {">": "&gt;", ">=": "≥", "<": "&lt;", "<=": "≤"}
 _SECTION_CHARS = 2900  # Slack: 3000 characters per section text
@@ -102,7 +107,7 @@ def _sections(lines: list[str]) -> list[dict[str, Any]]:
                 break
             chunks.append(current)
             current = ""
-        current = f"{current}\n{line}" if current else line[: _SECTION_CHARS]
+        current = f"{current}\n{line}" if current else line[:_SECTION_CHARS]
     chunks.append(current)
     return [{"type": "section", "text": _mrkdwn(c)} for c in chunks if c]
 
@@ -112,12 +117,16 @@ def render(payload: dict[str, Any]) -> dict[str, Any]:
     status = payload["status"]
     model = f"{payload['model_id']} {payload['model_version']}"  # plain_text: as is
     if status == "test":
-        text = f"{_EMOJI['test']} {escape(payload.get('message', 'Test notification from monitor.'))}"
+        text = (
+            f"{_EMOJI['test']} {escape(payload.get('message', 'Test notification from monitor.'))}"
+        )
         return {"text": text, "blocks": [{"type": "section", "text": _mrkdwn(text)}]}
     alerts = payload["alerts"]
     firing = [a for a in alerts if a["state"] == "firing"]
     features = payload.get("features") or []
-    shown = escape(", ".join(features[:5])) + (f" +{len(features) - 5}" if len(features) > 5 else "")
+    shown = escape(", ".join(features[:5])) + (
+        f" +{len(features) - 5}" if len(features) > 5 else ""
+    )
     if firing:
         emoji, label = _EMOJI[payload["severity"]], payload["severity"].upper()
         summary = f"{len(firing)} alert{'s' if len(firing) != 1 else ''} firing"
@@ -127,7 +136,10 @@ def render(payload: dict[str, Any]) -> dict[str, Any]:
     text = f"{emoji} [{label}] {escape(model)}: {summary}" + (f" ({shown})" if shown else "")
     window = payload["window"]
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"{label}: {model}"[:150], "emoji": True}},
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": f"{label}: {model}"[:150], "emoji": True},
+        },
         {
             "type": "section",
             "fields": [
@@ -143,7 +155,13 @@ def render(payload: dict[str, Any]) -> dict[str, Any]:
         blocks.append(
             {
                 "type": "actions",
-                "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Open dashboard"}, "url": payload["dashboard_url"]}],
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Open dashboard"},
+                        "url": payload["dashboard_url"],
+                    }
+                ],
             }
         )
     key = payload["idempotency_key"][:16]
@@ -162,4 +180,8 @@ class SlackSink(Sink):
         return [self._url]
 
     def build(self, payload: dict[str, Any]) -> Request:
-        return "POST", self._url, {"json": render(payload), "headers": {"Idempotency-Key": payload["idempotency_key"]}}
+        return (
+            "POST",
+            self._url,
+            {"json": render(payload), "headers": {"Idempotency-Key": payload["idempotency_key"]}},
+        )

@@ -41,7 +41,15 @@ def sign(secret: str, timestamp: int | str, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-def verify(secret: str, timestamp: str, body: bytes, signature: str, *, now: float, tolerance_s: float = 300) -> bool:
+def verify(
+    secret: str,
+    timestamp: str,
+    body: bytes,
+    signature: str,
+    *,
+    now: float,
+    tolerance_s: float = 300,
+) -> bool:
     """True when ``signature`` is ours over ``timestamp`` and ``body`` and the timestamp is
     within ``tolerance_s`` of ``now``."""
     try:
@@ -65,7 +73,14 @@ def signed_headers(secret: str | None, body: bytes, now: float, key: str) -> dic
 class WebhookSink(Sink):
     type = "webhook"
 
-    def __init__(self, name: str, url: str, secret: str | None = None, headers: dict[str, str] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        secret: str | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(name, **kwargs)
         self._url = url
         self._secret = secret
@@ -76,6 +91,9 @@ class WebhookSink(Sink):
 
     def build(self, payload: dict[str, Any]) -> Request:
         body = encode(payload)
-        headers = {**self._headers, **signed_headers(self._secret, body, self.clock(), payload["idempotency_key"])}
+        headers = {
+            **self._headers,
+            **signed_headers(self._secret, body, self.clock(), payload["idempotency_key"]),
+        }
         headers["X-Monitor-Event"] = payload.get("type", "monitor.alert")
         return "POST", self._url, {"content": body, "headers": headers}
