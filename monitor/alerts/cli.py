@@ -76,7 +76,7 @@ def alerts_list(config_path: str, model_id: str | None, states: tuple[str, ...],
     cfg, store = _open(config_path)
     if model_id is not None:
         cfg.model(model_id)
-    with store._tx() as conn:
+    with store.tx() as conn:
         rows = list_alerts(conn, model_id=model_id, states=None if show_all else (states or ACTIVE_STATES))
     if fmt == "json":
         click.echo(json.dumps([_alert_json(r) for r in rows]))
@@ -104,7 +104,7 @@ def alerts_show(config_path: str, model_id: str, rule: str | None, feature: str 
 
     cfg, store = _open(config_path)
     _rule_of(cfg, model_id, rule)
-    with store._tx() as conn:
+    with store.tx() as conn:
         alerts = list_alerts(conn, model_id=model_id, rule=rule, subject=feature, version=model_version, states=None)
         found = []
         for a in alerts:
@@ -186,7 +186,7 @@ def alerts_silence(config_path: str, model_id: str, rule: str | None, duration: 
         raise click.BadParameter("must be positive", param_hint="--for")
     cfg, store = _open(config_path)
     _rule_of(cfg, model_id, rule)
-    with store._tx() as conn:
+    with store.tx() as conn:
         s = add_silence(conn, model_id, rule, int(time.time() * 1000), duration_ms, comment)
     click.echo(f"silence {s.id}: {model_id} {rule or '(every rule)'} until {iso(s.expires_ms)}")
 
@@ -198,7 +198,7 @@ def alerts_silences(config_path: str) -> None:
     from monitor.alerts.silences import active_silences
 
     _, store = _open(config_path)
-    with store._tx() as conn:
+    with store.tx() as conn:
         rows = active_silences(conn, int(time.time() * 1000))
     click.echo(table(["id", "model", "rule", "until", "comment"], [[s.id, s.model_id, s.rule or "*", iso(s.expires_ms), s.comment] for s in rows]))
 
@@ -211,7 +211,7 @@ def alerts_unsilence(config_path: str, silence_id: int) -> None:
     from monitor.alerts.silences import remove_silence
 
     _, store = _open(config_path)
-    with store._tx() as conn:
+    with store.tx() as conn:
         removed = remove_silence(conn, silence_id)
     if not removed:
         raise click.ClickException(f"no silence {silence_id}")
@@ -251,7 +251,7 @@ def alerts_outbox(config_path: str, model_id: str | None, status: str | None, li
     from monitor.alerts.outbox import outbox_rows
 
     _, store = _open(config_path)
-    with store._tx() as conn:
+    with store.tx() as conn:
         rows = outbox_rows(conn, model_id=model_id, status=status, limit=limit)
     if fmt == "json":
         click.echo(json.dumps([_outbox_json(n) for n in rows]))

@@ -127,7 +127,7 @@ class Dispatcher:
         now = self._now_ms()
         if self.evaluator is not None and self.evaluator.judges_health and (self._next_health is None or now >= self._next_health):
             self._next_health = now + self.health_interval_ms
-            with self.store._tx() as conn:
+            with self.store.tx() as conn:
                 self.evaluator.check_health(conn, now)
         d = self.delivery
         rows = claim_due(self.store, now, d.batch, d.lease)

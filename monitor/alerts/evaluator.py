@@ -50,6 +50,7 @@ from monitor.alerts.state import RANK, AlertState, step
 from monitor.config import RETRAIN_SINK_TYPES, Config, RuleConfig
 from monitor.engine import ClosedWindow
 from monitor.store import Store, schema
+from monitor.store.db import upsert
 
 __all__ = ["HEALTH_VERSION", "AlertEvaluator"]
 
@@ -342,7 +343,7 @@ class AlertEvaluator:
                         "details": json_safe({**s.obs.evidence, "notified": s.notice is not None and not s.notice.silenced, "silenced": bool(s.notice and s.notice.silenced)}),
                     }
                 )
-        self.store._upsert(conn, schema.alerts, rows)
+        upsert(conn, schema.alerts, rows)
         if history:
             conn.execute(self._insert(schema.alert_history).on_conflict_do_nothing(), history)
         for s in steps:
@@ -369,7 +370,8 @@ class AlertEvaluator:
             if insert_notification(conn, self.store.dialect, n, now_ms):
                 out.append(n)
                 if sink in self._retrain and status == "pending":
-                    self.store._upsert(conn, schema.retrain_triggers, [{"sink": sink, "model_id": model_id, "last_ms": now_ms, "key": key}])
+                    trigger = {"sink": sink, "model_id": model_id, "last_ms": now_ms, "key": key}
+                    upsert(conn, schema.retrain_triggers, [trigger])
                 if status != "pending":
                     log.info("notification for sink %s on %s %s recorded as %s", sink, model_id, version, status)
         return out

@@ -67,7 +67,7 @@ def claim_due(store: Store, now_ms: int, batch: int, lease_ms: int) -> list[dict
     its ``claim_token`` and ``attempts`` already counting this attempt."""
     t = schema.outbox
     token = uuid.uuid4().hex
-    with store._tx() as conn:
+    with store.tx() as conn:
         ids = list(conn.execute(select(t.c.id).where(_due(now_ms)).order_by(t.c.next_attempt_ms, t.c.id).limit(batch)).scalars())
         if not ids:
             return []
@@ -82,7 +82,7 @@ def claim_due(store: Store, now_ms: int, batch: int, lease_ms: int) -> list[dict
 
 def _settle(store: Store, row: dict[str, Any], **values: Any) -> bool:
     t = schema.outbox
-    with store._tx() as conn:
+    with store.tx() as conn:
         result = conn.execute(
             update(t)
             .where(t.c.id == row["id"], t.c.claim_token == row["claim_token"], t.c.status == "sending")

@@ -3,7 +3,7 @@ retrying can help.
 
 One function, :func:`store_error`, classifies every way a database error reaches us: SQLAlchemy's
 wrappers (the driver's error in ``orig``), a driver's own error from a raw cursor (sqlite3,
-psycopg2: see :meth:`monitor.store.Store.cursor`), and the plain ``ValueError`` or
+psycopg2: see :func:`monitor.store.db.cursor`), and the plain ``ValueError`` or
 ``OverflowError`` a driver raises for a value it cannot send (psycopg2: a NUL character; sqlite3:
 an integer beyond 64 bits), which SQLAlchemy passes through unwrapped:
 

@@ -1,9 +1,11 @@
 """SQL side of the label join: join records, performance panes and windows.
 
-Called from the checkpoint transaction (:meth:`Store.checkpoint`), after positions and drift
-panes: the join's delta is written, the performance windows whose panes changed are recomputed
-from the panes of every partition, records past the label horizon are dropped (an early label
-whose prediction never came is counted as an orphan), and windows past the horizon are final.
+Called from the checkpoint transaction (:meth:`monitor.store.Store.checkpoint`), after positions
+and drift panes: the join's delta is written, the performance windows whose panes changed are
+recomputed from the panes of every partition, records past the label horizon are dropped (an
+early label whose prediction never came is counted as an orphan), and windows past the horizon
+are final. It writes through :mod:`monitor.store.db` and imports nothing else of the store but
+the schema, so :class:`monitor.store.Store` can offer its queries without an import circle.
 """
 
 from __future__ import annotations
@@ -17,20 +19,30 @@ from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
 from monitor.config import Config
 from monitor.exceptions import StoreRejected
 from monitor.store import schema
+from monitor.store.db import Database, cursor, upsert
 from monitor.windows import WindowSpec
 
-DETECTOR_PANE = -(2**62)  # as monitor.engine.DETECTOR_PANE (the store does not import the engine)
+DETECTOR_PANE = -(2**62)  # as monitor.engine.DETECTOR_PANE
+#: the metrics :meth:`PerformanceRepository.metric_rows` reports, in the report's order
+METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "mae", "rmse", "r2")
 
 if TYPE_CHECKING:
     from monitor.join import JoinDelta, Record
-    from monitor.store.store import Store
 
-__all__ = ["PerformanceRepository"]
+__all__ = ["METRICS", "PerformanceRepository"]
 
 
 class PerformanceRepository:
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    """The join's records and the performance panes and windows of ``db``.
+
+    >>> db = Database("sqlite://"); db.upgrade()
+    >>> repo = PerformanceRepository(db)
+    >>> repo.windows("m"), repo.metric_rows("m"), repo.lookup("job", "k", ["p1"])
+    ([], [], {})
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     # -- lookups (outside a checkpoint) -----------------------------------------------------
     def lookup(self, job: str, key: str, ids: list[str]) -> dict[str, Record]:
@@ -40,12 +52,17 @@ class PerformanceRepository:
         t = schema.join_records
         # One cached statement with an expanding IN list and plain tuples: a literal IN list is
         # compiled anew per chunk, and row mappings cost more than the lookup itself.
-        query = select(t.c.prediction_id, t.c.model_id, t.c.model_version, t.c.ts, t.c.prediction, t.c.score, t.c.segments, t.c.label, t.c.label_ts).where(
-            t.c.job == job, t.c.join_key == key, t.c.prediction_id.in_(bindparam("ids", expanding=True))
+        query = select(
+            t.c.prediction_id, t.c.model_id, t.c.model_version, t.c.ts, t.c.prediction,
+            t.c.score, t.c.segments, t.c.label, t.c.label_ts,
+        ).where(
+            t.c.job == job,
+            t.c.join_key == key,
+            t.c.prediction_id.in_(bindparam("ids", expanding=True)),
         )
         out: dict[str, Record] = {}
         try:
-            with self.store._tx() as conn:
+            with self.db.tx() as conn:
                 for i in range(0, len(ids), 900):
                     found = conn.execute(query, {"ids": ids[i : i + 900]}).all()
                     out.update((r[0], tuple(r[1:])) for r in found)
@@ -57,45 +74,83 @@ class PerformanceRepository:
         return out
 
     def write_detections(self, conn: Connection, detections: list[tuple[str, str, Any]]) -> None:
-        self.store._upsert(
+        upsert(
             conn,
             schema.concept_drift_events,
-            [{"model_id": m, "model_version": v, "method": d.method, "detected_at": int(d.time), "position": int(d.position)} for m, v, d in detections],
+            [
+                {
+                    "model_id": m,
+                    "model_version": v,
+                    "method": d.method,
+                    "detected_at": int(d.time),
+                    "position": int(d.position),
+                }
+                for m, v, d in detections
+            ],
         )
 
-    def load_panes(self, job: str, keys: Iterable[str]) -> list[tuple[tuple[str, str, str, int], bytes]]:
+    def load_panes(
+        self, job: str, keys: Iterable[str]
+    ) -> list[tuple[tuple[str, str, str, int], bytes]]:
         t = schema.performance_panes
-        with self.store._tx() as conn:
+        with self.db.tx() as conn:
             rows = conn.execute(select(t).where(t.c.job == job, t.c.join_key.in_(list(keys))))
-            return [((r.join_key, r.model_id, r.model_version, r.pane), bytes(r.state)) for r in rows]
+            return [
+                ((r.join_key, r.model_id, r.model_version, r.pane), bytes(r.state)) for r in rows
+            ]
 
     # -- inside the checkpoint --------------------------------------------------------------
-    def write(self, conn: Connection, job: str, delta: JoinDelta, config: Config, watermark: int | None, evaluate: Callable[[str, str, list[bytes]], dict[str, Any]]) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    def write(
+        self,
+        conn: Connection,
+        job: str,
+        delta: JoinDelta,
+        config: Config,
+        watermark: int | None,
+        evaluate: Callable[[str, str, list[bytes]], dict[str, Any]],
+    ) -> tuple[dict[str, int], list[dict[str, Any]]]:
         """Write the join delta, refresh the touched performance windows, expire old records;
         returns the orphaned labels (whose prediction never came) per model and the refreshed
         window rows."""
         self._write_records(conn, job, delta.records, delta.relabeled)
-        self.store._upsert(
+        upsert(
             conn,
             schema.performance_panes,
-            [{"job": job, "join_key": k, "model_id": m, "model_version": v, "pane": p, "state": b} for (k, m, v, p), b in delta.panes.items()],
+            [
+                {"job": job, "join_key": k, "model_id": m, "model_version": v, "pane": p,
+                 "state": b}
+                for (k, m, v, p), b in delta.panes.items()
+            ],
         )
         refreshed = list(self._refresh(conn, job, delta.touched, config, evaluate).values())
-        self.store._upsert(conn, schema.performance_windows, refreshed)
+        upsert(conn, schema.performance_windows, refreshed)
         orphans = self._expire(conn, job, config, watermark) if watermark is not None else {}
         for row in refreshed:  # the expiry may have made it final
-            if watermark is not None and row["window_end"] <= watermark - config.models[row["model_id"]].labels.horizon:
+            horizon = config.models[row["model_id"]].labels.horizon
+            if watermark is not None and row["window_end"] <= watermark - horizon:
                 row["final"] = True
         return orphans, refreshed
 
-    def window(self, conn: Connection, model_id: str, version: str, start: int, end: int) -> dict[str, Any] | None:
+    def window(
+        self, conn: Connection, model_id: str, version: str, start: int, end: int
+    ) -> dict[str, Any] | None:
         w = schema.performance_windows
-        row = conn.execute(
-            select(w).where(w.c.model_id == model_id, w.c.model_version == version, w.c.window_start == start, w.c.window_end == end)
-        ).mappings().first()
+        q = select(w).where(
+            w.c.model_id == model_id,
+            w.c.model_version == version,
+            w.c.window_start == start,
+            w.c.window_end == end,
+        )
+        row = conn.execute(q).mappings().first()
         return dict(row) if row is not None else None
 
-    def _write_records(self, conn: Connection, job: str, records: dict[tuple[str, str], Record], relabeled: dict[tuple[str, str], Record]) -> None:
+    def _write_records(
+        self,
+        conn: Connection,
+        job: str,
+        records: dict[tuple[str, str], Record],
+        relabeled: dict[tuple[str, str], Record],
+    ) -> None:
         """Upsert join records through the driver's executemany: they are the one table written
         per event (twice: prediction, then label), and SQLAlchemy's per-row parameter handling
         costs more than the database does here.
@@ -105,20 +160,26 @@ class PerformanceRepository:
         Should a row not be there (expired meanwhile), they are all upserted whole after all.
         (psycopg2's executemany is a round trip per row, so PostgreSQL keeps the paged upsert.)
         """
-        if self.store.dialect != "sqlite":
+        if self.db.dialect != "sqlite":
             records, relabeled = {**records, **relabeled}, {}
         self._upsert_records(conn, job, records)
         if not relabeled:
             return
         # the label a string for the database, as in the whole row
         rows = [(str(r[6]), r[7], job, key, pid) for (key, pid), r in relabeled.items()]
-        with self.store.cursor(conn) as cursor:
-            cursor.executemany("UPDATE join_records SET label = ?, label_ts = ? WHERE job = ? AND join_key = ? AND prediction_id = ?", rows)
-            updated = cursor.rowcount
+        with cursor(conn) as cur:
+            cur.executemany(
+                "UPDATE join_records SET label = ?, label_ts = ? "
+                "WHERE job = ? AND join_key = ? AND prediction_id = ?",
+                rows,
+            )
+            updated = cur.rowcount
         if updated < len(rows):
             self._upsert_records(conn, job, relabeled)
 
-    def _upsert_records(self, conn: Connection, job: str, records: dict[tuple[str, str], Record]) -> None:
+    def _upsert_records(
+        self, conn: Connection, job: str, records: dict[tuple[str, str], Record]
+    ) -> None:
         if not records:
             return
         rows = [
@@ -126,23 +187,33 @@ class PerformanceRepository:
              None if r[5] is None else json.dumps(r[5]), None if r[6] is None else str(r[6]), r[7])
             for (key, pid), r in records.items()
         ]
-        columns = "job, join_key, prediction_id, model_id, model_version, ts, prediction, score, segments, label, label_ts"
+        columns = (
+            "job, join_key, prediction_id, model_id, model_version, ts, prediction, score, "
+            "segments, label, label_ts"
+        )
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns.split(", ")[3:])
-        mark = "?" if self.store.dialect == "sqlite" else "%s"
+        mark = "?" if self.db.dialect == "sqlite" else "%s"
         sql = (
             f"INSERT INTO join_records ({columns}) VALUES ({', '.join([mark] * 11)}) "
             f"ON CONFLICT (job, join_key, prediction_id) DO UPDATE SET {updates}"
         )
-        with self.store.cursor(conn) as cursor:
-            if self.store.dialect == "postgresql":
+        with cursor(conn) as cur:
+            if self.db.dialect == "postgresql":
                 from psycopg2.extras import execute_values
 
                 values_sql = sql.replace(f"VALUES ({', '.join([mark] * 11)})", "VALUES %s")
-                execute_values(cursor, values_sql, rows, page_size=5000)
+                execute_values(cur, values_sql, rows, page_size=5000)
             else:
-                cursor.executemany(sql, rows)
+                cur.executemany(sql, rows)
 
-    def _refresh(self, conn: Connection, job: str, touched: set[tuple[str, str, int]], config: Config, evaluate: Callable[[str, str, list[bytes]], dict[str, Any]]) -> dict:
+    def _refresh(
+        self,
+        conn: Connection,
+        job: str,
+        touched: set[tuple[str, str, int]],
+        config: Config,
+        evaluate: Callable[[str, str, list[bytes]], dict[str, Any]],
+    ) -> dict[tuple[str, str, int], dict[str, Any]]:
         t = schema.performance_panes
         out = {}
         ends: set[tuple[str, str, int]] = set()
@@ -153,38 +224,92 @@ class PerformanceRepository:
             cfg = config.models[model_id]
             spec = WindowSpec.of(cfg)
             first = end - spec.panes + 1
-            blobs = [bytes(b) for (b,) in conn.execute(select(t.c.state).where(t.c.job == job, t.c.model_id == model_id, t.c.model_version == version, t.c.pane >= max(first, DETECTOR_PANE + 1), t.c.pane <= end))]
+            q = select(t.c.state).where(
+                t.c.job == job,
+                t.c.model_id == model_id,
+                t.c.model_version == version,
+                t.c.pane >= max(first, DETECTOR_PANE + 1),
+                t.c.pane <= end,
+            )
+            blobs = [bytes(b) for (b,) in conn.execute(q)]
             if not blobs:
                 continue
             start, stop = spec.bounds(end)
             row = evaluate(model_id, version, blobs)
-            out[(model_id, version, end)] = {"model_id": model_id, "model_version": version, "window_start": start, "window_end": stop, "final": False, **row}
+            out[(model_id, version, end)] = {
+                "model_id": model_id,
+                "model_version": version,
+                "window_start": start,
+                "window_end": stop,
+                "final": False,
+                **row,
+            }
         return out
 
-    def _expire(self, conn: Connection, job: str, config: Config, watermark: int) -> dict[str, int]:
+    def _expire(
+        self, conn: Connection, job: str, config: Config, watermark: int
+    ) -> dict[str, int]:
         r, w, p = schema.join_records, schema.performance_windows, schema.performance_panes
         orphans: dict[str, int] = {}
         for model_id, cfg in config.models.items():
             cutoff = watermark - cfg.labels.horizon
-            conn.execute(delete(r).where(r.c.job == job, r.c.model_id == model_id, r.c.ts < cutoff))
-            early = and_(r.c.job == job, r.c.model_id == model_id, r.c.ts.is_(None), r.c.label_ts < cutoff)
+            conn.execute(
+                delete(r).where(r.c.job == job, r.c.model_id == model_id, r.c.ts < cutoff)
+            )
+            early = and_(
+                r.c.job == job, r.c.model_id == model_id, r.c.ts.is_(None), r.c.label_ts < cutoff
+            )
             orphans[model_id] = int(conn.execute(select(func.count()).where(early)).scalar() or 0)
             conn.execute(delete(r).where(early))
-            conn.execute(update(w).where(w.c.model_id == model_id, w.c.final.is_(False), w.c.window_end <= cutoff).values(final=True))
+            conn.execute(
+                update(w)
+                .where(w.c.model_id == model_id, w.c.final.is_(False), w.c.window_end <= cutoff)
+                .values(final=True)
+            )
             oldest = (cutoff - cfg.window_origin) // cfg.slide_ms - cfg.panes_per_window
-            conn.execute(delete(p).where(p.c.job == job, p.c.model_id == model_id, p.c.pane < oldest, p.c.pane > DETECTOR_PANE))
+            conn.execute(
+                delete(p).where(
+                    p.c.job == job,
+                    p.c.model_id == model_id,
+                    p.c.pane < oldest,
+                    p.c.pane > DETECTOR_PANE,
+                )
+            )
         return orphans
 
     # -- queries ----------------------------------------------------------------------------
     def windows(self, model_id: str, version: str | None = None) -> list[dict[str, Any]]:
+        """Performance windows of a model (of one version when given), oldest first."""
         w = schema.performance_windows
         q = select(w).where(w.c.model_id == model_id)
         if version:
             q = q.where(w.c.model_version == version)
-        with self.store._tx() as conn:
-            return [dict(r) for r in conn.execute(q.order_by(w.c.window_start, w.c.model_version)).mappings()]
+        q = q.order_by(w.c.window_start, w.c.model_version)
+        with self.db.tx() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def metric_rows(self, model_id: str, version: str | None = None) -> list[dict[str, Any]]:
+        """Performance per window and metric, realized next to estimated (the report's rows:
+        ``model_version, window_start, window_end, metric, realized, estimated``), for the
+        :data:`METRICS` either side has."""
+        out = []
+        for row in self.windows(model_id, version):
+            realized, estimated = row["metrics"] or {}, row["estimated"] or {}
+            for metric in METRICS:
+                if realized.get(metric) is not None or estimated.get(metric) is not None:
+                    out.append({
+                        "model_version": row["model_version"],
+                        "window_start": row["window_start"],
+                        "window_end": row["window_end"],
+                        "metric": metric,
+                        "realized": realized.get(metric),
+                        "estimated": estimated.get(metric),
+                    })
+        return out
 
     def concept_drift(self, model_id: str) -> list[dict[str, Any]]:
+        """Concept-drift detections of a model, oldest first."""
         c = schema.concept_drift_events
-        with self.store._tx() as conn:
-            return [dict(r) for r in conn.execute(select(c).where(c.c.model_id == model_id).order_by(c.c.detected_at)).mappings()]
+        q = select(c).where(c.c.model_id == model_id).order_by(c.c.detected_at)
+        with self.db.tx() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]

@@ -2,9 +2,10 @@
 of a checkpoint is written and the stream moves on.
 
 Why. A checkpoint is one transaction: window state and positions together (see
-:mod:`monitor.store.store`). If the database refuses one value in it (a ``model_version`` longer
-than its column, a NUL character, a number beyond 64 bits), the whole transaction fails, and
-the same delta, retried, fails the same way forever: no window is written again. Events are
+:meth:`monitor.store.Store.checkpoint`). If the database refuses one value in it (a
+``model_version`` longer than its column, a NUL character, a number beyond 64 bits), the whole
+transaction fails, and the same delta, retried, fails the same way forever: no window is
+written again. Events are
 validated at decode time against the schema's limits, so this should not happen; this is the
 defence behind that validation.
 
@@ -42,13 +43,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import JSON, BigInteger, Column, Connection, Integer, String, Table
+from sqlalchemy import JSON, BigInteger, Column, Connection, Integer, String, Table, select
 
 from monitor.engine import EngineState
 from monitor.exceptions import StoreRejected
 from monitor.join import JoinDelta, Record
 from monitor.limits import MAX_ID_CHARS
 from monitor.segments import split
+from monitor.store.db import Database
 from monitor.store.schema import metadata
 
 __all__ = [
@@ -60,6 +62,7 @@ __all__ = [
     "populations",
     "printable",
     "quarantine",
+    "quarantined",
     "record",
     "rows",
 ]
@@ -246,8 +249,8 @@ def printable(value: str | None, limit: int = MAX_ID_CHARS) -> str | None:
 def rows(state: EngineState, dropped: list[Dropped], job: str, at_ms: int) -> list[dict[str, Any]]:
     """The ``quarantine`` rows of ``dropped`` (parts of ``state``), with what each set aside."""
     counts: dict[Population, Counter[str]] = {}
-    for pop, what, n in _entries(state):  # one pass, however many populations are dropped
-        counts.setdefault(pop, Counter())[what] += n
+    for pop, kind, n in _entries(state):  # one pass, however many populations are dropped
+        counts.setdefault(pop, Counter())[kind] += n
     for pop, keys in populations(state).items():
         counts.setdefault(pop, Counter())["join_records"] += len(keys)
     out = []
@@ -277,3 +280,11 @@ def record(conn: Connection, quarantined: list[dict[str, Any]]) -> None:
     """Insert the ``quarantine`` rows (in the checkpoint's transaction)."""
     if quarantined:
         conn.execute(quarantine.insert(), quarantined)
+
+
+def quarantined(db: Database, job: str | None = None) -> list[dict[str, Any]]:
+    """What checkpoints set aside (of ``job`` when given), oldest first."""
+    q = select(quarantine).order_by(quarantine.c.id)
+    with db.tx() as conn:
+        rows = conn.execute(q if job is None else q.where(quarantine.c.job == job)).mappings()
+        return [dict(r) for r in rows]

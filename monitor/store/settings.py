@@ -14,11 +14,12 @@ sizes and a digest of each file's first block) and refuses another.
 >>> cfg = parse_config({"models": {"m": {"window": "1m", "features": {"x": {"kind": "numeric"}}}}})
 >>> check_geometry(store, "job", cfg)  # first start: recorded
 >>> check_geometry(store, "job", cfg)  # same settings: fine
->>> moved = parse_config({"models": {"m": {"window": "5m", "features": {"x": {"kind": "numeric"}}}}})
+>>> moved = parse_config(
+...     {"models": {"m": {"window": "5m", "features": {"x": {"kind": "numeric"}}}}})
 >>> check_geometry(store, "job", moved)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-monitor.exceptions.ConfigError: models.m.window: changed from 60000 to 300000 ms; models.m.slide: ...
+monitor.exceptions.ConfigError: models.m.window: changed from 60000 to 300000 ms; ...
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from sqlalchemy import delete, select
 from monitor.config import Config, ModelConfig
 from monitor.exceptions import ConfigError, MonitorError
 from monitor.store import schema
-from monitor.store.store import Store
+from monitor.store.db import Database, upsert
 
 __all__ = ["INPUT_KEY", "check_geometry", "check_replay_input", "geometry", "reset_model"]
 
@@ -62,20 +63,22 @@ def _key(model_id: str) -> str:
     return f"model:{model_id}"
 
 
-def _read(store: Store, job: str) -> dict[str, Any]:
+def _read(store: Database, job: str) -> dict[str, Any]:
     t = schema.job_settings
-    with store._tx() as conn:
-        return {r.key: r.value for r in conn.execute(select(t.c.key, t.c.value).where(t.c.job == job))}
+    with store.tx() as conn:
+        rows = conn.execute(select(t.c.key, t.c.value).where(t.c.job == job))
+        return {r.key: r.value for r in rows}
 
 
-def _write(store: Store, job: str, values: dict[str, Any]) -> None:
+def _write(store: Database, job: str, values: dict[str, Any]) -> None:
     if values:
-        with store._tx() as conn:
-            store._upsert(conn, schema.job_settings, [{"job": job, "key": k, "value": v} for k, v in values.items()])
+        with store.tx() as conn:
+            rows = [{"job": job, "key": k, "value": v} for k, v in values.items()]
+            upsert(conn, schema.job_settings, rows)
 
 
-def _has_state(store: Store, job: str, model_id: str) -> bool:
-    with store._tx() as conn:
+def _has_state(store: Database, job: str, model_id: str) -> bool:
+    with store.tx() as conn:
         for t in (schema.panes, schema.frontiers):
             q = select(t.c.model_id).where(t.c.job == job, t.c.model_id == model_id).limit(1)
             if conn.execute(q).first() is not None:
@@ -83,7 +86,7 @@ def _has_state(store: Store, job: str, model_id: str) -> bool:
     return False
 
 
-def check_geometry(store: Store, job: str, config: Config, config_path: str = "CONFIG") -> None:
+def check_geometry(store: Database, job: str, config: Config, config_path: str = "CONFIG") -> None:
     """Refuse to start ``job`` when a model's geometry differs from the one its checkpointed
     state was built under (every changed key named at once); record it on a first start."""
     saved = _read(store, job)
@@ -99,13 +102,17 @@ def check_geometry(store: Store, job: str, config: Config, config_path: str = "C
         for key in now:
             if before.get(key) != now[key]:
                 unit = f" {_UNITS[key]}" if key in _UNITS else ""
-                problems.append(f"models.{model_id}.{key}: changed from {before.get(key)} to {now[key]}{unit}")
+                problems.append(
+                    f"models.{model_id}.{key}: changed from {before.get(key)} to {now[key]}{unit}"
+                )
     if problems:
         first, *rest = problems
         key, what = first.split(": ", 1)
         more = "".join(f"; {p}" for p in rest)
         models = sorted({p.split(".")[1] for p in problems})
-        reset = " and ".join(f"'monitor state reset -c {config_path} --job {job} --model {m}'" for m in models)
+        reset = " and ".join(
+            f"'monitor state reset -c {config_path} --job {job} --model {m}'" for m in models
+        )
         raise ConfigError(
             key,
             f"{what}{more} since job {job!r} checkpointed its state in {store.safe_url}, which is "
@@ -119,13 +126,14 @@ def _describe_input(paths: Sequence[Path], labels: Sequence[Path]) -> dict[str, 
     def one(path: Path) -> dict[str, Any]:
         with path.open("rb") as fh:
             digest = hashlib.sha256(fh.read(_DIGEST_BYTES)).hexdigest()
-        return {"path": str(path.resolve()), "size": path.stat().st_size, "sha256_first_mib": digest}
+        size = path.stat().st_size
+        return {"path": str(path.resolve()), "size": size, "sha256_first_mib": digest}
 
     return {"files": [one(p) for p in paths], "labels": [one(p) for p in labels]}
 
 
 def check_replay_input(
-    store: Store, job: str, paths: Sequence[Path], labels: Sequence[Path], resume: bool
+    store: Database, job: str, paths: Sequence[Path], labels: Sequence[Path], resume: bool
 ) -> None:
     """A fresh replay records its input; a resumed one must be given the same files in the same
     order (its checkpoint is a position in that sequence), else it is refused."""
@@ -135,7 +143,9 @@ def check_replay_input(
         return
     before = _read(store, job).get(INPUT_KEY)
     if before is None:
-        raise MonitorError(f"nothing to resume: job {job!r} has no interrupted replay in {store.safe_url}")
+        raise MonitorError(
+            f"nothing to resume: job {job!r} has no interrupted replay in {store.safe_url}"
+        )
     if before != now:
         raise MonitorError(
             f"--resume was given other input than the interrupted replay of job {job!r}: "
@@ -151,14 +161,15 @@ def _difference(before: dict[str, Any], now: dict[str, Any]) -> str:
             return f"{kind} {[f['path'] for f in new]} instead of {[f['path'] for f in old]}"
         for o, n in zip(old, new):
             if o != n:
-                return f"{n['path']} changed since (size {o['size']} -> {n['size']}, or its content)"
+                sizes = f"size {o['size']} -> {n['size']}"
+                return f"{n['path']} changed since ({sizes}, or its content)"
     return "the input differs"
 
 
-def reset_model(store: Store, job: str, model_id: str) -> None:
+def reset_model(store: Database, job: str, model_id: str) -> None:
     """Forget ``model_id``'s open windows in ``job`` (panes, frontier, performance panes and
     recorded settings); closed windows, positions and other models are kept."""
-    with store._tx() as conn:
+    with store.tx() as conn:
         for t in (schema.panes, schema.frontiers, schema.performance_panes):
             conn.execute(delete(t).where(t.c.job == job, t.c.model_id == model_id))
         t = schema.job_settings

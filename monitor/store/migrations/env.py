@@ -2,7 +2,7 @@
 URL in ``sqlalchemy.url`` when run from the alembic CLI."""
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import Connection, engine_from_config, pool
 
 from monitor.store.schema import metadata
 
@@ -10,7 +10,7 @@ config = context.config
 connection = config.attributes.get("connection")
 
 
-def run(conn) -> None:
+def run(conn: Connection) -> None:
     context.configure(connection=conn, target_metadata=metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()
@@ -19,6 +19,7 @@ def run(conn) -> None:
 if connection is not None:
     run(connection)
 else:
-    engine = engine_from_config(config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool)
+    section = config.get_section(config.config_ini_section, {})
+    engine = engine_from_config(section, prefix="sqlalchemy.", poolclass=pool.NullPool)
     with engine.connect() as conn:
         run(conn)

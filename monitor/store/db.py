@@ -1,0 +1,185 @@
+"""The database: engine and dialect setup, migrations, transactions, upserts, raw cursors.
+
+The bottom of :mod:`monitor.store`: every other store module writes through :func:`upsert` and
+:func:`cursor` inside a transaction of :meth:`Database.tx`, and imports nothing of the store but
+this module and :mod:`monitor.store.schema`, so the store has no import circle. The helpers that
+act inside a transaction take a :class:`~sqlalchemy.Connection` and read the dialect from it,
+so the checkpoint's steps (:mod:`monitor.store.state`, :mod:`monitor.store.windows`) need no
+store object at all.
+
+Every error of the database, whichever way it is raised (SQLAlchemy, a raw driver cursor, a
+value the driver cannot send), leaves here as a :class:`~monitor.exceptions.StoreError` that
+says whether retrying can help (:mod:`monitor.store.errors`).
+
+>>> from monitor.store import schema
+>>> db = Database("sqlite://")
+>>> db.upgrade()
+>>> with db.tx() as conn:
+...     upsert(conn, schema.late_events, [
+...         {"job": "j", "model_id": "m", "model_version": "v", "pane_start": 0, "count": 2}])
+...     upsert(conn, schema.late_events, [
+...         {"job": "j", "model_id": "m", "model_version": "v", "pane_start": 0, "count": 3}],
+...         add=("count",))
+...     conn.execute(schema.late_events.select()).one().count
+5
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from monitor.exceptions import StoreError
+from monitor.store.errors import DRIVER_VALUE_ERRORS, store_error
+
+__all__ = ["Database", "cursor", "safe_url", "upsert"]
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class Database:
+    """A SQLAlchemy engine for ``url`` (any SQLAlchemy URL; SQLite files get WAL mode), its
+    migrations and its transactions.
+
+    >>> db = Database("sqlite://")
+    >>> db.dialect, db.ping()
+    ('sqlite', True)
+    """
+
+    def __init__(self, url: str, engine: Engine | None = None) -> None:
+        self.url = url
+        kwargs: dict[str, Any] = {"future": True}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 30}
+            if url in ("sqlite://", "sqlite:///:memory:"):
+                kwargs["poolclass"] = StaticPool
+                kwargs["connect_args"]["check_same_thread"] = False
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine = engine or create_engine(url, **kwargs)
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            _sqlite_setup(self.engine)
+        _classify_value_errors(self.engine)
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with its password hidden, for messages."""
+        return safe_url(self.engine)
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Bring the schema to ``revision`` with Alembic."""
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database migration failed on {self.safe_url}: {exc}") from exc
+
+    @contextmanager
+    def tx(self, conn: Connection | None = None, rollback: bool = False) -> Iterator[Connection]:
+        """A transaction (committed, or rolled back with ``rollback``), or ``conn``'s own;
+        database errors leave it as :class:`StoreError` subclasses."""
+        if conn is not None:
+            yield conn
+            return
+        try:
+            with self.engine.connect() as own, own.begin() as tx:
+                yield own
+                if rollback:
+                    tx.rollback()
+        except SQLAlchemyError as exc:
+            raise store_error(exc, self.safe_url) from exc
+
+    def ping(self) -> bool:
+        """Whether the database answers."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except SQLAlchemyError:
+            return False
+
+
+def safe_url(engine: Engine) -> str:
+    """``engine``'s URL with its password hidden."""
+    return engine.url.render_as_string(hide_password=True)
+
+
+def upsert(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], add: Iterable[str] = ()
+) -> None:
+    """Insert or update ``rows`` on the primary key; columns in ``add`` are incremented instead
+    (the module docstring has an example)."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table)
+    keys = [c.name for c in table.primary_key.columns]
+    added = set(add)
+    updates = {
+        c.name: (table.c[c.name] + stmt.excluded[c.name]) if c.name in added
+        else stmt.excluded[c.name]
+        for c in table.columns
+        if c.name not in keys
+    }
+    conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates), list(rows))
+
+
+@contextmanager
+def cursor(conn: Connection) -> Iterator[Any]:
+    """A raw driver cursor in ``conn``'s transaction, for bulk writes SQLAlchemy would slow
+    down; what the driver raises leaves it as a :class:`StoreError`, as from
+    :meth:`Database.tx`."""
+    # typed Optional (a detached pool entry has none); a connection in a transaction has one
+    raw = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        yield raw
+    except (conn.dialect.loaded_dbapi.Error, *DRIVER_VALUE_ERRORS) as exc:
+        dbapi = conn.dialect.loaded_dbapi
+        if isinstance(exc, dbapi.Error) and conn.dialect.is_disconnect(
+            exc, conn.connection.dbapi_connection, raw
+        ):
+            conn.invalidate()  # as SQLAlchemy does for its own statements: no rollback on it
+        raise store_error(exc, safe_url(conn.engine)) from exc
+    finally:
+        raw.close()
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # SQLAlchemy issues BEGIN itself (below)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA cache_size=-65536")  # 64 MB: the join records' index stays in memory
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        # Take the write lock up front: two processes checkpointing at once then wait
+        # for each other (busy timeout) instead of failing on a lock upgrade.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _classify_value_errors(engine: Engine) -> None:
+    @event.listens_for(engine, "handle_error")
+    def _value_errors(ctx: Any) -> StoreError | None:
+        # A value the driver cannot send (psycopg2: a NUL character; sqlite3: an integer past
+        # 64 bits) raises a plain ValueError/OverflowError, which SQLAlchemy does not wrap.
+        raised = ctx.original_exception
+        if ctx.sqlalchemy_exception is None and isinstance(raised, DRIVER_VALUE_ERRORS):
+            return store_error(raised, safe_url(engine))
+        return None
