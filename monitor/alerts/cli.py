@@ -17,8 +17,17 @@ from monitor.store import Store
 
 __all__ = ["alerts_group"]
 
-_config = click.option("--config", "-c", "config_path", required=True, type=click.Path(exists=True, dir_okay=False), help="The YAML config file.")
-_fmt = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+_config = click.option(
+    "--config",
+    "-c",
+    "config_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="The YAML config file.",
+)
+_fmt = click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
 
 
 def _open(path: str) -> tuple[Config, Store]:
@@ -31,7 +40,10 @@ def _open(path: str) -> tuple[Config, Store]:
 def _rule_of(cfg: Config, model_id: str, rule: str | None) -> None:
     model = cfg.model(model_id)
     if rule is not None and rule not in {r.name for r in model.rules}:
-        raise ConfigError(f"models.{model_id}.rules", f"no rule {rule!r}; configured: {sorted(r.name for r in model.rules)}")
+        raise ConfigError(
+            f"models.{model_id}.rules",
+            f"no rule {rule!r}; configured: {sorted(r.name for r in model.rules)}",
+        )
 
 
 def _ms(value: int | None) -> str | None:
@@ -66,10 +78,18 @@ def alerts_group() -> None:
 @alerts_group.command("list")
 @_config
 @click.option("--model", "-m", "model_id", default=None)
-@click.option("--state", "states", multiple=True, type=click.Choice(["inactive", "pending", "firing", "resolved"]), help="Repeatable; default: pending and firing.")
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice(["inactive", "pending", "firing", "resolved"]),
+    help="Repeatable; default: pending and firing.",
+)
 @click.option("--all", "show_all", is_flag=True, help="Every alert, whatever its state.")
 @_fmt
-def alerts_list(config_path: str, model_id: str | None, states: tuple[str, ...], show_all: bool, fmt: str) -> None:
+def alerts_list(
+    config_path: str, model_id: str | None, states: tuple[str, ...], show_all: bool, fmt: str
+) -> None:
     """List alerts (pending and firing by default)."""
     from monitor.alerts.queries import ACTIVE_STATES, list_alerts
 
@@ -77,14 +97,39 @@ def alerts_list(config_path: str, model_id: str | None, states: tuple[str, ...],
     if model_id is not None:
         cfg.model(model_id)
     with store.tx() as conn:
-        rows = list_alerts(conn, model_id=model_id, states=None if show_all else (states or ACTIVE_STATES))
+        rows = list_alerts(
+            conn, model_id=model_id, states=None if show_all else (states or ACTIVE_STATES)
+        )
     if fmt == "json":
         click.echo(json.dumps([_alert_json(r) for r in rows]))
         return
     click.echo(
         table(
-            ["model", "version", "rule", "feature", "state", "severity", "value", "threshold", "since"],
-            [[r["model_id"], r["model_version"], r["rule"], r["subject"] or "-", r["state"], r["severity"], r["value"], r["threshold"], _ms(r["since_end"])] for r in rows],
+            [
+                "model",
+                "version",
+                "rule",
+                "feature",
+                "state",
+                "severity",
+                "value",
+                "threshold",
+                "since",
+            ],
+            [
+                [
+                    r["model_id"],
+                    r["model_version"],
+                    r["rule"],
+                    r["subject"] or "-",
+                    r["state"],
+                    r["severity"],
+                    r["value"],
+                    r["threshold"],
+                    _ms(r["since_end"]),
+                ]
+                for r in rows
+            ],
         )
     )
 
@@ -95,9 +140,19 @@ def alerts_list(config_path: str, model_id: str | None, states: tuple[str, ...],
 @click.option("--rule", "-r", default=None)
 @click.option("--feature", "-f", default=None)
 @click.option("--version", "-v", "model_version", default=None)
-@click.option("--history", "limit", default=20, show_default=True, help="Transitions to show per alert.")
+@click.option(
+    "--history", "limit", default=20, show_default=True, help="Transitions to show per alert."
+)
 @_fmt
-def alerts_show(config_path: str, model_id: str, rule: str | None, feature: str | None, model_version: str | None, limit: int, fmt: str) -> None:
+def alerts_show(
+    config_path: str,
+    model_id: str,
+    rule: str | None,
+    feature: str | None,
+    model_version: str | None,
+    limit: int,
+    fmt: str,
+) -> None:
     """Show alerts of a model (one rule, one feature) with their history and notifications."""
     from monitor.alerts.outbox import outbox_rows
     from monitor.alerts.queries import alert_history, list_alerts
@@ -105,10 +160,19 @@ def alerts_show(config_path: str, model_id: str, rule: str | None, feature: str 
     cfg, store = _open(config_path)
     _rule_of(cfg, model_id, rule)
     with store.tx() as conn:
-        alerts = list_alerts(conn, model_id=model_id, rule=rule, subject=feature, version=model_version, states=None)
+        alerts = list_alerts(
+            conn, model_id=model_id, rule=rule, subject=feature, version=model_version, states=None
+        )
         found = []
         for a in alerts:
-            history = alert_history(conn, model_id=model_id, rule=a["rule"], subject=a["subject"], version=a["model_version"], limit=limit)
+            history = alert_history(
+                conn,
+                model_id=model_id,
+                rule=a["rule"],
+                subject=a["subject"],
+                version=a["model_version"],
+                limit=limit,
+            )
             found.append((a, history))
         sent = outbox_rows(conn, model_id=model_id, limit=limit)
     if rule is not None:
@@ -117,7 +181,10 @@ def alerts_show(config_path: str, model_id: str, rule: str | None, feature: str 
         click.echo(
             json.dumps(
                 {
-                    "alerts": [{**_alert_json(a), "history": [_history_json(h) for h in hist]} for a, hist in found],
+                    "alerts": [
+                        {**_alert_json(a), "history": [_history_json(h) for h in hist]}
+                        for a, hist in found
+                    ],
                     "notifications": [_outbox_json(n) for n in sent],
                 }
             )
@@ -126,18 +193,48 @@ def alerts_show(config_path: str, model_id: str, rule: str | None, feature: str 
     if not found:
         click.echo("no alerts")
     for a, hist in found:
-        who = f"{a['model_id']} {a['model_version']} {a['rule']}" + (f" {a['subject']}" if a["subject"] else "")
-        click.echo(f"{who}: {a['state']} ({a['severity']}), value {a['value']} vs {a['threshold']}, since {_ms(a['since_end'])}")
+        who = f"{a['model_id']} {a['model_version']} {a['rule']}" + (
+            f" {a['subject']}" if a["subject"] else ""
+        )
+        click.echo(
+            f"{who}: {a['state']} ({a['severity']}), value {a['value']} vs {a['threshold']}, since {_ms(a['since_end'])}"
+        )
         click.echo(
             table(
                 ["window_end", "from", "to", "severity", "value", "threshold", "inhibited"],
-                [[_ms(h["window_end"]), h["from_state"], h["to_state"], h["severity"], h["value"], h["threshold"], h["inhibited"]] for h in hist],
+                [
+                    [
+                        _ms(h["window_end"]),
+                        h["from_state"],
+                        h["to_state"],
+                        h["severity"],
+                        h["value"],
+                        h["threshold"],
+                        h["inhibited"],
+                    ]
+                    for h in hist
+                ],
             )
         )
         click.echo("")
     if sent:
         click.echo("notifications:")
-        click.echo(table(["key", "sink", "status", "attempts", "window_end", "error"], [[n["key"][:16], n["sink"], n["status"], n["attempts"], _ms(n["window_end"]), n["last_error"]] for n in sent]))
+        click.echo(
+            table(
+                ["key", "sink", "status", "attempts", "window_end", "error"],
+                [
+                    [
+                        n["key"][:16],
+                        n["sink"],
+                        n["status"],
+                        n["attempts"],
+                        _ms(n["window_end"]),
+                        n["last_error"],
+                    ]
+                    for n in sent
+                ],
+            )
+        )
 
 
 def _history_json(h: dict[str, Any]) -> dict[str, Any]:
@@ -173,7 +270,9 @@ def _outbox_json(n: dict[str, Any]) -> dict[str, Any]:
 @click.option("--rule", "-r", default=None, help="Default: every rule of the model.")
 @click.option("--for", "duration", required=True, help="How long, e.g. 30m, 2h, 1d.")
 @click.option("--comment", default=None)
-def alerts_silence(config_path: str, model_id: str, rule: str | None, duration: str, comment: str | None) -> None:
+def alerts_silence(
+    config_path: str, model_id: str, rule: str | None, duration: str, comment: str | None
+) -> None:
     """Silence a model's alerts (or one rule's) for a while: they still change state and are
     recorded; their notifications are not sent."""
     from monitor.alerts.silences import add_silence
@@ -200,7 +299,12 @@ def alerts_silences(config_path: str) -> None:
     _, store = _open(config_path)
     with store.tx() as conn:
         rows = active_silences(conn, int(time.time() * 1000))
-    click.echo(table(["id", "model", "rule", "until", "comment"], [[s.id, s.model_id, s.rule or "*", iso(s.expires_ms), s.comment] for s in rows]))
+    click.echo(
+        table(
+            ["id", "model", "rule", "until", "comment"],
+            [[s.id, s.model_id, s.rule or "*", iso(s.expires_ms), s.comment] for s in rows],
+        )
+    )
 
 
 @alerts_group.command("unsilence")
@@ -229,7 +333,9 @@ def alerts_test(config_path: str, sink: str) -> None:
 
     cfg = load_config(config_path)
     if sink not in cfg.alerts.sinks:
-        raise ConfigError("alerts.sinks", f"no sink {sink!r}; configured: {sorted(cfg.alerts.sinks)}")
+        raise ConfigError(
+            "alerts.sinks", f"no sink {sink!r}; configured: {sorted(cfg.alerts.sinks)}"
+        )
     target = build_sink(sink, cfg.alerts.sinks[sink], timeout_ms=cfg.alerts.delivery.timeout)
     try:
         target.send(probe_payload(sink, int(time.time() * 1000)))
@@ -243,10 +349,16 @@ def alerts_test(config_path: str, sink: str) -> None:
 @alerts_group.command("outbox")
 @_config
 @click.option("--model", "-m", "model_id", default=None)
-@click.option("--status", default=None, type=click.Choice(["pending", "sending", "delivered", "dead", "silenced", "rate_limited"]))
+@click.option(
+    "--status",
+    default=None,
+    type=click.Choice(["pending", "sending", "delivered", "dead", "silenced", "rate_limited"]),
+)
 @click.option("--limit", default=50, show_default=True)
 @_fmt
-def alerts_outbox(config_path: str, model_id: str | None, status: str | None, limit: int, fmt: str) -> None:
+def alerts_outbox(
+    config_path: str, model_id: str | None, status: str | None, limit: int, fmt: str
+) -> None:
     """List notifications in the outbox, newest first."""
     from monitor.alerts.outbox import outbox_rows
 
@@ -259,7 +371,19 @@ def alerts_outbox(config_path: str, model_id: str | None, status: str | None, li
     click.echo(
         table(
             ["key", "sink", "model", "version", "status", "attempts", "window_end", "error"],
-            [[n["key"][:16], n["sink"], n["model_id"], n["model_version"], n["status"], n["attempts"], _ms(n["window_end"]), n["last_error"]] for n in rows],
+            [
+                [
+                    n["key"][:16],
+                    n["sink"],
+                    n["model_id"],
+                    n["model_version"],
+                    n["status"],
+                    n["attempts"],
+                    _ms(n["window_end"]),
+                    n["last_error"],
+                ]
+                for n in rows
+            ],
         )
     )
 

@@ -115,7 +115,13 @@ class Dispatcher:
         alerts = config.alerts
         kwargs.setdefault("evaluator", AlertEvaluator(config, store, kwargs.get("metrics")))
         sinks = kwargs.pop("sinks", None) or build_sinks(alerts)
-        return cls(store, sinks, delivery=alerts.delivery, health_interval_ms=alerts.health_interval, **kwargs)
+        return cls(
+            store,
+            sinks,
+            delivery=alerts.delivery,
+            health_interval_ms=alerts.health_interval,
+            **kwargs,
+        )
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -125,7 +131,11 @@ class Dispatcher:
         """Judge health when due, then claim, send and settle one batch; returns the number
         of rows attempted."""
         now = self._now_ms()
-        if self.evaluator is not None and self.evaluator.judges_health and (self._next_health is None or now >= self._next_health):
+        if (
+            self.evaluator is not None
+            and self.evaluator.judges_health
+            and (self._next_health is None or now >= self._next_health)
+        ):
             self._next_health = now + self.health_interval_ms
             with self.store.tx() as conn:
                 self.evaluator.check_health(conn, now)
@@ -161,9 +171,15 @@ class Dispatcher:
             return
         if settle_delivered(self.store, row, self._now_ms()):
             self._count(name, "delivered")
-            log.info("delivered notification %s to sink %s (attempt %d)", row["key"][:12], name, attempt)
+            log.info(
+                "delivered notification %s to sink %s (attempt %d)", row["key"][:12], name, attempt
+            )
         else:
-            log.warning("notification %s delivered to sink %s after its claim expired", row["key"][:12], name)
+            log.warning(
+                "notification %s delivered to sink %s after its claim expired",
+                row["key"][:12],
+                name,
+            )
 
     def _failed(self, row: dict[str, Any], sink: Sink, exc: DeliveryError) -> None:
         d = self.delivery
@@ -183,7 +199,11 @@ class Dispatcher:
             self._count(row["sink"], "retry")
             log.warning(
                 "delivery to sink %s failed (attempt %d of %d): %s; retrying in %.1f s",
-                row["sink"], attempt, d.max_attempts, reason, delay / 1000,
+                row["sink"],
+                attempt,
+                d.max_attempts,
+                reason,
+                delay / 1000,
             )
 
     def redact(self, text: str) -> str:
@@ -196,7 +216,9 @@ class Dispatcher:
         reason = self.redact(reason)
         if settle_dead(self.store, row, self._now_ms(), reason):
             self._count(row["sink"], "dead")
-            log.error("notification %s to sink %s is dead: %s", row["key"][:12], row["sink"], reason)
+            log.error(
+                "notification %s to sink %s is dead: %s", row["key"][:12], row["sink"], reason
+            )
 
     def _count(self, sink: str, outcome: str) -> None:
         self.outcomes[(sink, outcome)] += 1

@@ -85,16 +85,24 @@ class AlertEvaluator:
         self.config = config
         self.store = store
         self.metrics = metrics
-        self._gauge: dict[str, set[tuple[str, str, str]]] = {}  # model -> {(version, rule, severity)} ever set
-        self._retrain = {name for name, s in config.alerts.sinks.items() if s.type in RETRAIN_SINK_TYPES}
+        self._gauge: dict[
+            str, set[tuple[str, str, str]]
+        ] = {}  # model -> {(version, rule, severity)} ever set
+        self._retrain = {
+            name for name, s in config.alerts.sinks.items() if s.type in RETRAIN_SINK_TYPES
+        }
 
     @property
     def judges_health(self) -> bool:
         """True when some model has a ``pipeline_health`` rule."""
-        return any(r.kind == "pipeline_health" for m in self.config.models.values() for r in m.rules)
+        return any(
+            r.kind == "pipeline_health" for m in self.config.models.values() for r in m.rules
+        )
 
     # -- entry points --------------------------------------------------------------------------
-    def hook(self, now: Callable[[], float] = time.time) -> Callable[[Connection, list[ClosedWindow]], None]:
+    def hook(
+        self, now: Callable[[], float] = time.time
+    ) -> Callable[[Connection, list[ClosedWindow]], None]:
         """The ``after_close(conn, windows)`` callable for :meth:`monitor.store.Store.checkpoint`."""
 
         def after_close(conn: Connection, windows: list[ClosedWindow]) -> None:
@@ -103,7 +111,9 @@ class AlertEvaluator:
 
         return after_close
 
-    def evaluate(self, conn: Connection, windows: Sequence[ClosedWindow], now_ms: int) -> list[Notification]:
+    def evaluate(
+        self, conn: Connection, windows: Sequence[ClosedWindow], now_ms: int
+    ) -> list[Notification]:
         """Evaluate every rule on ``windows`` (in event-time order per model version) using
         ``conn`` only; returns the notifications written to the outbox."""
         out: list[Notification] = []
@@ -113,11 +123,19 @@ class AlertEvaluator:
             rules = [r for r in model.rules if r.kind in WINDOW_KINDS] if model is not None else []
             if not rules:
                 continue
-            extra = self._late(conn, w) if any(r.statistic in _LATE_STATISTICS for r in rules) else {}
+            extra = (
+                self._late(conn, w) if any(r.statistic in _LATE_STATISTICS for r in rules) else {}
+            )
             observed = [(r, observe_window(r, w, extra)) for r in rules]
             for seg in w.segments:  # late events are not told apart by segment: no extra
-                observed += [(r, [o.in_segment(seg.segment) for o in observe_window(r, seg)]) for r in rules if r.segments]
-            out += self._evaluate(conn, w.model_id, w.model_version, w.start_ms, w.end_ms, observed, now_ms)
+                observed += [
+                    (r, [o.in_segment(seg.segment) for o in observe_window(r, seg)])
+                    for r in rules
+                    if r.segments
+                ]
+            out += self._evaluate(
+                conn, w.model_id, w.model_version, w.start_ms, w.end_ms, observed, now_ms
+            )
             touched.add(w.model_id)
         self._update_gauge(conn, touched)
         return out
@@ -159,13 +177,27 @@ class AlertEvaluator:
             rules = [r for r in model.rules if r.kind == "pipeline_health"]
             if not rules:
                 continue
-            latest = conn.execute(select(func.max(ws.c.window_end)).where(ws.c.model_id == model_id)).scalar()
+            latest = conn.execute(
+                select(func.max(ws.c.window_end)).where(ws.c.model_id == model_id)
+            ).scalar()
             if latest is None:
                 continue
             silence_s = max(0.0, (now_ms - int(latest)) / 1000)
-            obs = Observation("", silence_s, {"latest_window_end": int(latest), "silence_seconds": silence_s})
+            obs = Observation(
+                "", silence_s, {"latest_window_end": int(latest), "silence_seconds": silence_s}
+            )
             observed = [(r, [obs]) for r in rules]
-            out += self._evaluate(conn, model_id, HEALTH_VERSION, int(latest), int(latest), observed, now_ms, clock_at=now_ms, guard=False)
+            out += self._evaluate(
+                conn,
+                model_id,
+                HEALTH_VERSION,
+                int(latest),
+                int(latest),
+                observed,
+                now_ms,
+                clock_at=now_ms,
+                guard=False,
+            )
             touched.add(model_id)
         self._update_gauge(conn, touched)
         return out
@@ -192,7 +224,11 @@ class AlertEvaluator:
                 row = rows.get((rule.name, obs.subject))
                 if guard and row is not None and row["last_window_end"] >= end:
                     continue  # this window was evaluated for this alert already
-                old = AlertState(row["state"], row["severity"], row["breaches"], row["clears"]) if row else AlertState()
+                old = (
+                    AlertState(row["state"], row["severity"], row["breaches"], row["clears"])
+                    if row
+                    else AlertState()
+                )
                 level = level_of(rule, obs.value)
                 new, transition = step(old, level, for_=rule.for_, resolve_after=rule.resolve_after)
                 since = row["since_end"] if row is not None and new.state == old.state else end
@@ -214,7 +250,9 @@ class AlertEvaluator:
         troubled = {
             s.obs.subject
             for s in steps
-            if s.rule.kind == "data_quality" and s.obs.subject and (s.level in ("warning", "critical") or s.new.state == "firing")
+            if s.rule.kind == "data_quality"
+            and s.obs.subject
+            and (s.level in ("warning", "critical") or s.new.state == "firing")
         }
         for s in steps:
             if s.rule.kind in _DRIFT_KINDS and s.obs.subject in troubled:
@@ -242,10 +280,17 @@ class AlertEvaluator:
         if s.new.state == "firing" and not s.inhibited:
             if notified_state != "firing" or RANK[s.new.severity] > RANK[notified_severity]:
                 state, sinks = "firing", self._sinks(s.rule, s.new.severity)
-            elif s.rule.repeat and s.level in ("warning", "critical") and notified_at is not None and clock_at - notified_at >= s.rule.repeat:
+            elif (
+                s.rule.repeat
+                and s.level in ("warning", "critical")
+                and notified_at is not None
+                and clock_at - notified_at >= s.rule.repeat
+            ):
                 # a reminder while the alert still breaches (not while it is recovering)
                 state, reminder_at = "firing", clock_at
-                sinks = tuple(n for n in self._sinks(s.rule, s.new.severity) if n not in self._retrain)
+                sinks = tuple(
+                    n for n in self._sinks(s.rule, s.new.severity) if n not in self._retrain
+                )
         elif s.transition == "resolved" and notified_state == "firing":
             state, sinks = "resolved", tuple(n for n in notified_sinks if n not in self._retrain)
         if state is None:
@@ -253,12 +298,22 @@ class AlertEvaluator:
         if state == "firing":
             s.updates = {
                 "notified_state": "firing",
-                "notified_severity": s.new.severity if reminder_at is None else row.get("notified_severity"),
+                "notified_severity": s.new.severity
+                if reminder_at is None
+                else row.get("notified_severity"),
                 "notified_at": clock_at,
-                "notified_sinks": sorted(set(notified_sinks if notified_state == "firing" else []) | set(sinks)) or None,
+                "notified_sinks": sorted(
+                    set(notified_sinks if notified_state == "firing" else []) | set(sinks)
+                )
+                or None,
             }
         else:
-            s.updates = {"notified_state": "resolved", "notified_severity": row.get("notified_severity"), "notified_at": clock_at, "notified_sinks": None}
+            s.updates = {
+                "notified_state": "resolved",
+                "notified_severity": row.get("notified_severity"),
+                "notified_at": clock_at,
+                "notified_sinks": None,
+            }
         if not sinks:
             return
         s.notice = Notice(
@@ -279,9 +334,13 @@ class AlertEvaluator:
         )
 
     # -- SQL -----------------------------------------------------------------------------------
-    def _load(self, conn: Connection, model_id: str, version: str, rules: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
+    def _load(
+        self, conn: Connection, model_id: str, version: str, rules: list[str]
+    ) -> dict[tuple[str, str], dict[str, Any]]:
         t = schema.alerts
-        q = select(t).where(t.c.model_id == model_id, t.c.model_version == version, t.c.rule.in_(rules))
+        q = select(t).where(
+            t.c.model_id == model_id, t.c.model_version == version, t.c.rule.in_(rules)
+        )
         if self.store.dialect == "postgresql":
             q = q.with_for_update()
         return {(r["rule"], r["subject"]): dict(r) for r in conn.execute(q).mappings()}
@@ -291,14 +350,26 @@ class AlertEvaluator:
         t = schema.late_events
         late = conn.execute(
             select(func.coalesce(func.sum(t.c.count), 0)).where(
-                t.c.model_id == w.model_id, t.c.model_version == w.model_version, t.c.pane_start >= w.start_ms, t.c.pane_start < w.end_ms
+                t.c.model_id == w.model_id,
+                t.c.model_version == w.model_version,
+                t.c.pane_start >= w.start_ms,
+                t.c.pane_start < w.end_ms,
             )
         ).scalar()
         late = int(late or 0)
         total = late + w.dataset.events
         return {"late_events": late, "late_share": late / total if total else 0.0}
 
-    def _write_state(self, conn: Connection, model_id: str, version: str, start: int, end: int, steps: list[_Step], now_ms: int) -> None:
+    def _write_state(
+        self,
+        conn: Connection,
+        model_id: str,
+        version: str,
+        start: int,
+        end: int,
+        steps: list[_Step],
+        now_ms: int,
+    ) -> None:
         rows, history = [], []
         for s in steps:
             since = s.since
@@ -340,7 +411,13 @@ class AlertEvaluator:
                         "threshold": threshold,
                         "inhibited": s.inhibited,
                         "at_ms": now_ms,
-                        "details": json_safe({**s.obs.evidence, "notified": s.notice is not None and not s.notice.silenced, "silenced": bool(s.notice and s.notice.silenced)}),
+                        "details": json_safe(
+                            {
+                                **s.obs.evidence,
+                                "notified": s.notice is not None and not s.notice.silenced,
+                                "silenced": bool(s.notice and s.notice.silenced),
+                            }
+                        ),
                     }
                 )
         upsert(conn, schema.alerts, rows)
@@ -350,20 +427,41 @@ class AlertEvaluator:
             if s.transition is not None:
                 log.info(
                     "alert %s on %s %s%s: %s -> %s (%s)",
-                    s.rule.name, model_id, version, f" {s.obs.subject}" if s.obs.subject else "", s.old.state, s.new.state, s.new.severity,
+                    s.rule.name,
+                    model_id,
+                    version,
+                    f" {s.obs.subject}" if s.obs.subject else "",
+                    s.old.state,
+                    s.new.state,
+                    s.new.severity,
                     extra={"model_id": model_id, "model_version": version, "window_start": start},
                 )
 
     def _insert(self, table: Any) -> Any:
         return (postgresql if self.store.dialect == "postgresql" else sqlite).insert(table)
 
-    def _write_outbox(self, conn: Connection, model_id: str, version: str, start: int, end: int, notices: list[Notice], now_ms: int) -> list[Notification]:
+    def _write_outbox(
+        self,
+        conn: Connection,
+        model_id: str,
+        version: str,
+        start: int,
+        end: int,
+        notices: list[Notice],
+        now_ms: int,
+    ) -> list[Notification]:
         if not notices:
             return []
         out = []
-        for sink, is_silenced, key, payload in group_notices(model_id, version, start, end, notices, self.config.alerts.grafana_url):
+        for sink, is_silenced, key, payload in group_notices(
+            model_id, version, start, end, notices, self.config.alerts.grafana_url
+        ):
             status = "silenced" if is_silenced else "pending"
-            limited = sink in self._retrain and not is_silenced and self._rate_limited(conn, sink, model_id, now_ms)
+            limited = (
+                sink in self._retrain
+                and not is_silenced
+                and self._rate_limited(conn, sink, model_id, now_ms)
+            )
             if limited:
                 status = "rate_limited"
             n = Notification(key, sink, "alert", status, model_id, version, end, payload)
@@ -373,12 +471,20 @@ class AlertEvaluator:
                     trigger = {"sink": sink, "model_id": model_id, "last_ms": now_ms, "key": key}
                     upsert(conn, schema.retrain_triggers, [trigger])
                 if status != "pending":
-                    log.info("notification for sink %s on %s %s recorded as %s", sink, model_id, version, status)
+                    log.info(
+                        "notification for sink %s on %s %s recorded as %s",
+                        sink,
+                        model_id,
+                        version,
+                        status,
+                    )
         return out
 
     def _rate_limited(self, conn: Connection, sink: str, model_id: str, now_ms: int) -> bool:
         t = schema.retrain_triggers
-        last = conn.execute(select(t.c.last_ms).where(t.c.sink == sink, t.c.model_id == model_id)).scalar()
+        last = conn.execute(
+            select(t.c.last_ms).where(t.c.sink == sink, t.c.model_id == model_id)
+        ).scalar()
         period = getattr(self.config.alerts.sinks[sink], "rate_limit", 0)
         return last is not None and now_ms - int(last) < period
 
@@ -399,7 +505,11 @@ class AlertEvaluator:
             current[r.model_id].add((r.model_version, r.rule, r.severity))
         for model_id, firing in current.items():
             for version, rule, severity in self._gauge.get(model_id, set()) - firing:
-                gauge.labels(model_id=model_id, model_version=version, rule=rule, severity=severity).set(0)
+                gauge.labels(
+                    model_id=model_id, model_version=version, rule=rule, severity=severity
+                ).set(0)
             for version, rule, severity in firing:
-                gauge.labels(model_id=model_id, model_version=version, rule=rule, severity=severity).set(1)
+                gauge.labels(
+                    model_id=model_id, model_version=version, rule=rule, severity=severity
+                ).set(1)
             self._gauge[model_id] = self._gauge.get(model_id, set()) | firing

@@ -27,7 +27,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from monitor.alerts.notify import Notification
 from monitor.store import Store, schema
 
-__all__ = ["STATUSES", "claim_due", "insert_notification", "outbox_rows", "settle_dead", "settle_delivered", "settle_retry"]
+__all__ = [
+    "STATUSES",
+    "claim_due",
+    "insert_notification",
+    "outbox_rows",
+    "settle_dead",
+    "settle_delivered",
+    "settle_retry",
+]
 
 STATUSES = ("pending", "sending", "delivered", "dead", "silenced", "rate_limited")
 
@@ -68,15 +76,34 @@ def claim_due(store: Store, now_ms: int, batch: int, lease_ms: int) -> list[dict
     t = schema.outbox
     token = uuid.uuid4().hex
     with store.tx() as conn:
-        ids = list(conn.execute(select(t.c.id).where(_due(now_ms)).order_by(t.c.next_attempt_ms, t.c.id).limit(batch)).scalars())
+        ids = list(
+            conn.execute(
+                select(t.c.id)
+                .where(_due(now_ms))
+                .order_by(t.c.next_attempt_ms, t.c.id)
+                .limit(batch)
+            ).scalars()
+        )
         if not ids:
             return []
         conn.execute(
             update(t)
             .where(t.c.id.in_(ids), _due(now_ms))
-            .values(status="sending", claim_token=token, lease_until_ms=now_ms + lease_ms, attempts=t.c.attempts + 1, updated_ms=now_ms)
+            .values(
+                status="sending",
+                claim_token=token,
+                lease_until_ms=now_ms + lease_ms,
+                attempts=t.c.attempts + 1,
+                updated_ms=now_ms,
+            )
         )
-        rows = conn.execute(select(t).where(t.c.claim_token == token).order_by(t.c.next_attempt_ms, t.c.id)).mappings().all()
+        rows = (
+            conn.execute(
+                select(t).where(t.c.claim_token == token).order_by(t.c.next_attempt_ms, t.c.id)
+            )
+            .mappings()
+            .all()
+        )
     return [dict(r) for r in rows]
 
 
@@ -85,18 +112,31 @@ def _settle(store: Store, row: dict[str, Any], **values: Any) -> bool:
     with store.tx() as conn:
         result = conn.execute(
             update(t)
-            .where(t.c.id == row["id"], t.c.claim_token == row["claim_token"], t.c.status == "sending")
+            .where(
+                t.c.id == row["id"], t.c.claim_token == row["claim_token"], t.c.status == "sending"
+            )
             .values(claim_token=None, lease_until_ms=None, **values)
         )
     return result.rowcount == 1
 
 
 def settle_delivered(store: Store, row: dict[str, Any], now_ms: int) -> bool:
-    return _settle(store, row, status="delivered", delivered_ms=now_ms, updated_ms=now_ms, last_error=None)
+    return _settle(
+        store, row, status="delivered", delivered_ms=now_ms, updated_ms=now_ms, last_error=None
+    )
 
 
-def settle_retry(store: Store, row: dict[str, Any], now_ms: int, next_attempt_ms: int, reason: str) -> bool:
-    return _settle(store, row, status="pending", next_attempt_ms=next_attempt_ms, updated_ms=now_ms, last_error=reason[:1000])
+def settle_retry(
+    store: Store, row: dict[str, Any], now_ms: int, next_attempt_ms: int, reason: str
+) -> bool:
+    return _settle(
+        store,
+        row,
+        status="pending",
+        next_attempt_ms=next_attempt_ms,
+        updated_ms=now_ms,
+        last_error=reason[:1000],
+    )
 
 
 def settle_dead(store: Store, row: dict[str, Any], now_ms: int, reason: str) -> bool:
@@ -104,7 +144,12 @@ def settle_dead(store: Store, row: dict[str, Any], now_ms: int, reason: str) -> 
 
 
 def outbox_rows(
-    conn: Connection, *, model_id: str | None = None, status: str | None = None, key: str | None = None, limit: int = 100
+    conn: Connection,
+    *,
+    model_id: str | None = None,
+    status: str | None = None,
+    key: str | None = None,
+    limit: int = 100,
 ) -> list[dict[str, Any]]:
     """Outbox rows, newest first."""
     t = schema.outbox
