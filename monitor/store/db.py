@@ -129,7 +129,8 @@ def upsert(
     keys = [c.name for c in table.primary_key.columns]
     added = set(add)
     updates = {
-        c.name: (table.c[c.name] + stmt.excluded[c.name]) if c.name in added
+        c.name: (table.c[c.name] + stmt.excluded[c.name])
+        if c.name in added
         else stmt.excluded[c.name]
         for c in table.columns
         if c.name not in keys

@@ -53,8 +53,15 @@ class PerformanceRepository:
         # One cached statement with an expanding IN list and plain tuples: a literal IN list is
         # compiled anew per chunk, and row mappings cost more than the lookup itself.
         query = select(
-            t.c.prediction_id, t.c.model_id, t.c.model_version, t.c.ts, t.c.prediction,
-            t.c.score, t.c.segments, t.c.label, t.c.label_ts,
+            t.c.prediction_id,
+            t.c.model_id,
+            t.c.model_version,
+            t.c.ts,
+            t.c.prediction,
+            t.c.score,
+            t.c.segments,
+            t.c.label,
+            t.c.label_ts,
         ).where(
             t.c.job == job,
             t.c.join_key == key,
@@ -117,8 +124,14 @@ class PerformanceRepository:
             conn,
             schema.performance_panes,
             [
-                {"job": job, "join_key": k, "model_id": m, "model_version": v, "pane": p,
-                 "state": b}
+                {
+                    "job": job,
+                    "join_key": k,
+                    "model_id": m,
+                    "model_version": v,
+                    "pane": p,
+                    "state": b,
+                }
                 for (k, m, v, p), b in delta.panes.items()
             ],
         )
@@ -183,8 +196,19 @@ class PerformanceRepository:
         if not records:
             return
         rows = [
-            (job, key, pid, r[0], r[1], r[2], None if r[3] is None else str(r[3]), r[4],
-             None if r[5] is None else json.dumps(r[5]), None if r[6] is None else str(r[6]), r[7])
+            (
+                job,
+                key,
+                pid,
+                r[0],
+                r[1],
+                r[2],
+                None if r[3] is None else str(r[3]),
+                r[4],
+                None if r[5] is None else json.dumps(r[5]),
+                None if r[6] is None else str(r[6]),
+                r[7],
+            )
             for (key, pid), r in records.items()
         ]
         columns = (
@@ -246,16 +270,12 @@ class PerformanceRepository:
             }
         return out
 
-    def _expire(
-        self, conn: Connection, job: str, config: Config, watermark: int
-    ) -> dict[str, int]:
+    def _expire(self, conn: Connection, job: str, config: Config, watermark: int) -> dict[str, int]:
         r, w, p = schema.join_records, schema.performance_windows, schema.performance_panes
         orphans: dict[str, int] = {}
         for model_id, cfg in config.models.items():
             cutoff = watermark - cfg.labels.horizon
-            conn.execute(
-                delete(r).where(r.c.job == job, r.c.model_id == model_id, r.c.ts < cutoff)
-            )
+            conn.execute(delete(r).where(r.c.job == job, r.c.model_id == model_id, r.c.ts < cutoff))
             early = and_(
                 r.c.job == job, r.c.model_id == model_id, r.c.ts.is_(None), r.c.label_ts < cutoff
             )
@@ -297,14 +317,16 @@ class PerformanceRepository:
             realized, estimated = row["metrics"] or {}, row["estimated"] or {}
             for metric in METRICS:
                 if realized.get(metric) is not None or estimated.get(metric) is not None:
-                    out.append({
-                        "model_version": row["model_version"],
-                        "window_start": row["window_start"],
-                        "window_end": row["window_end"],
-                        "metric": metric,
-                        "realized": realized.get(metric),
-                        "estimated": estimated.get(metric),
-                    })
+                    out.append(
+                        {
+                            "model_version": row["model_version"],
+                            "window_start": row["window_start"],
+                            "window_end": row["window_end"],
+                            "metric": metric,
+                            "realized": realized.get(metric),
+                            "estimated": estimated.get(metric),
+                        }
+                    )
         return out
 
     def concept_drift(self, model_id: str) -> list[dict[str, Any]]:

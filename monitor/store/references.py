@@ -81,9 +81,7 @@ def get(
 def listed(db: Database, model_id: str | None = None) -> list[dict[str, Any]]:
     """Every stored reference (of ``model_id`` when given) without its payload, in order."""
     t = schema.references
-    q = select(
-        t.c.model_id, t.c.model_version, t.c.version, t.c.rows, t.c.source, t.c.created_at
-    )
+    q = select(t.c.model_id, t.c.model_version, t.c.version, t.c.rows, t.c.source, t.c.created_at)
     if model_id:
         q = q.where(t.c.model_id == model_id)
     q = q.order_by(t.c.model_id, t.c.model_version, t.c.version)

@@ -32,10 +32,24 @@ from monitor.limits import (
 )
 
 __all__ = [
-    "metadata", "references", "panes", "windows", "window_summaries", "offsets", "frontiers", "late_events",
+    "alert_history",
+    "alert_silences",
+    "alerts",
+    "concept_drift_events",
+    "frontiers",
     "job_settings",
-    "join_records", "performance_panes", "performance_windows", "concept_drift_events",
-    "alerts", "alert_history", "outbox", "alert_silences", "retrain_triggers",
+    "join_records",
+    "late_events",
+    "metadata",
+    "offsets",
+    "outbox",
+    "panes",
+    "performance_panes",
+    "performance_windows",
+    "references",
+    "retrain_triggers",
+    "window_summaries",
+    "windows",
 ]
 
 metadata = MetaData()
@@ -45,7 +59,9 @@ references = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("model_id", String(MAX_ID_CHARS), nullable=False),
-    Column("model_version", String(MAX_ID_CHARS), nullable=False),  # "*" applies to versions without their own
+    Column(
+        "model_version", String(MAX_ID_CHARS), nullable=False
+    ),  # "*" applies to versions without their own
     Column("version", Integer, nullable=False),
     Column("source", String(1000), nullable=False, default=""),
     Column("rows", BigInteger, nullable=False),
@@ -70,7 +86,9 @@ windows = Table(
     metadata,
     Column("model_id", String(MAX_ID_CHARS), primary_key=True),
     Column("model_version", String(MAX_ID_CHARS), primary_key=True),
-    Column("segment", String(MAX_SEGMENT_CHARS), primary_key=True, server_default=""),  # "key=value"; "" the whole version
+    Column(
+        "segment", String(MAX_SEGMENT_CHARS), primary_key=True, server_default=""
+    ),  # "key=value"; "" the whole version
     Column("feature", String(MAX_ID_CHARS), primary_key=True),
     Column("window_start", BigInteger, primary_key=True),
     Column("window_end", BigInteger, primary_key=True),
@@ -94,7 +112,9 @@ window_summaries = Table(
     metadata,
     Column("model_id", String(MAX_ID_CHARS), primary_key=True),
     Column("model_version", String(MAX_ID_CHARS), primary_key=True),
-    Column("segment", String(MAX_SEGMENT_CHARS), primary_key=True, server_default=""),  # "key=value"; "" the whole version
+    Column(
+        "segment", String(MAX_SEGMENT_CHARS), primary_key=True, server_default=""
+    ),  # "key=value"; "" the whole version
     Column("window_start", BigInteger, primary_key=True),
     Column("window_end", BigInteger, primary_key=True),
     Column("events", BigInteger, nullable=False),
@@ -157,7 +177,9 @@ join_records = Table(
     Column("join_key", String(100), primary_key=True),  # the partition number both topics share
     Column("prediction_id", String(MAX_ID_CHARS), primary_key=True),
     Column("model_id", String(MAX_ID_CHARS), nullable=False),
-    Column("model_version", String(MAX_ID_CHARS), nullable=True),  # None: a label still waiting for its prediction
+    Column(
+        "model_version", String(MAX_ID_CHARS), nullable=True
+    ),  # None: a label still waiting for its prediction
     Column("ts", BigInteger, nullable=True),  # the prediction's event time
     Column("prediction", String(MAX_VALUE_CHARS), nullable=True),
     Column("score", Float, nullable=True),
@@ -252,7 +274,14 @@ alert_history = Table(
     Column("at_ms", BigInteger, nullable=False),
     Column("details", JSON, nullable=True),
     UniqueConstraint(
-        "rule", "model_id", "model_version", "subject", "window_end", "to_state", "severity", name="uq_alert_history_transition"
+        "rule",
+        "model_id",
+        "model_version",
+        "subject",
+        "window_end",
+        "to_state",
+        "severity",
+        name="uq_alert_history_transition",
     ),
 )
 
