@@ -51,7 +51,9 @@ def refresh_readme(name: str, table: str) -> None:
     if not README.exists():
         return
     text = README.read_text()
-    pattern = re.compile(rf"(<!-- bench:{name}:start -->\n).*?(<!-- bench:{name}:end -->)", re.S)
+    pattern = re.compile(
+        rf"(<!-- bench:{name}:start -->\n).*?(<!-- bench:{name}:end -->)", re.DOTALL
+    )
     if pattern.search(text):
         README.write_text(pattern.sub(lambda m: m.group(1) + table + "\n" + m.group(2), text))
 

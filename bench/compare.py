@@ -44,7 +44,10 @@ def run(smoke: bool = False) -> dict[str, Any]:
 def render(r: dict[str, Any]) -> str:
     res = r["results"]
     lines = [
-        "| tool | version | what | events/s | ours ÷ theirs | peak RSS MB | injected drift found | false flags |",
+        (
+            "| tool | version | what | events/s | ours ÷ theirs | peak RSS MB | injected drift "
+            "found | false flags |"
+        ),
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for mode, what in (
@@ -60,7 +63,8 @@ def render(r: dict[str, Any]) -> str:
                 continue
             if "error" in x:
                 lines.append(
-                    f"| {name} | {x.get('version', '?')} | {mode} | failed: {x['error'][:80]} | | | | |"
+                    f"| {name} | {x.get('version', '?')} | {mode} | failed: "
+                    f"{x['error'][:80]} | | | | |"
                 )
                 continue
             a = x["agreement"]
@@ -74,15 +78,20 @@ def render(r: dict[str, Any]) -> str:
                 "1" if name == "monitor" else f"{ours['events_per_s'] / x['events_per_s']:,.1f}x"
             )
             lines.append(
-                f"| {name} | {x['version']} | {what if name == 'monitor' else mode}{note} | {x['events_per_s']:,.0f} | {ratio} | {x['peak_rss_mb']:,.0f} "
-                f"| {a['true_positives']}/{a['true_positives'] + a['false_negatives']} | {a['false_positives']} |"
+                f"| {name} | {x['version']} | {what if name == 'monitor' else mode}{note} "
+                f"| {x['events_per_s']:,.0f} | {ratio} | {x['peak_rss_mb']:,.0f} "
+                f"| {a['true_positives']}/{a['true_positives'] + a['false_negatives']} | "
+                f"{a['false_positives']} |"
             )
     lines += _statistics_agreement(res)
     lines += _performance(res)
     lines.append(
-        "\nData: 100,000 reference rows and 1,000,000 events (20 numeric + 2 categorical features of 10 and 50 levels), "
-        "windows of 10,000 events, drift injected into 5 features from window 50 (`bench/peers/data.py`, seed 42). "
-        "Each peer in its own best way (`bench/peers/peer_*.py`); Evidently takes seconds per window, so it is measured on an evenly spread subset."
+        "\nData: 100,000 reference rows and 1,000,000 events (20 numeric + 2 categorical "
+        "features of 10 and 50 levels), "
+        "windows of 10,000 events, drift injected into 5 features from window 50 "
+        "(`bench/peers/data.py`, seed 42). "
+        "Each peer in its own best way (`bench/peers/peer_*.py`); Evidently takes seconds "
+        "per window, so it is measured on an evenly spread subset."
     )
     return "\n".join(lines)
 
@@ -105,9 +114,12 @@ def _statistics_agreement(res: dict[str, Any]) -> list[str]:
     if not gaps:
         return []
     return [
-        f"\nAgreement of statistics: over {len(gaps):,} (window, feature) pairs our KS statistic (from sketches) is within "
-        f"{max(gaps):.4f} of NannyML's exact KS on the raw values (mean {sum(gaps) / len(gaps):.5f}); our documented bound is 0.002. "
-        "PSI is not comparable with Evidently's: Evidently bins PSI on the combined range of reference and current, "
+        f"\nAgreement of statistics: over {len(gaps):,} (window, feature) pairs our KS "
+        "statistic (from sketches) is within "
+        f"{max(gaps):.4f} of NannyML's exact KS on the raw values (mean "
+        f"{sum(gaps) / len(gaps):.5f}); our documented bound is 0.002. "
+        "PSI is not comparable with Evidently's: Evidently bins PSI on the combined range "
+        "of reference and current, "
         "we on the reference's deciles (docs/statistics.md)."
     ]
 
@@ -138,7 +150,10 @@ def _performance(res: dict[str, Any]) -> list[str]:
     version = res["nannyml-compute"]["version"]
     rows = [
         (
-            "NannyML {v}: PerformanceCalculator + CBPE on DataFrames in memory (labels joined before the clock)",
+            (
+                "NannyML {v}: PerformanceCalculator + CBPE on DataFrames in memory (labels "
+                "joined before the clock)"
+            ),
             theirs["realized_seconds"] + theirs["cbpe_seconds"],
             theirs["peak_rss_mb"],
         )
@@ -148,7 +163,10 @@ def _performance(res: dict[str, Any]) -> list[str]:
         t = e2e["timings"]
         rows.append(
             (
-                "NannyML {v}: end to end, both JSONL files read with pandas and merged, then the same",
+                (
+                    "NannyML {v}: end to end, both JSONL files read with pandas and merged, "
+                    "then the same"
+                ),
                 t["load_events"]
                 + t["load_labels"]
                 + e2e["performance"]["realized_seconds"]
@@ -157,22 +175,33 @@ def _performance(res: dict[str, Any]) -> list[str]:
             )
         )
     lines = [
-        "\n| performance (1,000,000 predictions and their labels) | events/s | ours ÷ theirs | peak RSS MB |",
+        (
+            "\n| performance (1,000,000 predictions and their labels) | events/s | ours ÷ "
+            "theirs | peak RSS MB |"
+        ),
         "|---|---:|---:|---:|",
-        f"| monitor: predictions and labels replayed from the JSONL files through the durable label join (drift too), realized + estimated per window, into SQLite | {ours['events_per_s']:,.0f} | 1 | {ours['peak_rss_mb']:,.0f} |",
+        (
+            "| monitor: predictions and labels replayed from the JSONL files through the "
+            "durable label join (drift too), realized + estimated per window, into SQLite | "
+            f"{ours['events_per_s']:,.0f} | 1 | {ours['peak_rss_mb']:,.0f} |"
+        ),
     ]
     for what, seconds, rss in rows:
         rate = ours["events"] / seconds
         lines.append(
-            f"| {what.format(v=version)} | {rate:,.0f} | {ours['events_per_s'] / rate:,.1f}x | {rss:,.0f} |"
+            f"| {what.format(v=version)} | {rate:,.0f} | "
+            f"{ours['events_per_s'] / rate:,.1f}x | {rss:,.0f} |"
         )
     return lines + [
         "\nAgreement with NannyML on the same windows (largest absolute difference): "
         + ", ".join(f"{k} {max(v):.2g}" for k, v in sorted(gaps.items()))
-        + ". Realized metrics are exact counts on both sides (ROC AUC: ours from score histograms, within its reported bound). "
-        "Both estimates are confidence-based and both first calibrate the scores on the reference (isotonic regression; "
+        + ". Realized metrics are exact counts on both sides (ROC AUC: ours from score "
+        "histograms, within its reported bound). "
+        "Both estimates are confidence-based and both first calibrate the scores on the "
+        "reference (isotonic regression; "
         "docs/performance.md has the per-window agreement under covariate shift). "
-        f"Our estimated accuracy is within {max(errors):.3f} of the realized one in every window (mean {sum(errors) / len(errors):.4f}).",
+        f"Our estimated accuracy is within {max(errors):.3f} of the realized one in every "
+        f"window (mean {sum(errors) / len(errors):.4f}).",
     ]
 
 

@@ -9,8 +9,6 @@ Tansu with session.timeout.ms=6000) is not counted.
 
 from __future__ import annotations
 
-from bench import peak_rss_mb
-
 import io
 import json
 import os
@@ -25,6 +23,8 @@ from typing import Any
 
 import msgspec
 import yaml
+
+from bench import peak_rss_mb
 
 PARTITIONS = 4
 
@@ -314,21 +314,27 @@ def render(r: dict[str, Any]) -> str:
     for p in (1, 2):
         x = r[f"json_{p}p"]
         lines.append(
-            f"| **monitor run**, JSON, {p} process{'es' if p > 1 else ''} ({PARTITIONS} partitions) | **{x['events_per_s']:,.0f}** | {x['rss_mb']:.0f} | {x['checkpoint_mean_ms']:.1f} |"
+            f"| **monitor run**, JSON, {p} process{'es' if p > 1 else ''} ({PARTITIONS} "
+            f"partitions) | **{x['events_per_s']:,.0f}** | {x['rss_mb']:.0f} | "
+            f"{x['checkpoint_mean_ms']:.1f} |"
         )
     lines.append(
-        f"| share of the fastest raw JSON decoder (1 process) | {r['json_share_of_fastest']:.0%} | | |"
+        "| share of the fastest raw JSON decoder (1 process) | "
+        f"{r['json_share_of_fastest']:.0%} | | |"
     )
     lines.append(
-        f"| raw decode of the same Avro messages: fastavro.schemaless_reader | {r['avro_decoders']['fastavro.schemaless_reader']:,.0f} | | |"
+        "| raw decode of the same Avro messages: fastavro.schemaless_reader | "
+        f"{r['avro_decoders']['fastavro.schemaless_reader']:,.0f} | | |"
     )
     x = r["avro_1p"]
     lines.append(
-        f"| **monitor run**, Avro (raw binary), 1 process | **{x['events_per_s']:,.0f}** | {x['rss_mb']:.0f} | {x['checkpoint_mean_ms']:.1f} |"
+        f"| **monitor run**, Avro (raw binary), 1 process | **{x['events_per_s']:,.0f}** | "
+        f"{x['rss_mb']:.0f} | {x['checkpoint_mean_ms']:.1f} |"
     )
     lines.append(f"| share of fastavro's raw decode | {r['avro_share_of_fastavro']:.0%} | | |")
     lines.append(
-        f"\n{r['events']:,} JSON events and {r['avro_events']:,} Avro events, 20 numeric + 2 categorical features, produced first, then consumed."
+        f"\n{r['events']:,} JSON events and {r['avro_events']:,} Avro events, 20 numeric + "
+        "2 categorical features, produced first, then consumed."
     )
     return "\n".join(lines)
 

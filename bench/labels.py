@@ -7,14 +7,14 @@ records beyond it are looked up in SQL.
 
 from __future__ import annotations
 
-from bench import peak_rss_mb
-
 import json
 import subprocess
 import sys
 import tempfile
 import time
 from typing import Any
+
+from bench import peak_rss_mb
 
 
 def _child(n: str, cap: str) -> None:
@@ -123,7 +123,8 @@ def render(r: dict[str, Any]) -> str:
             else f"in-memory cap {x['cap']:,}: the rest looked up in SQL"
         )
         lines.append(
-            f"| {x['predictions']:,} predictions then their labels, {where} | {x['labels_per_s']:,.0f} | {x['rss_mb']:.0f} |"
+            f"| {x['predictions']:,} predictions then their labels, {where} | "
+            f"{x['labels_per_s']:,.0f} | {x['rss_mb']:.0f} |"
         )
     return "\n".join(lines)
 

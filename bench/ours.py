@@ -10,8 +10,6 @@ compute them.
 
 from __future__ import annotations
 
-from bench import peak_rss_mb
-
 import argparse
 import json
 import tempfile
@@ -22,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import peak_rss_mb
 from monitor.config import parse_config
 from monitor.engine import Engine, MemoryReferences
 from monitor.events import Decoded, ModelBatch
@@ -250,7 +249,8 @@ def main() -> None:
     result = run(args.mode, args.smoke)
     args.out.write_text(json.dumps(result, indent=1))
     print(
-        f"monitor {args.mode}: {result['events_per_s']:,.0f} events/s, {result['peak_rss_mb']:.0f} MB, agreement {result.get('agreement')}"
+        f"monitor {args.mode}: {result['events_per_s']:,.0f} events/s, "
+        f"{result['peak_rss_mb']:.0f} MB, agreement {result.get('agreement')}"
     )
 
 

@@ -7,8 +7,6 @@ Each measurement runs in a fresh subprocess (so peak RSS is its own) and is the 
 
 from __future__ import annotations
 
-from bench import peak_rss_mb
-
 import json
 import statistics
 import subprocess
@@ -18,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-
+from bench import peak_rss_mb
 from monitor.synth import (
     DriftSpec,
     StreamSpec,
@@ -239,10 +237,12 @@ def render(results: dict[str, Any]) -> str:
         lines.append(f"| raw decode: {name} (objects only) | {rate:,.0f} | |")
     r = results["replay"]
     lines.append(
-        f"| **monitor replay** end to end (read, decode, sketch, close, persist; SQLite) | **{r['events_per_s']:,.0f}** | {r['rss_mb']:.0f} |"
+        "| **monitor replay** end to end (read, decode, sketch, close, persist; SQLite) | "
+        f"**{r['events_per_s']:,.0f}** | {r['rss_mb']:.0f} |"
     )
     lines.append(
-        f"| share of the fastest raw decoder ({results['fastest_decoder']}) | {results['share_of_fastest']:.0%} | |"
+        f"| share of the fastest raw decoder ({results['fastest_decoder']}) | "
+        f"{results['share_of_fastest']:.0%} | |"
     )
     for group, label in (
         ("features", "numeric features"),

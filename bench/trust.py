@@ -192,7 +192,10 @@ def run(smoke: bool = False) -> dict[str, Any]:
 
 def render(r: dict[str, Any]) -> str:
     lines = [
-        "| feeder | good events | good events in closed windows | lost | dead letters (timestamp_out_of_range) | late drops |",
+        (
+            "| feeder | good events | good events in closed windows | lost | dead letters "
+            "(timestamp_out_of_range) | late drops |"
+        ),
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, label in (
@@ -201,10 +204,12 @@ def render(r: dict[str, Any]) -> str:
     ):
         x = r[name]
         lines.append(
-            f"| {label} | {x['good_events']:,} | {x['good_in_windows']:,} | {x['good_events'] - x['good_in_windows']:,} | "
+            f"| {label} | {x['good_events']:,} | {x['good_in_windows']:,} | "
+            f"{x['good_events'] - x['good_in_windows']:,} | "
             f"{x['out_of_range']:,} of {r['hostile_events']:,} | {x['late']:,} |"
         )
     lines.append(
-        f"\nOne hostile event after every 100th good one (timestamps {', '.join(map(str, HOSTILE))})."
+        "\nOne hostile event after every 100th good one (timestamps "
+        f"{', '.join(map(str, HOSTILE))})."
     )
     return "\n".join(lines)

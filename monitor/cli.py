@@ -51,7 +51,7 @@ def _since_ms(value: str | None) -> int | None:
             f"{value!r} is neither a time, epoch ms nor a duration such as 2h"
         ) from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+        parsed = parsed.replace(tzinfo=dt.UTC)
     return int(parsed.timestamp() * 1000)
 
 
@@ -177,7 +177,8 @@ def reference_build(
         f"; segments of {k}: {', '.join(v)} and other" for k, v in saved.plan.values.items()
     )
     click.echo(
-        f"reference {model_id} {model_version} version {saved.version}: {saved.rows} rows, columns {', '.join(saved.columns)}{segments}"
+        f"reference {model_id} {model_version} version {saved.version}: {saved.rows} rows, "
+        f"columns {', '.join(saved.columns)}{segments}"
     )
     click.echo(f"column kinds: {', '.join(k.line() for k in kinds)}")
     for warning in warnings:
@@ -247,12 +248,19 @@ def reference_show(
     for name, p in profile.columns.items():
         n = int(p.counts.sum())
         if p.kind == "numeric":
-            detail = f"range [{p.edges[0]:.4g}, {p.edges[-1]:.4g}], {p.inner_bins} bins, std {p.scale:.4g}"
+            detail = (
+                f"range [{p.edges[0]:.4g}, {p.edges[-1]:.4g}], {p.inner_bins} bins, std "
+                f"{p.scale:.4g}"
+            )
         else:
-            detail = f"{len(p.vocab)} categories: {', '.join(p.vocab[:5])}{' ...' if len(p.vocab) > 5 else ''}"
+            detail = (
+                f"{len(p.vocab)} categories: "
+                f"{', '.join(p.vocab[:5])}{' ...' if len(p.vocab) > 5 else ''}"
+            )
         rows.append([name, p.kind, n, p.missing / max(n + p.missing, 1), detail])
     click.echo(
-        f"reference {model_id} {profile.model_version} version {profile.version} ({profile.rows} rows from {profile.source or '-'})"
+        f"reference {model_id} {profile.model_version} version {profile.version} "
+        f"({profile.rows} rows from {profile.source or '-'})"
     )
     click.echo(table(["column", "kind", "values", "missing_rate", "profile"], rows))
 
@@ -325,7 +333,10 @@ def replay_cmd(
             dlq.close()
     drifted = [w for w in report.windows if w.dataset.drifted or w.dataset.prediction_drift]
     click.echo(
-        f"{report.events} events in {report.seconds:.2f} s ({report.rate:,.0f} events/s); {len(report.windows)} windows closed, {len(drifted)} with drift"
+        (
+            f"{report.events} events in {report.seconds:.2f} s ({report.rate:,.0f} events/s); "
+            f"{len(report.windows)} windows closed, {len(drifted)} with drift"
+        )
         + (f"; {report.labels} labels joined" if label_files else "")
     )
     if report.invalid:
@@ -358,7 +369,10 @@ def _drift_line(w: Any) -> str:
     "--segment",
     "-s",
     default="",
-    help="A segment (KEY=VALUE, VALUE 'other' for the rest), or '*' for the whole version and every segment; default the whole version.",
+    help=(
+        "A segment (KEY=VALUE, VALUE 'other' for the rest), or '*' for the whole version and "
+        "every segment; default the whole version."
+    ),
 )
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
@@ -547,7 +561,10 @@ def performance_cmd(
         click.echo(
             "\nconcept drift: "
             + ", ".join(
-                f"{d['model_version']} at {iso(d['detected_at'])} ({d['method']}, label #{d['position']})"
+                (
+                    f"{d['model_version']} at {iso(d['detected_at'])} ({d['method']}, label "
+                    f"#{d['position']})"
+                )
                 for d in drifts
             )
         )
@@ -664,7 +681,10 @@ def topics_create(config_path: str, bootstrap_servers: str | None) -> None:
     "--drift",
     "drifts",
     multiple=True,
-    help="FEATURE=SHIFT@AFTER[/KEY=VALUE], e.g. num_03=0.5@2m or num_03=0.5@2m/region=us (repeatable).",
+    help=(
+        "FEATURE=SHIFT@AFTER[/KEY=VALUE], e.g. num_03=0.5@2m or num_03=0.5@2m/region=us "
+        "(repeatable)."
+    ),
 )
 @click.option(
     "--segment",
@@ -819,7 +839,7 @@ def report_cmd(
 
 
 # -- alerts -------------------------------------------------------------------------------------
-from monitor.alerts.cli import alerts_group  # noqa: E402 (the group lives with the alerts)
+from monitor.alerts.cli import alerts_group
 
 main.add_command(alerts_group)
 

@@ -24,17 +24,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Mapping
 
-from sqlalchemy import Connection
-
 import msgspec
 import numpy as np
+from sqlalchemy import Connection
 
 from monitor.engine import BASELINE, PREVIOUS, ClosedWindow, Engine
 from monitor.events import ModelBatch
 from monitor.segments import split
-from monitor.windows import WindowSpec
 from monitor.sketches import Sketch
 from monitor.store import Store
+from monitor.windows import WindowSpec
 
 __all__ = ["SharedCloser", "global_watermark"]
 

@@ -10,7 +10,8 @@ mapped column that a file lacks under its source name is still found under its o
 >>> from monitor.config import ModelConfig
 >>> cfg = ModelConfig.model_validate({"features": {"amount": {"kind": "numeric", "source": "amt"}},
 ...     "columns": {"score": "y_pred_proba", "label": "repaid"}})
->>> rows = map_columns({"amt": [1.0, 2.0], "y_pred_proba": [0.2, 0.9], "repaid": ["0.0", "1.0"]}, cfg)
+>>> given = {"amt": [1.0, 2.0], "y_pred_proba": [0.2, 0.9], "repaid": ["0.0", "1.0"]}
+>>> rows = map_columns(given, cfg)
 >>> sorted(rows)
 ['amount', 'label', 'score']
 >>> kinds, warnings = inspect_columns(rows, cfg)

@@ -37,22 +37,22 @@ from monitor.stats import DEFAULT_THRESHOLDS, STATISTICS
 from monitor.values import category
 
 __all__ = [
-    "Config",
-    "ModelConfig",
-    "FeatureConfig",
+    "MAX_ALLOWED_LATENESS_MS",
+    "MAX_PANES_PER_WINDOW",
+    "AlertsConfig",
     "ColumnsConfig",
-    "Threshold",
-    "SegmentsConfig",
+    "Config",
+    "DeliveryConfig",
+    "EventTimeConfig",
+    "FeatureConfig",
     "KafkaConfig",
+    "ModelConfig",
+    "RuleConfig",
+    "SegmentsConfig",
+    "SinkConfig",
+    "Threshold",
     "load_config",
     "parse_duration_ms",
-    "RuleConfig",
-    "AlertsConfig",
-    "DeliveryConfig",
-    "SinkConfig",
-    "EventTimeConfig",
-    "MAX_PANES_PER_WINDOW",
-    "MAX_ALLOWED_LATENESS_MS",
 ]
 
 _UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -102,7 +102,7 @@ def parse_timestamp_ms(value: Any) -> int:
             f"expected an RFC 3339 time or epoch milliseconds, got {value!r}"
         ) from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+        parsed = parsed.replace(tzinfo=dt.UTC)
     return int(parsed.timestamp() * 1000)
 
 
@@ -247,7 +247,8 @@ class TopicsConfig(_Strict):
     format: Literal["json", "avro"] = "json"
 
 
-# -- alerts (rules per model; sinks, routes and delivery under ``alerts``; see docs/alerts.md) ------
+# -- alerts (rules per model; sinks, routes and delivery under ``alerts``; see docs/alerts.md)
+# ------
 RuleKind = Literal[
     "feature_drift",
     "prediction_drift",
@@ -305,7 +306,10 @@ class RuleConfig(_Strict):
     sinks: dict[Literal["warning", "critical"], tuple[str, ...]] = {}
     segments: bool = Field(
         False,
-        description="Also judge each segment's window (window rules); the alert's subject is then 'key=value' or 'key=value/feature'.",
+        description=(
+            "Also judge each segment's window (window rules); the alert's subject is then "
+            "'key=value' or 'key=value/feature'."
+        ),
     )
 
     @model_validator(mode="before")
@@ -342,11 +346,13 @@ class RuleConfig(_Strict):
             "data_quality",
         ):
             raise ValueError(
-                f"segments: a {self.kind} rule is judged on the model version; per segment are drift and data-quality rules"
+                f"segments: a {self.kind} rule is judged on the model version; per segment "
+                "are drift and data-quality rules"
             )
         if (self.compare == "value") != (self.baseline is None):
             raise ValueError(
-                "baseline: needed exactly when compare is drop, rise, relative_drop or relative_rise"
+                "baseline: needed exactly when compare is drop, rise, relative_drop or "
+                "relative_rise"
             )
         comparison = self.comparison
         if comparison is None:
@@ -393,7 +399,9 @@ class ModelConfig(_Strict):
     allowed_lateness: Duration = 0
     window_origin: Timestamp = Field(
         0,
-        description="Windows are aligned to this instant (RFC 3339 or epoch ms); default the epoch.",
+        description=(
+            "Windows are aligned to this instant (RFC 3339 or epoch ms); default the epoch."
+        ),
     )
     prediction: Literal["numeric", "categorical", "none"] = "categorical"
     score: bool = True
@@ -411,7 +419,10 @@ class ModelConfig(_Strict):
     min_events: int = Field(
         1000,
         ge=0,
-        description="A column with fewer values in a window is not judged for drift (its statistics are still reported).",
+        description=(
+            "A column with fewer values in a window is not judged for drift (its statistics "
+            "are still reported)."
+        ),
     )
     compare_previous: bool = False
     reference: ReferenceConfig = ReferenceConfig()
@@ -459,11 +470,13 @@ class ModelConfig(_Strict):
         for i, key in enumerate(self.segments.keys):
             if len(key) > MAX_SEGMENT_KEY_CHARS:
                 raise ValueError(
-                    f"segments.keys.{i}: a segment key has at most {MAX_SEGMENT_KEY_CHARS} characters"
+                    f"segments.keys.{i}: a segment key has at most {MAX_SEGMENT_KEY_CHARS} "
+                    "characters"
                 )
             if key in self.features or key in ("prediction", "score"):
                 raise ValueError(
-                    f"segments.keys.{i}: {key!r} is also a column; reference files hold segments as columns, so the names must differ"
+                    f"segments.keys.{i}: {key!r} is also a column; reference files hold "
+                    "segments as columns, so the names must differ"
                 )
         if self.slide is not None and (self.slide <= 0 or self.window % self.slide):
             raise ValueError("slide: must be positive and divide the window evenly")
@@ -500,7 +513,8 @@ class ModelConfig(_Strict):
             for feature in rule.features:
                 if feature not in columns:
                     raise ValueError(
-                        f"rules.{i}.features: unknown feature {feature!r}; configured: {sorted(self.features)}"
+                        f"rules.{i}.features: unknown feature {feature!r}; configured: "
+                        f"{sorted(self.features)}"
                     )
         return self
 
@@ -528,8 +542,9 @@ class ModelConfig(_Strict):
     def sources(self) -> dict[str, str]:
         """Each monitored column and role -> its column in reference files, where they differ.
 
-        >>> ModelConfig.model_validate({"features": {"amount": {"kind": "numeric", "source": "amt"}},
-        ...     "columns": {"label": "repaid"}}).sources()
+        >>> ModelConfig.model_validate(
+        ...     {"features": {"amount": {"kind": "numeric", "source": "amt"}},
+        ...      "columns": {"label": "repaid"}}).sources()
         {'label': 'repaid', 'amount': 'amt'}
         """
         features = {n: f.source for n, f in self.features.items() if f.source not in (None, n)}
@@ -683,7 +698,8 @@ class AlertsConfig(_Strict):
             for name in names:
                 if name not in self.sinks:
                     raise ValueError(
-                        f"routes.{severity}: unknown sink {name!r}; configured: {sorted(self.sinks)}"
+                        f"routes.{severity}: unknown sink {name!r}; configured: "
+                        f"{sorted(self.sinks)}"
                     )
         return self
 
@@ -705,7 +721,10 @@ class EventTimeConfig(_Strict):
     )
     max_ahead: Duration | None = Field(
         7 * 86_400_000,
-        description="monitor replay: events ahead of their file's watermark by more are dead letters (null: no bound).",
+        description=(
+            "monitor replay: events ahead of their file's watermark by more are dead letters "
+            "(null: no bound)."
+        ),
     )
     not_before: Timestamp | None = Field(
         None, description="Events before this instant are dead letters."
@@ -732,7 +751,8 @@ class Config(_Strict):
                     for name in names:
                         if name not in self.alerts.sinks:
                             raise ValueError(
-                                f"models.{model_id}.rules.{i}.sinks.{severity}: unknown sink {name!r}; "
+                                f"models.{model_id}.rules.{i}.sinks.{severity}: unknown "
+                                f"sink {name!r}; "
                                 f"configured: {sorted(self.alerts.sinks)}"
                             )
         return self
@@ -833,5 +853,8 @@ def _require_env_secrets(data: Any) -> None:
             ):
                 raise ConfigError(
                     f"alerts.sinks.{name}.{field_name}",
-                    "secrets come only from the environment: write ${VARIABLE} and set it where monitor runs",
+                    (
+                        "secrets come only from the environment: write ${VARIABLE} and set it "
+                        "where monitor runs"
+                    ),
                 )

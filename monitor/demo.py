@@ -36,7 +36,7 @@ from monitor.synth import (
     to_jsonl,
 )
 
-__all__ = ["run_demo", "run_live_demo", "demo_spec", "DEMO_DRIFT"]
+__all__ = ["DEMO_DRIFT", "demo_spec", "run_demo", "run_live_demo"]
 
 #: Drift injected from 60% of the stream on: two numeric mean shifts and a new category.
 DEMO_DRIFT = (("num_03", 0.5), ("num_07", 1.0), ("cat10", 0.3))
@@ -100,7 +100,8 @@ def _caught(windows: list[ClosedWindow]) -> None:
     )
     expected = sorted(f for f, _ in DEMO_DRIFT)
     click.echo(
-        f"\ndrifted features caught: {', '.join(caught) or 'none'} (injected: {', '.join(expected)})"
+        f"\ndrifted features caught: {', '.join(caught) or 'none'} (injected: "
+        f"{', '.join(expected)})"
     )
     feature, _, segment = DEMO_SEGMENT_DRIFT
     where = sorted(
@@ -113,7 +114,8 @@ def _caught(windows: list[ClosedWindow]) -> None:
         }
     )
     click.echo(
-        f"{feature} drift caught in segment(s): {', '.join(where) or 'none'} (injected: {segment} only)"
+        f"{feature} drift caught in segment(s): {', '.join(where) or 'none'} (injected: "
+        f"{segment} only)"
     )
 
 
@@ -155,7 +157,8 @@ def run_live_demo(workdir: Path, seconds: float = 60.0, rate: float = 500.0) -> 
     with EmbeddedBroker() as broker:
         servers = broker.bootstrap_servers
         click.echo(
-            f"started the embedded Tansu broker on {servers}; config {config_path}; database {cfg.database_url}"
+            f"started the embedded Tansu broker on {servers}; config {config_path}; "
+            f"database {cfg.database_url}"
         )
         create_topics(client_config(cfg, **{"bootstrap.servers": servers}), cfg)
         service = KafkaService(cfg, store, bootstrap_servers=servers, on_windows=collect)
@@ -165,7 +168,8 @@ def run_live_demo(workdir: Path, seconds: float = 60.0, rate: float = 500.0) -> 
         consumer.start()
         stopping = threading.Event()
         click.echo(
-            f"producing {rate:g} predictions/s for {seconds:g} s (labels 5 s later); drift into {_injected()} after {drift_after:g} s\n"
+            f"producing {rate:g} predictions/s for {seconds:g} s (labels 5 s later); drift "
+            f"into {_injected()} after {drift_after:g} s\n"
         )
         try:
             with MonitorClient(servers, model_id="demo", model_version="v1") as client:
@@ -219,7 +223,8 @@ def run_demo(workdir: Path, events: int = 200_000) -> None:
 
     report = replay(cfg, store, [events_file])
     click.echo(
-        f"replayed {report.events:,} events in {report.seconds:.2f} s ({report.rate:,.0f} events/s); {len(report.windows)} windows closed\n"
+        f"replayed {report.events:,} events in {report.seconds:.2f} s ({report.rate:,.0f} "
+        f"events/s); {len(report.windows)} windows closed\n"
     )
     for w in report.windows:
         status = window_status(w.columns) or "ok"

@@ -47,9 +47,9 @@ from monitor.drift import ColumnResult, DatasetResult, evaluate
 from monitor.event_time import OK, EventTimeGuard
 from monitor.events import BadEvent, Decoded, DecodedLabels, ModelBatch
 from monitor.join import JoinDelta, LabelJoin, join_key
+from monitor.layout import PREDICTION, SCORE, Layout
 from monitor.performance.drift_detectors import ConceptDriftMonitor, Detection
 from monitor.performance.pane import PerformancePane
-from monitor.layout import PREDICTION, SCORE, Layout
 from monitor.reference import ReferenceProfile
 from monitor.segments import SegmentPlan, population, split
 from monitor.sketches import Geometry, Sketch, accumulate, groups
@@ -57,12 +57,12 @@ from monitor.values import categories
 from monitor.windows import WindowSpec, windows_to_close
 
 __all__ = [
-    "Engine",
     "ClosedWindow",
+    "Engine",
     "EngineState",
-    "ReferenceSource",
     "MemoryReferences",
     "PaneKey",
+    "ReferenceSource",
 ]
 
 log = logging.getLogger(__name__)
@@ -483,7 +483,10 @@ class Engine:
         ]
         if lacking:  # a reference built before the keys were configured: no segments until rebuilt
             log.warning(
-                "reference %d of %s %s has no segments of %s (segments.keys): those segments are not monitored until the reference is rebuilt",
+                (
+                    "reference %d of %s %s has no segments of %s (segments.keys): those "
+                    "segments are not monitored until the reference is rebuilt"
+                ),
                 profile.version,
                 profile.model_id,
                 version,

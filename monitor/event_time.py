@@ -75,7 +75,8 @@ class EventTimeGuard:
             )
         if code == _AHEAD:
             return (
-                f"timestamp {ts} is more than {self.max_ahead_ms} ms ahead of its source's watermark "
+                f"timestamp {ts} is more than {self.max_ahead_ms} ms ahead of its source's "
+                "watermark "
                 f"{watermark} (event_time.max_ahead; after {FOLLOW_AFTER} such events in a row the "
                 "watermark follows them)"
             )

@@ -17,7 +17,7 @@ def iso(ms: int) -> str:
     >>> iso(0)
     '1970-01-01T00:00:00Z'
     """
-    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def window_json(row: dict[str, Any], late: int | None = 0) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from monitor.client import MonitorClient
 from monitor.config import ModelConfig, parse_duration_ms
 from monitor.synth import DriftSpec, FeatureSpec, StreamSpec, generate
 
-__all__ = ["parse_drift", "parse_segment", "stream_for", "run_generator", "GeneratorStats"]
+__all__ = ["GeneratorStats", "parse_drift", "parse_segment", "run_generator", "stream_for"]
 
 
 @dataclass

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from monitor.config import ModelConfig
 
-__all__ = ["Layout", "PREDICTION", "SCORE"]
+__all__ = ["PREDICTION", "SCORE", "Layout"]
 
 PREDICTION = "prediction"
 SCORE = "score"

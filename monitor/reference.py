@@ -42,10 +42,10 @@ if TYPE_CHECKING:  # monitor.performance imports this module
     from monitor.performance.calibration import CalibrationMap
 
 __all__ = [
-    "NumericProfile",
-    "CategoricalProfile",
-    "ReferenceProfile",
     "OUTER_BINS",
+    "CategoricalProfile",
+    "NumericProfile",
+    "ReferenceProfile",
     "category",
     "read_reference_rows",
 ]
@@ -223,7 +223,9 @@ class ReferenceProfile:
 
     >>> layout = Layout(numeric=("x",), categorical=())
     >>> rows = {"x": np.arange(300.0), "region": ["eu"] * 200 + ["us"] * 90 + [None] * 10}
-    >>> ref = ReferenceProfile.build("m", "1", layout, rows, fine_bins=10, segments=("region",), min_segment_rows=50)
+    >>> ref = ReferenceProfile.build(
+    ...     "m", "1", layout, rows, fine_bins=10, segments=("region",), min_segment_rows=50
+    ... )
     >>> ref.plan.values, ref.segments["region"]["eu"].rows, ref.segments["region"]["other"].rows
     ({'region': ('eu', 'us')}, 200, 300)
     """

@@ -26,7 +26,7 @@ from monitor.events import BadEvent, Decoded, DecodedLabels, EventDecoder, Label
 from monitor.store import Store
 from monitor.store.settings import check_geometry, check_replay_input
 
-__all__ = ["replay", "ReplayReport", "JOB", "SOURCE", "LABELS_SOURCE"]
+__all__ = ["JOB", "LABELS_SOURCE", "SOURCE", "ReplayReport", "replay"]
 
 #: A replay checkpoints under this job; predictions and labels are two sources that meet in the
 #: label join under the same key ("replay"), as a Kafka partition's two topics do.

@@ -311,7 +311,10 @@ def line_chart(
         return T + ph - (y - y0) / (y1 - y0) * ph
 
     out = [
-        f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">'
+        (
+            f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" '
+            f'height="{height}" role="img">'
+        )
     ]
     for t in ticks:
         label = _pct(t) if percent else _num(t)
@@ -324,23 +327,28 @@ def line_chart(
     for i, t in enumerate(_time_ticks(x0, x1, count)):
         anchor = "start" if i == 0 else "end" if i == count - 1 else "middle"
         out.append(
-            f'<text x="{sx(t):.1f}" y="{height - 10}" class="tick" text-anchor="{anchor}">{_when(int(t), span)}</text>'
+            f'<text x="{sx(t):.1f}" y="{height - 10}" class="tick" '
+            f'text-anchor="{anchor}">{_when(int(t), span)}</text>'
         )
     out.append(
-        f'<line x1="{L}" x2="{L}" y1="{T}" y2="{T + ph}" class="axis"/><line x1="{L}" x2="{L + pw}" y1="{T + ph}" y2="{T + ph}" class="axis"/>'
+        f'<line x1="{L}" x2="{L}" y1="{T}" y2="{T + ph}" class="axis"/><line x1="{L}" '
+        f'x2="{L + pw}" y1="{T + ph}" y2="{T + ph}" class="axis"/>'
     )
     labelled: list[float] = []
     for value, label, color in sorted(lines, reverse=True):
         if y0 <= value <= y1:
             at = sy(value)
             out.append(
-                f'<line x1="{L}" x2="{L + pw}" y1="{at:.1f}" y2="{at:.1f}" stroke="{color}" stroke-dasharray="5 4" stroke-width="1.2"><title>{_e(label)} {_num(value)}</title></line>'
+                f'<line x1="{L}" x2="{L + pw}" y1="{at:.1f}" y2="{at:.1f}" '
+                f'stroke="{color}" stroke-dasharray="5 4" '
+                f'stroke-width="1.2"><title>{_e(label)} {_num(value)}</title></line>'
             )
             if all(
                 abs(at - other) >= 12 for other in labelled
             ):  # labels of close lines would overlap
                 out.append(
-                    f'<text x="{L + 4}" y="{at - 4:.1f}" class="tick" fill="{color}">{_e(label)}</text>'
+                    f'<text x="{L + 4}" y="{at - 4:.1f}" class="tick" '
+                    f'fill="{color}">{_e(label)}</text>'
                 )
                 labelled.append(at)
     for s in series:
@@ -355,17 +363,23 @@ def line_chart(
             if len(run) > 1:
                 d = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in run)
                 out.append(
-                    f'<polyline points="{d}" fill="none" stroke="{s.color}" stroke-width="2"{dash}/>'
+                    f'<polyline points="{d}" fill="none" stroke="{s.color}" '
+                    f'stroke-width="2"{dash}/>'
                 )
         if len([p for p in s.points if p[1] is not None]) <= 60:
             for x, y in s.points:
                 if y is not None:
                     out.append(
-                        f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.6" fill="{s.color}"><title>{_e(s.name)} {_when(int(x))}: {_pct(y) if percent else _num(y, 4)}</title></circle>'
+                        f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.6" '
+                        f'fill="{s.color}"><title>{_e(s.name)} {_when(int(x))}: '
+                        f"{_pct(y) if percent else _num(y, 4)}</title></circle>"
                     )
     out.append("</svg>")
     legend = "".join(
-        f'<span class="key"><i style="background:{s.color}"></i>{_e(s.name)}{" (dashed)" if s.dashed else ""}</span>'
+        (
+            '<span class="key"><i '
+            f'style="background:{s.color}"></i>{_e(s.name)}{" (dashed)" if s.dashed else ""}</span>'
+        )
         for s in series
         if len(series) > 1
     )
@@ -396,12 +410,16 @@ def bar_chart(
         return T + ph - y / ticks[-1] * ph
 
     out = [
-        f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">'
+        (
+            f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" '
+            f'height="{height}" role="img">'
+        )
     ]
     for t in ticks:
         out.append(f'<line x1="{L}" x2="{L + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" class="grid"/>')
         out.append(
-            f'<text x="{L - 6}" y="{sy(t) + 4:.1f}" class="tick" text-anchor="end">{_pct(t) if percent else _num(t)}</text>'
+            f'<text x="{L - 6}" y="{sy(t) + 4:.1f}" class="tick" '
+            f'text-anchor="end">{_pct(t) if percent else _num(t)}</text>'
         )
     step = max(1, math.ceil(n / 24))
     for i, label in enumerate(labels):
@@ -409,17 +427,22 @@ def bar_chart(
             v = vals[i]
             x = L + i * slot + slot * 0.1 + g * bw
             out.append(
-                f'<rect x="{x:.1f}" y="{sy(v):.1f}" width="{max(bw - 1, 1):.1f}" height="{max(T + ph - sy(v), 0):.1f}" fill="{color}"><title>{_e(name)} {_e(label)}: {_pct(v) if percent else _num(v)}</title></rect>'
+                f'<rect x="{x:.1f}" y="{sy(v):.1f}" width="{max(bw - 1, 1):.1f}" '
+                f'height="{max(T + ph - sy(v), 0):.1f}" fill="{color}"><title>{_e(name)} '
+                f"{_e(label)}: {_pct(v) if percent else _num(v)}</title></rect>"
             )
         if i % step == 0 or i == n - 1:
             cx = L + i * slot + slot / 2
             out.append(
-                f'<text class="tick" text-anchor="end" transform="translate({cx:.1f},{T + ph + 10}) rotate(-35)">{_e(label[:18])}</text>'
+                '<text class="tick" text-anchor="end" '
+                f'transform="translate({cx:.1f},{T + ph + 10}) '
+                f'rotate(-35)">{_e(label[:18])}</text>'
             )
     out.append(f'<line x1="{L}" x2="{L + pw}" y1="{T + ph}" y2="{T + ph}" class="axis"/>')
     if note_x:
         out.append(
-            f'<text x="{L + pw}" y="{height - 2}" class="tick" text-anchor="end">{_e(note_x)}</text>'
+            f'<text x="{L + pw}" y="{height - 2}" class="tick" '
+            f'text-anchor="end">{_e(note_x)}</text>'
         )
     out.append("</svg>")
     legend = "".join(
@@ -445,7 +468,8 @@ def heatmap(
     for i, f in enumerate(data.features):
         y = T + i * ch
         out.append(
-            f'<text x="{L - 8}" y="{y + ch / 2 + 4:.1f}" class="label" text-anchor="end">{_e(f)}</text>'
+            f'<text x="{L - 8}" y="{y + ch / 2 + 4:.1f}" class="label" '
+            f'text-anchor="end">{_e(f)}</text>'
         )
         for j, (start, end) in enumerate(data.windows):
             row = data.cells.get((f, start))
@@ -458,26 +482,34 @@ def heatmap(
             value = (row["statistics"] or {}).get(statistic)
             fill = "url(#base)" if row["baseline"] else heat_color(value, threshold)
             tip = (
-                f"{f} {_when(start)}–{_when(end)[11:]}: {statistic}={_num(value, 4)}, severity {row['severity']}, {row['count']} events"
-                + (" (baseline)" if row["baseline"] else "")
-            )
+                f"{f} {_when(start)}–{_when(end)[11:]}: {statistic}={_num(value, 4)}, "
+                f"severity {row['severity']}, {row['count']} events"
+            ) + (" (baseline)" if row["baseline"] else "")
             out.append(
-                f'<rect x="{x:.1f}" y="{y}" width="{cw:.1f}" height="{ch}" fill="{fill}" stroke="#fff" stroke-width="{1 if cw > 4 else 0}"><title>{_e(tip)}</title></rect>'
+                f'<rect x="{x:.1f}" y="{y}" width="{cw:.1f}" height="{ch}" fill="{fill}" '
+                'stroke="#fff" '
+                f'stroke-width="{1 if cw > 4 else 0}"><title>{_e(tip)}</title></rect>'
             )
             if row["drift"] and cw >= 5:
                 out.append(
-                    f'<circle cx="{x + cw / 2:.1f}" cy="{y + ch / 2}" r="{min(3.2, cw / 4):.1f}" fill="#212121"/>'
+                    f'<circle cx="{x + cw / 2:.1f}" cy="{y + ch / 2}" '
+                    f'r="{min(3.2, cw / 4):.1f}" fill="#212121"/>'
                 )
     every = max(1, math.ceil(100 / cw))  # a time label (window start) every ~100 px
     for j in range(0, n, every):
         x = L + j * cw
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{h - B}" y2="{h - B + 6}" class="axis"/>')
         out.append(
-            f'<text x="{x + 2:.1f}" y="{h - 14}" class="tick">{_when(data.windows[j][0], span)}</text>'
+            f'<text x="{x + 2:.1f}" y="{h - 14}" '
+            f'class="tick">{_when(data.windows[j][0], span)}</text>'
         )
     out.insert(
         1,
-        '<defs><pattern id="base" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#eeeeee"/><line x1="0" y1="0" x2="0" y2="6" stroke="#bdbdbd" stroke-width="2"/></pattern></defs>',
+        (
+            '<defs><pattern id="base" width="6" height="6" patternUnits="userSpaceOnUse" '
+            'patternTransform="rotate(45)"><rect width="6" height="6" fill="#eeeeee"/><line '
+            'x1="0" y1="0" x2="0" y2="6" stroke="#bdbdbd" stroke-width="2"/></pattern></defs>'
+        ),
     )
     out.append("</svg>")
     return "".join(out)
@@ -490,7 +522,8 @@ def heat_legend(statistic: str, threshold: Threshold | None) -> str:
         f'<span class="swatch" style="background:{heat_color(v, threshold)}"></span>' for v in stops
     )
     return (
-        f'<div class="legend">{_e(statistic)}: {cells} <span>0 → warning {_num(w)} → critical {_num(c)} → {_num(2 * c)}+</span>'
+        f'<div class="legend">{_e(statistic)}: {cells} <span>0 → warning {_num(w)} → '
+        f"critical {_num(c)} → {_num(2 * c)}+</span>"
         '<span class="key"><i class="dot"></i>drift flagged (any statistic or data quality)</span>'
         '<span class="key"><i class="hatch"></i>baseline window</span>'
         '<span class="key"><i style="background:#e0e0e0"></i>not computed</span></div>'
@@ -543,40 +576,57 @@ def _range_chart(
         return T + ph - y / ticks[-1] * ph
 
     out = [
-        f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">'
+        (
+            f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" '
+            f'height="{height}" role="img">'
+        )
     ]
     for t in ticks:
         out.append(
-            f'<line x1="{L}" x2="{L + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" class="grid"/><text x="{L - 6}" y="{sy(t) + 4:.1f}" class="tick" text-anchor="end">{_pct(t)}</text>'
+            f'<line x1="{L}" x2="{L + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" '
+            f'class="grid"/><text x="{L - 6}" y="{sy(t) + 4:.1f}" class="tick" '
+            f'text-anchor="end">{_pct(t)}</text>'
         )
     if cmin is not None and cmax is not None:
         a, b = sx(max(cmin, x0)), sx(min(cmax, x1))
         out.append(
-            f'<rect x="{a:.1f}" y="{T}" width="{max(b - a, 2):.1f}" height="{ph}" fill="{_CUR_COLOR}" opacity="0.16"/>'
+            f'<rect x="{a:.1f}" y="{T}" width="{max(b - a, 2):.1f}" height="{ph}" '
+            f'fill="{_CUR_COLOR}" opacity="0.16"/>'
         )
         for x in (a, b):
             out.append(
-                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{T}" y2="{T + ph}" stroke="{_CUR_COLOR}" stroke-width="2"/>'
+                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{T}" y2="{T + ph}" '
+                f'stroke="{_CUR_COLOR}" stroke-width="2"/>'
             )
         out.append(
-            f'<text x="{a + 3:.1f}" y="{T - 8}" class="tick" fill="{_CUR_COLOR}">{"← " if clipped_lo else ""}window min {_num(cmin)}</text>'
+            f'<text x="{a + 3:.1f}" y="{T - 8}" class="tick" '
+            f'fill="{_CUR_COLOR}">{"← " if clipped_lo else ""}window min '
+            f"{_num(cmin)}</text>"
         )
         out.append(
-            f'<text x="{b - 3:.1f}" y="{T - 8}" class="tick" fill="{_CUR_COLOR}" text-anchor="end">window max {_num(cmax)}{" →" if clipped_hi else ""}</text>'
+            f'<text x="{b - 3:.1f}" y="{T - 8}" class="tick" fill="{_CUR_COLOR}" '
+            f'text-anchor="end">window max {_num(cmax)}{" →" if clipped_hi else ""}</text>'
         )
     for i, share in enumerate(shares):
         a, b = sx(display[i]), sx(display[i + 1])
         out.append(
-            f'<rect x="{a:.1f}" y="{sy(share):.1f}" width="{max(b - a - 0.5, 0.5):.1f}" height="{T + ph - sy(share):.1f}" fill="{_REF_COLOR}" opacity="0.85"><title>reference [{_num(display[i])}, {_num(display[i + 1])}): {_pct(share)}</title></rect>'
+            f'<rect x="{a:.1f}" y="{sy(share):.1f}" width="{max(b - a - 0.5, 0.5):.1f}" '
+            f'height="{T + ph - sy(share):.1f}" fill="{_REF_COLOR}" '
+            f'opacity="0.85"><title>reference [{_num(display[i])}, '
+            f"{_num(display[i + 1])}): {_pct(share)}</title></rect>"
         )
     for t in _ticks(x0, x1, 6):
         if x0 <= t <= x1:
             out.append(
-                f'<text x="{sx(t):.1f}" y="{height - 10}" class="tick" text-anchor="middle">{_num(t)}</text>'
+                f'<text x="{sx(t):.1f}" y="{height - 10}" class="tick" '
+                f'text-anchor="middle">{_num(t)}</text>'
             )
     out.append(f'<line x1="{L}" x2="{L + pw}" y1="{T + ph}" y2="{T + ph}" class="axis"/></svg>')
     out.append(
-        f'<div class="legend"><span class="key"><i style="background:{_REF_COLOR}"></i>reference distribution</span><span class="key"><i style="background:{_CUR_COLOR};opacity:.5"></i>window range [min, max]</span></div>'
+        '<div class="legend"><span class="key"><i '
+        f'style="background:{_REF_COLOR}"></i>reference distribution</span><span '
+        f'class="key"><i style="background:{_CUR_COLOR};opacity:.5"></i>window range [min, '
+        "max]</span></div>"
     )
     return "".join(out)
 
@@ -671,7 +721,11 @@ def _stats_table(profile: NumericProfile | CategoricalProfile | None, row: dict[
             rows.append((name, "", _num(s[name], 4)))
     body = "".join(f"<tr><th>{_e(a)}</th><td>{b}</td><td>{c}</td></tr>" for a, b, c in rows)
     sev = row["severity"]
-    return f'<table class="stats"><thead><tr><th></th><th>reference</th><th>window</th></tr></thead><tbody>{body}<tr><th>severity</th><td></td><td><b style="color:{_SEVERITY_COLOR.get(sev, "#000")}">{_e(sev)}</b></td></tr></tbody></table>'
+    return (
+        '<table class="stats"><thead><tr><th></th><th>reference</th><th>window</th></tr></thead>'
+        f"<tbody>{body}<tr><th>severity</th><td></td><td><b "
+        f'style="color:{_SEVERITY_COLOR.get(sev, "#000")}">{_e(sev)}</b></td></tr></tbody></table>'
+    )
 
 
 def _stat(row: dict[str, Any] | None, statistic: str) -> float | None:
@@ -691,10 +745,17 @@ def _feature_card(data: ReportData, v: VersionData, feature: str) -> str:
         caption = "Reference and window shares over the same bins."
     elif isinstance(profile, NumericProfile):
         chart = _range_chart(profile, row)
-        caption = "Reference: its central 99%. The store keeps statistics per window, not its histogram: the window is drawn by its range [min, max]; its shares and distances to the reference are in the table."
+        caption = (
+            "Reference: its central 99%. The store keeps statistics per window, not its "
+            "histogram: the window is drawn by its range [min, max]; its shares and distances "
+            "to the reference are in the table."
+        )
     elif isinstance(profile, CategoricalProfile):
         chart = _categorical_chart(profile, row)
-        caption = "Reference shares per category; for the window the store keeps the share of unseen values (and the most frequent ones)."
+        caption = (
+            "Reference shares per category; for the window the store keeps the share of unseen "
+            "values (and the most frequent ones)."
+        )
     else:
         chart, caption = '<p class="empty">no reference profile for this column</p>', ""
     points = [(e, _stat(v.cells.get((feature, s)), data.statistic)) for s, e in v.windows]
@@ -710,10 +771,13 @@ def _feature_card(data: ReportData, v: VersionData, feature: str) -> str:
         [Series(data.statistic, "#37474f", points)], width=420, height=170, lines=lines
     )
     return (
-        f'<div class="card feature"><h3>{_e(feature)} <span class="badge {_e(row["severity"])}">{_e(row["severity"])}</span>'
-        f'<span class="sub">window {_when(start)} – {_when(end)} UTC · drifted in {len(drifted)} of {len(v.windows)} windows</span></h3>'
+        f'<div class="card feature"><h3>{_e(feature)} <span class="badge '
+        f'{_e(row["severity"])}">{_e(row["severity"])}</span>'
+        f'<span class="sub">window {_when(start)} – {_when(end)} UTC · drifted in '
+        f"{len(drifted)} of {len(v.windows)} windows</span></h3>"
         f'<div class="cols"><div>{chart}<p class="caption">{_e(caption)}</p></div>'
-        f"<div>{_stats_table(profile, row)}<h4>{_e(data.statistic)} over time</h4>{trend}</div></div></div>"
+        f"<div>{_stats_table(profile, row)}<h4>{_e(data.statistic)} over "
+        f"time</h4>{trend}</div></div></div>"
     )
 
 
@@ -729,27 +793,54 @@ def _summary(data: ReportData) -> str:
         events = sum(s["events"] for s in v.summaries)
         late = sum(v.late.values())
         ref = (
-            f"reference v{v.reference.version} ({v.reference.rows:,} rows{', ' + _e(v.reference.source) if v.reference.source else ''})"
+            (
+                f"reference v{v.reference.version} ({v.reference.rows:,} "
+                f"rows{', ' + _e(v.reference.source) if v.reference.source else ''})"
+            )
             if v.reference
             else "no reference"
         )
         cards.append(
-            f'<div class="kpis"><div class="kpi"><span>version</span><b>{_e(v.version)}</b><small>{ref}</small></div>'
-            f'<div class="kpi"><span>windows</span><b>{n}</b><small>{_when(v.windows[0][0])} – {_when(v.windows[-1][1])} UTC</small></div>'
-            f'<div class="kpi"><span>windows with drift</span><b>{drifted_windows}</b><small>{_pct(drifted_windows / n if n else 0)} of the windows</small></div>'
-            f'<div class="kpi"><span>features that drifted</span><b>{len(features)}</b><small>{_e(", ".join(features[:8]) + (" …" if len(features) > 8 else "")) or "none"}</small></div>'
-            f'<div class="kpi"><span>latest window</span><b class="{_e(sev)}">{_e(sev)}</b><small>{_pct(latest["drifted_share"]) if latest else "–"} of features drifted</small></div>'
-            f'<div class="kpi"><span>events</span><b>{events:,}</b><small>{late:,} late</small></div></div>'
+            '<div class="kpis"><div '
+            f'class="kpi"><span>version</span><b>{_e(v.version)}</b><small>{ref}</small></div>'
+            "<div "
+            f'class="kpi"><span>windows</span><b>{n}</b><small>{_when(v.windows[0][0])} – '
+            f"{_when(v.windows[-1][1])} UTC</small></div>"
+            '<div class="kpi"><span>windows with '
+            f"drift</span><b>{drifted_windows}</b><small>{_pct(drifted_windows / n if n else 0)} "
+            "of the windows</small></div>"
+            '<div class="kpi"><span>features that '
+            f"drifted</span><b>{len(features)}</b><small>"
+            f"{_e(', '.join(features[:8]) + (' …' if len(features) > 8 else '')) or 'none'}"
+            "</small></div>"
+            '<div class="kpi"><span>latest window</span><b '
+            f'class="{_e(sev)}">{_e(sev)}</b>'
+            f"<small>{_pct(latest['drifted_share']) if latest else '–'} "
+            "of features drifted</small></div>"
+            f'<div class="kpi"><span>events</span><b>{events:,}</b><small>{late:,} '
+            "late</small></div></div>"
         )
     return "".join(cards)
 
 
+def _drifted_text(row: dict[str, Any], least: int) -> str:
+    """What drifted in a segment's window, or why it was not judged."""
+    if row["events"] < least:
+        return f"not judged: fewer than min_events ({least:,}) events"
+    return _e(", ".join(row["drifted_features"]) or "none")
+
+
 def _version_section(data: ReportData, v: VersionData) -> str:
     parts = [
-        f'<section id="version-{_e(v.version)}"><h2>Drift per feature over time <span class="sub">version {_e(v.version)}</span></h2>'
+        (
+            f'<section id="version-{_e(v.version)}"><h2>Drift per feature over time <span '
+            f'class="sub">version {_e(v.version)}</span></h2>'
+        )
     ]
     parts.append(
-        f'<div class="card scroll">{heatmap(v, data.statistic, data.threshold)}{heat_legend(data.statistic, data.threshold)}</div>'
+        '<div class="card scroll">'
+        f"{heatmap(v, data.statistic, data.threshold)}"
+        f"{heat_legend(data.statistic, data.threshold)}</div>"
     )
     share = [(s["window_end"], s["drifted_share"]) for s in v.summaries]
     events = [(s["window_end"], float(s["events"])) for s in v.summaries]
@@ -779,7 +870,8 @@ def _version_section(data: ReportData, v: VersionData) -> str:
         ),
     )
     parts.append(
-        '<h2>Reference vs current <span class="sub">drifted features, worst first (latest window where each drifted)</span></h2>'
+        '<h2>Reference vs current <span class="sub">drifted features, worst first (latest '
+        "window where each drifted)</span></h2>"
     )
     if not ranked:
         parts.append('<p class="empty card">No feature drifted in these windows.</p>')
@@ -787,7 +879,8 @@ def _version_section(data: ReportData, v: VersionData) -> str:
         parts.append(_feature_card(data, v, f))
     if len(ranked) > DRIFTED_SHOWN:
         parts.append(
-            f'<p class="caption">{len(ranked) - DRIFTED_SHOWN} more drifted features: {_e(", ".join(ranked[DRIFTED_SHOWN:]))}.</p>'
+            f'<p class="caption">{len(ranked) - DRIFTED_SHOWN} more drifted features: '
+            f"{_e(', '.join(ranked[DRIFTED_SHOWN:]))}.</p>"
         )
     parts.append("</section>")
     return "".join(parts)
@@ -808,7 +901,8 @@ _SEGMENT_COLORS = (
 
 
 def _segments(data: ReportData, v: VersionData) -> str:
-    """Dataset drift share per segment over time, and what drifted in each segment's latest window."""
+    """Dataset drift share per segment over time, and what drifted in each segment's latest
+    window."""
     ds = data.model.drift_share
     series = [
         Series(
@@ -820,12 +914,14 @@ def _segments(data: ReportData, v: VersionData) -> str:
     ]
     least = data.model.min_events
     latest = "".join(
-        f'<tr><th>{_e(seg)}</th><td class="{_e(rows[-1]["severity"])}">{_e(rows[-1]["severity"])}</td><td>{rows[-1]["events"]:,}</td>'
-        f"<td>{_e(', '.join(rows[-1]['drifted_features']) or 'none') if rows[-1]['events'] >= least else f'not judged: fewer than min_events ({least:,}) events'}</td></tr>"
+        f"<tr><th>{_e(seg)}</th><td "
+        f'class="{_e(rows[-1]["severity"])}">{_e(rows[-1]["severity"])}</td><td>{rows[-1]["events"]:,}</td>'
+        f"<td>{_drifted_text(rows[-1], least)}</td></tr>"
         for seg, rows in sorted(v.segments.items())
     )
     return (
-        '<h2>Drift per segment <span class="sub">each segment against its own part of the reference (segments.keys)</span></h2>'
+        '<h2>Drift per segment <span class="sub">each segment against its own part of the '
+        "reference (segments.keys)</span></h2>"
         '<div class="cols"><div class="card"><h3>Dataset drift share per segment</h3>'
         + line_chart(
             series,
@@ -836,7 +932,11 @@ def _segments(data: ReportData, v: VersionData) -> str:
                 (ds.critical, "critical", _SEVERITY_COLOR["critical"]),
             ],
         )
-        + '</div><div class="card"><h3>Latest window per segment</h3><table class="stats"><thead><tr><th>segment</th><th>severity</th><th>events</th><th>drifted features</th></tr></thead>'
+        + (
+            '</div><div class="card"><h3>Latest window per segment</h3><table '
+            'class="stats"><thead><tr><th>segment</th><th>severity</th><th>events</th><th>drifted '
+            "features</th></tr></thead>"
+        )
         + f"<tbody>{latest}</tbody></table></div></div>"
     )
 
@@ -844,9 +944,10 @@ def _segments(data: ReportData, v: VersionData) -> str:
 def _performance(data: ReportData) -> str:
     head = '<section id="performance"><h2>Performance: realized vs estimated</h2>'
     if not data.performance:
-        return (
-            head
-            + '<p class="empty card">No performance recorded for this model yet: realized performance needs labels joined to predictions, estimated performance a configured estimator.</p></section>'
+        return head + (
+            '<p class="empty card">No performance recorded for this model yet: realized '
+            "performance needs labels joined to predictions, estimated performance a "
+            "configured estimator.</p></section>"
         )
     by_metric: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in data.performance:
@@ -868,7 +969,8 @@ def _performance(data: ReportData) -> str:
             math.floor(max(0.0, min(values, default=0.0) - 0.05) * 10) / 10
         )  # zoom in on the metric's range
         cards.append(
-            f'<div class="card"><h3>{_e(metric)} <span class="sub">version {_e(version)}</span></h3>{line_chart(series, y_min=low)}</div>'
+            f'<div class="card"><h3>{_e(metric)} <span class="sub">version '
+            f"{_e(version)}</span></h3>{line_chart(series, y_min=low)}</div>"
         )
     return head + '<div class="cols">' + "".join(cards) + "</div></section>"
 
@@ -903,19 +1005,25 @@ def _alerts(data: ReportData) -> str:
     for i, (name, spans) in enumerate(sorted(lanes.items())):
         y = T + i * lh
         out.append(
-            f'<text x="{L - 8}" y="{y + 15}" class="label" text-anchor="end">{_e(name[:40])}</text><line x1="{L}" x2="{L + pw}" y1="{y + lh / 2}" y2="{y + lh / 2}" class="grid"/>'
+            f'<text x="{L - 8}" y="{y + 15}" class="label" '
+            f'text-anchor="end">{_e(name[:40])}</text><line x1="{L}" x2="{L + pw}" '
+            f'y1="{y + lh / 2}" y2="{y + lh / 2}" class="grid"/>'
         )
         for a in spans:
             end = a.get("resolved_ms") or x1
             color = _SEVERITY_COLOR.get(a.get("severity", ""), "#c62828")
             state = "firing" if a.get("resolved_ms") is None else "resolved"
             out.append(
-                f'<rect x="{sx(a["started_ms"]):.1f}" y="{y + 3}" width="{max(sx(end) - sx(a["started_ms"]), 3):.1f}" height="{lh - 6}" rx="3" fill="{color}"><title>{_e(name)}: {_e(a.get("severity", ""))} {_when(a["started_ms"])} – {_when(end)} ({state})</title></rect>'
+                f'<rect x="{sx(a["started_ms"]):.1f}" y="{y + 3}" '
+                f'width="{max(sx(end) - sx(a["started_ms"]), 3):.1f}" height="{lh - 6}" '
+                f'rx="3" fill="{color}"><title>{_e(name)}: {_e(a.get("severity", ""))} '
+                f"{_when(a['started_ms'])} – {_when(end)} ({state})</title></rect>"
             )
     for i, t in enumerate(_time_ticks(x0, x1, 6)):
         anchor = "start" if i == 0 else "end" if i == 5 else "middle"
         out.append(
-            f'<text x="{sx(t):.1f}" y="{h - 8}" class="tick" text-anchor="{anchor}">{_when(int(t), int(x1 - x0))}</text>'
+            f'<text x="{sx(t):.1f}" y="{h - 8}" class="tick" '
+            f'text-anchor="{anchor}">{_when(int(t), int(x1 - x0))}</text>'
         )
     out.append("</svg>")
     legend = "".join(
@@ -923,9 +1031,8 @@ def _alerts(data: ReportData) -> str:
         for s, c in _SEVERITY_COLOR.items()
         if s != "ok"
     )
-    return (
-        head
-        + f'<div class="card scroll">{"".join(out)}<div class="legend">{legend}</div></div></section>'
+    return head + (
+        f'<div class="card scroll">{"".join(out)}<div class="legend">{legend}</div></div></section>'
     )
 
 
@@ -945,7 +1052,7 @@ svg.chart{display:block;max-width:100%;height:auto}svg .grid{stroke:#e9ecef}svg 
 .swatch{display:inline-block;width:22px;height:12px}table.stats{border-collapse:collapse;width:100%;font-size:13px}table.stats th,table.stats td{text-align:left;padding:3px 8px;border-bottom:1px solid #f1f3f5}
 table.stats thead th{color:#868e96;font-weight:600;font-size:12px}table.stats tbody th{font-weight:500;color:#495057;width:42%}.caption{color:#868e96;font-size:12px;margin:4px 0 0}
 .empty{color:#868e96}.feature h3{display:flex;align-items:center;flex-wrap:wrap}footer{color:#868e96;font-size:12px;padding:0 32px 24px}
-"""
+"""  # noqa: E501 (a style sheet, minified: one line per group of rules)
 
 
 def render(data: ReportData) -> str:
@@ -962,11 +1069,15 @@ def render(data: ReportData) -> str:
         else ""
     )
     body = [
-        f"<header><h1>{_e(title)}</h1><p>{window} · {len(data.model.features)} features · {_e(stat_note)} · generated {_when(data.generated_ms)} UTC</p></header><main>"
+        (
+            f"<header><h1>{_e(title)}</h1><p>{window} · {len(data.model.features)} features · "
+            f"{_e(stat_note)} · generated {_when(data.generated_ms)} UTC</p></header><main>"
+        )
     ]
     if not data.versions:
         body.append(
-            '<p class="empty card">No closed windows for this model (yet). Run <code>monitor run</code> or <code>monitor replay</code> first.</p>'
+            '<p class="empty card">No closed windows for this model (yet). Run '
+            "<code>monitor run</code> or <code>monitor replay</code> first.</p>"
         )
     else:
         body.append(_summary(data))
@@ -975,7 +1086,8 @@ def render(data: ReportData) -> str:
     body.append(_performance(data))
     body.append(_alerts(data))
     body.append(
-        "</main><footer>monitor report · every chart is inline SVG; hover a cell or point for its values.</footer>"
+        "</main><footer>monitor report · every chart is inline SVG; hover a cell or point "
+        "for its values.</footer>"
     )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

@@ -31,7 +31,7 @@ import numpy as np
 from monitor.limits import MAX_SEGMENT_VALUE_CHARS
 from monitor.values import categories
 
-__all__ = ["SegmentPlan", "OTHER", "SEP", "population", "split", "top_values"]
+__all__ = ["OTHER", "SEP", "SegmentPlan", "population", "split", "top_values"]
 
 #: The segment value that collects the values beyond the monitored ones.
 OTHER = "other"

@@ -11,8 +11,8 @@ The rules (docs/events.md, "Values and types"):
 
 - a boolean is ``"true"`` or ``"false"``, and so is a string spelling one (true, True, TRUE);
 - a number is spelled as JSON spells it, an integral one without its fraction (``1.0`` is
-  ``"1"``, below 2**53); a string that is a JSON number is that number (``"2.50"`` is ``"2.5"``), but a
-  string that is not one stays text (``"01234"``, a post code, keeps its zero);
+  ``"1"``, below 2**53); a string that is a JSON number is that number (``"2.50"`` is
+  ``"2.5"``), but a string that is not one stays text (``"01234"``, a post code, keeps its zero);
 - a missing value (None, NaN, an infinity) is None: it counts as missing, not as a category;
 - anything else is its ``str``.
 

@@ -158,7 +158,10 @@ models:
         (("window: 1h", "window: 0"), "models.fraud.window: must be positive"),
         (
             ("window: 1h", "window: soon"),
-            "models.fraud.window: expected a duration such as '90s', '5m', '1h' or '7d', got 'soon'",
+            (
+                "models.fraud.window: expected a duration such as '90s', '5m', '1h' or '7d', "
+                "got 'soon'"
+            ),
         ),
         (
             ("window: 1h", "window: 1h\n    statistics: [psi, hellinger]"),
@@ -231,7 +234,8 @@ def test_config_validate_of_a_missing_file_is_a_usage_error(tmp_path):
 def test_config_validate_substitutes_environment_variables(tmp_path, monkeypatch):
     path = tmp_path / "env.yaml"
     path.write_text(
-        "database_url: ${MONITOR_TEST_DB_URL}\nmodels: {a: {features: {x: {kind: numeric}}}, b: {features: {y: {kind: categorical}}}}\n"
+        "database_url: ${MONITOR_TEST_DB_URL}\nmodels: {a: {features: {x: {kind: "
+        "numeric}}}, b: {features: {y: {kind: categorical}}}}\n"
     )
     result = sqlite_runner(tmp_path)("config", "validate", path)
     assert result.exit_code == 0 and result.stdout.endswith("ok (2 model(s): a, b)\n")
@@ -274,8 +278,10 @@ def test_reference_build_list_and_versions(run, reference_csv: Path):
     first = run("reference", "build", "-c", CONFIG, "-m", "fraud", reference_csv)
     assert first.exit_code == 0
     assert first.stdout == (
-        "reference fraud * version 1: 5000 rows, columns num_00, num_01, num_02, score, color, prediction\n"
-        "column kinds: num_00 numeric, num_01 numeric, num_02 numeric, color categorical, score numeric, prediction integer\n"
+        "reference fraud * version 1: 5000 rows, columns num_00, num_01, num_02, score, "
+        "color, prediction\n"
+        "column kinds: num_00 numeric, num_01 numeric, num_02 numeric, color categorical, "
+        "score numeric, prediction integer\n"
     )
     assert (
         "version 2:" in run("reference", "build", "-c", CONFIG, "-m", "fraud", reference_csv).stdout
@@ -626,9 +632,9 @@ def test_console_script_demo_catches_the_injected_drift(tmp_path):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert (
-        "drift injected at 2026-01-01T01:00:00Z into num_03 (0.5), num_07 (1), cat10 (0.3), and num_12 (0.5) in region=us only"
-        in out
-    )
+        "drift injected at 2026-01-01T01:00:00Z into num_03 (0.5), num_07 (1), cat10 "
+        "(0.3), and num_12 (0.5) in region=us only"
+    ) in out
     assert "replayed 60,000 events" in out and "10 windows closed" in out
     assert "drifted features caught: cat10, num_03, num_07 (injected: cat10, num_03, num_07)" in out
     # The segment-only drift: too diluted for the whole population, caught in its segment.

@@ -1,4 +1,5 @@
-"""``monitor state reset`` and what ``monitor replay`` says about late events, as a user runs them."""
+"""``monitor state reset`` and what ``monitor replay`` says about late events, as a user runs
+them."""
 
 from __future__ import annotations
 

@@ -103,9 +103,9 @@ def test_a_file_with_its_own_names_gives_the_reference_of_the_monitors_names(tmp
         and not theirs.stderr
     )
     assert (
-        "column kinds: amount numeric, member boolean, score numeric, prediction integer, label integer\n"
-        in theirs.stdout
-    )
+        "column kinds: amount numeric, member boolean, score numeric, prediction integer, "
+        "label integer\n"
+    ) in theirs.stdout
 
 
 def test_flags_override_the_config(tmp_path):
@@ -114,9 +114,9 @@ def test_flags_override_the_config(tmp_path):
     file = _csv(tmp_path / "b.csv", THEIRS, _rows())
     refused = _build(config, file)
     assert refused.exit_code == 2
-    assert (
-        refused.stderr
-        == "error: columns.score: the file has no column 'proba' (it has: amt, id, is_member, repaid, ts, y_pred, y_pred_proba)\n"
+    assert refused.stderr == (
+        "error: columns.score: the file has no column 'proba' (it has: amt, id, is_member, "
+        "repaid, ts, y_pred, y_pred_proba)\n"
     )
     built = _build(config, file, "--score-column", "y_pred_proba", "--label-column", "repaid")
     assert built.exit_code == 0, built.output
@@ -149,7 +149,10 @@ def test_flags_override_the_config(tmp_path):
         ),
         (
             ["--label-column", "amt"],
-            "error: features.amount.source: column 'amt' is also columns.label; each column is read once",
+            (
+                "error: features.amount.source: column 'amt' is also columns.label; each "
+                "column is read once"
+            ),
         ),
     ],
 )
@@ -172,7 +175,10 @@ def test_bad_flags_name_themselves(tmp_path, flags, message):
                     "b": {"kind": "numeric", "source": "x"},
                 }
             },
-            "models.m.features.b.source: column 'x' is also features.a.source; each column is read once",
+            (
+                "models.m.features.b.source: column 'x' is also features.a.source; each column "
+                "is read once"
+            ),
         ),
         (
             {"features": {"a": {"kind": "numeric"}}, "columns": {"label": "a"}},
@@ -244,7 +250,8 @@ def test_a_mapped_column_is_also_found_under_its_own_name():
         map_columns(rows, cfg)
 
 
-# -- kinds and warnings ------------------------------------------------------------------------------
+# -- kinds and warnings
+# ------------------------------------------------------------------------------
 def test_reference_build_shows_each_columns_kind_and_warns_of_disagreements(tmp_path):
     model = {
         "features": {
@@ -275,21 +282,25 @@ def test_reference_build_shows_each_columns_kind_and_warns_of_disagreements(tmp_
     result = _build(_config(tmp_path / "k.yaml", model, tmp_path / "k.db"), file)
     assert result.exit_code == 0, result.output
     assert (
-        "column kinds: amount numeric, member boolean (configured numeric), region categorical, code numeric, "
+        "column kinds: amount numeric, member boolean (configured numeric), region "
+        "categorical, code numeric, "
         "score numeric, prediction boolean, label boolean\n" in result.stdout
     )
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
     assert warnings[:3] == [  # then the calibration warning that follows from the third
         (
-            "warning: member is configured numeric but its reference values are booleans: they count as 1 "
+            "warning: member is configured numeric but its reference values are booleans: "
+            "they count as 1 "
             "and 0; configure it categorical to compare true and false as categories"
         ),
         (
-            "warning: code is configured categorical but its reference values are 500 distinct numbers: each "
+            "warning: code is configured categorical but its reference values are 500 "
+            "distinct numbers: each "
             "one is a category; configure it numeric to bin them"
         ),
         (
-            "warning: labels.positive_class '1' is not among the reference's labels ['false', 'true']: no "
+            "warning: labels.positive_class '1' is not among the reference's labels "
+            "['false', 'true']: no "
             "label counts as positive; set labels.positive_class"
         ),
     ]
@@ -307,7 +318,10 @@ def test_predictions_and_labels_without_a_class_in_common_are_warned_of():
         {"a": [1.0, 2.0], "prediction": [0, 1], "label": ["yes", "no"]}, cfg
     )
     assert warnings == [
-        "the reference's predictions ['0', '1'] and labels ['no', 'yes'] have no class in common: no prediction can be right"
+        (
+            "the reference's predictions ['0', '1'] and labels ['no', 'yes'] have no class in "
+            "common: no prediction can be right"
+        )
     ]
     same = parse_config({"models": {"m": {"features": {"a": {"kind": "numeric"}}}}}).models["m"]
     _, agree = inspect_columns(

@@ -53,14 +53,16 @@ def test_environment_interpolation(monkeypatch):
 def test_sink_secrets_in_a_file_must_come_from_the_environment(tmp_path, monkeypatch):
     path = tmp_path / "monitor.yaml"
     path.write_text(
-        "models: {m: {features: {x: {kind: numeric}}}}\nalerts: {sinks: {slack: {type: slack, url: 'https://hooks.slack.com/services/T/B/X'}}}\n"
+        "models: {m: {features: {x: {kind: numeric}}}}\nalerts: {sinks: {slack: {type: "
+        "slack, url: 'https://hooks.slack.com/services/T/B/X'}}}\n"
     )
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert info.value.key == "alerts.sinks.slack.url" and "${VARIABLE}" in info.value.problem
     monkeypatch.setenv("SLACK_URL", "https://hooks.slack.com/services/T/B/X")
     path.write_text(
-        "models: {m: {features: {x: {kind: numeric}}}}\nalerts: {sinks: {slack: {type: slack, url: '${SLACK_URL}'}}}\n"
+        "models: {m: {features: {x: {kind: numeric}}}}\nalerts: {sinks: {slack: {type: "
+        "slack, url: '${SLACK_URL}'}}}\n"
     )
     assert load_config(path).alerts.sinks["slack"].url.get_secret_value().endswith("/X")
 

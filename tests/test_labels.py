@@ -277,9 +277,9 @@ def test_reference_build_warns_when_the_reference_scores_are_not_calibrated(tmp_
         else:
             assert not expected["calibrated"]
             assert (
-                f"warning: the reference's scores are not calibrated (expected calibration error {expected['ece']:.3f} > 0.05"
-                in result.stderr
-            )
+                "warning: the reference's scores are not calibrated (expected calibration "
+                f"error {expected['ece']:.3f} > 0.05"
+            ) in result.stderr
 
 
 def test_a_failed_checkpoints_delta_merged_into_the_next_writes_unstored_records_whole():

@@ -166,13 +166,19 @@ def test_segment_migration_keeps_existing_windows_as_the_whole_version(db_url: s
 
     store = Store(db_url)
     store.upgrade("0005")
-    old = "INSERT INTO {t} (model_id, model_version, window_start, window_end, {cols}) VALUES ('m', '1', 0, 10, {vals})"
+    old = (
+        "INSERT INTO {t} (model_id, model_version, window_start, window_end, {cols}) VALUES "
+        "('m', '1', 0, 10, {vals})"
+    )
     with store.engine.begin() as conn:
         conn.execute(
             text(
                 old.format(
                     t="windows",
-                    cols="feature, kind, count, missing, statistics, quality, drift, severity, baseline, reference_version",
+                    cols=(
+                        "feature, kind, count, missing, statistics, quality, drift, severity, "
+                        "baseline, reference_version"
+                    ),
                     vals="'x', 'numeric', 5, 0, '{}', '{}', false, 'ok', false, 1",
                 )
             )
@@ -181,7 +187,11 @@ def test_segment_migration_keeps_existing_windows_as_the_whole_version(db_url: s
             text(
                 old.format(
                     t="window_summaries",
-                    cols="events, predictions, features, drifted, drifted_share, drifted_features, prediction_drift, severity, baseline, reference_version",
+                    cols=(
+                        "events, predictions, features, drifted, drifted_share, "
+                        "drifted_features, prediction_drift, severity, baseline, "
+                        "reference_version"
+                    ),
                     vals="5, 0, 1, 0, 0.0, '[]', false, 'ok', false, 1",
                 )
             )
@@ -194,8 +204,13 @@ def test_segment_migration_keeps_existing_windows_as_the_whole_version(db_url: s
             text(
                 old.format(
                     t="windows",
-                    cols="segment, feature, kind, count, missing, statistics, quality, drift, severity, baseline, reference_version",
-                    vals="'region=eu', 'x', 'numeric', 3, 0, '{}', '{}', true, 'critical', false, 1",
+                    cols=(
+                        "segment, feature, kind, count, missing, statistics, quality, drift, "
+                        "severity, baseline, reference_version"
+                    ),
+                    vals=(
+                        "'region=eu', 'x', 'numeric', 3, 0, '{}', '{}', true, 'critical', false, 1"
+                    ),
                 )
             )
         )

@@ -22,7 +22,8 @@ def row(r: dict) -> str:
         f"| {r['tool']} | {r['version']} | {r['mode']} | {len(r['windows_measured'])}"
         f"/{r['windows_total']} | {r['seconds']:.2f} | {r['events_per_s']:,.0f}"
         + (f" ({est:,.0f} all windows, est.)" if est else "")
-        + f" | {r['peak_rss_mb']:,.0f} | {a['true_positives']}/{a['true_positives'] + a['false_negatives']}"
+        + f" | {r['peak_rss_mb']:,.0f} | "
+        f"{a['true_positives']}/{a['true_positives'] + a['false_negatives']}"
         f" | {a['false_positives']} |"
     )
 

@@ -197,7 +197,8 @@ def alerts_show(
             f" {a['subject']}" if a["subject"] else ""
         )
         click.echo(
-            f"{who}: {a['state']} ({a['severity']}), value {a['value']} vs {a['threshold']}, since {_ms(a['since_end'])}"
+            f"{who}: {a['state']} ({a['severity']}), value {a['value']} vs "
+            f"{a['threshold']}, since {_ms(a['since_end'])}"
         )
         click.echo(
             table(

@@ -58,8 +58,8 @@ def backoff_ms(attempt: int, base_ms: int, cap_ms: int, rng: random.Random) -> i
 def retry_after_ms(value: str | None, now_s: float) -> int | None:
     """A ``Retry-After`` header (delta seconds or an HTTP date) in milliseconds from now.
 
-    >>> retry_after_ms("30", 0.0), retry_after_ms("Thu, 01 Jan 1970 00:01:00 GMT", 0.0), retry_after_ms("soon", 0.0)
-    (30000, 60000, None)
+    >>> [retry_after_ms(v, 0.0) for v in ("30", "Thu, 01 Jan 1970 00:01:00 GMT", "soon")]
+    [30000, 60000, None]
     """
     if not value:
         return None

@@ -103,7 +103,8 @@ class AlertEvaluator:
     def hook(
         self, now: Callable[[], float] = time.time
     ) -> Callable[[Connection, list[ClosedWindow]], None]:
-        """The ``after_close(conn, windows)`` callable for :meth:`monitor.store.Store.checkpoint`."""
+        """The ``after_close(conn, windows)`` callable for
+        :meth:`monitor.store.Store.checkpoint`."""
 
         def after_close(conn: Connection, windows: list[ClosedWindow]) -> None:
             if windows:

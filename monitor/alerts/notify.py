@@ -6,8 +6,9 @@ The key is a SHA-256 over (model, version, window end, sink, and each member's r
 state, severity and reminder time): evaluating the same window twice yields the same key, and
 the outbox (unique on the key) keeps one row; receivers drop a redelivery by the same key.
 
->>> key = idempotency_key("fraud", "v1", 3_600_000, "slack", [("drift", "amount", "firing", "critical", None)])
->>> len(key), key == idempotency_key("fraud", "v1", 3_600_000, "slack", [("drift", "amount", "firing", "critical", None)])
+>>> alerts = [("drift", "amount", "firing", "critical", None)]
+>>> key = idempotency_key("fraud", "v1", 3_600_000, "slack", alerts)
+>>> len(key), key == idempotency_key("fraud", "v1", 3_600_000, "slack", alerts)
 (64, True)
 """
 

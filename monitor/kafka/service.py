@@ -35,6 +35,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 from confluent_kafka.admin import AdminClient
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from monitor.alerts import AlertEvaluator
 from monitor.checkpoint import Checkpointer
@@ -42,13 +43,12 @@ from monitor.closing import SharedCloser
 from monitor.config import Config
 from monitor.engine import ClosedWindow, Engine
 from monitor.events import BadEvent, Decoded, EventDecoder, LabelDecoder
-from monitor.join import join_key
 from monitor.exceptions import StoreUnavailable
+from monitor.join import join_key
 from monitor.kafka.topics import check_copartitioned, client_config
 from monitor.metrics import Metrics
 from monitor.store import Store
 from monitor.store.settings import check_geometry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 if TYPE_CHECKING:
     from confluent_kafka._types import HeadersType  # a list of (name, value) or a dict
@@ -159,7 +159,8 @@ class KafkaService:
             if behind:
                 worst = max(behind, key=behind.__getitem__)
                 reasons["lag"] = (
-                    f"{len(behind)} partition(s) more than {max_lag} events behind (worst {worst}: {behind[worst]})"
+                    f"{len(behind)} partition(s) more than {max_lag} events behind (worst "
+                    f"{worst}: {behind[worst]})"
                 )
         return not reasons, reasons
 

@@ -46,7 +46,8 @@ def client_config(config: Config, **overrides: Any) -> dict[str, Any]:
     conf.update(overrides)
     if not conf.get("bootstrap.servers"):
         raise KafkaError(
-            "kafka.bootstrap_servers is not set: pass bootstrap.servers (e.g. the embedded broker's)"
+            "kafka.bootstrap_servers is not set: pass bootstrap.servers (e.g. the embedded "
+            "broker's)"
         )
     return conf
 

@@ -181,7 +181,8 @@ class ClassificationState:
         y_pred = np.asarray(y_pred, dtype=np.int64)
         if y_true.ndim != 1 or y_true.shape != y_pred.shape:
             raise ValueError(
-                f"y_true and y_pred must be 1-d arrays of the same length, got shapes {y_true.shape} and {y_pred.shape}"
+                "y_true and y_pred must be 1-d arrays of the same length, got shapes "
+                f"{y_true.shape} and {y_pred.shape}"
             )
         if score is not None and not self.binary:
             raise ValueError("scores need a binary state: pass positive= to ClassificationState")

@@ -8,7 +8,7 @@ the difference of two means (Welch's standard error, from each state's sums of a
 squared errors).
 
 >>> r = compare_accuracy(850, 1000, 880, 1000)
->>> round(r["accuracy_difference"], 3), round(r["ci_low"], 4), round(r["ci_high"], 4), round(r["p_value"], 4)
+>>> round(r["accuracy_difference"], 3), *(round(r[k], 4) for k in ("ci_low", "ci_high", "p_value"))
 (0.03, 0.0001, 0.0599, 0.0496)
 """
 

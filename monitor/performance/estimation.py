@@ -350,7 +350,10 @@ def calibration_text(report: dict) -> str:
         )
     deviations = report["deviations"]
     off = ", ".join(
-        f"decile {k / RELIABILITY_BINS:.1f}-{(k + 1) / RELIABILITY_BINS:.1f} by {deviations[k]:+.3f}"
+        (
+            f"decile {k / RELIABILITY_BINS:.1f}-{(k + 1) / RELIABILITY_BINS:.1f} by "
+            f"{deviations[k]:+.3f}"
+        )
         for k in report["off_bins"]
     )
     return (

@@ -1,10 +1,10 @@
 """The performance state of one model version over one pane of prediction time.
 
 It gathers what the label join and the predictions add: how many predictions, how many got a
-label, how many expired unlabeled, how many labels came after the horizon (not joined), the realized performance (classification or regression
-state), the score-based estimate (binary classifiers with scores), the label delays, and
-per-segment classification states. Everything merges, so a window is the merge of its panes
-across partitions and processes.
+label, how many expired unlabeled, how many labels came after the horizon (not joined), the
+realized performance (classification or regression state), the score-based estimate (binary
+classifiers with scores), the label delays, and per-segment classification states. Everything
+merges, so a window is the merge of its panes across partitions and processes.
 """
 
 from __future__ import annotations

@@ -69,7 +69,8 @@ class RegressionState:
         p = np.asarray(y_pred, dtype=np.float64)
         if y.ndim != 1 or p.shape != y.shape:
             raise ValueError(
-                f"y_true and y_pred must be 1-d arrays of the same length, got shapes {y.shape} and {p.shape}"
+                "y_true and y_pred must be 1-d arrays of the same length, got shapes "
+                f"{y.shape} and {p.shape}"
             )
         error = p - y
         if y.size == 0:

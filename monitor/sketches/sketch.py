@@ -12,7 +12,8 @@
 >>> ref = ReferenceProfile.build("m", "1", layout, {"x": np.arange(100.0)}, fine_bins=10)
 >>> geo = Geometry.build(layout, ref)
 >>> batch = EventDecoder(cfg).decode_lines(
-...     b'{"model_id":"m","model_version":"1","prediction_id":"a","timestamp":0,"features":{"x":5}}\\n'
+...     b'{"model_id":"m","model_version":"1","prediction_id":"a","timestamp":0,'
+...     b'"features":{"x":5}}\\n'
 ...     b'{"model_id":"m","model_version":"1","prediction_id":"b","timestamp":0,"features":{}}\\n'
 ... ).batches["m"]
 >>> (s,) = accumulate(geo, batch, np.zeros(2, np.int64), 1)
@@ -37,7 +38,7 @@ from monitor.events import ModelBatch
 from monitor.reference import CategoricalProfile, category
 from monitor.sketches.geometry import Geometry
 
-__all__ = ["Sketch", "accumulate", "groups", "UNSEEN_KEPT"]
+__all__ = ["UNSEEN_KEPT", "Sketch", "accumulate", "groups"]
 
 #: Unseen categories kept by value per column and pane (the unseen total is always exact).
 UNSEEN_KEPT = 20
@@ -154,8 +155,8 @@ def groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ``return_inverse``), the ``group`` of :func:`accumulate`; no sort when all keys are equal,
     as they are when a batch falls in one pane.
 
-    >>> [a.tolist() for a in groups(np.array([5, 3, 5]))], [a.tolist() for a in groups(np.array([4, 4]))]
-    ([[3, 5], [1, 0, 1]], [[4], [0, 0]])
+    >>> [[a.tolist() for a in groups(np.array(x))] for x in ([5, 3, 5], [4, 4])]
+    [[[3, 5], [1, 0, 1]], [[4], [0, 0]]]
     """
     if (keys == keys[:1]).all():
         return keys[:1], np.zeros(keys.size, np.int64)

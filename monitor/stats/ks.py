@@ -38,7 +38,7 @@ from numpy.typing import ArrayLike
 from monitor.stats._validation import paired_counts
 from monitor.stats.rows import EXACT_UP_TO, ks_rows
 
-__all__ = ["KsResult", "ks", "EXACT_UP_TO"]
+__all__ = ["EXACT_UP_TO", "KsResult", "ks"]
 
 
 class KsResult(NamedTuple):

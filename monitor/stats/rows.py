@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from scipy.special import kolmogorov, rel_entr
 from scipy.stats import kstwo
 
-__all__ = ["psi_rows", "js_rows", "ks_rows", "wasserstein_rows", "EXACT_UP_TO"]
+__all__ = ["EXACT_UP_TO", "js_rows", "ks_rows", "psi_rows", "wasserstein_rows"]
 
 #: Effective sample size up to which the KS p-value is scipy's exact ``kstwo.sf``.
 EXACT_UP_TO = 1000

@@ -236,7 +236,8 @@ def test_the_background_thread_delivers_and_stops(store: Store, receiver: Receiv
     assert len(receiver.requests) == 1 and d._thread is None
 
 
-# -- secrets ----------------------------------------------------------------------------------------
+# -- secrets
+# ----------------------------------------------------------------------------------------
 SECRETS = {
     "SLACK_URL_PATH": "/services/T0SECRET/B0SECRET/slackXsecretXpath",
     "HOOK_SECRET": "hook-signing-secret-value",
@@ -253,7 +254,10 @@ def test_tokens_and_webhook_urls_never_reach_the_logs(
     failing = receivers(
         default=Reply(
             500,
-            body=b"error for ghp_SuperSecretToken123 at /services/T0SECRET/B0SECRET/slackXsecretXpath",
+            body=(
+                b"error for ghp_SuperSecretToken123 at "
+                b"/services/T0SECRET/B0SECRET/slackXsecretXpath"
+            ),
         )
     )
     down = free_port()

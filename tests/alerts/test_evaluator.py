@@ -3,7 +3,6 @@ grouping, inhibition, silences, idempotence under replays, fed values, retrain r
 
 from __future__ import annotations
 
-
 import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import insert

@@ -24,7 +24,8 @@ def run(
     return out
 
 
-# -- the state machine ------------------------------------------------------------------------------
+# -- the state machine
+# ------------------------------------------------------------------------------
 def test_for_one_fires_on_the_first_breach_and_resolves_on_the_first_normal_window():
     assert run(["ok", "warning", "ok", "ok"]) == [
         ("inactive", "ok", None),
@@ -75,7 +76,8 @@ def test_a_resolved_alert_breaching_again_goes_through_pending():
     ] == ["pending", "firing", "resolved", "pending", "firing"]
 
 
-# -- rules ------------------------------------------------------------------------------------------
+# -- rules
+# ------------------------------------------------------------------------------------------
 def rule(**kw) -> RuleConfig:
     return RuleConfig.model_validate({"name": "r", **kw})
 
@@ -143,7 +145,8 @@ def test_values_rules_compare_values_or_changes_from_a_baseline():
     )
 
 
-# -- config -----------------------------------------------------------------------------------------
+# -- config
+# -----------------------------------------------------------------------------------------
 def cfg(rules: list, **alerts) -> None:
     parse_config(
         {
@@ -244,7 +247,8 @@ def test_pipeline_health_thresholds_are_durations_in_seconds():
     )
 
 
-# -- grouping ---------------------------------------------------------------------------------------
+# -- grouping
+# ---------------------------------------------------------------------------------------
 def notice(
     subject: str, sinks=("slack",), state="firing", severity="critical", silenced=False
 ) -> Notice:

@@ -67,7 +67,8 @@ def test_three_thousand_versions_stay_within_the_stated_bounds(
             60,
             "the dead letters",
         )
-        # the one 10 s window closes once both partitions are idle (wall clock): 20 versions' windows
+        # the one 10 s window closes once both partitions are idle (wall clock): 20 versions'
+        # windows
         wait_for(
             lambda: (process.sample("monitor_windows_closed_total") or 0) >= 20,
             120,

@@ -70,7 +70,10 @@ def test_bad_messages_go_to_the_dead_letter_topic_with_reasons(
     lines = data.splitlines()
     bad = [
         b"{not json",
-        b'{"model_id": "ghost", "model_version": "1", "prediction_id": "x", "timestamp": 1, "features": {}}',
+        (
+            b'{"model_id": "ghost", "model_version": "1", "prediction_id": "x", '
+            b'"timestamp": 1, "features": {}}'
+        ),
         lines[0].replace(b'"model_version":"v1",', b""),
         lines[1].replace(b'"num_00":', b'"num_00":"high","x":'),
     ]

@@ -28,7 +28,8 @@ def need(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
         pytest.fail(
-            f"{tool} is not installed: apt-get install {'prometheus' if tool == 'promtool' else tool} (.ci/run does)"
+            f"{tool} is not installed: apt-get install "
+            f"{'prometheus' if tool == 'promtool' else tool} (.ci/run does)"
         )
     return path
 

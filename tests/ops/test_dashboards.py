@@ -74,7 +74,8 @@ PENDING = {
 PREFERRED = {"model": "demo", "version": "v1", "feature": "num_01", "statistic": "psi"}
 
 
-# -- the JSON ---------------------------------------------------------------------------------------
+# -- the JSON
+# ---------------------------------------------------------------------------------------
 def test_dashboard_json_is_what_build_py_writes():
     spec = importlib.util.spec_from_file_location("build_dashboards", DASHBOARDS / "build.py")
     build = importlib.util.module_from_spec(spec)
@@ -175,7 +176,10 @@ def _feed(bootstrap: str, topic: str) -> int:
     lines = data.splitlines()
     bad = [
         b"{not json",
-        b'{"model_id": "ghost", "model_version": "1", "prediction_id": "x", "timestamp": 1, "features": {}}',
+        (
+            b'{"model_id": "ghost", "model_version": "1", "prediction_id": "x", '
+            b'"timestamp": 1, "features": {}}'
+        ),
     ]
     produce(bootstrap, topic, lines[:5000] + bad + lines[5000:] + bad)
     late = [line.replace(b'"prediction_id":"', b'"prediction_id":"late-') for line in lines[:20]]
@@ -350,7 +354,10 @@ def test_every_dashboard_query_returns_data_from_a_live_monitor(
     assert _get(f"{base}/readyz") == (200, {"ready": True})
     metrics = urllib.request.urlopen(f"{base}/metrics", timeout=5).read().decode()
     lag = re.findall(
-        rf'^monitor_consumer_lag_events\{{partition="(\d)",topic="{live_monitor["topic"]}"\}} (\S+)$',
+        (
+            rf'^monitor_consumer_lag_events\{{partition="(\d)",topic="{live_monitor["topic"]}"\}} '
+            r"(\S+)$"
+        ),
         metrics,
         re.MULTILINE,
     )

@@ -90,6 +90,9 @@ def test_errors():
         match=re.escape("method must be one of 'adwin', 'kswin', 'page_hinkley', got 'ddm'"),
     ):
         ConceptDriftMonitor("ddm")
-    message = "errors, positions and times must be 1-d arrays of the same length, got shapes (3,), (3,) and (2,)"
+    message = (
+        "errors, positions and times must be 1-d arrays of the same length, got shapes (3,), "
+        "(3,) and (2,)"
+    )
     with pytest.raises(ValueError, match=re.escape(message)):
         ConceptDriftMonitor().update_many(np.zeros(3), np.arange(3), np.arange(2))

@@ -4,9 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import ks_2samp, kstwo
 
-from monitor.stats.ks import EXACT_UP_TO
-
 from monitor.stats import histogram, ks
+from monitor.stats.ks import EXACT_UP_TO
 
 from .samples import drawn, fine_edges
 

@@ -6,8 +6,9 @@ row is written, see :mod:`monitor.alerts.evaluator`).
 
 >>> evidence = retrain_evidence({"idempotency_key": "k", "model_id": "fraud", "model_version": "v3",
 ...     "severity": "critical", "window": {"start": "a", "end": "b"}, "features": ["amount"],
-...     "dashboard_url": None, "status": "firing", "alerts": [{"rule": "retrain", "kind": "dataset_drift",
-...     "feature": None, "state": "firing", "severity": "critical", "statistic": "drifted_share",
+...     "dashboard_url": None, "status": "firing",
+...     "alerts": [{"rule": "retrain", "kind": "dataset_drift", "feature": None,
+...     "state": "firing", "severity": "critical", "statistic": "drifted_share",
 ...     "comparison": ">=", "value": 0.4, "threshold": 0.1, "evidence": {"features": ["amount"]}}]})
 >>> evidence["reason"]
 'retrain: drifted_share 0.4 >= 0.1'
@@ -42,7 +43,8 @@ def retrain_evidence(payload: dict[str, Any]) -> dict[str, Any]:
             + (f" in {a['segment']}" if a.get("segment") else "")
         )
         reasons.append(
-            f"{who}: {a['statistic']} {_fmt(a.get('value'))} {a.get('comparison')} {_fmt(a.get('threshold'))}"
+            f"{who}: {a['statistic']} {_fmt(a.get('value'))} {a.get('comparison')} "
+            f"{_fmt(a.get('threshold'))}"
         )
     evidence = [
         {

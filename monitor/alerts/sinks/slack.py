@@ -14,12 +14,14 @@ channel name in a value into a link. The header is ``plain_text``, which Slack d
 so it carries the value as is (entities there would be shown as ``&lt;``). Our own dashboard link
 is a button's ``url``, never text.
 
->>> payload = {"status": "firing", "severity": "critical", "model_id": "fraud", "model_version": "v3",
-...     "idempotency_key": "ab" * 32, "features": ["amount"], "dashboard_url": None,
+>>> payload = {"status": "firing", "severity": "critical", "model_id": "fraud",
+...     "model_version": "v3", "idempotency_key": "ab" * 32, "features": ["amount"],
+...     "dashboard_url": None,
 ...     "window": {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T01:00:00Z"},
-...     "alerts": [{"rule": "drift", "kind": "feature_drift", "feature": "amount", "state": "firing",
-...                 "severity": "critical", "statistic": "psi", "comparison": ">=", "value": 0.41,
-...                 "threshold": 0.25, "reminder": False, "evidence": {}}]}
+...     "alerts": [{"rule": "drift", "kind": "feature_drift", "feature": "amount",
+...                 "state": "firing", "severity": "critical", "statistic": "psi",
+...                 "comparison": ">=", "value": 0.41, "threshold": 0.25, "reminder": False,
+...                 "evidence": {}}]}
 >>> message = render(payload)
 >>> message["text"]
 ':red_circle: [CRITICAL] fraud v3: 1 alert firing (amount)'
@@ -28,8 +30,8 @@ is a button's ``url``, never text.
 >>> message["blocks"][2]["text"]["text"]
 '• *drift* · `amount`: psi = 0.41 (≥ 0.25, critical)'
 >>> hostile = render({**payload, "model_version": "<!channel> <https://evil.example|log in>"})
->>> hostile["text"]
-':red_circle: [CRITICAL] fraud &lt;!channel&gt; &lt;https://evil.example|log in&gt;: 1 alert firing (amount)'
+>>> hostile["text"].removesuffix(": 1 alert firing (amount)")  # Slack's syntax shown as text
+':red_circle: [CRITICAL] fraud &lt;!channel&gt; &lt;https://evil.example|log in&gt;'
 >>> hostile["blocks"][0]["text"]["text"]  # plain_text: shown as is, never parsed
 'CRITICAL: fraud <!channel> <https://evil.example|log in>'
 """
@@ -87,9 +89,15 @@ def _line(a: dict[str, Any]) -> str:
     statistic = escape(a["statistic"])
     symbol = _SYMBOL.get(a.get("comparison") or ">=", "≥")
     if a["state"] == "resolved":
-        text = f"{who}: {statistic} back to {_num(a.get('value'))} (threshold {_num(a.get('threshold'))})"
+        text = (
+            f"{who}: {statistic} back to {_num(a.get('value'))} (threshold "
+            f"{_num(a.get('threshold'))})"
+        )
     else:
-        text = f"{who}: {statistic} = {_num(a.get('value'))} ({symbol} {_num(a.get('threshold'))}, {a['severity']})"
+        text = (
+            f"{who}: {statistic} = {_num(a.get('value'))} ({symbol} "
+            f"{_num(a.get('threshold'))}, {a['severity']})"
+        )
         if a.get("kind") == "dataset_drift" and a.get("evidence", {}).get("features"):
             text += ": " + ", ".join(_code(f) for f in a["evidence"]["features"])
         if a.get("reminder"):
