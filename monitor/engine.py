@@ -54,7 +54,7 @@ from monitor.reference import ReferenceProfile
 from monitor.segments import SegmentPlan, population, split
 from monitor.sketches import Geometry, Sketch, accumulate, groups
 from monitor.values import categories
-from monitor.windows import WindowSpec, windows_to_close
+from monitor.windows import DETECTOR_PANE, WindowSpec, windows_to_close
 
 __all__ = [
     "ClosedWindow",
@@ -76,8 +76,6 @@ PREVIOUS = "#previous"
 BASELINE = "#baseline"
 #: Late drops are logged at most this often per model.
 _LATE_LOG_EVERY_S = 60.0
-#: Concept-drift detectors are checkpointed with the performance panes under this pane index.
-DETECTOR_PANE = -(2**62)
 
 
 class ReferenceSource(Protocol):

@@ -40,19 +40,13 @@ import numpy as np
 from monitor.config import Config
 from monitor.events import BadEvent, LabelBatch, ModelBatch
 from monitor.performance.pane import PerformancePane
+from monitor.performance.record import LABEL, LABEL_TS, MODEL, TS, VERSION, Record
 from monitor.segments import SegmentPlan
 from monitor.windows import WindowSpec
 
 __all__ = ["JoinDelta", "LabelJoin", "Record", "join_key"]
 
 log = logging.getLogger(__name__)
-
-# A join record: (model_id, version, ts, prediction, score, segments, label, label_ts); a record
-# with version None is an early label (no prediction yet). Records are tuples of atomic values,
-# replaced rather than changed, so the garbage collector untracks them: with hundreds of
-# thousands held, lists cost a quarter of the join's time in full collections.
-Record = tuple
-MODEL, VERSION, TS, PRED, SCORE, SEGMENTS, LABEL, LABEL_TS = range(8)
 
 
 def _waiting(record: Record) -> bool:
@@ -168,7 +162,7 @@ class LabelJoin:
         score_list = (
             [None] * len(batch)
             if scores is None
-            else [None if s != s else s for s in scores.tolist()]
+            else [None if s != s else s for s in scores.tolist()]  # noqa: PLR0124 (s != s: NaN)
         )
         for i, pid in enumerate(batch.prediction_ids):
             if not batch.has_prediction[i]:
@@ -180,9 +174,9 @@ class LabelJoin:
                 if early is not None and early[VERSION] is None
                 else (None, None)
             )
-            if label is not None and label_ts > timestamps[i] + horizon:
+            after_horizon = label is not None and label_ts > timestamps[i] + horizon
+            if after_horizon:
                 label, label_ts = None, None
-                late.append((model_id, version, timestamps[i]))
             record = (
                 model_id,
                 version,
@@ -193,7 +187,9 @@ class LabelJoin:
                 label,
                 label_ts,
             )
-            if label is not None:
+            if after_horizon:
+                late.append(record)
+            elif label is not None:
                 joined.append(record)
             self._set((key, pid), record)
             by_pane.setdefault(int(panes[i]), []).append(i)
@@ -239,7 +235,9 @@ class LabelJoin:
                         )
                     )
                     continue
-                if label_ts > record[TS] + horizon:  # event times only: replay and live agree
+                predicted_at = record[TS]
+                assert predicted_at is not None  # a record with a version is a prediction's
+                if label_ts > predicted_at + horizon:  # event times only: replay and live agree
                     late.append(record)
                     continue
                 if record[LABEL] is None:

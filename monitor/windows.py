@@ -25,7 +25,12 @@ import numpy as np
 
 from monitor.config import ModelConfig
 
-__all__ = ["WindowSpec", "windows_to_close"]
+__all__ = ["DETECTOR_PANE", "WindowSpec", "windows_to_close"]
+
+#: The pane index under which a concept-drift detector's state is checkpointed among the
+#: performance panes: far below any pane of a real time, so the window and expiry queries,
+#: which read from a window's first pane up, never meet it.
+DETECTOR_PANE = -(2**62)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from monitor.alerts.notify import Notice, Notification, group_notices, json_safe
+from monitor.alerts.notify import Notice, Notification, group_notices
 from monitor.alerts.outbox import insert_notification
 from monitor.alerts.rules import (
     WINDOW_KINDS,
@@ -49,6 +49,7 @@ from monitor.alerts.silences import active_silences, silenced
 from monitor.alerts.state import RANK, AlertState, step
 from monitor.config import RETRAIN_SINK_TYPES, Config, RuleConfig
 from monitor.engine import ClosedWindow
+from monitor.jsonsafe import json_safe
 from monitor.store import Store, schema
 from monitor.store.db import upsert
 

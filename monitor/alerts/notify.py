@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,7 @@ from urllib.parse import urlencode
 
 from monitor.alerts.rules import subject_parts
 from monitor.format import iso
+from monitor.jsonsafe import json_safe
 
 __all__ = [
     "Notice",
@@ -31,28 +31,10 @@ __all__ = [
     "dashboard_url",
     "group_notices",
     "idempotency_key",
-    "json_safe",
     "probe_payload",
 ]
 
 _RANK = {"ok": 0, "warning": 1, "critical": 2}
-
-
-def json_safe(value: Any) -> Any:
-    """JSON-safe: NaN and infinities become None, tuples lists, numpy scalars Python numbers."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [json_safe(v) for v in value]
-    if hasattr(value, "item"):  # numpy scalar
-        return json_safe(value.item())
-    return str(value)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import numpy as np
 from monitor.config import ModelConfig
 from monitor.performance.classification import ClassificationState
 from monitor.performance.estimation import EstimationState
+from monitor.performance.record import LABEL, LABEL_TS, PRED, SCORE, SEGMENTS, TS, Record
 from monitor.performance.regression import RegressionState
 from monitor.segments import SegmentPlan
 
@@ -27,9 +28,6 @@ __all__ = ["DELAY_BUCKETS", "PerformancePane"]
 
 #: Label delays are counted in buckets of powers of two seconds: [0,1), [1,2), [2,4), ...
 DELAY_BUCKETS = 48
-
-# Record fields, as in monitor.join
-_TS, _PRED, _SCORE, _SEGMENTS, _LABEL, _LABEL_TS = 2, 3, 4, 5, 6, 7
 
 
 class PerformancePane:
@@ -99,13 +97,13 @@ class PerformancePane:
                 predicted = np.array([p == self.positive for p in predictions], np.int64)
                 self.estimated.update(scores[scored], predicted[scored])
 
-    def add_labels(self, records: list[tuple[Any, ...]], sign: int = 1) -> np.ndarray:
+    def add_labels(self, records: list[Record], sign: int = 1) -> np.ndarray:
         """Count joined records (``sign=-1`` takes back records whose label was replaced);
         returns per record whether the prediction was right (classification) or its absolute
         error (regression)."""
         # Columns through C-level maps (zip(*records) would make an iterator per record, which
         # the garbage collector tracks).
-        fields = (_TS, _PRED, _SCORE, _SEGMENTS, _LABEL, _LABEL_TS)
+        fields = (TS, PRED, SCORE, SEGMENTS, LABEL, LABEL_TS)
         ts, predictions, scores, segments, labels, label_ts = (
             list(map(itemgetter(f), records)) for f in fields
         )

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from monitor.jsonsafe import json_safe
 from monitor.performance.calibration import CalibrationMap
 from monitor.performance.classification import ClassificationState
 from monitor.performance.estimation import calibration_report
@@ -65,25 +66,12 @@ def evaluate_performance(
     return {
         "predictions": window.predictions,
         "labeled": window.labeled,
-        "metrics": _clean(metrics),
-        "estimated": _clean(estimated) if estimated is not None else None,
-        "segments": _clean(segments) or None,
+        "metrics": json_safe(metrics),
+        "estimated": json_safe(estimated) if estimated is not None else None,
+        "segments": json_safe(segments) or None,
         "label_delay": window.delay_quantiles(),
     }
 
 
 def _diff(a: Any, b: Any) -> float | None:
     return None if a is None or b is None else float(a) - float(b)
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe (NaN -> None, numpy scalars -> Python)."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    return value

@@ -1,0 +1,38 @@
+"""The one rule for values that go into JSON (SQL JSON columns, alert payloads, CLI output).
+
+JSON has no NaN and no infinities: both become None (a statistic that could not be computed,
+or a ratio with nothing under it, is unknown to a reader, not a number). A leaf module, so the
+store, the alerts and the performance code share it without importing each other.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = ["json_safe"]
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities as None, tuples and sets as lists, numpy scalars as
+    Python numbers, keys as strings and anything else unknown as its ``str``.
+
+    >>> import numpy as np
+    >>> json_safe({"a": float("nan"), 1: (np.float64(2.5), float("-inf")), "b": {np.int64(3)}})
+    {'a': None, '1': [2.5, None], 'b': [3]}
+    >>> json_safe(True), json_safe(None), json_safe("x")
+    (True, None, 'x')
+    """
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return int(value)  # an int subclass (IntEnum) as a plain int
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else None  # np.float64 as a float
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item"):  # a numpy scalar
+        return json_safe(value.item())
+    return str(value)
