@@ -43,7 +43,7 @@ def machine() -> str:
         // 1024
         // 1024
     )
-    cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    cores = subprocess.run(["nproc"], capture_output=True, text=True, check=False).stdout.strip()
     return f"{cores} cores ({cpu}), {mem} GB, Python {platform.python_version()}"
 
 

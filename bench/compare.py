@@ -114,13 +114,15 @@ def _statistics_agreement(res: dict[str, Any]) -> list[str]:
     if not gaps:
         return []
     return [
-        f"\nAgreement of statistics: over {len(gaps):,} (window, feature) pairs our KS "
-        "statistic (from sketches) is within "
-        f"{max(gaps):.4f} of NannyML's exact KS on the raw values (mean "
-        f"{sum(gaps) / len(gaps):.5f}); our documented bound is 0.002. "
-        "PSI is not comparable with Evidently's: Evidently bins PSI on the combined range "
-        "of reference and current, "
-        "we on the reference's deciles (docs/statistics.md)."
+        (
+            f"\nAgreement of statistics: over {len(gaps):,} (window, feature) pairs our KS "
+            "statistic (from sketches) is within "
+            f"{max(gaps):.4f} of NannyML's exact KS on the raw values (mean "
+            f"{sum(gaps) / len(gaps):.5f}); our documented bound is 0.002. "
+            "PSI is not comparable with Evidently's: Evidently bins PSI on the combined range "
+            "of reference and current, "
+            "we on the reference's deciles (docs/statistics.md)."
+        )
     ]
 
 

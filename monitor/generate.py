@@ -12,6 +12,7 @@ values). Labels follow their predictions after ``label_delay``.
 from __future__ import annotations
 
 import heapq
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -137,4 +138,4 @@ def run_generator(
 
 
 def _value(x: float) -> float | None:
-    return None if x != x else float(x)
+    return None if math.isnan(x) else float(x)

@@ -114,7 +114,7 @@ def _label(pid: str, label, ts: int) -> bytes:
 
 
 def test_early_duplicate_and_unknown_labels(tmp_path):
-    cfg, engine, events, labels = _engine(tmp_path)
+    _cfg, engine, events, labels = _engine(tmp_path)
     cols = generate(SPEC, 100)
     t = int(cols.timestamp[0])
     # p0's label arrives before its prediction; p1 is labeled twice (last one wins).
@@ -167,7 +167,7 @@ def test_labels_for_a_model_without_labels_and_wrong_types_are_refused(tmp_path)
 def test_concept_drift_is_detected_and_persisted(tmp_path, sqlite_url):
     cfg = _config(sqlite_url)
     store = _store(cfg)
-    cols, events, labels = _files(tmp_path)
+    _cols, events, labels = _files(tmp_path)
     # From the middle on the model is wrong half the time: flip the labels of every other event.
     lines = labels.read_bytes().splitlines()
     flipped = [
@@ -200,7 +200,7 @@ def test_performance_cli(tmp_path, sqlite_url, monkeypatch):
             }
         )
     )
-    cols, events, labels = _files(tmp_path, keep=0.5)
+    _cols, events, labels = _files(tmp_path, keep=0.5)
     ref = tmp_path / "reference.jsonl"
     ref.write_bytes(to_jsonl(SPEC, reference_rows(SPEC, 10_000)))
     runner = CliRunner()

@@ -139,7 +139,7 @@ class Sketch:
             arr(nmax, np.float64),
             arr(cc, np.int64, cshape),
             arr(cm, np.int64),
-            [dict((k, v) for k, v in u) for u in unseen],
+            [dict(u) for u in unseen],
             base,
         )
 

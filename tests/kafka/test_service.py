@@ -120,7 +120,7 @@ def test_bad_messages_go_to_the_dead_letter_topic_with_reasons(
 def test_health_and_readiness_endpoints(setup, bootstrap):
     from monitor.http import OpsServer
 
-    cfg, path, spec, data, topic = setup(2000, partitions=1)
+    cfg, _path, spec, _data, _topic = setup(2000, partitions=1)
     store = prepare_store(cfg, spec)
     with ThreadedService(cfg, store) as service:
         ops = OpsServer(service.metrics.registry, service.readiness, port=0).start()
