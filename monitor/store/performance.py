@@ -18,16 +18,26 @@ from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
 
 from monitor.config import Config
 from monitor.exceptions import StoreRejected
+from monitor.performance.record import (
+    LABEL,
+    LABEL_TS,
+    MODEL,
+    PRED,
+    SCORE,
+    SEGMENTS,
+    TS,
+    VERSION,
+    Record,
+)
 from monitor.store import schema
 from monitor.store.db import Database, cursor, upsert
-from monitor.windows import WindowSpec
+from monitor.windows import DETECTOR_PANE, WindowSpec
 
-DETECTOR_PANE = -(2**62)  # as monitor.engine.DETECTOR_PANE
 #: the metrics :meth:`PerformanceRepository.metric_rows` reports, in the report's order
 METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "mae", "rmse", "r2")
 
 if TYPE_CHECKING:
-    from monitor.join import JoinDelta, Record
+    from monitor.join import JoinDelta
 
 __all__ = ["METRICS", "PerformanceRepository"]
 
@@ -179,7 +189,7 @@ class PerformanceRepository:
         if not relabeled:
             return
         # the label a string for the database, as in the whole row
-        rows = [(str(r[6]), r[7], job, key, pid) for (key, pid), r in relabeled.items()]
+        rows = [(str(r[LABEL]), r[LABEL_TS], job, key, pid) for (key, pid), r in relabeled.items()]
         with cursor(conn) as cur:
             cur.executemany(
                 "UPDATE join_records SET label = ?, label_ts = ? "
@@ -200,14 +210,14 @@ class PerformanceRepository:
                 job,
                 key,
                 pid,
-                r[0],
-                r[1],
-                r[2],
-                None if r[3] is None else str(r[3]),
-                r[4],
-                None if r[5] is None else json.dumps(r[5]),
-                None if r[6] is None else str(r[6]),
-                r[7],
+                r[MODEL],
+                r[VERSION],
+                r[TS],
+                None if r[PRED] is None else str(r[PRED]),
+                r[SCORE],
+                None if r[SEGMENTS] is None else json.dumps(r[SEGMENTS]),
+                None if r[LABEL] is None else str(r[LABEL]),
+                r[LABEL_TS],
             )
             for (key, pid), r in records.items()
         ]

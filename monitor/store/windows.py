@@ -13,27 +13,16 @@ window overwrites itself with the same values.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
 from monitor.engine import ClosedWindow
+from monitor.jsonsafe import json_safe
 from monitor.store import schema
 from monitor.store.db import Database, upsert
 
 __all__ = ["late_counts", "summaries", "windows", "write"]
-
-
-def _json(value: Any) -> Any:
-    """JSON-safe: NaN/inf become None (JSON has neither)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json(v) for v in value]
-    return value
 
 
 def write(conn: Connection, closed: list[ClosedWindow]) -> None:
@@ -56,14 +45,14 @@ def write(conn: Connection, closed: list[ClosedWindow]) -> None:
                     "kind": c.kind,
                     "count": c.count,
                     "missing": c.missing,
-                    "statistics": _json(c.statistics),
-                    "quality": _json(c.quality),
-                    "previous": _json(c.previous),
+                    "statistics": json_safe(c.statistics),
+                    "quality": json_safe(c.quality),
+                    "previous": json_safe(c.previous),
                     "drift": c.drift,
                     "severity": c.severity,
                     "baseline": w.dataset.baseline,
                     "reference_version": w.reference_version,
-                    "decided_by": _json(c.decided_by),
+                    "decided_by": json_safe(c.decided_by),
                 }
             )
         d = w.dataset

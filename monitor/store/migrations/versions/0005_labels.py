@@ -4,8 +4,9 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-26
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0005"
 down_revision = "0004"
@@ -68,5 +69,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("concept_drift_events", "performance_windows", "performance_panes", "join_records"):
+    for table in (
+        "concept_drift_events",
+        "performance_windows",
+        "performance_panes",
+        "join_records",
+    ):
         op.drop_table(table)

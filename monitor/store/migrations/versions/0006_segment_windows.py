@@ -4,6 +4,7 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-26
 """
+
 import warnings
 from collections.abc import Callable
 
@@ -35,10 +36,18 @@ def _rebuild(table: str, key: list[str], change: Callable[[BatchOperations], Non
 
 def upgrade() -> None:
     for table, key in KEYS.items():
-        _rebuild(table, key, lambda batch: batch.add_column(sa.Column("segment", sa.String(400), nullable=False, server_default="")))
+        _rebuild(
+            table,
+            key,
+            lambda batch: batch.add_column(
+                sa.Column("segment", sa.String(400), nullable=False, server_default="")
+            ),
+        )
 
 
 def downgrade() -> None:
     for table, key in KEYS.items():
         op.execute(sa.text(f"DELETE FROM {table} WHERE segment <> ''"))
-        _rebuild(table, [k for k in key if k != "segment"], lambda batch: batch.drop_column("segment"))
+        _rebuild(
+            table, [k for k in key if k != "segment"], lambda batch: batch.drop_column("segment")
+        )

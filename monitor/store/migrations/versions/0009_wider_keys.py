@@ -18,7 +18,11 @@ depends_on = None
 
 # The sizes at this revision (monitor.limits may change later; a migration must not).
 POPULATION, SUBJECT = 601, 601
-WIDENED = (("panes", "model_version", 200, POPULATION), ("alerts", "subject", 200, SUBJECT), ("alert_history", "subject", 200, SUBJECT))
+WIDENED = (
+    ("panes", "model_version", 200, POPULATION),
+    ("alerts", "subject", 200, SUBJECT),
+    ("alert_history", "subject", 200, SUBJECT),
+)
 
 
 def _resize(to_new: bool) -> None:
