@@ -13,10 +13,10 @@ ticket or opened from disk. What it shows, from the store:
    is shown by its range, missing and out-of-range shares and its distances to the reference;
 5. performance realized vs estimated, and the alert timeline, when the store has them.
 
-Optional inputs, read when the store offers them: ``store.performance(model_id)`` returning rows
-``{model_version, window_start, window_end, metric, realized, estimated}`` and
-``store.alert_history(model_id)`` returning rows ``{rule, severity, model_version, feature,
-started_ms, resolved_ms}`` (``resolved_ms`` None while firing). A window row whose
+Besides the windows it reads ``store.performance(model_id)`` (rows ``{model_version,
+window_start, window_end, metric, realized, estimated}``) and the alert timeline,
+:func:`monitor.alerts.queries.alert_spans` (rows ``{rule, severity, model_version, feature,
+started_ms, resolved_ms}``, ``resolved_ms`` None while firing). A window row whose
 ``quality["histogram"]`` holds ``{"edges": [...], "counts": [...]}`` (numeric: counts below,
 between and above the reference's coarse edges) or ``{"counts": [...]}`` (categorical: counts per
 reference category, then unseen) gets a true reference-vs-current bar chart.
@@ -148,8 +148,8 @@ def collect(
         stat,
         model.threshold(stat),
         versions,
-        _optional(store, "performance", model_id),
-        _optional(store, "alert_history", model_id),
+        store.performance(model_id),
+        _alert_spans(store, model_id),
         int(time.time() * 1000),
     )
 
@@ -161,9 +161,11 @@ def _by_segment(summaries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any
     return out
 
 
-def _optional(store: Store, method: str, model_id: str) -> list[dict[str, Any]]:
-    fn = getattr(store, method, None)
-    return list(fn(model_id)) if callable(fn) else []
+def _alert_spans(store: Store, model_id: str) -> list[dict[str, Any]]:
+    from monitor.alerts.queries import alert_spans
+
+    with store.tx() as conn:
+        return alert_spans(conn, model_id)
 
 
 def write_report(

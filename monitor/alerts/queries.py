@@ -8,7 +8,7 @@ from sqlalchemy import Connection, select
 
 from monitor.store import schema
 
-__all__ = ["ACTIVE_STATES", "alert_history", "list_alerts"]
+__all__ = ["ACTIVE_STATES", "alert_history", "alert_spans", "list_alerts"]
 
 ACTIVE_STATES = ("pending", "firing")
 
@@ -62,3 +62,43 @@ def alert_history(
     if limit is not None:
         q = q.limit(limit)
     return [dict(r) for r in reversed(conn.execute(q).mappings().all())]
+
+
+def alert_spans(conn: Connection, model_id: str) -> list[dict[str, Any]]:
+    """When each alert of a model fired, oldest first, from its recorded transitions: rows
+    ``{rule, severity, model_version, feature, started_ms, resolved_ms}`` in event time (the
+    end of the window that fired it and of the one that resolved it; ``resolved_ms`` None while
+    it fires). ``severity`` is the worst it reached; ``feature`` is the alert's subject.
+
+    >>> from monitor.store import Store
+    >>> store = Store("sqlite://"); store.upgrade()
+    >>> with store.tx() as conn:
+    ...     alert_spans(conn, "m")
+    []
+    """
+    open_: dict[tuple[str, str, str], dict[str, Any]] = {}
+    spans: list[dict[str, Any]] = []
+    for row in alert_history(conn, model_id=model_id):
+        key = (row["rule"], row["model_version"], row["subject"])
+        span = open_.get(key)
+        if row["to_state"] == "resolved" and span is not None:
+            span["resolved_ms"] = row["window_end"]
+            del open_[key]
+        elif row["to_state"] in ("firing", "escalated", "deescalated"):
+            if span is None:
+                span = {
+                    "rule": row["rule"],
+                    "severity": row["severity"],
+                    "model_version": row["model_version"],
+                    "feature": row["subject"],
+                    "started_ms": row["window_end"],
+                    "resolved_ms": None,
+                }
+                open_[key] = span
+                spans.append(span)
+            elif _RANK.get(row["severity"], 0) > _RANK.get(span["severity"], 0):
+                span["severity"] = row["severity"]
+    return sorted(spans, key=lambda s: (s["started_ms"], s["rule"], s["feature"]))
+
+
+_RANK = {"ok": 0, "warning": 1, "critical": 2}

@@ -194,7 +194,7 @@ def test_report_options_select_version_and_windows(replayed, tmp_path):
 
 
 class _WithHistory(Store):
-    """A store that also has performance and alert history (the optional report inputs)."""
+    """A store whose performance rows are made up (the replayed stream has no labels)."""
 
     def performance(self, model_id):
         rows = []
@@ -212,39 +212,10 @@ class _WithHistory(Store):
             )
         return rows
 
-    def alert_history(self, model_id):
-        ends = [s["window_end"] for s in self.summaries(model_id)]
-        return [
-            {
-                "rule": "psi_critical",
-                "severity": "critical",
-                "model_version": "v1",
-                "feature": "num_04",
-                "started_ms": ends[28],
-                "resolved_ms": None,
-            },
-            {
-                "rule": "psi_warning",
-                "severity": "warning",
-                "model_version": "v1",
-                "feature": "num_02",
-                "started_ms": ends[20],
-                "resolved_ms": ends[23],
-            },
-            {
-                "rule": "psi_critical",
-                "severity": "critical",
-                "model_version": "v1",
-                "feature": "cat10",
-                "started_ms": ends[24],
-                "resolved_ms": None,
-            },
-        ]
 
 
-def test_report_shows_performance_alerts_and_window_histograms(replayed, tmp_path):
-    """The optional inputs: performance and alert history, and the per-window histogram the
-    engine is to persist (docs/operations.md), computed here from the raw events."""
+def test_report_shows_performance_and_window_histograms(replayed, tmp_path):
+    """Performance rows and the per-window histogram the engine is to persist (docs/operations.md), computed here from the raw events."""
     config, store = replayed
     cfg = load_config(config)
     rich = _WithHistory(store.url)
@@ -283,7 +254,46 @@ def test_report_shows_performance_alerts_and_window_histograms(replayed, tmp_pat
     page = render(collect(cfg, rich, "demo"))
     assert "Reference and window shares over the same bins." in page
     assert "No performance recorded" not in page and "accuracy" in page
-    assert "No alerts recorded" not in page and "psi_critical · num_04 (v1)" in page
     out = tmp_path / "rich.html"
     out.write_text(page)
     screenshot(out, "report-with-history.png", tmp_path, height=4400)
+
+
+def test_the_report_draws_the_alert_timeline_from_real_alert_history(tmp_path) -> None:
+    """Rules fire on a real replay into a real store; the report reads their transitions (it
+    crashed on exactly this before: KeyError 'started_ms', rc 1)."""
+    path = tmp_path / "monitor.yaml"
+    config = {
+        "database_url": f"sqlite:///{tmp_path / 'monitor.db'}",
+        "checkpoint_interval": 0,
+        "models": {
+            "demo": {
+                "window": "2m",
+                "reference": {"baseline_events": 0, "fine_bins": 500},
+                "features": {f.name: {"kind": f.kind} for f in FEATURES},
+                "min_events": 300,
+                "rules": [
+                    {"name": "drift", "kind": "feature_drift", "warning": 0.1, "critical": 0.25},
+                ],
+            }
+        },
+    }
+    path.write_text(yaml.safe_dump(config))
+    cfg = load_config(path)
+    store = Store(cfg.database_url)
+    store.upgrade()
+    rows = rows_of(reference_rows(SPEC, 30_000))
+    store.save_reference(ReferenceProfile.for_model("demo", "*", cfg.models["demo"], rows))
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(to_jsonl(SPEC, generate(SPEC, EVENTS)))
+    replay(cfg, store, [events])
+    data = collect(cfg, store, "demo")
+    fired = {a["feature"] for a in data.alerts}
+    assert {"num_02", "num_04", "cat10"} <= fired, data.alerts
+    assert all(a["rule"] == "drift" and a["started_ms"] > 0 for a in data.alerts)
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(main, ["report", "-c", str(path), "-m", "demo", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert "No alerts recorded" not in page and "drift · num_04 (v1)" in page
+    screenshot(out, "report-with-alerts.png", tmp_path, height=4400)
