@@ -215,7 +215,8 @@ class _WithHistory(Store):
 
 
 def test_report_shows_performance_and_window_histograms(replayed, tmp_path):
-    """Performance rows and the per-window histogram the engine is to persist (docs/operations.md), computed here from the raw events."""
+    """Performance rows and the per-window histogram the engine is to persist
+    (docs/operations.md), computed here from the raw events."""
     config, store = replayed
     cfg = load_config(config)
     rich = _WithHistory(store.url)
