@@ -67,6 +67,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group)
+@click.version_option(package_name="monitor", prog_name="monitor")
 @click.option("--log-level", default="INFO", show_default=True)
 @click.option("--log-json", is_flag=True, help="Structured JSON logs.")
 def main(log_level: str, log_json: bool) -> None:
@@ -84,6 +85,8 @@ config_option = click.option(
     "-c",
     "config_path",
     required=True,
+    envvar="MONITOR_CONFIG",
+    show_envvar=True,
     type=click.Path(exists=True, dir_okay=False),
     help="The YAML config file.",
 )
@@ -388,7 +391,13 @@ def windows_cmd(
 ) -> None:
     """Print persisted windows."""
     cfg = _load(config_path)
-    cfg.model(model_id)
+    model = cfg.model(model_id)
+    columns = [*model.features, "prediction", "score"]
+    if feature is not None and feature not in columns:
+        raise click.BadParameter(
+            f"model {model_id!r} has no feature {feature!r}; configured: {', '.join(columns)}",
+            param_hint="'--feature'",
+        )
     store = _store(cfg)
     rows = store.windows(
         model_id, feature, _since_ms(since), model_version, None if segment == "*" else segment

@@ -510,7 +510,8 @@ def test_windows_feature_version_and_since_filters(replayed):
     assert (
         len(windows_json(replayed, "-v", "v1")) == 30 and windows_json(replayed, "-v", "v2") == []
     )
-    assert windows_json(replayed, "-f", "nope") == []
+    unknown = replayed("windows", "-c", CONFIG, "-m", "fraud", "-f", "nope")
+    assert unknown.exit_code == 2 and "no feature 'nope'" in unknown.output  # not an empty list
 
 
 def test_windows_rejects_an_unreadable_since(replayed):
