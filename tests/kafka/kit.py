@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from monitor.config import Config, load_config
 from monitor.kafka.broker import free_port
 from monitor.kafka.service import KafkaService
+from monitor.kafka.topics import client_config, create_topics
 from monitor.metrics import Metrics
 from monitor.reference import ReferenceProfile
 from monitor.replay import replay
@@ -103,6 +104,24 @@ def write_config(
     }
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def configured_topic(
+    tmp: Path, bootstrap: str, topic: str, group: str, db_url: str, partitions: int = 2
+) -> tuple[Config, Path]:
+    """A config for ``topic`` (which the caller made with ``partitions`` partitions), loaded,
+    with its topics created as `monitor topics create` does (the dead-letter topic too)."""
+    path = write_config(
+        tmp / "monitor.yaml",
+        db_url=db_url,
+        bootstrap=bootstrap,
+        topic=topic,
+        group=group,
+        partitions=partitions,
+    )
+    cfg = load_config(path)
+    create_topics(client_config(cfg), cfg)
+    return cfg, path
 
 
 def prepare_store(cfg: Config, spec: StreamSpec) -> Store:

@@ -14,9 +14,14 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from monitor.config import load_config
-from monitor.kafka.topics import client_config, create_topics
-from tests.kafka.kit import ServiceProcess, prepare_store, produce, stream, wait_for, write_config
+from tests.kafka.kit import (
+    ServiceProcess,
+    configured_topic,
+    prepare_store,
+    produce,
+    stream,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -38,16 +43,7 @@ def test_three_thousand_versions_stay_within_the_stated_bounds(
     tmp_path, bootstrap, topic_factory, group_id, sqlite_url
 ) -> None:
     topic = topic_factory(2)
-    path = write_config(
-        tmp_path / "monitor.yaml",
-        db_url=sqlite_url,
-        bootstrap=bootstrap,
-        topic=topic,
-        group=group_id,
-        partitions=2,
-    )
-    cfg = load_config(path)
-    create_topics(client_config(cfg), cfg)
+    cfg, path = configured_topic(tmp_path, bootstrap, topic, group_id, sqlite_url)
     spec, data = stream(VERSIONS)
     events = [msgspec.json.decode(line) for line in data.splitlines()]
     for i, e in enumerate(events):

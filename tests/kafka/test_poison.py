@@ -13,16 +13,14 @@ from collections import Counter
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from monitor.config import load_config
-from monitor.kafka.topics import client_config, create_topics
 from tests.kafka.kit import (
     ThreadedService,
+    configured_topic,
     expected_windows,
     prepare_store,
     stream,
     wait_for,
     windows_of,
-    write_config,
 )
 
 pytestmark = pytest.mark.slow
@@ -77,16 +75,7 @@ def test_every_poison_costs_only_itself(
 ) -> None:
     db_url = request.getfixturevalue("sqlite_url" if db == "sqlite" else "pg_url")
     topic = topic_factory(2)
-    path = write_config(
-        tmp_path / "monitor.yaml",
-        db_url=db_url,
-        bootstrap=bootstrap,
-        topic=topic,
-        group=group_id,
-        partitions=2,
-    )
-    cfg = load_config(path)
-    create_topics(client_config(cfg), cfg)
+    cfg, path = configured_topic(tmp_path, bootstrap, topic, group_id, db_url)
     spec, data = stream(12_000)
     expected = expected_windows(tmp_path, path, spec, data)
     store = prepare_store(cfg, spec)
