@@ -113,8 +113,8 @@ def _consumer_child(config_path: str, expected: str) -> None:
     from prometheus_client import CollectorRegistry
 
     from monitor.config import load_config
-    from monitor.kafka.service import KafkaService
     from monitor.metrics import Metrics
+    from monitor.pipeline.kafka import KafkaService
     from monitor.store import Store
 
     cfg = load_config(config_path)

@@ -18,11 +18,11 @@ from bench import peak_rss_mb
 
 
 def _child(n: str, cap: str) -> None:
-    from monitor.checkpoint import Checkpointer
     from monitor.config import parse_config
     from monitor.engine import Engine
     from monitor.events import EventDecoder, LabelDecoder
     from monitor.layout import Layout
+    from monitor.pipeline.checkpoint import Checkpointer
     from monitor.reference import ReferenceProfile
     from monitor.store import Store
     from monitor.synth import (

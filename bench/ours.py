@@ -25,6 +25,7 @@ from monitor.config import parse_config
 from monitor.engine import Engine, MemoryReferences
 from monitor.events import Decoded, ModelBatch
 from monitor.layout import Layout
+from monitor.pipeline.closing import close, flush
 from monitor.reference import ReferenceProfile
 
 DATA = Path("bench/.data")
@@ -144,7 +145,7 @@ def _agreement(results: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str,
 def performance(smoke: bool) -> dict[str, Any]:
     """Predictions then labels, each file replayed in event-time order through the label join,
     checkpointed into SQLite; per window the realized and estimated metrics NannyML reports."""
-    from monitor.replay import replay
+    from monitor.pipeline.files import replay
     from monitor.store import Store
     from monitor.store.performance import PerformanceRepository
 
@@ -204,11 +205,11 @@ def run(mode: str, smoke: bool) -> dict[str, Any]:
             windows = []
             for b in batches:  # one window's columns at a time, as the peers get them
                 engine.process("s", Decoded({"demo": b}, [], len(b)))
-                windows += engine.close(engine.watermark())
-            windows += engine.flush()
+                windows += close(engine, engine.watermark())
+            windows += flush(engine)
             seconds = time.perf_counter() - started
         else:
-            from monitor.replay import replay
+            from monitor.pipeline.files import replay
             from monitor.store import Store
 
             started = time.perf_counter()

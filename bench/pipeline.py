@@ -125,8 +125,8 @@ def _config(folder: Path, window_s: int, db: Path) -> Path:
 def _replay_child(folder: str, window_s: str) -> None:
     """Runs in the subprocess: build references, then time one replay."""
     from monitor.config import load_config
+    from monitor.pipeline.files import replay
     from monitor.reference import ReferenceProfile, read_reference_rows
-    from monitor.replay import replay
     from monitor.store import Store
 
     with tempfile.TemporaryDirectory() as tmp:

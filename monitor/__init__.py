@@ -27,9 +27,8 @@ The public surface is the names in ``__all__``; every module below is internal a
 
 Names are imported on first use, so ``import monitor`` stays instant (0.1 ms) and the SDK
 does not load the service: an eager import of all of them costs about 2 s
-(``python -X importtime -c "import monitor"``). ``replay_files`` is ``monitor.replay.replay``
-under a name of its own, since a package attribute named ``replay`` is replaced by the
-``monitor.replay`` module as soon as that module is imported.
+(``python -X importtime -c "import monitor"``). ``replay_files`` is
+:func:`monitor.pipeline.files.replay`.
 """
 
 from __future__ import annotations
@@ -42,9 +41,9 @@ if TYPE_CHECKING:  # what the lazy names resolve to, for type checkers and edito
     from monitor.client import ClientStats, MonitorClient
     from monitor.config import Config, ModelConfig, load_config, parse_config
     from monitor.exceptions import ConfigError, MonitorError
+    from monitor.pipeline.files import ReplayReport
+    from monitor.pipeline.files import replay as replay_files
     from monitor.reference import ReferenceProfile
-    from monitor.replay import ReplayReport
-    from monitor.replay import replay as replay_files
     from monitor.store import Store
 
 #: public name -> (module, name in it)
@@ -56,13 +55,13 @@ _EXPORTS = {
     "MonitorClient": ("monitor.client", "MonitorClient"),
     "MonitorError": ("monitor.exceptions", "MonitorError"),
     "ReferenceProfile": ("monitor.reference", "ReferenceProfile"),
-    "ReplayReport": ("monitor.replay", "ReplayReport"),
+    "ReplayReport": ("monitor.pipeline.files", "ReplayReport"),
     "Store": ("monitor.store", "Store"),
     "alert_history": ("monitor.alerts.queries", "alert_history"),
     "list_alerts": ("monitor.alerts.queries", "list_alerts"),
     "load_config": ("monitor.config", "load_config"),
     "parse_config": ("monitor.config", "parse_config"),
-    "replay_files": ("monitor.replay", "replay"),
+    "replay_files": ("monitor.pipeline.files", "replay"),
 }
 
 __all__ = [

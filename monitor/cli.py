@@ -299,7 +299,7 @@ def replay_cmd(
 
     A full database ends the replay at its last checkpoint with exit status 1: free space,
     then run the same command with --resume."""
-    from monitor.replay import replay
+    from monitor.pipeline.files import replay
 
     cfg = _load(config_path)
     paths = [Path(f) for f in files]

@@ -556,10 +556,6 @@ class ModelConfig(_Strict):
             return self.thresholds[stat]
         return _DEFAULTS.get(stat)
 
-    @property
-    def panes_per_window(self) -> int:
-        return self.window_ms // self.slide_ms
-
 
 class KafkaConfig(_Strict):
     bootstrap_servers: str | None = Field(

@@ -23,8 +23,8 @@ import click
 from monitor.config import load_config
 from monitor.engine import ClosedWindow
 from monitor.format import iso, window_status
+from monitor.pipeline.files import replay
 from monitor.reference import ReferenceProfile, read_reference_rows
-from monitor.replay import replay
 from monitor.service import segment_drift_lines
 from monitor.store import Store
 from monitor.synth import (
@@ -124,8 +124,8 @@ def run_live_demo(workdir: Path, seconds: float = 60.0, rate: float = 500.0) -> 
     from monitor.client import MonitorClient
     from monitor.generate import run_generator
     from monitor.kafka.broker import EmbeddedBroker
-    from monitor.kafka.service import KafkaService
     from monitor.kafka.topics import client_config, create_topics
+    from monitor.pipeline.kafka import KafkaService
     from monitor.service import show
 
     config_path = _config(workdir, "demo-live.yaml")

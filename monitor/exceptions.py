@@ -13,7 +13,8 @@
     │   │                      a replay stops (``--resume`` continues once space is freed)
     │   └── StoreRejected      the database refused this data (a value too long, a NUL character,
     │                          a number out of range, a constraint): the same write fails again,
-    │                          so the checkpoint quarantines it (see :mod:`monitor.checkpoint`)
+    │                          so the checkpoint quarantines it
+    │                          (see :mod:`monitor.pipeline.checkpoint`)
     ├── KafkaError             the broker or a topic is unusable (wraps confluent-kafka errors)
     └── EndpointError          the operations endpoint cannot listen (its port is taken)
 

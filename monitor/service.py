@@ -18,9 +18,9 @@ from monitor.engine import ClosedWindow
 from monitor.exceptions import EndpointError, KafkaError
 from monitor.format import iso, window_status
 from monitor.http import OpsServer
-from monitor.kafka.service import KafkaService
 from monitor.kafka.topics import client_config, create_topics
 from monitor.metrics import Metrics
+from monitor.pipeline.kafka import KafkaService
 from monitor.store import Store
 
 __all__ = ["segment_drift_lines", "serve", "show"]

@@ -10,6 +10,8 @@ plus the allowed lateness; an event whose pane's first window has closed is late
 [0, 0, 1]
 >>> spec.bounds(2)
 (0, 60000)
+>>> spec.pane(39_999), spec.window_of(39_999)
+(1, (20000, 80000))
 >>> spec.closable(65_000), spec.closable(64_999)
 (2, 1)
 >>> windows_to_close(spec, [0, 1, 5], frontier=None, upto=3)
@@ -25,12 +27,7 @@ import numpy as np
 
 from monitor.config import ModelConfig
 
-__all__ = ["DETECTOR_PANE", "WindowSpec", "windows_to_close"]
-
-#: The pane index under which a concept-drift detector's state is checkpointed among the
-#: performance panes: far below any pane of a real time, so the window and expiry queries,
-#: which read from a window's first pane up, never meet it.
-DETECTOR_PANE = -(2**62)
+__all__ = ["WindowSpec", "windows_to_close"]
 
 
 @dataclass(frozen=True)
@@ -51,11 +48,24 @@ class WindowSpec:
     def pane_of(self, timestamps: np.ndarray) -> np.ndarray:
         return np.floor_divide(timestamps - self.origin_ms, self.slide_ms)
 
+    def pane(self, ms: int) -> int:
+        """The pane of one instant."""
+        return (ms - self.origin_ms) // self.slide_ms
+
+    def pane_start_ms(self, pane: int) -> int:
+        return self.origin_ms + pane * self.slide_ms
+
+    def pane_end_ms(self, panes: np.ndarray) -> np.ndarray:
+        """Where each of ``panes`` ends (exclusive)."""
+        return self.origin_ms + (panes + 1) * self.slide_ms
+
+    def window_of(self, ms: int) -> tuple[int, int]:
+        """``(start_ms, end_ms)`` of the first window that holds instant ``ms``."""
+        return self.bounds(self.pane(ms) + self.panes - 1)
+
     def bounds(self, end_pane: int) -> tuple[int, int]:
         """``(start_ms, end_ms)`` of the window whose last pane is ``end_pane``."""
-        return self.origin_ms + (end_pane - self.panes + 1) * self.slide_ms, self.origin_ms + (
-            end_pane + 1
-        ) * self.slide_ms
+        return self.pane_start_ms(end_pane - self.panes + 1), self.pane_start_ms(end_pane + 1)
 
     def closable(self, watermark: int) -> int:
         """The last window (by end pane) that ``watermark`` closes."""

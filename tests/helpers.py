@@ -8,11 +8,15 @@ from typing import Any
 
 import numpy as np
 
+from monitor.alerts import AlertEvaluator
 from monitor.config import Config, parse_config
-from monitor.engine import Engine, MemoryReferences
+from monitor.engine import ClosedWindow, Engine, EngineState, MemoryReferences
 from monitor.events import EventDecoder
 from monitor.layout import Layout
+from monitor.pipeline.checkpoint import Checkpointer
+from monitor.pipeline.closing import close, flush
 from monitor.reference import ReferenceProfile
+from monitor.store import Store
 from monitor.synth import (
     Columns,
     DriftSpec,
@@ -70,8 +74,8 @@ def feed(engine: Engine, cfg: Config, data: bytes, chunk_lines: int, source: str
         engine.process(
             source, decoder.decode_lines(b"".join(lines[i : i + chunk_lines])), i + chunk_lines
         )
-        closed += engine.close(engine.watermark())
-    return closed + engine.flush()
+        closed += close(engine, engine.watermark())
+    return closed + flush(engine)
 
 
 def jsonl(spec: StreamSpec, n: int, offset: int = 0) -> bytes:
@@ -124,3 +128,25 @@ __all__ = [
     "wait_for",
     "window_table",
 ]
+
+
+#: A config for checkpoints of hand-made states (model "fraud", one feature)
+FRAUD = parse_config({"models": {"fraud": {"features": {"x": {"kind": "numeric"}}}}})
+
+
+def checkpoint(
+    store: Store,
+    job: str,
+    state: EngineState,
+    config: Config = FRAUD,
+    alerts: AlertEvaluator | None = None,
+    now_ms: int | None = None,
+) -> list[ClosedWindow]:
+    """Write ``state`` as one checkpoint transaction of ``job``, the pipeline's own
+    (:meth:`monitor.pipeline.checkpoint.Checkpointer.transaction`), as a replay writes it;
+    ``now_ms``: the wall clock the alerts see."""
+    checkpointer = Checkpointer(Engine(config, store), store, job, alerts=alerts)
+    if now_ms is not None:
+        checkpointer.wall_clock = lambda: now_ms / 1000
+    with store.tx() as conn:
+        return checkpointer.transaction(conn, state)

@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import String
 
-import monitor.replay as replay_module
+import monitor.pipeline.files as replay_module
 from monitor.cli import main
 from monitor.config import parse_config
 from monitor.events import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, REASONS, EventDecoder, LabelDecoder
@@ -46,8 +46,8 @@ from monitor.limits import (
     MAX_SUBJECT_CHARS,
     MAX_VALUE_CHARS,
 )
+from monitor.pipeline.files import replay
 from monitor.reference import ReferenceProfile
-from monitor.replay import replay
 from monitor.store import Store, schema
 from monitor.synth import (
     FeatureSpec,

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from monitor.engine import Engine, MemoryReferences
 from monitor.events import EventDecoder
+from monitor.pipeline.closing import close, flush
 from monitor.sketches import Sketch, accumulate
 from monitor.synth import DriftSpec
 from tests.helpers import config_for, engine_for, feed, jsonl, small_spec, window_table
@@ -37,9 +38,9 @@ def test_batch_boundaries_do_not_change_windows(chunks):
     while i < len(lines):
         n = chunks[k % len(chunks)]
         engine.process("s", decoder.decode_lines(b"".join(lines[i : i + n])), i + n)
-        closed += engine.close(engine.watermark())
+        closed += close(engine, engine.watermark())
         i, k = i + n, k + 1
-    assert window_table(closed + engine.flush()) == reference
+    assert window_table(closed + flush(engine)) == reference
 
 
 def test_sliding_window_is_the_merge_of_its_panes():
@@ -77,8 +78,8 @@ def test_partitions_merge_to_one_pass():
     for i in range(0, 4000, 500):
         for p, part in enumerate(parts):
             engine.process(f"p{p}", decoder.decode_lines(b"".join(part[i : i + 500])), i + 500)
-        engine.close(engine.watermark())
-    many = window_table(engine.drain().windows + engine.flush())
+        close(engine, engine.watermark())
+    many = window_table(engine.drain().windows + flush(engine))
     assert many == one
 
 
@@ -89,16 +90,16 @@ def test_window_waits_for_the_slowest_source_and_lateness():
     lines = DATA.splitlines(keepends=True)
     engine.process("a", decoder.decode_lines(b"".join(lines[:1500])))  # up to 150 s
     engine.process("b", decoder.decode_lines(b"".join(lines[:100])))  # up to 10 s
-    assert engine.close(engine.watermark()) == []  # b holds the watermark back
+    assert close(engine, engine.watermark()) == []  # b holds the watermark back
     engine.process(
         "b", decoder.decode_lines(b"".join(lines[100:890]))
     )  # b at 89 s: 60 + 30 not reached
-    assert engine.close(engine.watermark()) == []
+    assert close(engine, engine.watermark()) == []
     engine.process("b", decoder.decode_lines(b"".join(lines[890:900])))  # b at 89.9 s
     engine.process(
         "b", decoder.decode_lines(b"".join(lines[900:910]))
     )  # b at 90.9 s >= 60 s + 30 s
-    (w,) = engine.close(engine.watermark())
+    (w,) = close(engine, engine.watermark())
     assert (w.start_ms - SPEC.start_ms, w.end_ms - SPEC.start_ms) == (0, 60_000)
     assert w.dataset.events == 600 + 600  # both sources' first minute
 
@@ -109,7 +110,7 @@ def test_late_events_are_counted_not_dropped_silently():
     decoder = EventDecoder(cfg)
     lines = DATA.splitlines(keepends=True)
     engine.process("s", decoder.decode_lines(b"".join(lines[600:1300])))  # minute 1 and part of 2
-    (first,) = engine.close(engine.watermark())
+    (first,) = close(engine, engine.watermark())
     engine.process("s", decoder.decode_lines(b"".join(lines[:50])))  # 50 events of minute 0: late
     engine.process("s", decoder.decode_lines(b"".join(lines[1300:1310])))
     state = engine.drain()
@@ -155,13 +156,13 @@ def test_checkpoint_state_restores_to_the_same_result():
     decoder = EventDecoder(cfg)
     lines = DATA.splitlines(keepends=True)
     engine.process("s", decoder.decode_lines(b"".join(lines[:5000])), 5000)
-    before = engine.close(engine.watermark())
+    before = close(engine, engine.watermark())
     state = engine.drain()
     assert all(k[3] for k in state.panes) is not None
     restarted = engine_for(SPEC, cfg)
     restarted.restore(state)
     restarted.process("s", decoder.decode_lines(b"".join(lines[5000:])), 12_000)
-    after = restarted.close(restarted.watermark()) + restarted.flush()
+    after = close(restarted, restarted.watermark()) + flush(restarted)
     assert window_table(before + after) == full
 
 

@@ -19,6 +19,7 @@ from monitor.config import parse_config
 from monitor.event_time import FOLLOW_AFTER, OK, EventTimeGuard
 from monitor.events import EventDecoder
 from monitor.exceptions import ConfigError
+from monitor.pipeline.closing import close, flush
 from monitor.synth import generate, to_jsonl
 from tests.helpers import config_for, engine_for, feed, small_spec, window_table
 
@@ -89,7 +90,7 @@ def run(
     cfg = config_for(SPEC, window=window, **model)
     engine = engine_for(SPEC, cfg, reference_size=5_000)
     if replay_guard:
-        engine.time_guard = EventTimeGuard.replay(cfg.event_time)
+        engine.clock.guard = EventTimeGuard.replay(cfg.event_time)
     decoder = EventDecoder(cfg)
     refused: list = []
     closed: list = []
@@ -99,8 +100,8 @@ def run(
             b"".join(lines[i : i + 500])
         )  # beyond year 9999: refused here
         refused += decoded.errors + engine.process("s", decoded, i + 500)
-        closed += engine.close(engine.watermark())
-    closed += engine.flush()
+        closed += close(engine, engine.watermark())
+    closed += flush(engine)
     return window_table(closed), refused, engine
 
 
@@ -206,9 +207,9 @@ def test_a_version_is_admitted_again_once_the_open_ones_close() -> None:
     assert engine.process("s", decoder.decode_lines(b"".join(lines[:600])), 600) == []
     refused = engine.process("s", decoder.decode_lines(b"".join(v2[600:1_200])), 1_200)
     assert {e.reason for e in refused} == {"too_many_versions"} and len(refused) == 600
-    assert [w.model_version for w in engine.close(engine.watermark())] == ["v1"]
+    assert [w.model_version for w in close(engine, engine.watermark())] == ["v1"]
     assert engine.process("s", decoder.decode_lines(b"".join(v2[1_200:])), 1_800) == []
-    assert [(w.model_version, w.dataset.events) for w in engine.flush()] == [("v2", 600)]
+    assert [(w.model_version, w.dataset.events) for w in flush(engine)] == [("v2", 600)]
 
 
 @pytest.mark.parametrize(
@@ -240,7 +241,7 @@ def test_a_replayed_file_with_a_year_2100_event_keeps_every_good_event(
     """As a user meets it: ``monitor replay`` into SQLite or PostgreSQL, a dead-letter file."""
     import io
 
-    from monitor.replay import replay
+    from monitor.pipeline.files import replay
     from tests.test_replay import CFG, N, new_store
     from tests.test_replay import SPEC as REPLAY_SPEC
 

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score
 
-from monitor.checkpoint import Checkpointer
 from monitor.config import parse_config
 from monitor.engine import Engine
 from monitor.events import EventDecoder, LabelDecoder
 from monitor.layout import Layout
+from monitor.pipeline.checkpoint import Checkpointer
 from monitor.reference import ReferenceProfile
 from monitor.store import Store, schema
 from monitor.store.performance import PerformanceRepository

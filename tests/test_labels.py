@@ -15,8 +15,8 @@ from monitor.config import parse_config
 from monitor.engine import Engine
 from monitor.events import EventDecoder, LabelDecoder
 from monitor.layout import Layout
+from monitor.pipeline.files import replay
 from monitor.reference import ReferenceProfile
-from monitor.replay import replay
 from monitor.store import Store
 from monitor.store.performance import PerformanceRepository
 from monitor.synth import generate, labels_to_jsonl, reference_rows, to_jsonl

@@ -16,9 +16,9 @@ def test_every_public_name_resolves_to_what_its_module_defines():
 
 
 def test_replay_files_stays_the_function_once_the_replay_module_is_imported():
-    import monitor.replay
+    import monitor.pipeline.files
 
-    assert monitor.replay_files is monitor.replay.replay
+    assert monitor.replay_files is monitor.pipeline.files.replay
 
 
 def test_an_unknown_name_is_an_attribute_error():

@@ -1,4 +1,5 @@
-"""``monitor.replay`` end to end: seeded JSONL and Avro files into real SQLite and PostgreSQL.
+"""The files feeder (``monitor replay``) end to end: seeded JSONL and Avro files into real
+SQLite and PostgreSQL.
 
 One uninterrupted replay of the seeded stream (into SQLite, once per session) is the expected
 result; every other way of feeding the same events (twice, split into files, interrupted and
@@ -25,8 +26,8 @@ import pytest
 
 from monitor.config import Config, parse_config
 from monitor.layout import Layout
+from monitor.pipeline.files import JOB, SOURCE, replay
 from monitor.reference import ReferenceProfile
-from monitor.replay import JOB, SOURCE, replay
 from monitor.store import Store
 from monitor.synth import (
     Columns,
@@ -267,7 +268,7 @@ def test_resume_after_a_crash_equals_an_uninterrupted_replay(fresh: Store, strea
 def test_resume_after_several_crashes_with_small_blocks(
     sqlite_store: Store, stream: Path, expected, monkeypatch
 ):
-    monkeypatch.setattr("monitor.replay._BLOCK", 150_000)  # ~50 blocks instead of 2
+    monkeypatch.setattr("monitor.pipeline.files._BLOCK", 150_000)  # ~50 blocks instead of 2
     offsets = []
     for crash_at in (4, 11, 30):
         with pytest.raises(Crash):

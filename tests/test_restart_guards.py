@@ -15,9 +15,9 @@ from prometheus_client import CollectorRegistry
 
 from monitor.config import Config
 from monitor.exceptions import ConfigError, MonitorError
-from monitor.kafka.service import KafkaService
 from monitor.metrics import Metrics
-from monitor.replay import JOB, SOURCE, replay
+from monitor.pipeline.files import JOB, SOURCE, replay
+from monitor.pipeline.kafka import KafkaService
 from monitor.store import Store
 from monitor.store.settings import reset_model
 from monitor.synth import generate, to_jsonl
@@ -29,7 +29,7 @@ N = 12_000  # four minutes of the seeded stream: two 2-minute windows
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        "monitor.replay._BLOCK", 200_000
+        "monitor.pipeline.files._BLOCK", 200_000
     )  # several blocks, so a crash can interrupt
 
 

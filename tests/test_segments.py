@@ -16,8 +16,9 @@ from monitor.engine import Engine, MemoryReferences
 from monitor.events import EventDecoder
 from monitor.exceptions import ReferenceProfileError
 from monitor.layout import Layout
+from monitor.pipeline.closing import close, flush
+from monitor.pipeline.files import replay
 from monitor.reference import ReferenceProfile
-from monitor.replay import replay
 from monitor.segments import OTHER, SegmentPlan, population, split, top_values
 
 REGIONS = ("eu", "us", "apac", "br")
@@ -81,8 +82,8 @@ def run(
         chunk = evs[i : i + 2_000]
         for s in range(sources):
             engine.process(f"s{s}", decoder.decode_lines(to_bytes(chunk[s::sources])), i)
-        closed += engine.close(engine.watermark())
-    return closed + engine.flush()
+        closed += close(engine, engine.watermark())
+    return closed + flush(engine)
 
 
 def reference(cfg_model: dict[str, Any], cols: dict[str, Any]) -> ReferenceProfile:
@@ -267,7 +268,7 @@ def test_a_production_baseline_brings_segment_references() -> None:
     assert profile is not None and profile.plan.values == {"region": ("eu", "us")}
     assert profile.rows == 3_000  # the first batch is held whole
     assert profile.segments["region"]["eu"].rows == cols["region"].count("eu")
-    (w,) = engine.flush()
+    (w,) = flush(engine)
     assert {s.segment for s in w.segments} == {"region=eu", "region=us", "region=other"}
 
 

@@ -14,7 +14,7 @@ from monitor.engine import EngineState
 from monitor.format import column_marks, window_json, window_status
 from monitor.service import show
 from monitor.synth import DriftSpec
-from tests.helpers import config_for, engine_for, feed, jsonl, small_spec
+from tests.helpers import checkpoint, config_for, engine_for, feed, jsonl, small_spec
 
 SPEC = small_spec(
     n_numeric=3, drift=(DriftSpec("num_01", 1.0, 9000), DriftSpec("cat10", 0.3, 9000))
@@ -130,7 +130,7 @@ def test_every_drift_line_names_the_deciding_statistic(windows, capsys):
 
 def test_decided_by_is_stored_and_in_the_windows_json(store, windows):
     _, closed = windows
-    store.checkpoint("job", EngineState(windows=closed))
+    checkpoint(store, "job", EngineState(windows=closed))
     rows = store.windows(SPEC.model_id)
     assert len(rows) == sum(len(w.columns) for w in closed)
     expected = {(w.start_ms, c.feature): c.decided_by for w in closed for c in w.columns}

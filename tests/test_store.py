@@ -12,6 +12,7 @@ import socket
 from collections import Counter
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -27,6 +28,7 @@ from monitor.exceptions import StoreError
 from monitor.layout import Layout
 from monitor.reference import ReferenceProfile
 from monitor.store import Store, schema
+from tests.helpers import checkpoint
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 MINUTE = 60_000
@@ -152,7 +154,7 @@ def test_upgrade_creates_every_table_at_the_alembic_head(store: Store):
 
 def test_upgrade_twice_is_a_no_op_and_keeps_data(store: Store):
     store.save_reference(profile())
-    store.checkpoint("job", full_state())
+    checkpoint(store, "job", full_state())
     store.upgrade()
     store.upgrade("head")
     assert [r["version"] for r in store.list_references()] == [1]
@@ -318,7 +320,7 @@ def test_stored_profile_keeps_bins_and_vocabulary(store: Store):
 
 # -- checkpoint -----------------------------------------------------------------------------------
 def test_checkpoint_writes_everything_and_load_state_reads_it_back(store: Store):
-    store.checkpoint("job", full_state())
+    checkpoint(store, "job", full_state())
     state = store.load_state("job")
     assert state.panes == full_state().panes
     assert state.offsets == {"p0": 1200, "p1": 40}
@@ -359,8 +361,9 @@ def test_checkpoint_writes_everything_and_load_state_reads_it_back(store: Store)
 
 
 def test_load_state_is_per_job_and_filters_sources(store: Store):
-    store.checkpoint("job", full_state())
-    store.checkpoint(
+    checkpoint(store, "job", full_state())
+    checkpoint(
+        store,
         "other",
         EngineState(
             panes={("p0", "fraud", "v1", 1): b"x"}, offsets={"p0": 7}, frontiers={"fraud": 0}
@@ -384,9 +387,9 @@ def test_load_state_is_per_job_and_filters_sources(store: Store):
 def test_the_same_checkpoint_twice_does_not_double_count_windows(store: Store):
     state = full_state()
     state.late = Counter()
-    store.checkpoint("job", state)
+    checkpoint(store, "job", state)
     before = (store.windows("fraud"), store.summaries("fraud"), store.load_state("job").panes)
-    store.checkpoint("job", state)
+    checkpoint(store, "job", state)
     assert (
         store.windows("fraud"),
         store.summaries("fraud"),
@@ -397,8 +400,9 @@ def test_the_same_checkpoint_twice_does_not_double_count_windows(store: Store):
 
 
 def test_a_window_rewritten_takes_the_new_values(store: Store):
-    store.checkpoint("job", EngineState(windows=[window(columns=[column(psi=0.01)])]))
-    store.checkpoint(
+    checkpoint(store, "job", EngineState(windows=[window(columns=[column(psi=0.01)])]))
+    checkpoint(
+        store,
         "job",
         EngineState(
             windows=[
@@ -421,21 +425,24 @@ def test_a_window_rewritten_takes_the_new_values(store: Store):
 
 
 def test_distinct_late_deltas_add_up(store: Store):
-    store.checkpoint(
-        "job", EngineState(late=Counter({("fraud", "v1", T0): 3, ("fraud", "v2", T0): 1}))
+    checkpoint(
+        store, "job", EngineState(late=Counter({("fraud", "v1", T0): 3, ("fraud", "v2", T0): 1}))
     )
-    store.checkpoint(
-        "job", EngineState(late=Counter({("fraud", "v1", T0): 4, ("fraud", "v1", T0 + MINUTE): 2}))
+    checkpoint(
+        store,
+        "job",
+        EngineState(late=Counter({("fraud", "v1", T0): 4, ("fraud", "v1", T0 + MINUTE): 2})),
     )
     assert store.late_counts("fraud") == {("v1", T0): 7, ("v2", T0): 1, ("v1", T0 + MINUTE): 2}
     assert store.late_counts("other") == {}
 
 
 def test_positions_and_frontiers_are_overwritten_not_added(store: Store):
-    store.checkpoint(
-        "job", EngineState(offsets={"p0": 10}, watermarks={"p0": T0}, frontiers={"fraud": 3})
+    checkpoint(
+        store, "job", EngineState(offsets={"p0": 10}, watermarks={"p0": T0}, frontiers={"fraud": 3})
     )
-    store.checkpoint(
+    checkpoint(
+        store,
         "job",
         EngineState(offsets={"p0": 25}, watermarks={"p0": T0 + MINUTE}, frontiers={"fraud": 4}),
     )
@@ -448,16 +455,16 @@ def test_positions_and_frontiers_are_overwritten_not_added(store: Store):
 
 
 def test_a_source_with_a_watermark_but_no_offset(store: Store):
-    store.checkpoint("job", EngineState(watermarks={"p3": T0}))
+    checkpoint(store, "job", EngineState(watermarks={"p3": T0}))
     state = store.load_state("job")
     assert state.offsets == {} and state.watermarks == {"p3": T0}
 
 
 def test_deleting_panes(store: Store):
-    store.checkpoint("job", full_state())
-    store.checkpoint("other", EngineState(panes={("p0", "fraud", "v1", 10): b"theirs"}))
-    store.checkpoint(
-        "job", EngineState(deleted={("p0", "fraud", "v1", 10), ("p9", "fraud", "v1", 1)})
+    checkpoint(store, "job", full_state())
+    checkpoint(store, "other", EngineState(panes={("p0", "fraud", "v1", 10): b"theirs"}))
+    checkpoint(
+        store, "job", EngineState(deleted={("p0", "fraud", "v1", 10), ("p9", "fraud", "v1", 1)})
     )
     assert set(store.load_state("job").panes) == {
         ("p0", "fraud", "v1", 11),
@@ -468,16 +475,19 @@ def test_deleting_panes(store: Store):
 
 def test_deleting_more_panes_than_one_statement_holds(store: Store):
     panes = {("p0", "fraud", "v1", p): b"s%d" % p for p in range(1234)}
-    store.checkpoint("job", EngineState(panes=panes))
-    store.checkpoint("job", EngineState(deleted=set(list(panes)[:1200])))
+    checkpoint(store, "job", EngineState(panes=panes))
+    checkpoint(store, "job", EngineState(deleted=set(list(panes)[:1200])))
     assert set(store.load_state("job").panes) == set(list(panes)[1200:])
 
 
 def test_a_pane_updated_and_another_deleted_in_one_checkpoint(store: Store):
-    store.checkpoint(
-        "job", EngineState(panes={("p0", "fraud", "v1", 1): b"a", ("p0", "fraud", "v1", 2): b"b"})
+    checkpoint(
+        store,
+        "job",
+        EngineState(panes={("p0", "fraud", "v1", 1): b"a", ("p0", "fraud", "v1", 2): b"b"}),
     )
-    store.checkpoint(
+    checkpoint(
+        store,
         "job",
         EngineState(
             panes={("p0", "fraud", "v1", 2): b"b2", ("p0", "fraud", "v1", 3): b"c"},
@@ -497,7 +507,7 @@ def test_nan_and_infinity_in_statistics_are_stored_as_null(store: Store):
         quality={"missing_rate": nan, "nested": {"x": [1.0, nan]}, "severity": "ok"},
         previous={"psi": nan, "js": 0.25},
     )
-    store.checkpoint("job", EngineState(windows=[window(columns=[col])]))
+    checkpoint(store, "job", EngineState(windows=[window(columns=[col])]))
     (row,) = store.windows("fraud")
     assert row["statistics"] == {
         "psi": None,
@@ -512,7 +522,7 @@ def test_nan_and_infinity_in_statistics_are_stored_as_null(store: Store):
 
 def test_numpy_floats_in_statistics_are_stored(store: Store):
     col = column(statistics={"psi": np.float64(0.125), "js": np.float64("nan")})
-    store.checkpoint("job", EngineState(windows=[window(columns=[col])]))
+    checkpoint(store, "job", EngineState(windows=[window(columns=[col])]))
     assert store.windows("fraud")[0]["statistics"] == {"psi": 0.125, "js": None}
 
 
@@ -526,15 +536,15 @@ def test_a_failing_checkpoint_writes_nothing(store: Store):
         frontiers={"fraud": 1},
     )
     with pytest.raises(StoreError, match="database error"):
-        store.checkpoint("job", state)
+        checkpoint(store, "job", state)
     loaded = store.load_state("job")
     assert (loaded.panes, loaded.offsets, loaded.frontiers) == ({}, {}, {})
     assert store.windows("fraud") == []
 
 
 def test_reset_forgets_the_job_state_but_keeps_windows(store: Store):
-    store.checkpoint("job", full_state())
-    store.checkpoint("other", EngineState(offsets={"p0": 1}))
+    checkpoint(store, "job", full_state())
+    checkpoint(store, "other", EngineState(offsets={"p0": 1}))
     store.reset("job")
     state = store.load_state("job")
     assert (state.panes, state.offsets, state.watermarks, state.frontiers) == ({}, {}, {}, {})
@@ -550,7 +560,7 @@ def test_window_queries_filter_and_order(store: Store):
         window(T0 + 5 * MINUTE, version="v2"),
         window(T0 + 5 * MINUTE),
     ]
-    store.checkpoint("job", EngineState(windows=windows))
+    checkpoint(store, "job", EngineState(windows=windows))
     rows = store.windows("fraud")
     assert [(r["window_start"], r["model_version"], r["feature"]) for r in rows] == [
         (T0, "v1", "amount"),
@@ -592,7 +602,7 @@ def test_an_unreachable_postgresql_raises_store_error():
     bad = Store(f"postgresql+psycopg2://postgres@127.0.0.1:{closed_port()}/test")
     assert bad.ping() is False
     with pytest.raises(StoreError, match="database unavailable") as info:
-        bad.checkpoint("job", full_state())
+        checkpoint(bad, "job", full_state())
     assert "127.0.0.1" in str(info.value)
     with pytest.raises(StoreError):
         bad.load_state("job")
@@ -603,7 +613,7 @@ def test_an_unreachable_postgresql_raises_store_error():
 def test_the_password_is_hidden_in_store_errors():
     bad = Store(f"postgresql+psycopg2://postgres:s3cret@127.0.0.1:{closed_port()}/test")
     with pytest.raises(StoreError) as info:
-        bad.checkpoint("job", EngineState(offsets={"p0": 1}))
+        checkpoint(bad, "job", EngineState(offsets={"p0": 1}))
     assert "s3cret" not in str(info.value)
 
 
@@ -611,7 +621,7 @@ def test_an_unopenable_sqlite_file_raises_store_error(tmp_path):
     bad = Store(f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
     assert bad.ping() is False
     with pytest.raises(StoreError, match="database unavailable"):
-        bad.checkpoint("job", EngineState(offsets={"p0": 1}))
+        checkpoint(bad, "job", EngineState(offsets={"p0": 1}))
 
 
 @pytest.mark.postgres
@@ -620,7 +630,7 @@ def test_a_database_that_goes_away_raises_store_error(pg_url: str):
     cleanly and ping turns False."""
     s = Store(pg_url)
     s.upgrade()
-    s.checkpoint("job", EngineState(offsets={"p0": 1}))
+    checkpoint(s, "job", EngineState(offsets={"p0": 1}))
     name = pg_url.rsplit("/", 1)[1]
     admin = create_engine(
         os.environ.get("MONITOR_TEST_PG", pg_url.rsplit("/", 1)[0] + "/test"),
@@ -631,5 +641,45 @@ def test_a_database_that_goes_away_raises_store_error(pg_url: str):
     admin.dispose()
     assert s.ping() is False
     with pytest.raises(StoreError, match="database unavailable"):
-        s.checkpoint("job", EngineState(offsets={"p0": 2}))
+        checkpoint(s, "job", EngineState(offsets={"p0": 2}))
     s.engine.dispose()
+
+
+def test_detector_migration_moves_detector_panes_to_their_table(db_url: str):
+    """0011 moves each concept-drift detector, kept until 0010 as a performance pane at pane
+    -2**62, to ``drift_detectors``; the pipeline then restores it from there, and the
+    downgrade moves it back."""
+    from alembic import command
+
+    from monitor.performance.drift_detectors import ConceptDriftMonitor
+    from monitor.store.performance import PerformanceRepository
+
+    detector = ConceptDriftMonitor("adwin")
+    blob = detector.to_bytes()
+    store = Store(db_url)
+    store.upgrade("0010")
+    panes = schema.performance_panes
+    with store.engine.begin() as conn:
+        conn.execute(
+            panes.insert(),
+            [
+                {"job": "j", "join_key": "0", "model_id": "m", "model_version": "1",
+                 "pane": -(2**62), "state": msgspec.msgpack.encode([7, blob])},
+                {"job": "j", "join_key": "0", "model_id": "m", "model_version": "1",
+                 "pane": 5, "state": b"pane"},
+            ],
+        )  # fmt: skip
+    store.upgrade()
+    repo = PerformanceRepository(store)
+    assert repo.load_detectors("j", ["0"]) == [(("0", "m", "1"), 7, blob)]
+    assert repo.load_panes("j", ["0"]) == [(("0", "m", "1", 5), b"pane")]
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(Path(schema.__file__).with_name("migrations")))
+    with store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0010")
+    with store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT pane FROM performance_panes ORDER BY pane")).all()
+        assert [r[0] for r in rows] == [-(2**62), 5]
+        assert "drift_detectors" not in inspect(conn).get_table_names()
+    store.engine.dispose()

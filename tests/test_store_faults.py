@@ -27,24 +27,25 @@ from sqlalchemy import String, create_engine, event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import Pool
 
-from monitor.checkpoint import Checkpointer
 from monitor.cli import main
 from monitor.config import Config, parse_config
 from monitor.engine import Engine, EngineState
 from monitor.events import EventDecoder, LabelDecoder
 from monitor.exceptions import StoreFull, StoreRejected, StoreUnavailable
 from monitor.join import JoinDelta
-from monitor.kafka.service import KafkaService
 from monitor.layout import Layout
 from monitor.metrics import Metrics
+from monitor.pipeline.checkpoint import Checkpointer
+from monitor.pipeline.closing import close, flush
+from monitor.pipeline.files import JOB, SOURCE, replay
+from monitor.pipeline.kafka import KafkaService
 from monitor.reference import ReferenceProfile
-from monitor.replay import JOB, SOURCE, replay
 from monitor.store import Store, quarantine, schema
 from monitor.store.errors import store_error
 from monitor.store.performance import PerformanceRepository
 from monitor.synth import generate, labels_to_jsonl, reference_rows, to_jsonl
 from tests.conftest import PG_ADMIN_URL
-from tests.helpers import rows_of, small_spec
+from tests.helpers import checkpoint, rows_of, small_spec
 
 SPEC = small_spec(n_numeric=3, seed=4, interval_ms=50)
 MODEL = SPEC.model_id
@@ -143,11 +144,11 @@ class Run:
         if self.engine.join.models:
             labels = LabelDecoder(self.cfg).decode_lines(b"".join(self.labels[a:b]))
             self.engine.process_labels("labels:0", labels, b)
-        self.engine.close(self.engine.watermark())
+        close(self.engine, self.engine.watermark())
         return self.checkpointer.commit()
 
     def finish(self) -> bool:
-        self.engine.flush()
+        flush(self.engine)
         return self.checkpointer.commit()
 
 
@@ -231,48 +232,39 @@ def _records(pid: str = "p1", label: str | None = None) -> dict:
     }
 
 
-def _write_join(store: Store, delta: JoinDelta):
-    cfg = config(store.url, labels=True)
-    return lambda conn, _state, _windows: PerformanceRepository(store).write(
-        conn, "job", delta, cfg, None, lambda *_: {}
-    )
+def _write_join(store: Store, delta: JoinDelta, offsets: dict[str, int] | None = None):
+    """A checkpoint of the join's ``delta`` (and ``offsets``)."""
+    state = EngineState(offsets=offsets or {}, join=delta)
+    return checkpoint(store, "job", state, config(store.url, labels=True))
 
 
 @pytest.mark.parametrize(
     "write",
     [
         pytest.param(
-            lambda s: s.checkpoint(
-                "job", EngineState(panes={("p0", MODEL, "v" * 700, 1): b"x"}, offsets={"p0": 1})
+            lambda s: checkpoint(
+                s, "job", EngineState(panes={("p0", MODEL, "v" * 700, 1): b"x"}, offsets={"p0": 1})
             ),
             id="pane-version-too-long",
         ),
         pytest.param(
-            lambda s: s.checkpoint(
-                "job", EngineState(panes={("p0", MODEL, "v\x00", 1): b"x"}, offsets={"p0": 1})
+            lambda s: checkpoint(
+                s, "job", EngineState(panes={("p0", MODEL, "v\x00", 1): b"x"}, offsets={"p0": 1})
             ),
             id="pane-version-nul",
         ),
         pytest.param(
-            lambda s: s.checkpoint(
-                "job", EngineState(late=Counter({(MODEL, "v1", 2**64): 1}), offsets={"p0": 1})
+            lambda s: checkpoint(
+                s, "job", EngineState(late=Counter({(MODEL, "v1", 2**64): 1}), offsets={"p0": 1})
             ),
             id="late-beyond-bigint",
         ),
         pytest.param(
-            lambda s: s.checkpoint(
-                "job",
-                EngineState(offsets={"p0": 1}),
-                hooks=[_write_join(s, JoinDelta(records=_records("p" * 300)))],
-            ),
+            lambda s: _write_join(s, JoinDelta(records=_records("p" * 300)), {"p0": 1}),
             id="join-record-raw-cursor",
         ),
         pytest.param(
-            lambda s: s.checkpoint(
-                "job",
-                EngineState(offsets={"p0": 1}),
-                hooks=[_write_join(s, JoinDelta(records=_records("p\x00")))],
-            ),
+            lambda s: _write_join(s, JoinDelta(records=_records("p\x00")), {"p0": 1}),
             id="join-record-nul-raw-cursor",
         ),
     ],
@@ -288,11 +280,9 @@ def test_a_refused_value_is_store_rejected_on_every_write_path(strict: Store, wr
 
 def test_a_label_only_update_refused_by_the_raw_cursor_is_store_rejected(strict: Store):
     """The label-only UPDATE of stored records (SQLite's raw executemany) is classified too."""
-    hook = _write_join(strict, JoinDelta(records=_records()))
-    strict.checkpoint("job", EngineState(), hooks=[hook])
-    relabel = _write_join(strict, JoinDelta(relabeled=_records(label="l" * 300)))
+    _write_join(strict, JoinDelta(records=_records()))
     with pytest.raises(StoreRejected):
-        strict.checkpoint("job", EngineState(offsets={"p0": 1}), hooks=[relabel])
+        _write_join(strict, JoinDelta(relabeled=_records(label="l" * 300)), {"p0": 1})
 
 
 @pytest.mark.postgres
@@ -318,9 +308,7 @@ def test_a_connection_lost_under_the_raw_cursor_is_store_unavailable(pg_url: str
 def test_a_refused_id_in_a_lookup_is_not_found(strict: Store):
     """A lookup of ids the database refuses even to compare (NUL on PostgreSQL) finds the
     others: the refused one cannot have been stored."""
-    strict.checkpoint(
-        "job", EngineState(), hooks=[_write_join(strict, JoinDelta(records=_records()))]
-    )
+    _write_join(strict, JoinDelta(records=_records()))
     found = PerformanceRepository(strict).lookup("job", "0", ["p\x00", "p1", "nope"])
     assert list(found) == ["p1"]
 

@@ -18,8 +18,8 @@ from monitor.config import parse_config
 from monitor.events import LabelDecoder
 from monitor.layout import Layout
 from monitor.performance.estimation import reference_calibration
+from monitor.pipeline.files import replay
 from monitor.reference import CategoricalProfile, ReferenceProfile, read_reference_rows
-from monitor.replay import replay
 from monitor.store import Store
 from monitor.values import aliases, categories, category, detect_kind, numbers
 

@@ -13,8 +13,8 @@ from alembic.config import Config as AlembicConfig
 
 from monitor.config import parse_config
 from monitor.limits import MAX_ID_CHARS, MAX_SEGMENT_VALUE_CHARS
+from monitor.pipeline.files import replay
 from monitor.reference import ReferenceProfile
-from monitor.replay import replay
 from monitor.store import Store, schema
 from monitor.synth import generate, to_jsonl
 from tests.helpers import rows_of, small_spec

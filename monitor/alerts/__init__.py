@@ -2,8 +2,8 @@
 retrain triggers (see ``docs/alerts.md``).
 
 - :class:`AlertEvaluator` runs inside the checkpoint transaction: closed windows in, alert
-  state, history and outbox rows out (:meth:`AlertEvaluator.hook` is the ``after_close``
-  callable of :meth:`monitor.store.Store.checkpoint`).
+  state, history and outbox rows out (step 9 of
+  :meth:`monitor.pipeline.checkpoint.Checkpointer.transaction`).
 - :class:`Dispatcher` delivers the outbox with retries, and judges pipeline health.
 - :mod:`monitor.alerts.sinks`: Slack, webhook, GitHub, GitLab, generic CI.
 """

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,23 +101,13 @@ class AlertEvaluator:
         )
 
     # -- entry points --------------------------------------------------------------------------
-    def hook(
-        self, now: Callable[[], float] = time.time
-    ) -> Callable[[Connection, list[ClosedWindow]], None]:
-        """The ``after_close(conn, windows)`` callable for
-        :meth:`monitor.store.Store.checkpoint`."""
-
-        def after_close(conn: Connection, windows: list[ClosedWindow]) -> None:
-            if windows:
-                self.evaluate(conn, windows, int(now() * 1000))
-
-        return after_close
-
     def evaluate(
         self, conn: Connection, windows: Sequence[ClosedWindow], now_ms: int
     ) -> list[Notification]:
         """Evaluate every rule on ``windows`` (in event-time order per model version) using
-        ``conn`` only; returns the notifications written to the outbox."""
+        ``conn`` only (the checkpoint's transaction, step 9 of
+        :meth:`monitor.pipeline.checkpoint.Checkpointer.transaction`); returns the notifications
+        written to the outbox."""
         out: list[Notification] = []
         touched: set[str] = set()
         for w in sorted(windows, key=lambda w: (w.model_id, w.model_version, w.end_ms, w.start_ms)):

@@ -1,7 +1,8 @@
 """SQL side of the label join: join records, performance panes and windows.
 
-Called from the checkpoint transaction (:meth:`monitor.store.Store.checkpoint`), after positions
-and drift panes: the join's delta is written, the performance windows whose panes changed are
+Called from the checkpoint transaction (step 6 of
+:meth:`monitor.pipeline.checkpoint.Checkpointer.transaction`), after positions and drift panes:
+the join's delta is written, the performance windows whose panes changed are
 recomputed from the panes of every partition, records past the label horizon are dropped (an
 early label whose prediction never came is counted as an orphan), and windows past the horizon
 are final. It writes through :mod:`monitor.store.db` and imports nothing else of the store but
@@ -11,7 +12,7 @@ the schema, so :class:`monitor.store.Store` can offer its queries without an imp
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
@@ -31,12 +32,13 @@ from monitor.performance.record import (
 )
 from monitor.store import schema
 from monitor.store.db import Database, cursor, upsert
-from monitor.windows import DETECTOR_PANE, WindowSpec
+from monitor.windows import WindowSpec
 
 #: the metrics :meth:`PerformanceRepository.metric_rows` reports, in the report's order
 METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "mae", "rmse", "r2")
 
 if TYPE_CHECKING:
+    from monitor.engine.state import DetectorKey
     from monitor.join import JoinDelta
 
 __all__ = ["METRICS", "PerformanceRepository"]
@@ -105,6 +107,35 @@ class PerformanceRepository:
                 for m, v, d in detections
             ],
         )
+
+    def write_detectors(
+        self, conn: Connection, job: str, detectors: Mapping[DetectorKey, tuple[int, bytes]]
+    ) -> None:
+        """Upsert the state of concept-drift detectors (key: join key, model, version)."""
+        upsert(
+            conn,
+            schema.drift_detectors,
+            [
+                {
+                    "job": job,
+                    "join_key": k,
+                    "model_id": m,
+                    "model_version": v,
+                    "seen": seen,
+                    "state": blob,
+                }
+                for (k, m, v), (seen, blob) in detectors.items()
+            ],
+        )
+
+    def load_detectors(self, job: str, keys: Iterable[str]) -> list[tuple[DetectorKey, int, bytes]]:
+        """The checkpointed concept-drift detectors of the join ``keys``."""
+        t = schema.drift_detectors
+        with self.db.tx() as conn:
+            rows = conn.execute(select(t).where(t.c.job == job, t.c.join_key.in_(list(keys))))
+            return [
+                ((r.join_key, r.model_id, r.model_version), r.seen, bytes(r.state)) for r in rows
+            ]
 
     def load_panes(
         self, job: str, keys: Iterable[str]
@@ -252,7 +283,7 @@ class PerformanceRepository:
         out = {}
         ends: set[tuple[str, str, int]] = set()
         for model_id, version, pane in touched:
-            k = config.models[model_id].panes_per_window
+            k = WindowSpec.of(config.models[model_id]).panes
             ends.update((model_id, version, e) for e in range(pane, pane + k))
         for model_id, version, end in sorted(ends):
             cfg = config.models[model_id]
@@ -262,7 +293,7 @@ class PerformanceRepository:
                 t.c.job == job,
                 t.c.model_id == model_id,
                 t.c.model_version == version,
-                t.c.pane >= max(first, DETECTOR_PANE + 1),
+                t.c.pane >= first,
                 t.c.pane <= end,
             )
             blobs = [bytes(b) for (b,) in conn.execute(q)]
@@ -296,14 +327,10 @@ class PerformanceRepository:
                 .where(w.c.model_id == model_id, w.c.final.is_(False), w.c.window_end <= cutoff)
                 .values(final=True)
             )
-            oldest = (cutoff - cfg.window_origin) // cfg.slide_ms - cfg.panes_per_window
+            spec = WindowSpec.of(cfg)
+            oldest = spec.pane(cutoff) - spec.panes
             conn.execute(
-                delete(p).where(
-                    p.c.job == job,
-                    p.c.model_id == model_id,
-                    p.c.pane < oldest,
-                    p.c.pane > DETECTOR_PANE,
-                )
+                delete(p).where(p.c.job == job, p.c.model_id == model_id, p.c.pane < oldest)
             )
         return orphans
 

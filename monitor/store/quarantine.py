@@ -2,9 +2,9 @@
 of a checkpoint is written and the stream moves on.
 
 Why. A checkpoint is one transaction: window state and positions together (see
-:meth:`monitor.store.Store.checkpoint`). If the database refuses one value in it (a
-``model_version`` longer than its column, a NUL character, a number beyond 64 bits), the whole
-transaction fails, and the same delta, retried, fails the same way forever: no window is
+:meth:`monitor.pipeline.checkpoint.Checkpointer.transaction`). If the database refuses one value
+in it (a ``model_version`` longer than its column, a NUL character, a number beyond 64 bits),
+the whole transaction fails, and the same delta, retried, fails the same way forever: no window is
 written again. Events are
 validated at decode time against the schema's limits, so this should not happen; this is the
 defence behind that validation.
@@ -70,7 +70,15 @@ __all__ = [
 T = TypeVar("T")
 RecordKey = tuple[str, str]  # (join key, prediction id)
 #: what a quarantined population's row counts
-_COUNTED = ("panes", "windows", "late_events", "join_records", "performance_panes", "detections")
+_COUNTED = (
+    "panes",
+    "windows",
+    "late_events",
+    "join_records",
+    "performance_panes",
+    "detections",
+    "detectors",
+)
 
 quarantine = Table(
     "quarantine",
@@ -146,6 +154,7 @@ def _entries(state: EngineState) -> Iterator[tuple[Population, str, int]]:
         *(("performance_panes", k[1], k[2], 1) for k in state.join.panes),
         *(("touched", k[0], k[1], 0) for k in state.join.touched),
         *(("detections", d[0], d[1], 1) for d in state.detections),
+        *(("detectors", k[1], k[2], 1) for k in state.detectors),
     ):
         yield Population(model_id, split(key)[0]), what, n
 
@@ -177,8 +186,10 @@ def _filter(
             panes={k: b for k, b in join.panes.items() if ok(k[1], k[2])},
             touched={k for k in join.touched if ok(k[0], k[1])},
             relabeled={k: r for k, r in join.relabeled.items() if keep_record(k, r)},
+            after_horizon=join.after_horizon if positions else Counter(),
         ),
         detections=[d for d in state.detections if ok(d[0], d[1])],
+        detectors={k: d for k, d in state.detectors.items() if ok(k[1], k[2])},
     )
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "alert_silences",
     "alerts",
     "concept_drift_events",
+    "drift_detectors",
     "frontiers",
     "job_settings",
     "join_records",
@@ -214,6 +215,18 @@ performance_windows = Table(
     Column("segments", JSON, nullable=True),
     Column("label_delay", JSON, nullable=True),
     Column("final", Boolean, nullable=False),
+)
+
+# One concept-drift detector per partition (join key) and model version (migration 0011).
+drift_detectors = Table(
+    "drift_detectors",
+    metadata,
+    Column("job", String(200), primary_key=True),
+    Column("join_key", String(100), primary_key=True),
+    Column("model_id", String(MAX_ID_CHARS), primary_key=True),
+    Column("model_version", String(MAX_ID_CHARS), primary_key=True),
+    Column("seen", BigInteger, nullable=False),  # errors fed so far: the next one's position
+    Column("state", LargeBinary, nullable=False),
 )
 
 concept_drift_events = Table(

@@ -167,10 +167,11 @@ def _difference(before: dict[str, Any], now: dict[str, Any]) -> str:
 
 
 def reset_model(store: Database, job: str, model_id: str) -> None:
-    """Forget ``model_id``'s open windows in ``job`` (panes, frontier, performance panes and
-    recorded settings); closed windows, positions and other models are kept."""
+    """Forget ``model_id``'s open windows in ``job`` (panes, frontier, performance panes,
+    concept-drift detectors and recorded settings); closed windows, positions and other models
+    are kept."""
     with store.tx() as conn:
-        for t in (schema.panes, schema.frontiers, schema.performance_panes):
+        for t in (schema.panes, schema.frontiers, schema.performance_panes, schema.drift_detectors):
             conn.execute(delete(t).where(t.c.job == job, t.c.model_id == model_id))
         t = schema.job_settings
         conn.execute(delete(t).where(t.c.job == job, t.c.key == _key(model_id)))

@@ -2,10 +2,10 @@
 late events, loaded at a start and reset on demand.
 
 The functions that take a :class:`~sqlalchemy.Connection` are steps of the checkpoint and of
-the closing across processes (:mod:`monitor.closing`): they run inside the caller's one
+the closing across processes (:mod:`monitor.pipeline.closing`): they run inside the caller's one
 transaction and never open their own, so the checkpoint stays one transaction whatever it
 calls. Which steps run, and in which order, is the checkpoint's business
-(:meth:`monitor.store.Store.checkpoint`), not this module's.
+(:meth:`monitor.pipeline.checkpoint.Checkpointer.transaction`), not this module's.
 
 >>> from monitor.store.db import Database
 >>> db = Database("sqlite://"); db.upgrade()

@@ -12,6 +12,7 @@ from monitor.alerts.silences import add_silence
 from monitor.engine import EngineState
 from monitor.metrics import Metrics
 from monitor.store import Store, schema
+from tests.helpers import checkpoint
 
 from .conftest import HOUR, NOW, T0, evaluate, make_config, table, window
 
@@ -212,7 +213,6 @@ def test_a_replay_of_a_whole_stream_twice_gives_the_same_history_and_outbox(stor
 
     def replay(chunk_lines: int) -> None:
         engine = engine_for(spec, config)
-        engine.on_close.append(lambda w: None)
         closed = feed(engine, config, data, chunk_lines)
         for i in range(0, len(closed), 3):  # one checkpoint per three windows
             evaluate(store, ev, closed[i : i + 3])
@@ -404,11 +404,10 @@ def test_models_without_rules_and_unknown_models_are_ignored(store: Store):
     assert table(store, schema.alerts) == []
 
 
-def test_the_checkpoint_hook_evaluates_in_the_checkpoint_transaction(store: Store):
+def test_the_checkpoint_evaluates_in_the_checkpoint_transaction(store: Store):
     config = make_config([DRIFT], sinks=HOOK, routes={"critical": ["hook"]})
-    hook = AlertEvaluator(config, store).hook(now=lambda: NOW / 1000)
+    alerts = AlertEvaluator(config, store)
     w = window(0, {"amount": 0.9})
-    hooks = [lambda conn, state, windows: hook(conn, windows)]
-    store.checkpoint("job", EngineState(windows=[w]), close=None, hooks=hooks)
-    store.checkpoint("job", EngineState(windows=[w]), close=None, hooks=hooks)
+    checkpoint(store, "job", EngineState(windows=[w]), config, alerts, NOW)
+    checkpoint(store, "job", EngineState(windows=[w]), config, alerts, NOW)
     assert len(table(store, schema.outbox)) == 1 and len(store.windows("fraud")) == 1

@@ -8,6 +8,7 @@ import random
 from monitor.alerts import Dispatcher
 from monitor.engine import EngineState
 from monitor.store import Store, schema
+from tests.helpers import checkpoint
 
 from .conftest import HOUR, T0, Clock, Receiver, make_config, table, window
 
@@ -27,7 +28,7 @@ def test_no_windows_for_a_while_fires_escalates_and_resolves_once(store: Store, 
     )
     d = make()
     assert d.run_once() == 0  # never saw a window: nothing to judge
-    store.checkpoint("job", EngineState(windows=[window(0, {"amount": 0.0})]))
+    checkpoint(store, "job", EngineState(windows=[window(0, {"amount": 0.0})]))
     clock.advance(5 * MINUTE)
     d.run_once()
     clock.advance(10 * MINUTE)
@@ -37,7 +38,7 @@ def test_no_windows_for_a_while_fires_escalates_and_resolves_once(store: Store, 
     clock.advance(20 * MINUTE)
     d.run_once()  # 35.5 minutes: critical
     make().run_once()  # a second process judging at the same time adds nothing
-    store.checkpoint("job", EngineState(windows=[window(1, {"amount": 0.0})]))
+    checkpoint(store, "job", EngineState(windows=[window(1, {"amount": 0.0})]))
     clock.t = (T0 + 2 * HOUR) / 1000 + MINUTE
     d.run_once()  # data again: resolved
     d.run_once()

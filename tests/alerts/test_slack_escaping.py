@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from monitor.alerts import Dispatcher
 from monitor.alerts.sinks.slack import escape, render
 from monitor.config import parse_config
+from monitor.pipeline.files import replay
 from monitor.reference import ReferenceProfile
-from monitor.replay import replay
 from monitor.store import Store
 
 from .conftest import Receiver

@@ -20,11 +20,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config import Config, load_config
 from monitor.kafka.broker import free_port
-from monitor.kafka.service import KafkaService
 from monitor.kafka.topics import client_config, create_topics
 from monitor.metrics import Metrics
+from monitor.pipeline.files import replay
+from monitor.pipeline.kafka import KafkaService
 from monitor.reference import ReferenceProfile
-from monitor.replay import replay
 from monitor.store import Store
 from monitor.synth import (
     DriftSpec,

@@ -16,8 +16,8 @@ from sqlalchemy import create_engine, text
 
 from monitor.config import Config, load_config
 from monitor.kafka.broker import EmbeddedBroker
-from monitor.kafka.service import KafkaService
 from monitor.kafka.topics import client_config, create_topics
+from monitor.pipeline.kafka import KafkaService
 from monitor.store import Store
 from tests.kafka.kit import (
     ServiceProcess,

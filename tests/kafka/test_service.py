@@ -173,7 +173,7 @@ def test_refuses_to_start_when_labels_are_not_copartitioned(
     tmp_path, bootstrap, topic_factory, group_id, sqlite_url
 ):
     from monitor.exceptions import KafkaError
-    from monitor.kafka.service import KafkaService
+    from monitor.pipeline.kafka import KafkaService
     from monitor.store import Store
 
     predictions, labels = topic_factory(4), topic_factory(2)

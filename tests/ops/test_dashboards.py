@@ -410,7 +410,7 @@ def _check_sql(boards: dict, engine, values: dict[str, str | list[str]]) -> None
 
 @pytest.mark.postgres
 def test_window_history_sql_runs_on_postgresql(pg_url, tmp_path):
-    from monitor.replay import replay
+    from monitor.pipeline.files import replay
     from tests.kafka.kit import prepare_store as prepare
 
     path = write_config(

@@ -12,9 +12,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config import parse_config
-from monitor.kafka.service import KafkaService
 from monitor.logs import JsonFormatter, configure
 from monitor.metrics import Metrics
+from monitor.pipeline.kafka import KafkaService
 from monitor.store import Store
 from monitor.synth import DriftSpec
 from tests.helpers import config_for, engine_for, feed, jsonl, small_spec

@@ -20,8 +20,8 @@ from sqlalchemy import update
 
 from monitor.cli import main
 from monitor.config import load_config
+from monitor.pipeline.files import replay
 from monitor.reference import ReferenceProfile
-from monitor.replay import replay
 from monitor.report import collect, render
 from monitor.store import Store, schema
 from monitor.synth import (
@@ -211,7 +211,6 @@ class _WithHistory(Store):
                 }
             )
         return rows
-
 
 
 def test_report_shows_performance_and_window_histograms(replayed, tmp_path):

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from monitor.config import parse_config
+from monitor.pipeline.files import replay
 from monitor.reference import ReferenceProfile
-from monitor.replay import replay
 from monitor.store import Store
 from monitor.store.performance import PerformanceRepository
 from monitor.synth import (

@@ -4,6 +4,7 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-27
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -56,7 +57,13 @@ def upgrade() -> None:
         sa.Column("details", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint(
-            "rule", "model_id", "model_version", "subject", "window_end", "to_state", "severity",
+            "rule",
+            "model_id",
+            "model_version",
+            "subject",
+            "window_end",
+            "to_state",
+            "severity",
             name="uq_alert_history_transition",
         ),
     )

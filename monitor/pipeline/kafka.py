@@ -1,4 +1,4 @@
-"""``monitor run``: the Kafka consumer loop around the engine.
+"""The Kafka feeder (``monitor run``): the consumer loop around the pipeline.
 
 One process of a consumer group. The order of things, per loop:
 
@@ -37,16 +37,13 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from monitor.alerts import AlertEvaluator
-from monitor.checkpoint import Checkpointer
-from monitor.closing import SharedCloser
 from monitor.config import Config
-from monitor.engine import ClosedWindow, Engine
+from monitor.engine import ClosedWindow, Lookup
 from monitor.events import BadEvent, Decoded, EventDecoder, LabelDecoder
 from monitor.exceptions import StoreUnavailable
-from monitor.join import join_key
 from monitor.kafka.topics import check_copartitioned, client_config
 from monitor.metrics import Metrics
+from monitor.pipeline.build import build
 from monitor.store import Store
 from monitor.store.settings import check_geometry
 
@@ -111,22 +108,19 @@ class KafkaService:
             }
             | set(self.label_topics)
         )
-        self.engine = Engine(config, store)
+        self.pipeline = build(
+            config,
+            store,
+            self.job,
+            shared=self._all_sources,
+            metrics=self.metrics,
+            guard_lookup=self._guard_lookup,
+        )
+        self.engine, self.checkpointer = self.pipeline.engine, self.pipeline.checkpointer
+        self.checkpointer.listeners.append(self._after_checkpoint)
         self.decoder = EventDecoder(config)
         self.label_decoder = LabelDecoder(config)
         self._avro = {t: self._avro_decoder(t) for t in self.topics if self._format(t) == "avro"}
-        self.closer = SharedCloser(self.engine, store, self.job, self._all_sources)
-        self.checkpointer = Checkpointer(
-            self.engine,
-            store,
-            self.job,
-            interval_s=config.checkpoint_interval / 1000,
-            closer=self.closer,
-            after_close=(alerts := AlertEvaluator(config, store, self.metrics)).hook(),
-            alerts=alerts,
-        )
-        self.checkpointer.listeners.append(self._after_checkpoint)
-        self.engine.join.lookup = self._lookup
         self.on_windows = on_windows
         self.stopping = threading.Event()
         self.assigned: set[tuple[str, int]] = set()
@@ -256,12 +250,7 @@ class KafkaService:
     # -- rebalance callbacks ----------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         sources = {source_of(tp.topic, tp.partition) for tp in partitions}
-        state = self._retry(lambda: self.store.load_state(self.job, sources))
-        self.engine.restore(state)
-        keys = {join_key(s) for s in sources}
-        self.engine.restore_performance(
-            self._retry(lambda: self.checkpointer.performance.load_panes(self.job, keys))
-        )
+        state = self._retry(lambda: self.pipeline.restore(sources))
         now = time.monotonic()
         for tp in partitions:
             source = source_of(tp.topic, tp.partition)
@@ -304,8 +293,7 @@ class KafkaService:
         if not partitions:
             return
         sources = {source_of(tp.topic, tp.partition) for tp in partitions}
-        state = self._retry(lambda: self.store.load_state(self.job, sources))
-        self.engine.restore(state)
+        state = self._retry(lambda: self.pipeline.restore(sources))
         assert self.consumer is not None
         for tp in partitions:
             tp.offset = state.offsets.get(source_of(tp.topic, tp.partition), OFFSET_BEGINNING)
@@ -330,10 +318,10 @@ class KafkaService:
                 self._db_away = None
             return result
 
-    def _lookup(self, key: str, ids: list[str]) -> dict[str, Any]:
-        """Join records not in memory, from SQL (waiting while the database is away, so that a
-        label batch is never half joined)."""
-        return self._retry(lambda: self.checkpointer.performance.lookup(self.job, key, ids))
+    def _guard_lookup(self, lookup: Lookup) -> Lookup:
+        """The label join's lookup of records not in memory, waiting while the database is
+        away, so that a label batch is never half joined."""
+        return lambda key, ids: self._retry(lambda: lookup(key, ids))
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self, install_signals: bool = True) -> bool:
@@ -470,7 +458,7 @@ class KafkaService:
 
     def _mark_idle(self, now: float) -> None:
         """A partition silent for ``idle_timeout`` that has nothing left to read is idle: its
-        watermark then advances by wall clock (see :mod:`monitor.closing`)."""
+        watermark then advances by wall clock (see :mod:`monitor.pipeline.closing`)."""
         assert self.consumer is not None
         timeout = self.config.idle_timeout / 1000
         for topic, partition in self.assigned:

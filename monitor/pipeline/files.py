@@ -1,4 +1,5 @@
-"""``monitor replay``: feed files through the same engine as the live stream.
+"""The files feeder (``monitor replay``): feed event files through the same engine as the live
+stream.
 
 A replay is one source (the files in the given order, as one stream), checkpointed like the live
 service, so an interrupted backfill can ``--resume`` and a repeated replay rewrites the same
@@ -16,13 +17,13 @@ from typing import IO, Any
 
 import msgspec
 
-from monitor.alerts import AlertEvaluator
-from monitor.checkpoint import Checkpointer
 from monitor.config import Config
-from monitor.engine import ClosedWindow, Engine
+from monitor.engine import ClosedWindow
 from monitor.event_checks import Fault
 from monitor.event_time import EventTimeGuard
 from monitor.events import BadEvent, Decoded, DecodedLabels, EventDecoder, LabelDecoder
+from monitor.pipeline.build import build
+from monitor.pipeline.closing import close, flush
 from monitor.store import Store
 from monitor.store.settings import check_geometry, check_replay_input
 
@@ -155,35 +156,24 @@ def replay(
     """Replay prediction/feature event files (JSONL or Avro container files) into ``store``;
     with ``labels``, label files too, in event-time order through the same label join: a block
     of labels goes in once the predictions' watermark has passed its latest label time."""
-    engine = Engine(
-        config, store, labels=bool(labels), time_guard=EventTimeGuard.replay(config.event_time)
+    pipeline = build(
+        config,
+        store,
+        job,
+        labels=bool(labels),
+        time_guard=EventTimeGuard.replay(config.event_time),
+        wait_for_operator=False,  # a full disk ends the replay, resumable (StoreFull)
     )
-    engine.join.lookup = lambda key, ids: checkpointer.performance.lookup(job, key, ids)
+    engine, checkpointer = pipeline.engine, pipeline.checkpointer
     decoder = EventDecoder(config)
     label_blocks = _label_blocks(labels, LabelDecoder(config))
     pending_labels: list[tuple[DecodedLabels, int]] = []
-    checkpointer = Checkpointer(
-        engine,
-        store,
-        job,
-        interval_s=config.checkpoint_interval / 1000,
-        after_close=(alerts := AlertEvaluator(config, store)).hook(),
-        alerts=alerts,
-        wait_for_operator=False,  # a full disk ends the replay, resumable (StoreFull)
-    )
-    skip = 0
     if not resume:
         store.reset(job)
     check_geometry(store, job, config)
     check_replay_input(store, job, paths, labels, resume)
-    if resume:
-        state = store.load_state(job)
-        engine.restore(state)
-        skip = state.offsets.get(SOURCE, 0)
-        label_skip = state.offsets.get(LABELS_SOURCE, 0)
-        engine.restore_performance(checkpointer.performance.load_panes(job, ["replay"]))
-    else:
-        label_skip = 0
+    offsets = pipeline.restore().offsets if resume else {}
+    skip, label_skip = offsets.get(SOURCE, 0), offsets.get(LABELS_SOURCE, 0)
     report = ReplayReport()
     position = 0
     encoder = msgspec.json.Encoder()
@@ -233,11 +223,11 @@ def replay(
                     dead_letters.write(encoder.encode(letter) + b"\n")
             report.events += decoded.count - len(bad)
             feed_labels(engine.watermark())
-            emit(engine.close(engine.watermark()))
+            emit(close(engine, engine.watermark()))
             checkpointer.maybe()
     feed_labels(None)
     report.late.update(engine.late_by_model)
-    emit(engine.flush())
+    emit(flush(engine))
     while not checkpointer.commit():  # raises StoreFull: the disk will not empty by waiting
         time.sleep(1.0)  # the database is away: a replay waits for it rather than lose windows
     report.seconds = time.perf_counter() - started

@@ -1,7 +1,12 @@
-"""Periodic checkpoints: drain the engine's state and write it to SQL in one transaction.
+"""The checkpoint: drain the engine's state and write it to SQL in one transaction.
 
-The order of a checkpoint (see :meth:`monitor.store.Store.checkpoint`) is written down once, in
-the store. Here: when to checkpoint, and what to do when it fails. The store says why
+The checkpoint is the heart of the exactly-once effect: window state and the positions that
+produced it are committed together, so a crash before the commit loses the whole delta and the
+feeder re-reads from the positions of the previous checkpoint, which rebuilds exactly the lost
+delta. Its steps, and their order, are written once: :meth:`Checkpointer.transaction`, each step
+a call into a store module.
+
+Here too: when to checkpoint, and what to do when it fails. The store says why
 (:mod:`monitor.exceptions`), and each reason has its answer:
 
 - the database is away (:class:`StoreUnavailable`): keep the drained delta and retry it merged
@@ -24,16 +29,17 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 
-import numpy as np
 from sqlalchemy import Connection
 
 from monitor.alerts import AlertEvaluator
 from monitor.engine import ClosedWindow, Engine, EngineState
 from monitor.exceptions import StoreError, StoreFull, StoreRejected
 from monitor.performance.window import evaluate_performance
-from monitor.store import Store, quarantine
+from monitor.pipeline.closing import close_shared
+from monitor.store import Store, quarantine, windows
+from monitor.store import state as pipeline_state
 from monitor.store.performance import PerformanceRepository
 
 __all__ = ["Checkpointer"]
@@ -56,24 +62,22 @@ class Checkpointer:
         job: str,
         interval_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
-        closer: Callable[[Connection], list[ClosedWindow]] | None = None,
-        after_close: Callable[[Connection, list[ClosedWindow]], None] | None = None,
+        shared: Callable[[], Collection[str]] | None = None,
         alerts: AlertEvaluator | None = None,
         wait_for_operator: bool = True,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        """``shared``: the sources of a consumer group whose watermarks windows wait for; each
+        checkpoint then closes the windows they all passed, from SQL (step 5). Without it, the
+        feeder closes windows from memory (a replay) and the checkpoint writes them (step 2).
+        ``alerts``: the rules to evaluate on what the checkpoint closed and refreshed."""
         self.engine = engine
         self.store = store
         self.job = job
         self.interval_s = interval_s
         self.clock = clock
-        self.closer = closer
+        self.shared = shared
         self.performance = PerformanceRepository(store)
-        self.hooks: list[Callable[[Connection, EngineState, list[ClosedWindow]], None]] = [
-            self._join
-        ]
-        if after_close is not None:  # alert evaluation and its outbox, after the join's windows
-            self.hooks.append(lambda conn, _state, windows: after_close(conn, windows))
         self.alerts = alerts
         #: performance window rows refreshed by the last checkpoint, and labels it found
         #: orphaned per model (for the metrics)
@@ -103,20 +107,62 @@ class Checkpointer:
         """Checkpoint if the interval has passed; True when a checkpoint was written."""
         return self.commit() if self.due() else False
 
-    def _join(self, conn: Connection, state: EngineState, windows: list[ClosedWindow]) -> None:
-        """Checkpoint step 6a: the label join's delta, performance windows, concept drift; then
-        the join drops from memory the records the store dropped."""
-        self.orphans, self.refreshed = self._write_join(conn, state)
-        self.after_horizon = Counter()
-        for (_key, model_id), count in state.join.after_horizon.items():
-            self.after_horizon[model_id] += count
-        self.performance.write_detections(conn, state.detections)
-        if (watermark := _watermark(state)) is not None:
+    def transaction(
+        self,
+        conn: Connection,
+        state: EngineState,
+        quarantined: Sequence[dict] = (),
+        trial: bool = False,
+    ) -> list[ClosedWindow]:
+        """One checkpoint of ``state`` in the transaction ``conn``: the steps below, in this
+        order. Returns the windows closed by step 5. ``trial``: the data steps only (1-4, 6, 7),
+        written to find what the database refuses and then rolled back
+        (:mod:`monitor.store.quarantine`)."""
+        job, s = self.job, state
+        # 1. Drift panes changed since the last checkpoint (upsert), and those no window needs
+        #    any more (delete).
+        pipeline_state.write_panes(conn, job, s.panes, s.deleted)
+        # 2. Windows closed from memory (a replay), with their summaries: upserted on their
+        #    natural key, so a replayed window overwrites itself with the same values.
+        windows.write(conn, s.windows)
+        # 3. Late-event counts (added).
+        pipeline_state.add_late(conn, job, s.late)
+        # 4. This process's positions, watermarks and idle marks, per source.
+        pipeline_state.write_positions(conn, job, s.offsets, s.watermarks, s.idle)
+        # 5. Closing. In a consumer group: the windows every partition's checkpointed watermark
+        #    passed, from every process's panes (monitor.pipeline.closing), which moves the
+        #    frontiers. Otherwise: the frontiers the feeder's closing from memory moved.
+        closed: list[ClosedWindow] = []
+        if self.shared is not None and not trial:
+            now_ms = int(self.wall_clock() * 1000)
+            closed = close_shared(self.engine, self.store, conn, job, self.shared(), now_ms)
+        else:
+            pipeline_state.write_frontiers(conn, job, s.frontiers)
+        # 6. The label join: its records and performance panes, the performance windows they
+        #    change, and records past the label horizon dropped (monitor.store.performance).
+        orphans, refreshed = self._write_join(conn, s)
+        # 7. Concept drift: the detectors' state and their detections.
+        self.performance.write_detectors(conn, job, s.detectors)
+        self.performance.write_detections(conn, s.detections)
+        if trial:
+            return closed
+        # 8. The parts of this checkpoint the database refused, with its reason.
+        quarantine.record(conn, list(quarantined))
+        # 9. Alerts: performance rules, then the rules on every window closed; notifications go
+        #    to the outbox in this same transaction (monitor.alerts).
+        if self.alerts is not None:
+            if s.join.records or s.join.panes or self.engine.join.models:
+                self._performance_alerts(conn, refreshed, s.windows + closed, s)
+            if s.windows or closed:
+                self.alerts.evaluate(conn, s.windows + closed, int(self.wall_clock() * 1000))
+        # What memory learns only once the step is in: the join forgets the expired records.
+        if (watermark := _watermark(s)) is not None:
             self.engine.join.expire(watermark)
-        if self.alerts is not None and (
-            state.join.records or state.join.panes or self.engine.join.models
-        ):
-            self._performance_alerts(conn, self.refreshed, windows, state)
+        self.orphans, self.refreshed = orphans, refreshed
+        self.after_horizon = Counter()
+        for (_key, model_id), count in s.join.after_horizon.items():
+            self.after_horizon[model_id] += count
+        return closed
 
     def _write_join(
         self, conn: Connection, state: EngineState
@@ -145,14 +191,6 @@ class Checkpointer:
             return evaluate_performance(blobs, classes, calibration)
 
         return self.performance.write(conn, self.job, delta, engine.config, watermark, evaluate)
-
-    def _data_only(
-        self, conn: Connection, state: EngineState, _windows: list[ClosedWindow]
-    ) -> None:
-        """What a trial of a part writes after the store's own steps: the join's records and
-        panes and the detections (no alerts: they are derived, and written for real later)."""
-        self._write_join(conn, state)
-        self.performance.write_detections(conn, state.detections)
 
     def _performance_alerts(
         self,
@@ -195,9 +233,7 @@ class Checkpointer:
                     "estimated_performance",
                 )
         for model_id, version, detection in state.detections:
-            spec = self.engine.specs[model_id]
-            end = int(spec.pane_of(np.array([detection.time]))[0])
-            start, stop = spec.bounds(end + spec.panes - 1)
+            start, stop = self.engine.specs[model_id].window_of(int(detection.time))
             alerts.evaluate_values(
                 conn,
                 model_id,
@@ -285,14 +321,22 @@ class Checkpointer:
         return quarantine.rows(state, dropped, self.job, int(self.wall_clock() * 1000))
 
     def _rejection(self, part: EngineState) -> StoreRejected | None:
-        return self.store.rejection(self.job, part, [self._data_only])
+        """Why the database refuses ``part`` as a checkpoint, or None if it takes it: its data
+        steps written in a transaction that is then rolled back. An unreachable database
+        raises :class:`~monitor.exceptions.StoreUnavailable`."""
+        try:
+            with self.store.tx(rollback=True) as conn:
+                self.transaction(conn, part, trial=True)
+        except StoreRejected as exc:
+            return exc
+        return None
 
     def _checkpoint(self, state: EngineState, rows: list[dict]) -> list[ClosedWindow]:
         """One checkpoint transaction of ``state``, with the ``quarantine`` rows ``rows``."""
-        hooks = (
-            [*self.hooks, lambda conn, *_: quarantine.record(conn, rows)] if rows else self.hooks
-        )
-        self.last_duration, closed = self.store.checkpoint(self.job, state, self.closer, hooks)
+        started = time.perf_counter()
+        with self.store.tx() as conn:
+            closed = self.transaction(conn, state, rows)
+        self.last_duration = time.perf_counter() - started
         for row in rows:
             log.error(
                 "the database refused the %s of model %s version %s (%s): %s; quarantined (table"
