@@ -24,12 +24,16 @@ DASHBOARDS = ROOT / "dashboards"
 RULES = DASHBOARDS / "prometheus" / "rules.yml"
 
 
+#: The Debian package of each tool the operations tests run, when its name differs.
+PACKAGES = {"promtool": "prometheus", "amtool": "prometheus-alertmanager"}
+
+
 def need(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
         pytest.fail(
-            f"{tool} is not installed: apt-get install "
-            f"{'prometheus' if tool == 'promtool' else tool} (.ci/run does)"
+            f"{tool} is not installed: apt-get install {PACKAGES.get(tool, tool)} "
+            "(.ci/services.sh does)"
         )
     return path
 
