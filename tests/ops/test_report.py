@@ -213,7 +213,6 @@ class _WithHistory(Store):
         return rows
 
 
-
 def test_report_shows_performance_and_window_histograms(replayed, tmp_path):
     """Performance rows and the per-window histogram the engine is to persist
     (docs/operations.md), computed here from the raw events."""
