@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
-from monitor.stats.registry import DEFAULT_THRESHOLDS, STATISTICS  # noqa: E402
+from monitor.stats.registry import DEFAULT_THRESHOLDS, STATISTICS
 
 PROMETHEUS = {"type": "prometheus", "uid": "${datasource}"}
 DATABASE = {"type": "grafana-postgresql-datasource", "uid": "${database}"}
@@ -57,9 +57,19 @@ THRESHOLDS_NOTE = (
 )
 
 
-ALERTS_FIRING = "Alerts of the config's rules (models.*.rules) firing now, over all models; set at every checkpoint by the alert evaluator. Prometheus's own rules are in Alertmanager."
-REALIZED = "Latest realized performance of each model version: predictions joined with their labels (topics.labels; none without a labels topic). Metrics only (accuracy, f1, roc_auc, mae, ...), never counts."
-COVERAGE = "Share of the latest performance window's predictions that have a label; labels come later, so a recent window fills in over time."
+ALERTS_FIRING = (
+    "Alerts of the config's rules (models.*.rules) firing now, over all models; set at every "
+    "checkpoint by the alert evaluator. Prometheus's own rules are in Alertmanager."
+)
+REALIZED = (
+    "Latest realized performance of each model version: predictions joined with their labels "
+    "(topics.labels; none without a labels topic). Metrics only (accuracy, f1, roc_auc, mae, "
+    "...), never counts."
+)
+COVERAGE = (
+    "Share of the latest performance window's predictions that have a label; labels come later, "
+    "so a recent window fills in over time."
+)
 PENDING_LABELS = "Predictions waiting for their label (kept until labels.horizon)."
 
 
@@ -191,7 +201,7 @@ def variable(
     default: str | None = None,
     scoped: bool = True,
 ) -> dict[str, Any]:
-    """A query variable; its selector gets ``job="$job"`` like the panels' (unless not ``scoped``)."""
+    'A query variable; its selector gets ``job="$job"`` like the panels\' (unless not ``scoped``).'
     query = with_job(query) if scoped else query
     current: dict[str, Any] = {}
     if multi:
@@ -317,7 +327,11 @@ def overview() -> dict[str, Any]:
     drill = [
         {
             "title": "Drill down",
-            "url": "/d/monitor-model/monitor-model-drill-down?var-model=${__data.fields.model_id}&var-version=${__data.fields.model_version}&${job:queryparam}&${datasource:queryparam}&${__url_time_range}",
+            "url": (
+                "/d/monitor-model/monitor-model-drill-down?var-model=${__data.fields.model_id}"
+                "&var-version=${__data.fields.model_version}&${job:queryparam}"
+                "&${datasource:queryparam}&${__url_time_range}"
+            ),
         }
     ]
     L.add(
@@ -369,7 +383,10 @@ def overview() -> dict[str, Any]:
             "stat",
             "Processes ready",
             [prom("sum(monitor_ready)")],
-            "Processes of the consumer group that report ready (partitions assigned, database reachable, not lagging).",
+            (
+                "Processes of the consumer group that report ready (partitions assigned, "
+                "database reachable, not lagging)."
+            ),
             defaults=thresholds((None, "red"), (1, "green")),
         ),
         4,
@@ -409,7 +426,10 @@ def overview() -> dict[str, Any]:
                     instant=True,
                 ),
                 prom(
-                    "max by (model_id, model_version) (monitor_window_end_timestamp_seconds) * 1000",
+                    (
+                        "max by (model_id, model_version) "
+                        "(monitor_window_end_timestamp_seconds) * 1000"
+                    ),
                     ref="D",
                     instant=True,
                 ),
@@ -651,7 +671,11 @@ def model() -> dict[str, Any]:
                     instant=True,
                 )
             ],
-            "How far each feature's latest window is from its reference, by the chosen statistic (p-values: lower is further). The distributions themselves (reference bins, window range) are in the HTML report: monitor report."
+            (
+                "How far each feature's latest window is from its reference, by the chosen "
+                "statistic (p-values: lower is further). The distributions themselves "
+                "(reference bins, window range) are in the HTML report: monitor report."
+            )
             + THRESHOLDS_NOTE,
             defaults=thresholds((None, "blue")),
             overrides=per_statistic(timeseries=False),
@@ -720,7 +744,10 @@ def model() -> dict[str, Any]:
             "timeseries",
             "Dataset drift share per segment",
             [prom(f"monitor_segment_drift_share{{{MV}}}", "{{segment}}")],
-            "Share of features drifted in each segment's latest window (segments.keys: the reference's top K values of a key, the rest as other; docs/segments.md).",
+            (
+                "Share of features drifted in each segment's latest window (segments.keys: the "
+                "reference's top K values of a key, the rest as other; docs/segments.md)."
+            ),
             unit="percentunit",
             defaults={"min": 0, "max": 1},
         ),
@@ -732,7 +759,11 @@ def model() -> dict[str, Any]:
             "state-timeline",
             "Severity per segment and feature",
             [prom(f"monitor_segment_drift_severity{{{MVF}}} > 0", "{{segment}} {{feature}}")],
-            "Segments and features warning (1) or critical (2) in their latest window: a drift confined to one segment shows here before the whole model's numbers move.",
+            (
+                "Segments and features warning (1) or critical (2) in their latest window: a "
+                "drift confined to one segment shows here before the whole model's numbers "
+                "move."
+            ),
             defaults={
                 "mappings": SEVERITY_MAPPING,
                 **thresholds((None, "green"), (1, "orange"), (2, "red")),
@@ -754,7 +785,12 @@ def model() -> dict[str, Any]:
                     "B",
                 ),
             ],
-            "Realized (labels joined) and estimated (from the scores, before labels arrive) performance of the latest performance window, for the metrics both have. A lasting gap is concept drift or a miscalibrated estimator (the MonitorPerformanceEstimateDiverges rule).",
+            (
+                "Realized (labels joined) and estimated (from the scores, before labels arrive) "
+                "performance of the latest performance window, for the metrics both have. A "
+                "lasting gap is concept drift or a miscalibrated estimator (the "
+                "MonitorPerformanceEstimateDiverges rule)."
+            ),
             unit="percentunit",
             defaults={"min": 0, "max": 1},
         ),
@@ -796,7 +832,11 @@ def model() -> dict[str, Any]:
                     "C",
                 ),
             ],
-            "Predictions in the latest performance window; of them, labeled (the n of realized performance); and labels that came after their prediction's time + labels.horizon, counted but not joined.",
+            (
+                "Predictions in the latest performance window; of them, labeled (the n of "
+                "realized performance); and labels that came after their prediction's time + "
+                "labels.horizon, counted but not joined."
+            ),
         ),
         24,
         8,
@@ -807,7 +847,10 @@ def model() -> dict[str, Any]:
             "state-timeline",
             "Alerts",
             [prom(f"monitor_alerts_firing{{{MV}}}", "{{rule}} ({{severity}})")],
-            "Each rule's alert for this model version: firing (1) or not (0), set at every checkpoint by the alert evaluator.",
+            (
+                "Each rule's alert for this model version: firing (1) or not (0), set at every "
+                "checkpoint by the alert evaluator."
+            ),
             defaults={
                 "mappings": [
                     {
@@ -830,7 +873,8 @@ def model() -> dict[str, Any]:
         "       CAST(statistics ->> 'js' AS DOUBLE PRECISION) AS js,\n"
         "       CAST(quality ->> 'missing_rate' AS DOUBLE PRECISION) AS missing_rate\n"
         "FROM windows\n"
-        "WHERE model_id = '$model' AND model_version = '$version' AND segment = '' AND feature IN ($feature)\n"
+        "WHERE model_id = '$model' AND model_version = '$version' AND segment = ''\n"
+        "  AND feature IN ($feature)\n"
         "  AND window_end >= $__unixEpochFrom() * 1000 AND window_end <= $__unixEpochTo() * 1000\n"
         "ORDER BY window_end DESC, feature\n"
         "LIMIT 1000"
@@ -849,7 +893,10 @@ def model() -> dict[str, Any]:
                     "editorMode": "code",
                 }
             ],
-            "Every persisted window of the selected features, from the monitor database (windows table).",
+            (
+                "Every persisted window of the selected features, from the monitor database "
+                "(windows table)."
+            ),
             defaults={"decimals": 4},
         ),
         24,
@@ -885,7 +932,13 @@ def model() -> dict[str, Any]:
     return dashboard(
         "monitor-model",
         "monitor / model drill-down",
-        "One model version: drift over time, reference vs current, data quality, performance, labels, alerts, window history. Drift panels colour each statistic at its default thresholds (psi, ks, js, wasserstein; p-values and chi-square have none); the severity panels carry the monitor's own verdict, with the thresholds the model's config sets.",
+        (
+            "One model version: drift over time, reference vs current, data quality, "
+            "performance, labels, alerts, window history. Drift panels colour each statistic at "
+            "its default thresholds (psi, ks, js, wasserstein; p-values and chi-square have "
+            "none); the severity panels carry the monitor's own verdict, with the thresholds "
+            "the model's config sets."
+        ),
         L,
         variables,
     )
@@ -965,7 +1018,10 @@ def pipeline() -> dict[str, Any]:
                     "{{topic}}:{{partition}}",
                 )
             ],
-            "Messages between the processed position and the partition's end (librdkafka's cached high watermark).",
+            (
+                "Messages between the processed position and the partition's end (librdkafka's "
+                "cached high watermark)."
+            ),
         ),
         12,
         8,
@@ -1074,7 +1130,10 @@ def pipeline() -> dict[str, Any]:
                     "{{sink}} {{outcome}}",
                 )
             ],
-            "Deliveries of the outbox dispatcher per second: sent, retry (will be retried with backoff) or failed (gave up).",
+            (
+                "Deliveries of the outbox dispatcher per second: sent, retry (will be retried "
+                "with backoff) or failed (gave up)."
+            ),
             unit="ops",
         ),
         8,

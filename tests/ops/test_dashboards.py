@@ -11,6 +11,7 @@ API, with the dashboard variables resolved the way Grafana resolves them (dataso
 from __future__ import annotations
 
 import contextlib
+import doctest
 import importlib.util
 import json
 import os
@@ -59,6 +60,7 @@ def test_dashboard_json_is_what_build_py_writes():
     spec = importlib.util.spec_from_file_location("build_dashboards", DASHBOARDS / "build.py")
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
+    assert doctest.testmod(build).failed == 0
     on_disk = dashboards()
     assert (
         set(on_disk)
