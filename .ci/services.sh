@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # What the test suite needs from the machine, installed or started when missing. Idempotent.
 # Debian packages: Prometheus and promtool (dashboards and alert rules against a real
-# Prometheus), docker-compose (validates docker/compose.yaml), Chromium (renders the HTML report).
+# Prometheus), docker-compose (validates docker/compose.yaml), prometheus-alertmanager (amtool and
+# Alertmanager check docker/alertmanager), Chromium (renders the HTML report).
 set -euo pipefail
 need=()
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v docker-compose >/dev/null || need+=(docker-compose)
+command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 command -v chromium >/dev/null || need+=(chromium)
 command -v pg_isready >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then

@@ -24,12 +24,16 @@ DASHBOARDS = ROOT / "dashboards"
 RULES = DASHBOARDS / "prometheus" / "rules.yml"
 
 
+#: The Debian package of each tool the operations tests run, when its name differs.
+PACKAGES = {"promtool": "prometheus", "amtool": "prometheus-alertmanager"}
+
+
 def need(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
         pytest.fail(
-            f"{tool} is not installed: apt-get install "
-            f"{'prometheus' if tool == 'promtool' else tool} (.ci/run does)"
+            f"{tool} is not installed: apt-get install {PACKAGES.get(tool, tool)} "
+            "(.ci/services.sh does)"
         )
     return path
 
@@ -56,17 +60,17 @@ class Prometheus:
 
 @pytest.fixture
 def prometheus(tmp_path: Path) -> Iterator[Callable[[list[str]], Prometheus]]:
-    """``start(targets)``: Prometheus scraping ``targets`` every second as job ``monitor``,
-    with the shipped alert rules loaded; stopped after the test."""
+    """``start(targets, job="monitor")``: Prometheus scraping ``targets`` every second as
+    ``job``, with the shipped alert rules loaded; stopped after the test."""
     binary = need("prometheus")
     started: list[Prometheus] = []
 
-    def start(targets: list[str]) -> Prometheus:
+    def start(targets: list[str], job: str = "monitor") -> Prometheus:
         port = free_port()
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(RULES)],
-            "scrape_configs": [{"job_name": "monitor", "static_configs": [{"targets": targets}]}],
+            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": targets}]}],
         }
         path = tmp_path / "prometheus.yml"
         path.write_text(yaml.safe_dump(config))

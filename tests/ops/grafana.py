@@ -19,17 +19,21 @@ GRAFANA = DASHBOARDS / "grafana"
 BUILTINS = {"__rate_interval": "15s", "__interval": "5s", "__range": "1m"}
 
 
+#: Datasource types the dashboards query, by the name of the variable that picks one.
+DATASOURCE_VARIABLES = {"datasource": "prometheus", "database": "grafana-postgresql-datasource"}
+
+
 @dataclass(frozen=True)
 class Query:
     dashboard: str
     panel: str
     description: str
-    datasource: str
+    datasource: dict[str, str]  # {"type": ..., "uid": ...} as the dashboard has it
     text: str  # PromQL or SQL
 
     @property
-    def pending(self) -> bool:
-        return self.description.startswith("Pending:")
+    def is_promql(self) -> bool:
+        return self.datasource.get("type") == "prometheus"
 
 
 def dashboards() -> dict[str, dict[str, Any]]:
@@ -61,7 +65,7 @@ def queries(name: str, dashboard: Mapping[str, Any]) -> Iterator[Query]:
                 name,
                 p["title"],
                 p.get("description", ""),
-                ds.get("uid", ""),
+                ds,
                 t.get("expr") or t.get("rawSql") or "",
             )
 
@@ -89,6 +93,12 @@ def substitute(text: str, values: Mapping[str, str | list[str]], sql: bool = Fal
         return value
 
     return _VAR.sub(repl, text)
+
+
+def variable_query(var: Mapping[str, Any]) -> str:
+    """The query text of a query variable."""
+    q = var["query"]
+    return q["query"] if isinstance(q, Mapping) else q
 
 
 _LABEL_VALUES = re.compile(r"^label_values\((?:(.+),\s*)?(\w+)\)$")

@@ -1,14 +1,17 @@
 """The Grafana dashboards: well-formed JSON checks, and every query run for real.
 
-The live test starts ``monitor run`` (a child process, JSON logs) on the embedded Tansu broker,
-feeds it a stream with drift, invalid and late events, starts Prometheus scraping it every
-second, and then runs every PromQL expression of every dashboard through Prometheus's HTTP API,
-with the dashboard variables resolved the way Grafana resolves them (``label_values``).
+The live test starts ``monitor run`` (a child process, JSON logs) on the embedded Tansu broker
+with a labels topic, an alert rule and a webhook sink, feeds it a stream with drift, invalid and
+late events and labels, starts Prometheus scraping it every second under a job that is not the
+default one, and then runs every PromQL expression of every dashboard through Prometheus's HTTP
+API, with the dashboard variables resolved the way Grafana resolves them (datasources by type,
+``label_values``): each must return data. No Grafana server runs here, so this is the check.
 """
 
 from __future__ import annotations
 
 import contextlib
+import doctest
 import importlib.util
 import json
 import os
@@ -24,10 +27,14 @@ from sqlalchemy import text
 from monitor.config import load_config
 from monitor.kafka.broker import free_port
 from monitor.kafka.topics import client_config, create_topics
+from monitor.stats.registry import DEFAULT_THRESHOLDS, STATISTICS
+from monitor.synth import generate, labels_to_jsonl
+from tests.alerts.conftest import Receiver
 from tests.kafka.kit import MONITOR, prepare_store, produce, stream, wait_for, write_config
 from tests.ops.conftest import DASHBOARDS
 from tests.ops.grafana import (
     BUILTINS,
+    DATASOURCE_VARIABLES,
     GRAFANA,
     dashboards,
     label_values,
@@ -35,43 +42,16 @@ from tests.ops.grafana import (
     provisioned_uids,
     queries,
     substitute,
+    variable_query,
 )
-
-#: Panels whose metrics no code updates yet: their queries are checked for validity only (the
-#: expression parses and runs), not for data. Each says so in its description ("Pending: ...").
-#: Remove an entry when its metric gets filled.
-PENDING = {
-    ("monitor-overview", "Alerts firing"): "monitor_alerts_firing: the alert engine",
-    (
-        "monitor-overview",
-        "Realized performance",
-    ): "monitor_model_performance: label join and performance",
-    ("monitor-overview", "Label coverage"): "monitor_label_coverage_ratio: label join",
-    ("monitor-overview", "Alerts firing by model"): "monitor_alerts_firing: the alert engine",
-    (
-        "monitor-model",
-        "Performance: realized vs estimated",
-    ): "monitor_model_performance{,_estimated}: performance",
-    (
-        "monitor-model",
-        "Performance counts: predictions, labeled, after the horizon",
-    ): "monitor_performance_*: performance",
-    ("monitor-model", "Label coverage"): "monitor_label_coverage_ratio: label join",
-    ("monitor-model", "Pending labels"): "monitor_pending_labels: label join",
-    ("monitor-model", "Alerts"): "monitor_alerts_firing: the alert engine",
-    (
-        "monitor-pipeline",
-        "Window close latency",
-    ): "monitor_window_close_duration_seconds: ClosedWindow.close_seconds",
-    (
-        "monitor-pipeline",
-        "Notifications by sink and outcome",
-    ): "monitor_notifications_total: the outbox dispatcher",
-    ("monitor-pipeline", "Pending labels"): "monitor_pending_labels: label join",
-}
 
 #: Values preferred when a variable resolves to several (the drifted feature, PSI).
 PREFERRED = {"model": "demo", "version": "v1", "feature": "num_01", "statistic": "psi"}
+#: The Prometheus job of the live test: not the dashboards' default, so a query that ignores
+#: $job (or names job="monitor") finds nothing.
+JOB = "model-monitor"
+#: A metric selector in PromQL, with its matchers.
+SELECTOR = re.compile(r"\b((?:monitor|process)_\w+)(\{[^}]*\})?(?![\w(])")
 
 
 # -- the JSON
@@ -80,6 +60,7 @@ def test_dashboard_json_is_what_build_py_writes():
     spec = importlib.util.spec_from_file_location("build_dashboards", DASHBOARDS / "build.py")
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
+    assert doctest.testmod(build).failed == 0
     on_disk = dashboards()
     assert (
         set(on_disk)
@@ -114,18 +95,103 @@ def test_panels_have_unique_ids_a_place_and_a_query(name):
             assert len({t["refId"] for t in p["targets"]}) == len(p["targets"]), p["title"]
 
 
-def test_datasource_uids_match_the_provisioning():
-    uids = provisioned_uids()
-    assert uids == {"prometheus": "prometheus", "monitor-db": "grafana-postgresql-datasource"}
+def _datasource_refs(board: dict) -> list[dict]:
+    refs = [v["datasource"] for v in board["templating"]["list"] if "datasource" in v]
+    for p in panels(board):
+        if p["type"] != "row":
+            refs += [p["datasource"]] + [t["datasource"] for t in p["targets"]]
+    return refs
+
+
+def test_datasources_come_from_variables_not_uids():
+    """Importing into any Grafana needs no edit: every panel, target and query variable names
+    its datasource through a datasource variable whose type the provisioning file provides."""
+    provisioned = provisioned_uids()
+    assert sorted(provisioned.values()) == sorted(DATASOURCE_VARIABLES.values())
     for name, board in dashboards().items():
-        refs = [v["datasource"] for v in board["templating"]["list"]]
-        for p in panels(board):
-            if p["type"] != "row":
-                refs += [p["datasource"]] + [t["datasource"] for t in p["targets"]]
-        for ref in refs:
-            assert ref["uid"] in uids and ref["type"] == uids[ref["uid"]], (
-                f"{name}: {ref} is not provisioned"
+        pickers = {
+            v["name"]: v["query"] for v in board["templating"]["list"] if v["type"] == "datasource"
+        }
+        assert pickers.get("datasource") == "prometheus", name
+        assert pickers.items() <= DATASOURCE_VARIABLES.items(), name
+        for ref in _datasource_refs(board):
+            var = re.fullmatch(r"\$\{(\w+)\}", ref["uid"])
+            assert var and pickers.get(var[1]) == ref["type"], f"{name}: hard-coded {ref}"
+        text = json.dumps(board)
+        for uid in provisioned:
+            assert f'"uid": "{uid}"' not in text, f"{name} names the datasource uid {uid!r}"
+
+
+def test_no_stale_text():
+    for name, board in dashboards().items():
+        text = json.dumps(board)
+        for stale in ("Pending:", "not yet updated"):
+            assert stale not in text, f"{name}: {stale!r}"
+
+
+def test_every_selector_is_scoped_to_the_job_variable():
+    for name, board in dashboards().items():
+        job = next(v for v in board["templating"]["list"] if v["name"] == "job")
+        assert job["current"]["value"] == "monitor"
+        assert label_values(variable_query(job)) == ("monitor_ready", "job")
+        texts = [(q.panel, q.text) for q in queries(name, board) if q.is_promql]
+        texts += [
+            (v["name"], variable_query(v))
+            for v in board["templating"]["list"]
+            if v["type"] == "query" and v["name"] != "job"
+        ]
+        for where, expr in texts:
+            selectors = SELECTOR.findall(expr)
+            assert selectors, (name, where, expr)
+            for metric, matchers in selectors:
+                assert 'job="$job"' in matchers, f"{name}/{where}: {metric} without $job"
+        assert 'job=\\"monitor\\"' not in json.dumps(board), name
+
+
+def _statistic_panels() -> list[tuple[str, dict]]:
+    return [
+        (name, p)
+        for name, board in dashboards().items()
+        for p in panels(board)
+        if any('statistic="$statistic"' in t.get("expr", "") for t in p.get("targets", []))
+    ]
+
+
+def _override_thresholds(panel: dict, series: str) -> list[tuple[float | None, str]]:
+    """The threshold steps Grafana applies to the series named ``series`` of ``panel``."""
+    fc = panel["fieldConfig"]
+    steps = fc["defaults"]["thresholds"]["steps"]
+    matched = [
+        o
+        for o in fc["overrides"]
+        if o["matcher"]["id"] == "byRegexp" and re.search(o["matcher"]["options"], series)
+    ]
+    assert len(matched) <= 1, f"{panel['title']}: {series} matches {len(matched)} overrides"
+    for o in matched:
+        steps = next(p["value"]["steps"] for p in o["properties"] if p["id"] == "thresholds")
+    return [(s["value"], s["color"]) for s in steps]
+
+
+def _expected_steps(statistic: str) -> list[tuple[float | None, str]]:
+    if statistic not in DEFAULT_THRESHOLDS:
+        return [(None, "blue")]  # no default: no verdict colour
+    warning, critical = DEFAULT_THRESHOLDS[statistic]
+    return [(None, "green"), (warning, "orange"), (critical, "red")]
+
+
+def test_drift_panels_colour_each_statistic_at_its_own_thresholds():
+    found = _statistic_panels()
+    assert {p["type"] for _, p in found} == {"bargauge", "timeseries"}
+    for name, panel in found:
+        assert all(t["legendFormat"] == "{{feature}} ({{statistic}})" for t in panel["targets"])
+        for statistic in STATISTICS:
+            series = f"num_01 ({statistic})"
+            assert _override_thresholds(panel, series) == _expected_steps(statistic), (
+                name,
+                panel["title"],
+                statistic,
             )
+        assert "default warning and critical levels" in panel["description"]
 
 
 def test_dashboard_provider_path_is_where_compose_mounts_the_dashboards():
@@ -142,8 +208,11 @@ def test_variables_are_defined_before_use():
     for name, board in dashboards().items():
         defined: list[str] = []
         for var in board["templating"]["list"]:
-            selector, _ = label_values(var["query"]["query"])
-            used = set(re.findall(r"\$(\w+)", selector or ""))
+            if var["type"] == "datasource":
+                defined.append(var["name"])
+                continue
+            selector, _ = label_values(variable_query(var))
+            used = set(re.findall(r"\$(\w+)", json.dumps(var["datasource"]) + (selector or "")))
             assert used <= set(defined), (
                 f"{name}: variable {var['name']} uses {used - set(defined)} before they are defined"
             )
@@ -159,20 +228,10 @@ def test_variables_are_defined_before_use():
             )
 
 
-def test_pending_panels_are_exactly_the_listed_ones():
-    marked = {
-        (name, q.panel)
-        for name, board in dashboards().items()
-        for q in queries(name, board)
-        if q.pending
-    }
-    assert marked == set(PENDING)
-
-
 # -- against a running monitor and a real Prometheus ---------------------------------------------
-def _feed(bootstrap: str, topic: str) -> int:
+def _feed(bootstrap: str, topic: str) -> None:
     """A stream with drift in num_01 from its middle, four invalid messages and 20 late events."""
-    spec, data = stream(20_000, drift_at=10_000)
+    _, data = stream(20_000, drift_at=10_000)
     lines = data.splitlines()
     bad = [
         b"{not json",
@@ -184,19 +243,30 @@ def _feed(bootstrap: str, topic: str) -> int:
     produce(bootstrap, topic, lines[:5000] + bad + lines[5000:] + bad)
     late = [line.replace(b'"prediction_id":"', b'"prediction_id":"late-') for line in lines[:20]]
     produce(bootstrap, topic, late)  # their panes closed long ago on every partition
-    return spec
+
+
+def _labels(n: int) -> list[bytes]:
+    """The labels of the stream's first ``n`` predictions, 60 s after them plus up to 6 s: with
+    a 63 s horizon about half come after it (counted, not joined)."""
+    spec, _ = stream(1)
+    return labels_to_jsonl(spec, generate(spec, n)).splitlines()
 
 
 def _resolve(prom, board: dict) -> dict[str, str]:
-    """Grafana's resolution of query variables, in order: each one's label_values() through the
-    label-values API; "All" for multi-value variables, else the preferred value when offered."""
+    """Grafana's resolution of the variables, in order: a datasource variable becomes the uid of
+    the provisioned datasource of its type; a query variable runs its label_values() through the
+    label-values API, "All" for multi-value variables, else the preferred value when offered."""
     values: dict[str, str | list[str]] = {}
+    uids = {kind: uid for uid, kind in provisioned_uids().items()}
     for var in board["templating"]["list"]:
-        selector, label = label_values(var["query"]["query"])
+        if var["type"] == "datasource":
+            values[var["name"]] = uids[var["query"]]
+            continue
+        selector, label = label_values(variable_query(var))
         params = {"match[]": substitute(selector, values)} if selector else {}
         got = prom.api(f"label/{label}/values", **params)
         assert got["status"] == "success" and got["data"], (
-            f"variable ${var['name']} resolves to nothing: {var['query']['query']}"
+            f"variable ${var['name']} resolves to nothing: {variable_query(var)}"
         )
         if var["multi"]:
             values[var["name"]] = got["data"]
@@ -210,9 +280,10 @@ def _resolve(prom, board: dict) -> dict[str, str]:
 
 
 @pytest.fixture
-def live_monitor(tmp_path, bootstrap, topic_factory, group_id, sqlite_url):
-    """`monitor --log-json run` as a child process on the embedded broker, fed a drifting stream."""
-    topic = topic_factory(4)
+def live_monitor(tmp_path, bootstrap, topic_factory, group_id, sqlite_url, monkeypatch):
+    """`monitor --log-json run` as a child process on the embedded broker, with a labels topic,
+    a drift rule and a webhook sink (a real HTTP receiver) for its notifications."""
+    topic, labels = topic_factory(4), topic_factory(4)
     path = write_config(
         tmp_path / "monitor.yaml",
         db_url=sqlite_url,
@@ -220,11 +291,20 @@ def live_monitor(tmp_path, bootstrap, topic_factory, group_id, sqlite_url):
         topic=topic,
         group=group_id,
         window="5s",
+        labels_topic=labels,
+        labels={"horizon": "63s"},
+        rules=[{"name": "drift", "kind": "feature_drift", "warning": 0.1, "critical": 0.25}],
     )
     config = yaml.safe_load(path.read_text())
     port = free_port()
     config["metrics"] = {"host": "127.0.0.1", "port": port}
+    hook = Receiver()
+    config["alerts"] = {
+        "sinks": {"hook": {"type": "webhook", "url": "${DASHBOARD_TEST_HOOK}"}},
+        "routes": {"warning": ["hook"], "critical": ["hook"]},
+    }
     path.write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("DASHBOARD_TEST_HOOK", hook.url("/hook"))
     cfg = load_config(path)
     create_topics(client_config(cfg), cfg)
     spec, _ = stream(1)
@@ -238,8 +318,17 @@ def live_monitor(tmp_path, bootstrap, topic_factory, group_id, sqlite_url):
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     try:
-        yield {"topic": topic, "port": port, "store": store, "log": log, "process": process}
+        yield {
+            "topic": topic,
+            "labels": labels,
+            "hook": hook,
+            "port": port,
+            "store": store,
+            "log": log,
+            "process": process,
+        }
     finally:
+        hook.stop()
         process.terminate()
         try:
             process.wait(30)
@@ -260,7 +349,7 @@ def test_every_dashboard_query_returns_data_from_a_live_monitor(
 ):
     base = f"http://127.0.0.1:{live_monitor['port']}"
     wait_for(lambda: _alive(base), 120, "monitor's ops endpoint")
-    prom = prometheus([f"127.0.0.1:{live_monitor['port']}"])
+    prom = prometheus([f"127.0.0.1:{live_monitor['port']}"], job=JOB)
     wait_for(
         lambda: _get(f"{base}/readyz")[0] == 200, 120, "monitor to be ready (partitions assigned)"
     )
@@ -271,18 +360,19 @@ def test_every_dashboard_query_returns_data_from_a_live_monitor(
         120,
         "the stream's windows to close",
     )
+    produce(bootstrap, live_monitor["labels"], _labels(20_000))
+    wait_for(lambda: live_monitor["hook"].requests, 120, "the drift rule's notification")
 
     boards = dashboards()
     expressions = [
-        (name, q)
-        for name, board in boards.items()
-        for q in queries(name, board)
-        if q.datasource == "prometheus"
+        (name, q) for name, board in boards.items() for q in queries(name, board) if q.is_promql
     ]
     assert len(expressions) > 40
 
-    def run_all() -> dict[tuple[str, str, str], dict]:
+    def run_all(job: str | None = None) -> dict[tuple[str, str, str], dict]:
         values = {name: _resolve(prom, board) for name, board in boards.items()}
+        if job is not None:
+            values = {name: {**v, "job": job} for name, v in values.items()}
         return {
             (name, q.panel, expr): prom.query(expr)
             for name, q in expressions
@@ -290,11 +380,7 @@ def test_every_dashboard_query_returns_data_from_a_live_monitor(
         }
 
     def empty(results: dict) -> list[tuple[str, str, str]]:
-        return [
-            key
-            for key, r in results.items()
-            if (key[0], key[1]) not in PENDING and not (r.get("data") or {}).get("result")
-        ]
+        return [key for key, r in results.items() if not (r.get("data") or {}).get("result")]
 
     results: dict | None = None
 
@@ -309,16 +395,29 @@ def test_every_dashboard_query_returns_data_from_a_live_monitor(
     # Until every series has been scraped twice within a rate window. On a timeout, go on: the
     # assertions below name the queries that stayed empty.
     with contextlib.suppress(AssertionError):
-        wait_for(scraped, 120, "every dashboard query to return data", interval=1)
+        wait_for(scraped, 180, "every dashboard query to return data", interval=1)
     assert results is not None, "the dashboard variables never resolved"
+    assert {v["job"] for v in (_resolve(prom, b) for b in boards.values())} == {JOB}
     invalid = {key: r.get("error") for key, r in results.items() if r["status"] != "success"}
     assert not invalid, f"invalid PromQL: {invalid}"
     targets = [(t["health"], t["lastError"]) for t in prom.api("targets")["data"]["activeTargets"]]
     assert not empty(results), f"targets {targets}; queries without data:\n" + "\n".join(
         f"  {d} / {p}: {e}" for d, p, e in empty(results)
     )
-    pending = [key for key in results if (key[0], key[1]) in PENDING]
-    assert {(d, p) for d, p, _ in pending} == set(PENDING)
+    # $job is what selects the data: with another job, nothing but the `or vector(0)` zeros.
+    for key, r in run_all(job="no-such-job").items():
+        series = r["data"]["result"]
+        assert all(s["metric"] == {} and float(s["value"][1]) == 0 for s in series), key
+
+    # Each statistic's series is coloured at its own default thresholds (no two overrides
+    # claim one series): the names Grafana would draw, from the real series.
+    statistic_panels = [p for _, p in _statistic_panels()]
+    served = prom.query('monitor_drift_statistic{model_id="demo"}')["data"]["result"]
+    assert {s["metric"]["statistic"] for s in served} == set(STATISTICS)
+    for s in served:
+        name = f"{s['metric']['feature']} ({s['metric']['statistic']})"
+        for panel in statistic_panels:
+            assert _override_thresholds(panel, name) == _expected_steps(s["metric"]["statistic"])
 
     # The drift itself is visible: num_01 is critical in the latest window, num_00 is not.
     severity = {
@@ -387,7 +486,7 @@ def _sql_queries(boards: dict) -> list[str]:
         q.text
         for name, board in boards.items()
         for q in queries(name, board)
-        if q.datasource == "monitor-db"
+        if q.datasource["type"] == DATASOURCE_VARIABLES["database"]
     ]
 
 
