@@ -10,19 +10,33 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from monitor.config import load_config
 from monitor.kafka.broker import EmbeddedBroker, free_port
 from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "quickstart"
 
-pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+def test_the_readme_quickstart_config_is_the_example_s_but_its_window(tmp_path: Path):
+    readme = (ROOT / "README.md").read_text().split("## Monitor your own model", 1)[1]
+    block = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "monitor.yaml").write_text(textwrap.dedent(block))
+    shown = load_config(tmp_path / "monitor.yaml").models["churn"]
+    example = load_config(EXAMPLE / "monitor.yaml").models["churn"]
+    assert shown.window == 3_600_000 and example.window == 10_000
+    assert (shown.features, shown.rules, shown.topics) == (
+        example.features,
+        example.rules,
+        example.topics,
+    )
 
 
 @pytest.fixture
@@ -57,6 +71,8 @@ def _ready(port: int) -> bool:
         return False
 
 
+@pytest.mark.kafka
+@pytest.mark.slow
 def test_the_quickstart_from_reference_to_report(tmp_path: Path, broker: EmbeddedBroker):
     work = tmp_path / "quickstart"
     shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("*.db*", "*.csv", "*.html"))
