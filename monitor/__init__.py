@@ -8,8 +8,11 @@ The public surface is the names in ``__all__``; every module below is internal a
 - references: :class:`ReferenceProfile` (what a window is compared with);
 - replay: :func:`replay_files` replays event files (JSONL, Avro) into a store, returning a
   :class:`ReplayReport` (``monitor replay`` on the command line);
-- queries: :class:`Store` (``Store.windows``, ``summaries``, ``late_counts``, ``performance``),
-  and the alerts' :func:`list_alerts` and :func:`alert_history`;
+- queries for notebooks and scripts: :class:`Query` (drift windows, performance windows,
+  alerts and their history as :class:`Records` of :class:`DriftWindow`,
+  :class:`PerformanceWindow`, :class:`Alert`, :class:`AlertTransition`, and as pandas
+  DataFrames); lower down, :class:`Store` (``Store.windows``, ``summaries``, ``late_counts``,
+  ``performance``) and the alerts' :func:`list_alerts` and :func:`alert_history`;
 - errors: :class:`MonitorError`, the root of every error ``monitor`` raises, and
   :class:`ConfigError`.
 
@@ -43,17 +46,31 @@ if TYPE_CHECKING:  # what the lazy names resolve to, for type checkers and edito
     from monitor.exceptions import ConfigError, MonitorError
     from monitor.pipeline.files import ReplayReport
     from monitor.pipeline.files import replay as replay_files
+    from monitor.query import (
+        Alert,
+        AlertTransition,
+        DriftWindow,
+        PerformanceWindow,
+        Query,
+        Records,
+    )
     from monitor.reference import ReferenceProfile
     from monitor.store import Store
 
 #: public name -> (module, name in it)
 _EXPORTS = {
+    "Alert": ("monitor.query", "Alert"),
+    "AlertTransition": ("monitor.query", "AlertTransition"),
     "ClientStats": ("monitor.client", "ClientStats"),
     "Config": ("monitor.config", "Config"),
     "ConfigError": ("monitor.exceptions", "ConfigError"),
+    "DriftWindow": ("monitor.query", "DriftWindow"),
     "ModelConfig": ("monitor.config", "ModelConfig"),
     "MonitorClient": ("monitor.client", "MonitorClient"),
     "MonitorError": ("monitor.exceptions", "MonitorError"),
+    "PerformanceWindow": ("monitor.query", "PerformanceWindow"),
+    "Query": ("monitor.query", "Query"),
+    "Records": ("monitor.query", "Records"),
     "ReferenceProfile": ("monitor.reference", "ReferenceProfile"),
     "ReplayReport": ("monitor.pipeline.files", "ReplayReport"),
     "Store": ("monitor.store", "Store"),
@@ -65,12 +82,18 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "Alert",
+    "AlertTransition",
     "ClientStats",
     "Config",
     "ConfigError",
+    "DriftWindow",
     "ModelConfig",
     "MonitorClient",
     "MonitorError",
+    "PerformanceWindow",
+    "Query",
+    "Records",
     "ReferenceProfile",
     "ReplayReport",
     "Store",

@@ -71,7 +71,7 @@ def test_the_readme_config_example_is_valid(tmp_path, monkeypatch):
     from pathlib import Path
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
-    example = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    example = readme.split("## Configuration", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
     for name in ("PGPASSWORD", "KAFKA_USER", "KAFKA_PASSWORD", "SLACK_WEBHOOK_URL", "GITHUB_TOKEN"):
         monkeypatch.setenv(name, "x")
     path = tmp_path / "monitor.yaml"

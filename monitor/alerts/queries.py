@@ -46,8 +46,11 @@ def alert_history(
     subject: str | None = None,
     version: str | None = None,
     limit: int | None = None,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Transitions, oldest first (the last ``limit`` when given)."""
+    """Transitions, oldest first (the last ``limit`` when given); those of windows ending
+    after ``since_ms`` and starting before ``until_ms`` when given."""
     t = schema.alert_history
     q = select(t)
     for column, value in (
@@ -58,6 +61,10 @@ def alert_history(
     ):
         if value is not None:
             q = q.where(column == value)
+    if since_ms is not None:
+        q = q.where(t.c.window_end > since_ms)
+    if until_ms is not None:
+        q = q.where(t.c.window_start < until_ms)
     q = q.order_by(t.c.window_end.desc(), t.c.id.desc())
     if limit is not None:
         q = q.limit(limit)

@@ -335,12 +335,23 @@ class PerformanceRepository:
         return orphans
 
     # -- queries ----------------------------------------------------------------------------
-    def windows(self, model_id: str, version: str | None = None) -> list[dict[str, Any]]:
-        """Performance windows of a model (of one version when given), oldest first."""
+    def windows(
+        self,
+        model_id: str,
+        version: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Performance windows of a model (of one version when given), oldest first; those
+        ending after ``since_ms`` and starting before ``until_ms`` when given."""
         w = schema.performance_windows
         q = select(w).where(w.c.model_id == model_id)
         if version:
             q = q.where(w.c.model_version == version)
+        if since_ms is not None:
+            q = q.where(w.c.window_end > since_ms)
+        if until_ms is not None:
+            q = q.where(w.c.window_start < until_ms)
         q = q.order_by(w.c.window_start, w.c.model_version)
         with self.db.tx() as conn:
             return [dict(r) for r in conn.execute(q).mappings()]

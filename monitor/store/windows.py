@@ -22,7 +22,7 @@ from monitor.jsonsafe import json_safe
 from monitor.store import schema
 from monitor.store.db import Database, upsert
 
-__all__ = ["late_counts", "summaries", "windows", "write"]
+__all__ = ["late_counts", "late_in", "summaries", "windows", "write"]
 
 
 def write(conn: Connection, closed: list[ClosedWindow]) -> None:
@@ -82,9 +82,11 @@ def windows(
     since_ms: int | None = None,
     version: str | None = None,
     segment: str | None = "",
+    until_ms: int | None = None,
 ) -> list[dict[str, Any]]:
     """Persisted windows of a model, oldest first, as the ``monitor windows`` JSON contract:
-    of the whole population by default, of one segment ("key=value"), or all (None)."""
+    of the whole population by default, of one segment ("key=value"), or all (None); those
+    ending after ``since_ms`` and starting before ``until_ms`` when given."""
     t = schema.windows
     q = select(t).where(t.c.model_id == model_id)
     if segment is not None:
@@ -93,6 +95,8 @@ def windows(
         q = q.where(t.c.feature == feature)
     if since_ms is not None:
         q = q.where(t.c.window_end > since_ms)
+    if until_ms is not None:
+        q = q.where(t.c.window_start < until_ms)
     if version:
         q = q.where(t.c.model_version == version)
     q = q.order_by(t.c.window_start, t.c.model_version, t.c.segment, t.c.feature)
@@ -127,3 +131,13 @@ def late_counts(db: Database, model_id: str) -> dict[tuple[str, int], int]:
     with db.tx() as conn:
         rows = conn.execute(q).mappings().all()
     return {(r["model_version"], r["pane_start"]): int(r["count"]) for r in rows}
+
+
+def late_in(late: dict[tuple[str, int], int], version: str, start_ms: int, end_ms: int) -> int:
+    """The late events of a window from :func:`late_counts`: those of its version's panes
+    that start in [start_ms, end_ms) (every pane start is aligned, so no slide is needed).
+
+    >>> late_in({("1", 0): 2, ("1", 60_000): 3, ("2", 0): 7}, "1", 0, 60_000)
+    2
+    """
+    return sum(n for (v, p), n in late.items() if v == version and start_ms <= p < end_ms)
