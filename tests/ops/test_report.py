@@ -76,7 +76,7 @@ def _replayed(tmp: Path, db_url: str, spec: StreamSpec = SPEC, events: int = EVE
                 "segments": {"keys": ["region"]},
                 "min_events": 300,
                 "topics": {"labels": "labels"},
-                "labels": {"horizon": "5m"},
+                "labels": {"horizon": "1h"},  # every window gets its labels
                 "rules": [
                     {"name": "drift", "kind": "feature_drift", "warning": 0.1, "critical": 0.25}
                 ],
@@ -160,6 +160,11 @@ def test_report_command_writes_a_self_contained_page(replayed, request, tmp_path
     heat = _section(page, '<svg class="chart heat"', "</svg>")
     assert heat.count("<rect") == 11 * 20 + 2
     # Performance from the joined labels, and the alerts the drift rule raised.
+    cfg = load_config(replayed)
+    store = Store(cfg.database_url)
+    accuracy = [r for r in store.performance("demo") if r["metric"] == "accuracy"]
+    store.engine.dispose()
+    assert len(accuracy) == 20 and all(r["realized"] is not None for r in accuracy)
     assert "No performance recorded" not in page and "accuracy" in page
     assert "No alerts recorded" not in page and "drift · num_04 (v1)" in page
     shot = "report-sqlite.png" if "sqlite" in request.node.callspec.id else "report-pg.png"
