@@ -35,11 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import Config
-from monitor.report.data import ReportData, collect
+from monitor.report.data import NoSuchWindow, ReportData, collect
 from monitor.report.page import render
 from monitor.store import Store
 
-__all__ = ["ReportData", "collect", "render", "write_report"]
+__all__ = ["NoSuchWindow", "ReportData", "collect", "render", "write_report"]
 
 
 def write_report(

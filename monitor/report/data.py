@@ -22,12 +22,24 @@ from monitor.layout import PREDICTION, SCORE
 from monitor.reference import ReferenceProfile
 from monitor.store import Store
 
-__all__ = ["HEAT_STATISTICS", "ReportData", "VersionData", "collect", "rank", "worst"]
+__all__ = [
+    "HEAT_STATISTICS",
+    "NoSuchWindow",
+    "ReportData",
+    "VersionData",
+    "collect",
+    "rank",
+    "worst",
+]
 
 #: Statistics a heatmap can colour by (higher is worse), in order of preference.
 HEAT_STATISTICS = ("psi", "js", "wasserstein", "ks", "chi2")
 
 Row = dict[str, Any]
+
+
+class NoSuchWindow(ValueError):
+    """No window shown holds the instant asked for."""
 
 
 @dataclass
@@ -40,7 +52,8 @@ class VersionData:
     summaries: list[Row]
     features: list[str]
     reference: ReferenceProfile | None
-    selected: tuple[int, int]  # the window detailed: the worst one
+    selected: tuple[int, int]  # the window detailed: the worst one, unless one was asked for
+    asked: bool  # whether ``selected`` is the window asked for (``at_ms``)
     late: dict[int, int] = field(default_factory=dict)  # window start -> late events
     segments: dict[str, list[Row]] = field(default_factory=dict)  # segment -> summaries
     # (segment, feature) -> the segment's worst row of the feature over the windows shown
@@ -93,8 +106,11 @@ def collect(
     since_ms: int | None = None,
     max_windows: int = 200,
     statistic: str | None = None,
+    at_ms: int | None = None,
 ) -> ReportData:
-    """Read what the report shows from ``store`` (the last ``max_windows`` windows per version)."""
+    """Read what the report shows from ``store`` (the last ``max_windows`` windows per version).
+    The window detailed is the worst one, or with ``at_ms`` the latest window holding that
+    instant (:class:`NoSuchWindow` when no version shown has one)."""
     model = config.model(model_id)
     stat = statistic or next((s for s in HEAT_STATISTICS if s in model.statistics), "psi")
     rows = store.windows(model_id, since_ms=since_ms, version=version, segment=None)
@@ -114,7 +130,10 @@ def collect(
         shown = [r for r in vrows if r["window_start"] >= first]
         present = {r["feature"] for r in whole}
         order = [*model.features, SCORE, PREDICTION]
-        chosen = worst(whole)
+        holding = [w for w in windows if at_ms is not None and w[0] <= at_ms < w[1]]
+        chosen = worst(
+            [r for r in whole if holding and r["window_start"] == holding[-1][0]] or whole
+        )
         late_of = {
             s: sum(late.get((v, p), 0) for p in range(s, e, model.slide_ms)) for s, e in windows
         }
@@ -128,11 +147,14 @@ def collect(
                 [f for f in order if f in present] + sorted(present - set(order)),
                 store.get_reference(model_id, v, chosen["reference_version"]),
                 (chosen["window_start"], chosen["window_end"]),
+                bool(holding),
                 late_of,
                 _by_segment([s for s in vsum if s["segment"]]),
                 _worst_per_cell(shown),
             )
         )
+    if at_ms is not None and not any(v.asked for v in versions):
+        raise NoSuchWindow(f"no window shown holds {at_ms} (epoch ms); see `monitor windows`")
     versions.sort(key=lambda d: d.windows[-1][1], reverse=True)
     return ReportData(
         model_id,

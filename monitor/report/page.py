@@ -135,10 +135,8 @@ def _window(data: ReportData, v: VersionData) -> str:
     start, end = v.selected
     rows = v.rows_of(start)
     top = rows[0]
-    why = (
-        f"the worst of the {len(v.windows)} windows shown: {esc(top['severity'])}, decided by "
-        f"{esc(short(top['feature'], 60))}"
-    )
+    which = "the window asked for" if v.asked else f"the worst of {len(v.windows)} windows shown"
+    why = f"{which}: {esc(top['severity'])}, decided by {esc(short(top['feature'], 60))}"
     decided = top["decided_by"]
     if decided and decided["threshold"]:
         ratio = decided["value"] / decided["threshold"]

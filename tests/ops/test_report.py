@@ -24,7 +24,7 @@ from monitor.reference import ReferenceProfile
 from monitor.replay import replay
 from monitor.report import collect, render
 from monitor.report.data import rank
-from monitor.report.fmt import num
+from monitor.report.fmt import num, when
 from monitor.store import Store
 from monitor.synth import (
     DriftSpec,
@@ -190,7 +190,7 @@ def test_the_window_detailed_is_the_worst_not_the_latest(replayed):
     page = render(data)
     head = re.search(r"<h2>Window (.*?) UTC <span class=\"sub\">(.*?)</span></h2>", page)
     assert head and head[2].startswith(
-        f"the worst of the 20 windows shown: critical, decided by {worst['feature']} "
+        f"the worst of 20 windows shown: critical, decided by {worst['feature']} "
         f"({worst['decided_by']['statistic']} {num(past(worst), 2)}× its threshold)"
     )
     # The table lists every feature of that window, worst first, with its verdict.
@@ -310,6 +310,23 @@ def test_text_from_events_and_config_is_escaped_everywhere(tmp_path):
     assert "&#x27;&gt;&lt;img src=x onerror=alert(1)&gt;" in page  # the version
     assert LONG_FEATURE in page  # whole in tooltips, cut where space is short
     screenshot(out, "report-hostile.png", tmp_path, height=3600)
+
+
+def test_the_window_detailed_can_be_asked_for(replayed, tmp_path):
+    cfg = load_config(replayed)
+    store = Store(cfg.database_url)
+    (v,) = collect(cfg, store, "demo").versions
+    store.engine.dispose()
+    start, end = v.windows[3]  # before any drift: every feature ok
+    out = tmp_path / "r.html"
+    args = ["report", "-c", str(replayed), "-m", "demo", "-o", str(out)]
+    result = CliRunner().invoke(main, [*args, "--window", str(start + 1)])
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert f"<h2>Window {when(start)} – {when(end)} UTC" in page
+    assert "the window asked for: ok" in page and "Every feature is ok in this window." in page
+    result = CliRunner().invoke(main, [*args, "--window", "2020-01-01T00:00:00Z"])
+    assert result.exit_code == 2 and "no window shown holds 1577836800000" in result.output
 
 
 def test_report_options_select_version_and_windows(replayed, tmp_path):
