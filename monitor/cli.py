@@ -812,6 +812,13 @@ def demo_cmd(use_replay: bool, events: int, seconds: float, rate: float, workdir
     "--statistic", default=None, help="Statistic of the heatmap (default: psi when configured)."
 )
 @click.option(
+    "--window",
+    "at",
+    default=None,
+    help="Detail the window holding this time (RFC 3339, epoch ms or a duration ago; default: "
+    "the worst window).",
+)
+@click.option(
     "--out",
     "-o",
     type=click.Path(dir_okay=False, writable=True),
@@ -825,24 +832,30 @@ def report_cmd(
     since: str | None,
     max_windows: int,
     statistic: str | None,
+    at: str | None,
     out: str,
 ) -> None:
-    """Write one self-contained HTML page about a model: drift per feature over time, reference
-    vs current for the drifted features, performance and alerts."""
-    from monitor.report import write_report
+    """Write one self-contained HTML page about a model: drift per feature over time and per
+    segment, every feature of the worst window (or the one asked for) with reference vs current
+    for those not ok, performance and alerts."""
+    from monitor.report import NoSuchWindow, write_report
 
     cfg = _load(config_path)
     cfg.model(model_id)
-    data = write_report(
-        cfg,
-        _store(cfg),
-        model_id,
-        Path(out),
-        version=model_version,
-        since_ms=_since_ms(since),
-        max_windows=max_windows,
-        statistic=statistic,
-    )
+    try:
+        data = write_report(
+            cfg,
+            _store(cfg),
+            model_id,
+            Path(out),
+            version=model_version,
+            since_ms=_since_ms(since),
+            max_windows=max_windows,
+            statistic=statistic,
+            at_ms=_since_ms(at),
+        )
+    except NoSuchWindow as exc:
+        raise click.BadParameter(str(exc), param_hint="--window") from None
     windows = sum(len(v.windows) for v in data.versions)
     click.echo(f"wrote {out}: {model_id}, {windows} windows in {len(data.versions)} version(s)")
 

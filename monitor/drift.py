@@ -37,6 +37,7 @@ __all__ = [
     "decide",
     "evaluate",
     "higher_is_worse",
+    "margin",
     "quality_verdicts",
     "severity_of",
     "verdict",
@@ -145,13 +146,18 @@ def decide(verdicts: list[dict[str, Any] | None]) -> dict[str, Any] | None:
     """
     return max(
         (v for v in verdicts if v is not None),
-        key=lambda v: (SEVERITIES.index(v["severity"]), _margin(v)),
+        key=lambda v: (SEVERITIES.index(v["severity"]), margin(v)),
         default=None,
     )
 
 
-def _margin(v: dict[str, Any]) -> float:
-    """How far past its threshold a verdict's value is, as a ratio (above 1: past it)."""
+def margin(v: dict[str, Any]) -> float:
+    """How far past its threshold a verdict's value is, as a ratio (above 1: past it; below 1,
+    how close an ok value is to its warning threshold).
+
+    >>> margin({"statistic": "psi", "value": 0.5, "threshold": 0.25, "severity": "critical"})
+    2.0
+    """
     value, threshold = v["value"], v["threshold"]
     num, den = (value, threshold) if higher_is_worse(v["statistic"]) else (threshold, value)
     return num / den if den > 0 else math.inf
