@@ -724,8 +724,10 @@ def generate_cmd(
     model_id = model_id or next(iter(cfg.models))
     model = cfg.model(model_id)
     servers = bootstrap_servers or cfg.kafka.bootstrap_servers
-    if not servers:
-        raise click.UsageError("no Kafka: set kafka.bootstrap_servers or pass --bootstrap-servers")
+    if not servers:  # the development broker `monitor run` started in this directory
+        from monitor.kafka.broker import read_address
+
+        servers = read_address()
     try:
         drift = tuple(parse_drift(d, rate) for d in drifts)
         spec = stream_for(

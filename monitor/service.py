@@ -85,14 +85,19 @@ def serve(
         stack.callback(ops.stop)
         servers = bootstrap_servers or config.kafka.bootstrap_servers
         if servers is None:
-            from monitor.kafka.broker import EmbeddedBroker
+            from monitor.kafka.broker import ADDRESS_FILE, DevBroker
 
-            broker = stack.enter_context(EmbeddedBroker())
+            embedded = config.kafka.embedded
+            broker = stack.enter_context(
+                DevBroker(port=embedded.port, storage=embedded.storage, data_dir=embedded.data_dir)
+            )
             servers = broker.bootstrap_servers
             log.info(
-                "no kafka.bootstrap_servers configured: started the embedded Tansu broker on %s"
-                " (memory only, for development)",
+                "no kafka.bootstrap_servers configured: started the embedded Tansu broker on %s "
+                "(for development; topics %s; address in %s)",
                 servers,
+                f"kept in {embedded.data_dir}" if embedded.storage == "disk" else "in memory only",
+                ADDRESS_FILE,
             )
         try:
             create_topics(client_config(config, **{"bootstrap.servers": servers}), config)
