@@ -774,7 +774,7 @@ def generate_cmd(
     is_flag=True,
     help="Replay a generated file instead of the live stream.",
 )
-@click.option("--events", default=200_000, show_default=True, help="Events to generate (--replay).")
+@click.option("--events", default=60_000, show_default=True, help="Events to generate (--replay).")
 @click.option("--seconds", default=60.0, show_default=True, help="How long the live stream runs.")
 @click.option("--rate", default=500.0, show_default=True, help="Predictions per second (live).")
 @click.option("--workdir", type=click.Path(file_okay=False), default="demo", show_default=True)

@@ -113,13 +113,13 @@ class _Handler(BaseHTTPRequestHandler):
         body = f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code></Error>'
         self._reply(status, body.encode(), {"Content-Type": "application/xml"})
 
-    def _object(self) -> tuple[str, str, Path | None] | None:
+    def _object(self) -> Path | None:
+        """The file of the request's object; None (answered 400) for a key that is unsafe."""
         bucket, key, _ = self._target()
         path = self.store.path(bucket, key) if key else None
         if path is None:
             self._error(400, "InvalidArgument")
-            return None
-        return bucket, key, path
+        return path
 
     def do_PUT(self) -> None:
         length = self.headers.get("Content-Length")
@@ -135,13 +135,12 @@ class _Handler(BaseHTTPRequestHandler):
             (self.store.root / bucket).mkdir(parents=True, exist_ok=True)
             self._reply(200)
             return
-        target = self._object()
-        if target is None:
+        path = self._object()
+        if path is None:
             return
-        path = target[2]
-        assert path is not None
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".tmp-{threading.get_ident()}-{path.name}")
+        # Not ending in .obj: a listing never shows a write in progress.
+        tmp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
         with tmp.open("wb") as fh:
             fh.write(body)
             fh.flush()
@@ -167,11 +166,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not key:
             self._list(bucket, query)
             return
-        target = self._object()
-        if target is None:
+        path = self._object()
+        if path is None:
             return
-        path = target[2]
-        assert path is not None
         with self.store.lock:
             if not path.is_file():
                 self._error(404, "NoSuchKey")
@@ -203,12 +200,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def do_DELETE(self) -> None:
-        target = self._object()
-        if target is None:
+        path = self._object()
+        if path is None:
             return
         with self.store.lock:
-            assert target[2] is not None
-            target[2].unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
         self._reply(204)
 
     def do_POST(self) -> None:
