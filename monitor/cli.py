@@ -724,8 +724,10 @@ def generate_cmd(
     model_id = model_id or next(iter(cfg.models))
     model = cfg.model(model_id)
     servers = bootstrap_servers or cfg.kafka.bootstrap_servers
-    if not servers:
-        raise click.UsageError("no Kafka: set kafka.bootstrap_servers or pass --bootstrap-servers")
+    if not servers:  # the development broker `monitor run` started in this directory
+        from monitor.kafka.broker import read_address
+
+        servers = read_address()
     try:
         drift = tuple(parse_drift(d, rate) for d in drifts)
         spec = stream_for(
@@ -772,7 +774,7 @@ def generate_cmd(
     is_flag=True,
     help="Replay a generated file instead of the live stream.",
 )
-@click.option("--events", default=200_000, show_default=True, help="Events to generate (--replay).")
+@click.option("--events", default=60_000, show_default=True, help="Events to generate (--replay).")
 @click.option("--seconds", default=60.0, show_default=True, help="How long the live stream runs.")
 @click.option("--rate", default=500.0, show_default=True, help="Predictions per second (live).")
 @click.option("--workdir", type=click.Path(file_okay=False), default="demo", show_default=True)

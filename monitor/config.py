@@ -557,10 +557,24 @@ class ModelConfig(_Strict):
         return _DEFAULTS.get(stat)
 
 
+class EmbeddedBrokerConfig(_Strict):
+    """The development broker ``monitor run`` starts when ``kafka.bootstrap_servers`` is unset."""
+
+    port: int = Field(19092, ge=0, le=65535, description="0: any free port (a new one each start).")
+    storage: Literal["disk", "memory"] = Field(
+        "disk", description="disk: topics survive a restart (in data_dir); memory: they do not."
+    )
+    data_dir: str = Field(
+        ".monitor-broker",
+        description="Where disk storage lives, relative to the working directory.",
+    )
+
+
 class KafkaConfig(_Strict):
     bootstrap_servers: str | None = Field(
-        None, description="None: start the embedded Tansu broker."
+        None, description="None: start the embedded Tansu broker (kafka.embedded)."
     )
+    embedded: EmbeddedBrokerConfig = EmbeddedBrokerConfig()
     group_id: str = "monitor"
     dead_letter_topic: str = "monitor.dead-letters"
     partitions: int = Field(4, ge=1)

@@ -12,6 +12,7 @@ Both go the way a user would: a reference file, ``reference build``, then the st
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import replace
@@ -22,11 +23,11 @@ import click
 
 from monitor.config import load_config
 from monitor.engine import ClosedWindow
-from monitor.format import iso, window_status
+from monitor.format import iso, performance_line, window_lines
 from monitor.pipeline.files import replay
 from monitor.reference import ReferenceProfile, read_reference_rows
-from monitor.service import segment_drift_lines
 from monitor.store import Store
+from monitor.store.performance import PerformanceRepository
 from monitor.synth import (
     DriftSpec,
     StreamSpec,
@@ -126,22 +127,14 @@ def run_live_demo(workdir: Path, seconds: float = 60.0, rate: float = 500.0) -> 
     from monitor.kafka.broker import EmbeddedBroker
     from monitor.kafka.topics import client_config, create_topics
     from monitor.pipeline.kafka import KafkaService
-    from monitor.service import show
 
     config_path = _config(workdir, "demo-live.yaml")
     cfg = load_config(config_path)
-    start = time.time()
     drift_after = min(30.0, seconds / 2)
-    spec = replace(
-        demo_spec(0),
-        start_ms=int(start * 1000),
-        interval_ms=max(1, round(1000 / rate)),
-        drift=_drift(int(drift_after * rate)),
-    )
     store = Store(cfg.database_url)
     store.upgrade()
     reference_file = workdir / "reference.jsonl"
-    _write_reference(reference_file, spec, 50_000)
+    _write_reference(reference_file, demo_spec(0), 50_000)
     model = cfg.models["demo"]
     store.save_reference(
         ReferenceProfile.for_model(
@@ -149,11 +142,18 @@ def run_live_demo(workdir: Path, seconds: float = 60.0, rate: float = 500.0) -> 
         )
     )
     windows: list[ClosedWindow] = []
+    labeled = _Performance(store)
 
     def collect(closed: list[ClosedWindow]) -> None:
         windows.extend(closed)
-        show(closed)
+        for w in closed:
+            for line in window_lines(w):
+                click.echo(line)
+        labeled.show(complete=True)
 
+    # The terminal shows each window once (above), not also the service's log of it, nor
+    # partition assignments.
+    logging.getLogger("monitor.kafka").setLevel(logging.WARNING)
     with EmbeddedBroker() as broker:
         servers = broker.bootstrap_servers
         click.echo(
@@ -171,6 +171,12 @@ def run_live_demo(workdir: Path, seconds: float = 60.0, rate: float = 500.0) -> 
             f"producing {rate:g} predictions/s for {seconds:g} s (labels 5 s later); drift "
             f"into {_injected()} after {drift_after:g} s\n"
         )
+        spec = replace(
+            demo_spec(0),
+            start_ms=int(time.time() * 1000),
+            interval_ms=max(1, round(1000 / rate)),
+            drift=_drift(int(drift_after * rate)),
+        )
         try:
             with MonitorClient(servers, model_id="demo", model_version="v1") as client:
                 run_generator(
@@ -181,9 +187,10 @@ def run_live_demo(workdir: Path, seconds: float = 60.0, rate: float = 500.0) -> 
                     label_delay_s=5.0,
                     stop=stopping.is_set,
                 )
-            deadline = time.time() + 30  # let the last windows close (idle partitions advance)
-            last_end = spec.start_ms + int(seconds * 1000)
-            while time.time() < deadline and not any(w.end_ms >= last_end for w in windows):
+            # Let the last window close (idle partitions advance by wall clock).
+            last_event_ms = int(time.time() * 1000)
+            deadline = time.time() + 30
+            while time.time() < deadline and not any(w.end_ms >= last_event_ms for w in windows):
                 time.sleep(0.5)
         except KeyboardInterrupt:
             stopping.set()
@@ -191,12 +198,43 @@ def run_live_demo(workdir: Path, seconds: float = 60.0, rate: float = 500.0) -> 
         finally:
             service.stop()
             consumer.join(30)
+            # Close its dead-letter producer before the broker stops: a client still connected
+            # then logs librdkafka's raw "%6|...|FAIL|" lines. (The service only flushes it, and
+            # the metrics registry keeps the service alive.)
+            if service.dead_letters is not None:
+                service.dead_letters.close()
+    labeled.show(complete=False)
     _caught(windows)
     click.echo(f"inspect: monitor windows --config {config_path} --model demo --feature num_07")
 
 
-def run_demo(workdir: Path, events: int = 200_000) -> None:
-    """The replay demo."""
+class _Performance:
+    """Prints each performance window once, when its labels are in."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.shown: set[tuple[str, int]] = set()
+
+    def show(self, *, complete: bool) -> None:
+        """The windows not shown yet: with ``complete``, only those whose every prediction has
+        its label (or that are final); else every one with a label."""
+        for row in PerformanceRepository(self.store).windows("demo"):
+            key = (row["model_version"], row["window_start"])
+            done = row["final"] or row["labeled"] >= row["predictions"]
+            if key in self.shown or not row["labeled"] or (complete and not done):
+                continue
+            self.shown.add(key)
+            click.echo(performance_line(row))
+
+
+#: Rows of the replay demo's reference file: enough for 10 bins per feature and the
+#: segments' own references; building it is most of the replay demo's time.
+REPLAY_REFERENCE_ROWS = 20_000
+
+
+def run_demo(workdir: Path, events: int = 60_000) -> None:
+    """The replay demo, in ``workdir/replay`` (the live demo's database stays as it is)."""
+    workdir = workdir / "replay"
     config_path = _config(workdir, "demo.yaml")
     cfg = load_config(config_path)
     spec = demo_spec(events)
@@ -206,11 +244,14 @@ def run_demo(workdir: Path, events: int = 200_000) -> None:
 
     reference_file = workdir / "reference.jsonl"
     events_file = workdir / "predictions.jsonl"
-    _write_reference(reference_file, spec, 100_000)
+    _write_reference(reference_file, spec, REPLAY_REFERENCE_ROWS)
     with events_file.open("wb") as fh:
         for offset in range(0, events, 50_000):
             fh.write(to_jsonl(spec, generate(spec, min(50_000, events - offset), offset)))
-    click.echo(f"wrote {reference_file} (100,000 rows) and {events_file} ({events:,} events)")
+    click.echo(
+        f"wrote {reference_file} ({REPLAY_REFERENCE_ROWS:,} rows) and {events_file} "
+        f"({events:,} events)"
+    )
 
     store = Store(cfg.database_url)
     store.upgrade()
@@ -227,9 +268,7 @@ def run_demo(workdir: Path, events: int = 200_000) -> None:
         f"events/s); {len(report.windows)} windows closed\n"
     )
     for w in report.windows:
-        status = window_status(w.columns) or "ok"
-        click.echo(f"{iso(w.start_ms)}  events={w.dataset.events:>6}  {status}")
-        for line in segment_drift_lines(w):
+        for line in window_lines(w):
             click.echo(line)
     _caught(report.windows)
     click.echo(f"inspect: monitor windows --config {config_path} --model demo --feature num_07")

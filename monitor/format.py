@@ -1,14 +1,35 @@
-"""Rendering persisted rows for people (tables) and programs (JSON)."""
+"""Rendering windows and persisted rows for people (lines, tables) and programs (JSON).
+
+The terminal view of a closed window is :func:`window_lines` (every command that prints windows
+as they close: ``run``, ``replay``, ``demo``), and of a performance window once its labels are
+in, :func:`performance_line`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.drift import ColumnResult, higher_is_worse
 
-__all__ = ["column_marks", "iso", "table", "verdict_text", "window_json", "window_status"]
+if TYPE_CHECKING:
+    from monitor.engine import ClosedWindow
+
+__all__ = [
+    "column_marks",
+    "iso",
+    "performance_line",
+    "span",
+    "table",
+    "verdict_text",
+    "window_json",
+    "window_lines",
+    "window_status",
+]
+
+#: The metrics :func:`performance_line` shows, those a window has, in this order.
+PERFORMANCE_METRICS = ("accuracy", "f1", "roc_auc", "mae", "rmse")
 
 
 def iso(ms: int) -> str:
@@ -18,6 +39,62 @@ def iso(ms: int) -> str:
     '1970-01-01T00:00:00Z'
     """
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def span(start_ms: int, end_ms: int) -> str:
+    """A window's span, the end without its date (windows end the day they start, or at the
+    midnight after).
+
+    >>> span(0, 600_000)
+    '1970-01-01T00:00:00Z..00:10:00Z'
+    """
+    return f"{iso(start_ms)}..{iso(end_ms)[11:]}"
+
+
+def window_lines(window: ClosedWindow) -> list[str]:
+    """The terminal view of a closed window: one line naming the columns that are not ok with
+    what decided their severity (:func:`window_status`), then one per segment with features that
+    drifted there but not in the whole window (drift the whole population dilutes)."""
+    w = window
+    status = window_status(w.columns) or (
+        "baseline (builds the reference)" if w.dataset.baseline else "ok"
+    )
+    where = f"{w.model_id} {w.model_version} {span(w.start_ms, w.end_ms)}"
+    lines = [f"window {where} events={w.dataset.events:<6} {status}"]
+    whole = set(w.dataset.drifted_features)
+    for s in w.segments:
+        only = [f for f in s.dataset.drifted_features if f not in whole]
+        if only:
+            lines.append(f"  segment {s.segment}: DRIFT there only: {', '.join(only)}")
+    return lines
+
+
+def performance_line(row: Mapping[str, Any]) -> str:
+    """A ``performance_windows`` row for people: labels joined, and each metric it has realized
+    (from the labels) next to estimated (from the scores, before labels come).
+
+    >>> print(performance_line({"model_id": "m", "model_version": "v1", "window_start": 0,
+    ...     "window_end": 600_000, "predictions": 100, "labeled": 98,
+    ...     "metrics": {"accuracy": 0.912, "f1": 0.5, "coverage": 0.98},
+    ...     "estimated": {"accuracy": 0.905, "f1": None}}))
+    performance m v1 1970-01-01T00:00:00Z..00:10:00Z labeled=98/100 accuracy=0.912 (estimated \
+0.905), f1=0.5
+    """
+    realized, estimated = row["metrics"] or {}, row["estimated"] or {}
+    marks = []
+    for metric in PERFORMANCE_METRICS:
+        value, guess = realized.get(metric), estimated.get(metric)
+        if value is None and guess is None:
+            continue
+        text = f"{metric}={_cell(value)}"
+        if guess is not None:
+            text += f" (estimated {_cell(guess)})"
+        marks.append(text)
+    where = (
+        f"{row['model_id']} {row['model_version']} {span(row['window_start'], row['window_end'])}"
+    )
+    labeled = f"labeled={row['labeled']}/{row['predictions']}"
+    return " ".join([f"performance {where} {labeled}", ", ".join(marks) or "no metrics yet"])
 
 
 def window_json(row: dict[str, Any], late: int | None = 0) -> dict[str, Any]:

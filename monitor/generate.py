@@ -133,6 +133,12 @@ def run_generator(
                 client.log_label(label_pid, label)
                 stats.labels += 1
         offset += n
+    # The labels still due: an app's labels keep coming after its last prediction.
+    while pending and not stop():
+        due, label_pid, label = heapq.heappop(pending)
+        time.sleep(max(0.0, due - time.time()))
+        client.log_label(label_pid, label)
+        stats.labels += 1
     client.flush()
     return stats
 

@@ -16,43 +16,23 @@ from monitor.alerts import Dispatcher
 from monitor.config import Config
 from monitor.engine import ClosedWindow
 from monitor.exceptions import EndpointError, KafkaError
-from monitor.format import iso, window_status
+from monitor.format import window_lines
 from monitor.http import OpsServer
 from monitor.kafka.topics import client_config, create_topics
 from monitor.metrics import Metrics
 from monitor.pipeline.kafka import KafkaService
 from monitor.store import Store
 
-__all__ = ["segment_drift_lines", "serve", "show"]
+__all__ = ["serve", "show"]
 
 log = logging.getLogger("monitor")
 
 
 def show(windows: list[ClosedWindow]) -> None:
-    """One line per closed window, the columns that are not ok named with what decided their
-    severity, and one per segment that drifted (the terminal view of ``run``)."""
+    """The terminal view of ``run``: :func:`monitor.format.window_lines` of each window."""
     for w in windows:
-        status = window_status(w.columns) or (
-            "baseline (builds the reference)" if w.dataset.baseline else "ok"
-        )
-        span = f"{iso(w.start_ms)}..{iso(w.end_ms)[11:]}"
-        click.echo(
-            f"window {w.model_id} {w.model_version} {span} events={w.dataset.events:<6} {status}"
-        )
-        for line in segment_drift_lines(w):
+        for line in window_lines(w):
             click.echo(line)
-
-
-def segment_drift_lines(window: ClosedWindow) -> list[str]:
-    """A line per segment of ``window`` with features that drifted there but not in the whole
-    window (drift the whole population's numbers dilute)."""
-    whole = set(window.dataset.drifted_features)
-    lines = []
-    for s in window.segments:
-        only = [f for f in s.dataset.drifted_features if f not in whole]
-        if only:
-            lines.append(f"  segment {s.segment}: DRIFT there only: {', '.join(only)}")
-    return lines
 
 
 def serve(
@@ -85,14 +65,19 @@ def serve(
         stack.callback(ops.stop)
         servers = bootstrap_servers or config.kafka.bootstrap_servers
         if servers is None:
-            from monitor.kafka.broker import EmbeddedBroker
+            from monitor.kafka.broker import ADDRESS_FILE, DevBroker
 
-            broker = stack.enter_context(EmbeddedBroker())
+            embedded = config.kafka.embedded
+            broker = stack.enter_context(
+                DevBroker(port=embedded.port, storage=embedded.storage, data_dir=embedded.data_dir)
+            )
             servers = broker.bootstrap_servers
             log.info(
-                "no kafka.bootstrap_servers configured: started the embedded Tansu broker on %s"
-                " (memory only, for development)",
+                "no kafka.bootstrap_servers configured: started the embedded Tansu broker on %s "
+                "(for development; topics %s; address in %s)",
                 servers,
+                f"kept in {embedded.data_dir}" if embedded.storage == "disk" else "in memory only",
+                ADDRESS_FILE,
             )
         try:
             create_topics(client_config(config, **{"bootstrap.servers": servers}), config)

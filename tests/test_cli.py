@@ -629,7 +629,11 @@ def test_console_script_config_validate(tmp_path):
 
 def test_console_script_demo_catches_the_injected_drift(tmp_path):
     workdir = tmp_path / "demo"
+    live_db = workdir / "demo.db"  # the live demo's, in the same workdir: the replay keeps it
+    workdir.mkdir()
+    live_db.write_bytes(b"live")
     result = _monitor("demo", "--replay", "--events", "60000", "--workdir", workdir)
+    assert live_db.read_bytes() == b"live"
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert (
@@ -642,7 +646,7 @@ def test_console_script_demo_catches_the_injected_drift(tmp_path):
     assert "num_12 drift caught in segment(s): region=us (injected: region=us only)" in out
     segment_lines = [line for line in out.splitlines() if line.startswith("  segment ")]
     assert segment_lines == ["  segment region=us: DRIFT there only: num_12"] * 4
-    window_lines = [line for line in out.splitlines() if line.startswith("2026-01-01T")]
+    window_lines = [line for line in out.splitlines() if line.startswith("window demo v1 ")]
     assert len(window_lines) == 10
     assert all(line.endswith("ok") for line in window_lines[:6])
     assert all(
@@ -653,7 +657,7 @@ def test_console_script_demo_catches_the_injected_drift(tmp_path):
     shown = _monitor(
         "windows",
         "--config",
-        workdir / "monitor.yaml",
+        workdir / "replay" / "monitor.yaml",
         "--model",
         "demo",
         "--feature",

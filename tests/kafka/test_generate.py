@@ -87,3 +87,32 @@ def test_generate_refuses_a_malformed_segment(tmp_path, bootstrap):
         timeout=60,
     )
     assert result.returncode == 2 and "--segment expects KEY=V1,V2,..." in result.stderr
+
+
+class _Recorder:
+    """Records what the generator sends (a unit test of its schedule, not of the SDK)."""
+
+    def __init__(self) -> None:
+        self.predictions: list[str] = []
+        self.labels: list[str] = []
+
+    def log_prediction(self, features, prediction, **kw) -> str:
+        self.predictions.append(kw["prediction_id"])
+        return kw["prediction_id"]
+
+    def log_label(self, prediction_id: str, label: int) -> None:
+        self.labels.append(prediction_id)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_labels_still_due_after_the_last_prediction_are_sent():
+    from monitor.generate import run_generator
+    from monitor.synth import StreamSpec, default_features
+
+    client = _Recorder()
+    spec = StreamSpec(features=default_features()[:2], model_id="m")
+    stats = run_generator(client, spec, 2000, events=50, label_delay_s=0.3)  # type: ignore[arg-type]
+    assert (stats.predictions, stats.labels) == (50, 50)
+    assert sorted(client.labels) == sorted(client.predictions)
