@@ -198,11 +198,6 @@ def run_live_demo(workdir: Path, seconds: float = 60.0, rate: float = 500.0) -> 
         finally:
             service.stop()
             consumer.join(30)
-            # Close its dead-letter producer before the broker stops: a client still connected
-            # then logs librdkafka's raw "%6|...|FAIL|" lines. (The service only flushes it, and
-            # the metrics registry keeps the service alive.)
-            if service.dead_letters is not None:
-                service.dead_letters.close()
     labeled.show(complete=False)
     _caught(windows)
     click.echo(f"inspect: monitor windows --config {config_path} --model demo --feature num_07")

@@ -358,6 +358,9 @@ class KafkaService:
         finally:
             self.consumer.close()
             self.dead_letters.flush(10)
+            # Closed, not only flushed: a producer still connected when the broker goes logs
+            # librdkafka's raw "%6|...|FAIL|" lines (the metrics registry keeps us alive).
+            self.dead_letters.close()
         return checkpointed
 
     def stop(self) -> None:
@@ -520,8 +523,11 @@ class KafkaService:
         self.metrics.checkpoint_seconds.observe(seconds)
         windows.sort(key=lambda w: (w.end_ms, w.model_id, w.model_version))
         self.metrics.observe_windows(windows)
+        # With ``on_windows`` the caller prints each window (monitor.format): then only debug.
+        level = logging.DEBUG if self.on_windows else logging.INFO
         for w in windows:
-            log.info(
+            log.log(
+                level,
                 "window closed: %d events, %d features drifted",
                 w.dataset.events,
                 w.dataset.drifted,
