@@ -16,7 +16,11 @@ expects and the value, before the event is queued. The rules are the decoder's:
 - a **feature name** the model does not have is an error (the service would ignore it: a typo
   means a feature silently missing).
 
-A ``Decimal``, a ``datetime`` or a list is none of these, whatever the field.
+A ``Decimal``, a ``datetime`` or a list is none of these, whatever the field. In two places the
+check is stricter than the service, on purpose: an empty ``prediction_id`` (no label could name
+it), and a ``Decimal``, a date or time, or bytes as a category or a class (the JSON encoder
+would write them as strings, which the service takes as categories nobody meant; Avro cannot
+write them at all).
 
 >>> from monitor.config import parse_config
 >>> cfg = parse_config({"models": {"fraud": {"features": {
@@ -60,9 +64,6 @@ from monitor.limits import MAX_ID_CHARS, MAX_SEGMENT_KEY_CHARS, MAX_SEGMENT_VALU
 
 __all__ = ["Validator"]
 
-# Exact types that need no further look: the common case costs one set lookup per value.
-_FLOATS = frozenset({float, int})
-_CATEGORIES = frozenset({float, int, bool})
 _NUMBER = "a number"
 _NUMBER_OR_BOOL = "a number or a boolean"
 _CATEGORY = "a string, a number or a boolean"
@@ -152,12 +153,12 @@ class Validator:
         kinds = self.kinds
         for name, value in features.items():
             if kinds[name] == "numeric":
-                if type(value) not in _FLOATS:
+                if type(value) is not float:  # the common case; an int may be out of range
                     _number(f"features.{name}", value, _NUMBER_OR_BOOL)
             elif type(value) is str:
                 texts.append((f"features.{name}", value))
                 _length(f"features.{name}", value)
-            elif type(value) not in _CATEGORIES:
+            elif type(value) is not bool:  # a number may spell too long (1e300 is 301 digits)
                 _category(f"features.{name}", value, texts)
         if segments is not None:
             _segments(segments, texts)
@@ -202,6 +203,12 @@ def _number(field: str, value: Any, expected: str) -> None:
         if expected is _NUMBER_OR_BOOL:
             return
     elif isinstance(value, numbers.Real):  # int, float and numpy's numbers; not Decimal
+        try:
+            float(value)
+        except OverflowError:
+            raise EventError(
+                "wrong_type", f"{field}: {show(value)} is out of the range of a double"
+            ) from None
         return
     kind = "a numeric feature" if expected is _NUMBER_OR_BOOL else None
     raise EventError(
