@@ -373,9 +373,9 @@ class MonitorClient:
         """The messages of a batch of predictions, :data:`CHUNK` rows at a time."""
         from monitor.client import _batch
 
-        rows = _batch.records(data)
+        table = _batch.Table(data)
         cols = _batch.prediction_columns(
-            _batch.columns_of(rows),
+            table.columns,
             self.model,
             features=features,
             prediction=prediction,
@@ -392,7 +392,7 @@ class MonitorClient:
         row = 0
         try:
             for features_, prediction_, score_, segments_, pid, ts in _batch.prediction_fields(
-                rows, cols
+                table, cols
             ):
                 if pid is None and strict:
                     raise EventError("missing_field", "prediction_id: expected a value, got none")
@@ -411,9 +411,9 @@ class MonitorClient:
         """The messages of a batch of labels, :data:`CHUNK` rows at a time."""
         from monitor.client import _batch
 
-        rows = _batch.records(data)
+        table = _batch.Table(data)
         cols = _batch.label_columns(
-            _batch.columns_of(rows),
+            table.columns,
             self.model,
             prediction_id=prediction_id,
             label=label,
@@ -422,7 +422,7 @@ class MonitorClient:
         chunk: list[Message] = []
         row = 0
         try:
-            for row, pid, value, ts in _batch.label_fields(rows, cols):
+            for row, pid, value, ts in _batch.label_fields(table, cols):
                 chunk.append(self._label(pid, value, ts))
                 if len(chunk) == CHUNK:
                     yield chunk

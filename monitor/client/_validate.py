@@ -64,6 +64,7 @@ from monitor.limits import MAX_ID_CHARS, MAX_SEGMENT_KEY_CHARS, MAX_SEGMENT_VALU
 
 __all__ = ["Validator"]
 
+_NUMBERS = frozenset({int, float})
 _NUMBER = "a number"
 _NUMBER_OR_BOOL = "a number or a boolean"
 _CATEGORY = "a string, a number or a boolean"
@@ -85,6 +86,7 @@ class Validator:
         self.model_id = model_id
         self.model = model
         self.kinds: dict[str, str] = {name: f.kind for name, f in model.features.items()}
+        self.numeric = frozenset(name for name, kind in self.kinds.items() if kind == "numeric")
         self.numeric_prediction = model.prediction == "numeric"
         self.regression = model.task == "regression"
 
@@ -150,15 +152,16 @@ class Validator:
         unknown = features.keys() - self.kinds.keys()
         if unknown:
             raise EventError("unknown_feature", self._unknown(sorted(map(str, unknown))))
-        kinds = self.kinds
+        numeric = self.numeric
         for name, value in features.items():
-            if kinds[name] == "numeric":
-                if type(value) is not float:  # the common case; an int may be out of range
+            kind = type(value)
+            if name in numeric:
+                if kind is not float:  # the common case; an int may be out of range
                     _number(f"features.{name}", value, _NUMBER_OR_BOOL)
-            elif type(value) is str:
-                texts.append((f"features.{name}", value))
+            elif kind is str:
                 _length(f"features.{name}", value)
-            elif type(value) is not bool:  # a number may spell too long (1e300 is 301 digits)
+                texts.append((f"features.{name}", value))
+            elif kind is not bool:  # a number may spell too long (1e300 is 301 digits)
                 _category(f"features.{name}", value, texts)
         if segments is not None:
             _segments(segments, texts)
@@ -197,7 +200,7 @@ def _got(value: Any) -> str:
 
 def _number(field: str, value: Any, expected: str) -> None:
     """A number (a boolean too where ``expected`` says so); missing is fine."""
-    if is_missing(value):
+    if type(value) is float or is_missing(value):
         return
     if isinstance(value, bool | np.bool_):
         if expected is _NUMBER_OR_BOOL:
@@ -222,8 +225,10 @@ def _category(field: str, value: Any, texts: list[tuple[str, str]]) -> None:
     if is_missing(value):
         return
     if isinstance(value, str):
-        texts.append((field, value))
         _length(field, value)
+        texts.append((field, value))
+        return
+    if type(value) in _NUMBERS and -1e199 < value < 1e199:  # far shorter than the limit
         return
     if not isinstance(value, numbers.Real | np.bool_):
         kind = " (a categorical feature)" if field.startswith("features.") else ""
@@ -277,7 +282,10 @@ def _segments(segments: Any, texts: list[tuple[str, str]]) -> None:
 def _clean(texts: list[tuple[str, str]]) -> None:
     """No control character nor surrogate in any of the strings: one pass over them all, and
     the first culprit named when there is one."""
-    if not texts or clean("".join(text for _, text in texts)):
+    if not texts:
+        return
+    joined = "".join(text for _, text in texts)
+    if (joined.isascii() and joined.isprintable()) or clean(joined):  # ASCII: fast, exact
         return
     for field, text in texts:
         faults: Faults = {}
