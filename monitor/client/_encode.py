@@ -175,13 +175,22 @@ def registry_avro(registry: Any, name: str, topic: str) -> Encode:
 
 
 def _plain(record: dict[str, Any]) -> dict[str, Any]:
-    """Plain Python values (fastavro rejects ``np.int64``, ``np.bool_`` and ``pandas.NA``)."""
+    """Plain Python values (fastavro rejects ``np.int64``, ``np.bool_`` and ``pandas.NA``), and
+    a feature's NaN as null, as the JSON encoder writes it (the service reads both as missing;
+    so a NaN category decodes as the same None in both formats)."""
     if any(type(v) not in _PLAIN for v in record.values()):
         record = {k: native(v) for k, v in record.items()}
     features = record.get("features")
-    if features is not None and any(type(v) not in _PLAIN for v in features.values()):
-        record["features"] = {k: native(v) for k, v in features.items()}
+    if features is not None and any(
+        type(v) not in _PLAIN or (type(v) is float and math.isnan(v)) for v in features.values()
+    ):
+        record["features"] = {k: _feature(v) for k, v in features.items()}
     return record
+
+
+def _feature(value: Any) -> Any:
+    value = native(value)
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 _PLAIN = frozenset({float, int, str, bool, type(None), dict})
