@@ -13,7 +13,7 @@ configured features read from their ``source`` column, or without a config every
 >>> cols = prediction_columns(table.columns, None, prediction_id="id", segments=["region"])
 >>> cols.features
 (('amount', 'amount'), ('country', 'country'))
->>> for features, prediction, score, segments, pid, timestamp in prediction_fields(table, cols):
+>>> for features, prediction, score, scores, segments, pid, ts in prediction_fields(table, cols):
 ...     print(features, prediction, segments, pid)
 {'amount': 1.5, 'country': 'DE'} 1 {'region': 'eu'} 7
 {'amount': nan, 'country': None} 0 None 8
@@ -244,10 +244,10 @@ def _segment(value: Any) -> str | None:
 
 def prediction_fields(
     table: Table, cols: PredictionColumns
-) -> Iterator[tuple[dict[str, Any], Any, Any, dict[str, str] | None, str | None, Any]]:
-    """Per row: (features, prediction, score, segments, prediction id or None, timestamp),
-    the arguments of the single call. Missing values stay as the row holds them (NaN, None,
-    pandas' NA): the encoders write each as missing."""
+) -> Iterator[tuple[dict[str, Any], Any, Any, None, dict[str, str] | None, str | None, Any]]:
+    """Per row: (features, prediction, score, scores (None), segments, prediction id or None,
+    timestamp), the arguments of the single call. Missing values stay as the row holds them
+    (NaN, None, pandas' NA): the encoders write each as missing."""
     names = [name for name, _ in cols.features]
     roles = (cols.prediction, cols.score, cols.prediction_id, cols.timestamp)
     present = [column for column in roles if column is not None]
@@ -266,15 +266,17 @@ def prediction_fields(
             spelled = ((k, _segment(v)) for k, v in zip(keys, values[at:]))
             segments = {k: v for k, v in spelled if v is not None} or None
         pid = pid if type(pid) is str else spell_id(pid)
-        yield dict(zip(names, values)), prediction, score, segments, pid, timestamp
+        yield dict(zip(names, values)), prediction, score, None, segments, pid, timestamp
 
 
-def label_fields(table: Table, cols: LabelColumns) -> Iterator[tuple[int, str | None, Any, Any]]:
+def label_fields(
+    table: Table, cols: LabelColumns
+) -> Iterator[tuple[int, tuple[str | None, Any, Any]]]:
     """Per row with a label (a missing one, None or NaN, is not known yet: the row is skipped):
-    (row number, prediction id or None, label, timestamp)."""
+    its number and (prediction id or None, label, timestamp)."""
     names = [cols.prediction_id, cols.label, *([cols.timestamp] if cols.timestamp else [])]
     for i, values in enumerate(table.rows(names, cols.timestamp)):
         pid, label, timestamp = (*values, None)[:3]
         if is_missing(label) or (isinstance(label, numbers.Real) and math.isnan(label)):
             continue
-        yield i, (pid if type(pid) is str else spell_id(pid)), label, timestamp
+        yield i, ((pid if type(pid) is str else spell_id(pid)), label, timestamp)

@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Self
 
@@ -387,23 +387,13 @@ class MonitorClient:
         # A gap in the id column is a mistake a config catches; without one, as in the single
         # call, such a row gets a new id.
         strict = self.validator is not None and cols.prediction_id is not None
-        make = self._prediction
-        chunk: list[Message] = []
-        row = 0
-        try:
-            for features_, prediction_, score_, segments_, pid, ts in _batch.prediction_fields(
-                table, cols
-            ):
-                if pid is None and strict:
-                    raise EventError("missing_field", "prediction_id: expected a value, got none")
-                chunk.append(make(features_, prediction_, score_, None, segments_, pid, ts))
-                row += 1
-                if len(chunk) == CHUNK:
-                    yield chunk
-                    chunk = []
-        except (EventError, ValueError, TypeError) as exc:
-            raise _at_row(exc, row) from None
-        yield chunk
+
+        def make(*fields: Any) -> Message:
+            if strict and fields[5] is None:
+                raise EventError("missing_field", "prediction_id: expected a value, got none")
+            return self._prediction(*fields)
+
+        return _chunked(enumerate(_batch.prediction_fields(table, cols)), make)
 
     def _labels(
         self, data: Any, prediction_id: str | None, label: str | None, timestamp: str | None
@@ -419,17 +409,7 @@ class MonitorClient:
             label=label,
             timestamp=timestamp,
         )
-        chunk: list[Message] = []
-        row = 0
-        try:
-            for row, pid, value, ts in _batch.label_fields(table, cols):
-                chunk.append(self._label(pid, value, ts))
-                if len(chunk) == CHUNK:
-                    yield chunk
-                    chunk = []
-        except (EventError, ValueError, TypeError) as exc:
-            raise _at_row(exc, row) from None
-        yield chunk
+        return _chunked(_batch.label_fields(table, cols), self._label)
 
     @property
     def pending(self) -> int:
@@ -644,6 +624,24 @@ class _LibrdkafkaLog:
     def log(self, level: int, msg: str, *args: Any) -> None:
         # confluent-kafka calls log(level, "%s [%s] %s", facility, client name, text).
         self._target.log(logging.DEBUG if args[:1] == ("FAIL",) else level, msg, *args)
+
+
+def _chunked(
+    rows: Iterable[tuple[int, tuple[Any, ...]]], make: Callable[..., Message]
+) -> Iterator[list[Message]]:
+    """The messages ``make`` makes of each row's fields, :data:`CHUNK` at a time; an error
+    names its row."""
+    chunk: list[Message] = []
+    row = 0
+    try:
+        for row, fields in rows:
+            chunk.append(make(*fields))
+            if len(chunk) == CHUNK:
+                yield chunk
+                chunk = []
+    except (EventError, ValueError, TypeError) as exc:
+        raise _at_row(exc, row) from None
+    yield chunk
 
 
 def _at_row(exc: Exception, row: int) -> Exception:
