@@ -23,6 +23,7 @@ from monitor.events import EventDecoder, LabelDecoder
 from monitor.exceptions import EventError
 from monitor.kafka.broker import free_port
 
+#: The features of the SDK tests' model (tests/test_sdk_validate.py and the Kafka ones too).
 FEATURES = {
     "amount": {"kind": "numeric"},
     "age": {"kind": "numeric"},

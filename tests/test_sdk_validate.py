@@ -21,18 +21,12 @@ from monitor.client import MonitorClient
 from monitor.config import parse_config
 from monitor.events import EventDecoder, LabelDecoder
 from monitor.exceptions import ConfigError, EventError
+from tests.test_sdk_batch import FEATURES
 
 CONFIG = parse_config(
     {
         "models": {
-            "fraud": {
-                "features": {
-                    "amount": {"kind": "numeric"},
-                    "age": {"kind": "numeric"},
-                    "country": {"kind": "categorical"},
-                    "new": {"kind": "categorical"},
-                },
-            },
+            "fraud": {"features": FEATURES},
             "price": {"prediction": "numeric", "features": {"sqm": {"kind": "numeric"}}},
         }
     }

@@ -19,21 +19,10 @@ from monitor.events import EventDecoder, LabelDecoder
 from monitor.exceptions import EventError, KafkaError
 from monitor.kafka.avro import AvroDecoder
 from monitor.kafka.broker import free_port
+from tests.test_sdk_batch import FEATURES
 
 CONFIG = parse_config(
-    {
-        "models": {
-            "fraud": {
-                "features": {
-                    "amount": {"kind": "numeric"},
-                    "age": {"kind": "numeric"},
-                    "country": {"kind": "categorical"},
-                    "new": {"kind": "categorical"},
-                },
-                "segments": {"keys": ["region"]},
-            }
-        }
-    }
+    {"models": {"fraud": {"features": FEATURES, "segments": {"keys": ["region"]}}}}
 )
 T0 = 1_767_225_600_000
 N = 60
