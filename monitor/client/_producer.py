@@ -505,19 +505,27 @@ class MonitorClient:
     def _produce_all(self, topic: str, messages: Sequence[Message]) -> None:
         """Queue ``messages``; when the local queue is full, serve deliveries (they make room)
         until ``block_timeout``, then drop the rest (see :meth:`_producing`)."""
-        poll = self._producer.poll
-        for wait in self._producing(topic, messages):
-            poll(wait)
-
-    def _producing(self, topic: str, messages: Sequence[Message]) -> Iterator[float]:
-        """Queue ``messages`` in order, yielding how long to wait (seconds) before the next
-        try: 0 after each :data:`CHUNK` of messages, or up to 0.1 s while the local queue is
-        full (``on_full="drop"``: never; what is left at ``block_timeout`` is dropped). The
-        caller waits its own way: :meth:`_produce_all` serves deliveries meanwhile, the async
-        client awaits, and its thread serves them."""
         if self._closed:
             raise KafkaError("the MonitorClient is closed")
-        done, total, deadline = 0, len(messages), None
+        done = self._queue(topic, messages, 0, len(messages))  # the common case: all fit
+        poll = self._producer.poll
+        if done < len(messages):
+            for wait in self._producing(topic, messages, done):
+                poll(wait)
+        else:
+            poll(0)  # serve delivery reports, errors and log lines
+
+    def _producing(
+        self, topic: str, messages: Sequence[Message], start: int = 0
+    ) -> Iterator[float]:
+        """Queue ``messages`` from ``start`` on, in order, yielding how long to wait (seconds)
+        before the next try: 0 after each :data:`CHUNK` of messages, or up to 0.1 s while the
+        local queue is full (``on_full="drop"``: never; what is left at ``block_timeout`` is
+        dropped). The caller waits its own way: :meth:`_produce_all` serves deliveries
+        meanwhile, the async client awaits, and its thread serves them."""
+        if self._closed:
+            raise KafkaError("the MonitorClient is closed")
+        done, total, deadline = start, len(messages), None
         while done < total:
             stop = min(done + CHUNK, total)
             done += self._queue(topic, messages, done, stop)
