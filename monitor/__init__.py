@@ -2,7 +2,8 @@
 
 The public surface is the names in ``__all__``; every module below is internal and may change.
 
-- the producer SDK: :class:`MonitorClient` (and its :class:`ClientStats`);
+- the producer SDK: :class:`MonitorClient`, :class:`AsyncMonitorClient` for asyncio (and their
+  :class:`ClientStats`);
 - configuration: :func:`load_config` (a YAML file), :func:`parse_config` (a mapping),
   :class:`Config`, :class:`ModelConfig`;
 - references: :class:`ReferenceProfile` (what a window is compared with);
@@ -41,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what the lazy names resolve to, for type checkers and editors
     from monitor.alerts.queries import alert_history, list_alerts
-    from monitor.client import ClientStats, MonitorClient
+    from monitor.client import AsyncMonitorClient, ClientStats, MonitorClient
     from monitor.config import Config, ModelConfig, load_config, parse_config
     from monitor.exceptions import ConfigError, MonitorError
     from monitor.pipeline.files import ReplayReport
@@ -61,6 +62,7 @@ if TYPE_CHECKING:  # what the lazy names resolve to, for type checkers and edito
 _EXPORTS = {
     "Alert": ("monitor.query", "Alert"),
     "AlertTransition": ("monitor.query", "AlertTransition"),
+    "AsyncMonitorClient": ("monitor.client", "AsyncMonitorClient"),
     "ClientStats": ("monitor.client", "ClientStats"),
     "Config": ("monitor.config", "Config"),
     "ConfigError": ("monitor.exceptions", "ConfigError"),
@@ -84,6 +86,7 @@ _EXPORTS = {
 __all__ = [
     "Alert",
     "AlertTransition",
+    "AsyncMonitorClient",
     "ClientStats",
     "Config",
     "ConfigError",

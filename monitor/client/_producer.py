@@ -1,84 +1,41 @@
-"""The producer SDK: log predictions, features and labels from an application to Kafka.
-
->>> from monitor.client import MonitorClient
->>> from monitor.kafka.broker import EmbeddedBroker
->>> broker = EmbeddedBroker().start()  # a dev broker; in production, your cluster's address
->>> with MonitorClient(broker.bootstrap_servers, model_id="fraud", model_version="3") as client:
-...     pid = client.log_prediction({"amount": 12.5, "country": "DE", "new_customer": True},
-...                                 prediction=1, score=0.93, segments={"region": "eu"})
-...     client.log_label(pid, 1)  # later, when the truth is known
->>> len(pid)  # a uuid4 hex, also the message key
-32
->>> broker.stop()
-
-Against a real cluster (``with`` flushes on exit; :meth:`MonitorClient.flush` any time):
-
->>> client = MonitorClient("kafka:9092", model_id="fraud", model_version="3",
-...                        producer_config={"security.protocol": "SASL_SSL"})  # doctest: +SKIP
-
-Every message is keyed by its prediction id, and predictions and labels go through one producer
-and therefore one partitioner, so a label lands on the partition number of its prediction when the
-two topics have the same partition count (DESIGN.md section 8). The partitioner is
-``murmur2_random``, the Java client's default, so labels produced by a JVM application (Kafka
-Streams, Connect) co-partition with predictions from Python too; librdkafka's own default,
-``consistent_random`` (CRC32), would not.
-
-Messages are batched (``linger.ms=20``) and sent in the background by librdkafka.
-
-The client never stalls its caller. ``log_*`` only puts the event into librdkafka's local queue
-(``queue.buffering.max.messages``, 100,000 by default); when Kafka is away, the queue absorbs the
-outage until it is full, and then, with ``on_full="drop"`` (the default), each new event is
-dropped at once and counted. ``on_full="block"`` waits up to ``block_timeout`` seconds per event
-for room in the queue, then drops it (it never raises: a monitoring SDK must not fail a request).
-An outage is logged once, with a WARNING when it starts (queue full, all brokers down, or a
-delivery failure) and an INFO line when delivery resumes, not once per event or per reconnect;
-librdkafka's own log lines go through the ``monitor.client.librdkafka`` logger (its repeated
-connection failures at DEBUG). :attr:`MonitorClient.stats` counts, thread-safely, the events sent
-(acknowledged by Kafka), dropped (the local queue was full) and failed (queued, never delivered):
-
->>> client = MonitorClient("127.0.0.1:1", model_id="fraud", model_version="3",  # nothing listens
-...                        producer_config={"queue.buffering.max.messages": 10})
->>> ids = [client.log_prediction({"amount": 1.0}, prediction=0) for _ in range(25)]  # no wait
->>> client.stats
-ClientStats(sent=0, dropped=15, failed=0, pending=10)
->>> client.close(timeout=0)  # waits at most `timeout` s (5 by default); the queued 10 failed
-ClientStats(sent=0, dropped=15, failed=10, pending=0)
-
-:meth:`MonitorClient.flush` waits (5 s by default) and raises
-:class:`~monitor.exceptions.KafkaError` with the number of events dropped, failed and still
-queued since the last flush; :meth:`MonitorClient.close` logs the same and returns the stats.
-
-Formats: ``"json"`` (msgspec) or ``"avro"``: with ``schema_registry_url`` in the Confluent wire
-format (schemas registered under ``<topic>-value``), without it as raw Avro binary with the bundled
-schemas of ``monitor.kafka.avro``. The consumer's config must say the same (``topics.format`` and
-``kafka.schema_registry_url``).
-"""
+"""The synchronous producer: :class:`MonitorClient` (documented in :mod:`monitor.client`)."""
 
 from __future__ import annotations
 
-import datetime as dt
-import io
 import logging
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Self
 
 import msgspec
 from confluent_kafka import KafkaError as RdKafkaError
 from confluent_kafka import KafkaException, Producer
 
+from monitor.client._encode import (
+    Encode,
+    Features,
+    Label,
+    Prediction,
+    Timestamp,
+    Value,
+    epoch_ms,
+    json_encoder,
+    raw_avro,
+    registry_avro,
+)
 from monitor.exceptions import EventError, KafkaError
 
-__all__ = ["ClientStats", "MonitorClient"]
+if TYPE_CHECKING:
+    from monitor.client._validate import Validator
+    from monitor.config import Config, ModelConfig
 
-logger = logging.getLogger(__name__)
+__all__ = ["ClientStats", "Message", "MonitorClient", "OnFull"]
 
-Value = float | int | str | bool | None
-Timestamp = dt.datetime | int | None
+logger = logging.getLogger("monitor.client")
 
 # linger.ms: an application logs one prediction per request; waiting 20 ms groups them into
 # batches (fewer, larger requests) at a latency nobody monitoring drift will notice.
@@ -95,46 +52,11 @@ _DEFAULTS: dict[str, Any] = {
 _QUEUE_DEFAULT = 100_000  # librdkafka's queue.buffering.max.messages
 _PURGED = frozenset({RdKafkaError._PURGE_QUEUE, RdKafkaError._PURGE_INFLIGHT})
 OnFull = Literal["drop", "block"]
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_MS = dt.timedelta(milliseconds=1)
-
-
-class _Prediction(msgspec.Struct, omit_defaults=True, gc=False):
-    model_id: str
-    model_version: str
-    prediction_id: str
-    timestamp: int
-    features: Mapping[str, Any]
-    prediction: Any = None
-    score: float | None = None
-    scores: Mapping[str, float] | None = None
-    segments: Mapping[str, str] | None = None
-
-
-class _Features(msgspec.Struct, omit_defaults=True, gc=False):
-    model_id: str
-    model_version: str
-    prediction_id: str
-    timestamp: int
-    features: Mapping[str, Any]
-    segments: Mapping[str, str] | None = None
-
-
-class _Label(msgspec.Struct, gc=False):
-    model_id: str
-    prediction_id: str
-    label: Any
-    timestamp: int
-
-
-def _enc_hook(obj: Any) -> Any:
-    # numpy integers and bools are not Python ints (numpy floats are floats and encode natively);
-    # a Mapping that is not a dict (MappingProxyType ...) encodes as its dict.
-    if isinstance(obj, Mapping):
-        return dict(obj)
-    if hasattr(obj, "item"):
-        return obj.item()
-    raise TypeError(f"cannot encode {type(obj).__name__}")
+#: One message: its key (the prediction id) and its value.
+Message = tuple[str, bytes]
+#: Rows encoded, or messages queued, between two chances for an event loop to run others (the
+#: async client yields there): 1,000 rows take a few milliseconds.
+CHUNK = 1_000
 
 
 class ClientStats(NamedTuple):
@@ -177,7 +99,16 @@ class MonitorClient:
         to ``block_timeout`` seconds for room, then drop it. Dropped events are counted in
         :attr:`stats`; neither raises.
     block_timeout
-        With ``on_full="block"``: the longest a ``log_*`` call waits, in seconds.
+        With ``on_full="block"``: the longest a ``log_*`` call waits, in seconds (a batch call:
+        in all).
+    config
+        The service's config (:func:`monitor.config.load_config`), or this model's
+        :class:`~monitor.config.ModelConfig`: each event is then checked against the model's
+        features before it is queued, and a value the service would refuse raises
+        :class:`~monitor.exceptions.EventError` naming the field (see
+        :mod:`monitor.client._validate`). Batch calls also read the model's column mapping
+        (``columns:``, the features' ``source:``, ``segments.keys``) from it. Without it,
+        events are not checked beyond what encoding needs.
     """
 
     def __init__(
@@ -195,6 +126,7 @@ class MonitorClient:
         producer_config: Mapping[str, Any] | None = None,
         on_full: OnFull = "drop",
         block_timeout: float = 1.0,
+        config: Config | ModelConfig | None = None,
     ) -> None:
         if not model_id:
             raise ValueError("model_id must be a non-empty string")
@@ -215,6 +147,14 @@ class MonitorClient:
         ):
             if not topic:
                 raise ValueError(f"{name} must be a non-empty string")
+        self.validator: Validator | None = None
+        self.model: ModelConfig | None = None
+        if config is not None:
+            from monitor.client._validate import Validator
+
+            self.validator = Validator.of(config, model_id)
+            self.model = self.validator.model
+            self.validator.version(model_version)
         self.model_id = model_id
         self.model_version = model_version
         self.predictions_topic = predictions_topic
@@ -239,7 +179,7 @@ class MonitorClient:
         conf = {**_DEFAULTS, "bootstrap.servers": bootstrap_servers, **(producer_config or {})}
         conf["on_delivery"] = self._on_delivery
         conf.setdefault("error_cb", self._on_error)
-        conf.setdefault("logger", _LibrdkafkaLog(logging.getLogger(f"{__name__}.librdkafka")))
+        conf.setdefault("logger", _LibrdkafkaLog(logging.getLogger("monitor.client.librdkafka")))
         queue = int(conf.get("queue.buffering.max.messages", _QUEUE_DEFAULT))
         self._full = f"the local queue is full ({queue:,} events)"
         self._policy = f"events queue locally (up to {queue:,}); when the queue is full, " + (
@@ -251,22 +191,24 @@ class MonitorClient:
             self._producer = Producer(conf)
         except KafkaException as exc:
             raise KafkaError(f"invalid producer config: {exc.args[0].str()}") from exc
+        self._encode_prediction: Encode
+        self._encode_feature: Encode
+        self._encode_label: Encode
         if format == "json":
-            encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
-            self._encode_prediction = self._encode_feature = self._encode_label = encoder.encode
+            self._encode_prediction = self._encode_feature = self._encode_label = json_encoder()
         elif schema_registry_url is None:
-            self._encode_prediction = _raw_avro("prediction")
-            self._encode_feature = _raw_avro("feature")
-            self._encode_label = _raw_avro("label")
+            self._encode_prediction = raw_avro("prediction")
+            self._encode_feature = raw_avro("feature")
+            self._encode_label = raw_avro("label")
         else:
             from monitor.kafka.avro import registry_client
 
             self.schema_registry = registry_client(schema_registry_url, schema_registry_config)
-            self._encode_prediction = _registry_avro(
+            self._encode_prediction = registry_avro(
                 self.schema_registry, "prediction", predictions_topic
             )
-            self._encode_feature = _registry_avro(self.schema_registry, "feature", features_topic)
-            self._encode_label = _registry_avro(self.schema_registry, "label", labels_topic)
+            self._encode_feature = registry_avro(self.schema_registry, "feature", features_topic)
+            self._encode_label = registry_avro(self.schema_registry, "label", labels_topic)
 
     def log_prediction(
         self,
@@ -284,20 +226,11 @@ class MonitorClient:
         now by default. Never waits on Kafka (see ``on_full``); an event dropped because the
         local queue is full still gets its id, and counts in :attr:`stats`.
         """
-        pid = prediction_id if prediction_id is not None else uuid.uuid4().hex
-        event = _Prediction(
-            self.model_id,
-            self.model_version,
-            pid,
-            _epoch_ms(timestamp),
-            features,
-            prediction,
-            score,
-            scores,
-            segments,
+        message = self._prediction(
+            features, prediction, score, scores, segments, prediction_id, timestamp
         )
-        self._produce(self.predictions_topic, pid, self._encode(self._encode_prediction, event))
-        return pid
+        self._produce_all(self.predictions_topic, (message,))
+        return message[0]
 
     def log_features(
         self,
@@ -307,23 +240,176 @@ class MonitorClient:
         timestamp: Timestamp = None,
     ) -> str:
         """Queue one feature event (the inputs, without a prediction); return its id."""
-        pid = prediction_id if prediction_id is not None else uuid.uuid4().hex
-        event = _Features(
-            self.model_id, self.model_version, pid, _epoch_ms(timestamp), features, segments
-        )
-        self._produce(self.features_topic, pid, self._encode(self._encode_feature, event))
-        return pid
+        message = self._features(features, segments, prediction_id, timestamp)
+        self._produce_all(self.features_topic, (message,))
+        return message[0]
 
     def log_label(
         self, prediction_id: str, label: float | str | bool, timestamp: Timestamp = None
     ) -> None:
         """Queue the ground truth of a prediction (keyed by its id, like the prediction)."""
+        self._produce_all(self.labels_topic, (self._label(prediction_id, label, timestamp),))
+
+    def log_predictions(
+        self,
+        data: Any,
+        *,
+        features: Sequence[str] | Mapping[str, str] | None = None,
+        prediction: str | None = None,
+        score: str | None = None,
+        prediction_id: str | None = None,
+        timestamp: str | None = None,
+        segments: Sequence[str] | None = None,
+    ) -> list[str]:
+        """Queue one prediction event per row of ``data``; return their prediction ids.
+
+        ``data`` is a list of records (mappings of column to value) or a DataFrame (anything
+        with ``to_dict("records")``). The other arguments name columns, as the single call
+        names its arguments: ``prediction``, ``score``, ``prediction_id`` and ``timestamp``
+        default to the column of that name (or the one the model's ``columns:`` maps) when
+        the data has one; ``segments`` are columns whose values become segments; ``features``
+        are the feature columns (a list, or a mapping of feature name to column), by default
+        the model's configured features, or without a config every other column. A row
+        without an id gets a new one; NaN, None and pandas' NA are missing values.
+
+        Each row becomes the event :meth:`log_prediction` would make of it. Every row is
+        encoded (and, with a config, checked) before any is queued: a bad row raises,
+        naming its row number, and nothing of the batch is sent.
+        """
+        ids: list[str] = []
+        messages: list[Message] = []
+        for chunk in self._predictions(
+            data, features, prediction, score, prediction_id, timestamp, segments
+        ):
+            ids.extend(key for key, _ in chunk)
+            messages.extend(chunk)
+        self._produce_all(self.predictions_topic, messages)
+        return ids
+
+    def log_labels(
+        self,
+        data: Any,
+        *,
+        prediction_id: str | None = None,
+        label: str | None = None,
+        timestamp: str | None = None,
+    ) -> int:
+        """Queue one label event per row of ``data`` that has a label; return how many.
+
+        ``data`` as in :meth:`log_predictions`; ``prediction_id``, ``label`` and ``timestamp``
+        name columns (default: the column of that name, or the model's ``columns:``). A row
+        whose label is missing (None, NaN) is skipped: its truth is not known yet.
+        """
+        messages = [
+            m for chunk in self._labels(data, prediction_id, label, timestamp) for m in chunk
+        ]
+        self._produce_all(self.labels_topic, messages)
+        return len(messages)
+
+    def _prediction(
+        self,
+        features: Mapping[str, Any],
+        prediction: Any,
+        score: Any,
+        scores: Mapping[str, float] | None,
+        segments: Mapping[str, str] | None,
+        prediction_id: str | None,
+        timestamp: Any,
+    ) -> Message:
+        """One prediction event as a message: checked (with a config), then encoded."""
+        if prediction_id is None:
+            prediction_id = uuid.uuid4().hex
+        ms = epoch_ms(timestamp)
+        if self.validator is not None:
+            self.validator.prediction(features, prediction, score, segments, prediction_id, ms)
+        event = Prediction(
+            self.model_id,
+            self.model_version,
+            prediction_id,
+            ms,
+            features,
+            prediction,
+            score,
+            scores,
+            segments,
+        )
+        return prediction_id, self._encode(self._encode_prediction, event)
+
+    def _features(
+        self,
+        features: Mapping[str, Any],
+        segments: Mapping[str, str] | None,
+        prediction_id: str | None,
+        timestamp: Any,
+    ) -> Message:
+        pid = prediction_id if prediction_id is not None else uuid.uuid4().hex
+        ms = epoch_ms(timestamp)
+        if self.validator is not None:
+            self.validator.features(features, segments, pid, ms)
+        event = Features(self.model_id, self.model_version, pid, ms, features, segments)
+        return pid, self._encode(self._encode_feature, event)
+
+    def _label(self, prediction_id: Any, label: Any, timestamp: Any) -> Message:
         if not prediction_id:
             raise ValueError("prediction_id must be a non-empty string")
         if label is None:
             raise ValueError("label must not be None")
-        event = _Label(self.model_id, prediction_id, label, _epoch_ms(timestamp))
-        self._produce(self.labels_topic, prediction_id, self._encode(self._encode_label, event))
+        ms = epoch_ms(timestamp)
+        if self.validator is not None:
+            self.validator.label(prediction_id, label, ms)
+        event = Label(self.model_id, prediction_id, label, ms)
+        return prediction_id, self._encode(self._encode_label, event)
+
+    def _predictions(
+        self,
+        data: Any,
+        features: Sequence[str] | Mapping[str, str] | None,
+        prediction: str | None,
+        score: str | None,
+        prediction_id: str | None,
+        timestamp: str | None,
+        segments: Sequence[str] | None,
+    ) -> Iterator[list[Message]]:
+        """The messages of a batch of predictions, :data:`CHUNK` rows at a time."""
+        from monitor.client import _batch
+
+        table = _batch.Table(data)
+        cols = _batch.prediction_columns(
+            table.columns,
+            self.model,
+            features=features,
+            prediction=prediction,
+            score=score,
+            prediction_id=prediction_id,
+            timestamp=timestamp,
+            segments=segments,
+        )
+        # A gap in the id column is a mistake a config catches; without one, as in the single
+        # call, such a row gets a new id.
+        strict = self.validator is not None and cols.prediction_id is not None
+
+        def make(*fields: Any) -> Message:
+            if strict and fields[5] is None:
+                raise EventError("missing_field", "prediction_id: expected a value, got none")
+            return self._prediction(*fields)
+
+        return _chunked(enumerate(_batch.prediction_fields(table, cols)), make)
+
+    def _labels(
+        self, data: Any, prediction_id: str | None, label: str | None, timestamp: str | None
+    ) -> Iterator[list[Message]]:
+        """The messages of a batch of labels, :data:`CHUNK` rows at a time."""
+        from monitor.client import _batch
+
+        table = _batch.Table(data)
+        cols = _batch.label_columns(
+            table.columns,
+            self.model,
+            prediction_id=prediction_id,
+            label=label,
+            timestamp=timestamp,
+        )
+        return _chunked(_batch.label_fields(table, cols), self._label)
 
     @property
     def pending(self) -> int:
@@ -407,7 +493,7 @@ class MonitorClient:
             parts.append(f"{remaining} message(s) still undelivered after {timeout}s")
         return "; ".join(parts)
 
-    def _encode(self, encode: Any, event: msgspec.Struct) -> bytes:
+    def _encode(self, encode: Encode, event: msgspec.Struct) -> bytes:
         """One event struct for both formats: JSON encodes it directly, Avro from its fields."""
         try:
             return encode(event if self.format == "json" else msgspec.structs.asdict(event))
@@ -416,34 +502,69 @@ class MonitorClient:
                 "wrong_type", f"cannot encode the event as {self.format}: {exc}"
             ) from exc
 
-    def _produce(self, topic: str, key: str, value: bytes) -> None:
+    def _produce_all(self, topic: str, messages: Sequence[Message]) -> None:
+        """Queue ``messages``; when the local queue is full, serve deliveries (they make room)
+        until ``block_timeout``, then drop the rest (see :meth:`_producing`)."""
         if self._closed:
             raise KafkaError("the MonitorClient is closed")
-        producer = self._producer
-        deadline: float | None = None
-        while True:
-            try:
-                producer.produce(topic, value, key.encode())
-                with self._lock:
-                    self._queued += 1
-                break
-            except BufferError:
-                # The local queue is full (queue.buffering.max.messages): drop at once, or wait
-                # for deliveries (their reports, served by poll, make room) until the deadline.
-                now = time.monotonic()
-                deadline = now + self._wait_s if deadline is None else deadline
-                if now >= deadline:
-                    self._drop()
-                    break
-                producer.poll(min(deadline - now, 0.1))
-            except KafkaException as exc:
-                raise KafkaError(f"cannot produce to {topic!r}: {exc.args[0].str()}") from exc
-        producer.poll(0)  # serve delivery reports, errors and log lines
+        done = self._queue(topic, messages, 0, len(messages))  # the common case: all fit
+        poll = self._producer.poll
+        if done < len(messages):
+            for wait in self._producing(topic, messages, done):
+                poll(wait)
+        else:
+            poll(0)  # serve delivery reports, errors and log lines
 
-    def _drop(self) -> None:
+    def _producing(
+        self, topic: str, messages: Sequence[Message], start: int = 0
+    ) -> Iterator[float]:
+        """Queue ``messages`` from ``start`` on, in order, yielding how long to wait (seconds)
+        before the next try: 0 after each :data:`CHUNK` of messages, or up to 0.1 s while the
+        local queue is full (``on_full="drop"``: never; what is left at ``block_timeout`` is
+        dropped). The caller waits its own way: :meth:`_produce_all` serves deliveries
+        meanwhile, the async client awaits, and its thread serves them."""
+        if self._closed:
+            raise KafkaError("the MonitorClient is closed")
+        done, total, deadline = start, len(messages), None
+        while done < total:
+            stop = min(done + CHUNK, total)
+            done += self._queue(topic, messages, done, stop)
+            if done == total:
+                break
+            if done == stop:
+                yield 0.0
+                continue
+            # The local queue is full (queue.buffering.max.messages).
+            now = time.monotonic()
+            deadline = now + self._wait_s if deadline is None else deadline
+            if now >= deadline:
+                self._drop(total - done)
+                break
+            yield min(deadline - now, 0.1)
+        self._producer.poll(0)  # serve delivery reports, errors and log lines
+
+    def _queue(self, topic: str, messages: Sequence[Message], start: int, stop: int) -> int:
+        """Queue ``messages[start:stop]`` until the local queue is full; return how many."""
+        produce = self._producer.produce
+        i = start
+        try:
+            for i in range(start, stop):
+                key, value = messages[i]
+                produce(topic, value, key.encode())
+            i = stop
+        except BufferError:
+            pass
+        except KafkaException as exc:
+            raise KafkaError(f"cannot produce to {topic!r}: {exc.args[0].str()}") from exc
+        finally:
+            with self._lock:
+                self._queued += i - start
+        return i - start
+
+    def _drop(self, count: int) -> None:
         with self._lock:
-            self._dropped += 1
-            self._dropped_unreported += 1
+            self._dropped += count
+            self._dropped_unreported += count
             quiet = self._outage is not None
         if not quiet:
             self._trouble(self._full)
@@ -513,60 +634,26 @@ class _LibrdkafkaLog:
         self._target.log(logging.DEBUG if args[:1] == ("FAIL",) else level, msg, *args)
 
 
-def _epoch_ms(timestamp: Timestamp) -> int:
-    if timestamp is None:
-        return time.time_ns() // 1_000_000
-    if isinstance(timestamp, dt.datetime):
-        if timestamp.tzinfo is None:  # as the event contract reads a bare time: UTC
-            timestamp = timestamp.replace(tzinfo=dt.UTC)
-        return (timestamp - _EPOCH) // _MS
-    if isinstance(timestamp, int) and not isinstance(timestamp, bool):
-        return timestamp
-    raise TypeError(
-        f"timestamp must be epoch milliseconds (int) or a datetime, got {type(timestamp).__name__}"
-    )
+def _chunked(
+    rows: Iterable[tuple[int, tuple[Any, ...]]], make: Callable[..., Message]
+) -> Iterator[list[Message]]:
+    """The messages ``make`` makes of each row's fields, :data:`CHUNK` at a time; an error
+    names its row."""
+    chunk: list[Message] = []
+    row = 0
+    try:
+        for row, fields in rows:
+            chunk.append(make(*fields))
+            if len(chunk) == CHUNK:
+                yield chunk
+                chunk = []
+    except (EventError, ValueError, TypeError) as exc:
+        raise _at_row(exc, row) from None
+    yield chunk
 
 
-def _raw_avro(name: str) -> Any:
-    from fastavro import schemaless_writer
-
-    from monitor.kafka.avro import parsed_schema
-
-    schema = parsed_schema(name)
-
-    def encode(record: dict[str, Any]) -> bytes:
-        buf = io.BytesIO()
-        schemaless_writer(buf, schema, _plain(record))
-        return buf.getvalue()
-
-    return encode
-
-
-def _registry_avro(registry: Any, name: str, topic: str) -> Any:
-    from confluent_kafka.schema_registry.avro import AvroSerializer
-    from confluent_kafka.serialization import MessageField, SerializationContext
-
-    from monitor.kafka.avro import schema_text
-
-    serializer = AvroSerializer(registry, schema_text(name), conf={"auto.register.schemas": True})
-    context = SerializationContext(topic, MessageField.VALUE)
-
-    def encode(record: dict[str, Any]) -> bytes:
-        return serializer(_plain(record), context)
-
-    return encode
-
-
-def _plain(record: dict[str, Any]) -> dict[str, Any]:
-    """Turn numpy scalars into Python values (fastavro rejects ``np.int64`` and ``np.bool_``)."""
-    if any(type(v) not in _PLAIN for v in record.values()):
-        record = {k: (v.item() if hasattr(v, "item") else v) for k, v in record.items()}
-    features = record.get("features")
-    if features is not None and any(type(v) not in _PLAIN for v in features.values()):
-        record["features"] = {
-            k: (v.item() if hasattr(v, "item") else v) for k, v in features.items()
-        }
-    return record
-
-
-_PLAIN = frozenset({float, int, str, bool, type(None), dict})
+def _at_row(exc: Exception, row: int) -> Exception:
+    """The error of one row of a batch, naming the row."""
+    if isinstance(exc, EventError):
+        return EventError(exc.reason, f"row {row}: {exc.detail}")
+    return type(exc)(f"row {row}: {exc}")
