@@ -191,8 +191,10 @@ def test_bad_flags_name_themselves(tmp_path, flags, message):
         ),
         (
             {"features": {"a": {"kind": "numeric"}}, "columns": {"target": "y"}},
-            "models.m.columns.target: unknown key 'target'; known keys: label, prediction, "
-            "prediction_id, score, timestamp",
+            (
+                "models.m.columns.target: unknown key 'target'; known keys: label, prediction, "
+                "prediction_id, score, timestamp"
+            ),
         ),
         (
             {"features": {"a": {"kind": "numeric"}}, "columns": {"score": "s" * 201}},
