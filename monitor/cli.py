@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from monitor.exceptions import ConfigError, MonitorError
-from monitor.options import config_option, fail_on_option, format_option
+from monitor.options import config_option, fail_on_option, format_option, open_database
 from monitor.options import fail_on as _fail_on
 from monitor.options import load as _load
 from monitor.options import model_of as _model
@@ -441,11 +441,13 @@ def windows_cmd(
             f"model {model_id!r} has no feature {feature!r}; configured: {', '.join(columns)}",
             param_hint="'--feature'",
         )
-    store = _store(cfg)
-    rows = store.windows(
-        model_id, feature, _since_ms(since), model_version, None if segment == "*" else segment
+    from monitor.store import windows as queries
+
+    db = open_database(cfg)
+    rows = queries.windows(
+        db, model_id, feature, _since_ms(since), model_version, None if segment == "*" else segment
     )
-    late = store.late_counts(model_id)
+    late = queries.late_counts(db, model_id)
     # Late events are dropped before they are told apart by segment: counted for the version only.
     out = [
         window_json(r, None if r["segment"] else _late_of(late, r, model.slide_ms)) for r in rows

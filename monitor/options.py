@@ -13,6 +13,7 @@ from monitor.exceptions import ConfigError
 if TYPE_CHECKING:
     from monitor.config import Config, ModelConfig
     from monitor.store import Store
+    from monitor.store.db import Database
 
 __all__ = [
     "FAIL_ON_STATUS",
@@ -22,6 +23,7 @@ __all__ = [
     "format_option",
     "load",
     "model_of",
+    "open_database",
     "open_store",
 ]
 
@@ -64,6 +66,17 @@ def open_store(cfg: Config) -> Store:
     store = Store(cfg.database_url)
     store.upgrade()
     return store
+
+
+def open_database(cfg: Config) -> Database:
+    """The configured database, its schema upgraded, for the queries of the store's modules
+    (:mod:`monitor.store.windows` ...): lighter than :func:`open_store`, whose facade loads
+    the engine."""
+    from monitor.store.db import Database
+
+    db = Database(cfg.database_url)
+    db.upgrade()
+    return db
 
 
 def model_of(cfg: Config, model_id: str) -> ModelConfig:
