@@ -664,35 +664,28 @@ def run_cmd(
          unexpected error (a traceback)
       2  a usage error (an unknown option, a missing config file)
 
-    Before it starts, it logs a WARNING for each silent trap of the config (monitor/preflight.py).
+    Once the port, the broker and the database answer, it logs a WARNING for each silent trap
+    of the config (monitor/preflight.py).
     """
     from monitor.service import serve
 
     cfg = _load(config_path, sends=True)
-    _warn(_run_preflight(cfg, bootstrap_servers or cfg.kafka.bootstrap_servers))
     serve(
         cfg,
         bootstrap_servers=bootstrap_servers,
         metrics_port=metrics_port,
         print_windows=print_windows,
+        preflight=lambda store, servers: _run_preflight(cfg, store, servers),
     )
 
 
-def _run_preflight(cfg: Config, servers: str | None) -> list[str]:
-    """:func:`monitor.preflight.preflight` for ``monitor run``: the broker's topics when a
-    broker is configured (the embedded one starts empty), the store when it answers (else the
-    service reports it, as it would without these checks)."""
-    from monitor.exceptions import StoreError
+def _run_preflight(cfg: Config, store: Store, servers: str) -> list[str]:
+    """:func:`monitor.preflight.preflight` for ``monitor run``, with the broker's topics (none
+    when it does not answer: the service reports that itself)."""
     from monitor.kafka.topics import client_config
     from monitor.preflight import broker_topics, preflight
 
-    topics = None
-    if servers:
-        topics = broker_topics(client_config(cfg, **{"bootstrap.servers": servers}), timeout=5.0)
-    try:
-        store: Store | None = _store(cfg)
-    except StoreError:
-        store = None
+    topics = broker_topics(client_config(cfg, **{"bootstrap.servers": servers}), timeout=5.0)
     return preflight(cfg, store, topics=topics)
 
 

@@ -193,29 +193,37 @@ def test_preflight_of_a_model_without_reference(db_url: str) -> None:
     )
 
 
-def test_monitor_run_preflight_sees_the_unread_labels_topic(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_monitor_run_warns_of_the_unread_labels_topic(tmp_path: Path, sqlite_url: str) -> None:
+    """Through the executable, against a broker of its own (the session's is shared): the SDK's
+    labels topic exists, no model reads it; the warnings come once the service is up."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    from monitor.cli import _run_preflight
-    from monitor.config import load_config
     from monitor.kafka.broker import EmbeddedBroker
+    from tests.kafka.kit import ServiceProcess, wait_for, write_config
 
-    monkeypatch.setenv("MONITOR_TEST_DB_URL", f"sqlite:///{tmp_path / 'm.db'}")
-    cfg = load_config(CONFIG)
     with EmbeddedBroker() as broker:
         servers = broker.bootstrap_servers
-        assert not any("topic 'labels'" in m for m in _run_preflight(cfg, servers))
         admin = AdminClient({"bootstrap.servers": servers})
         for future in admin.create_topics([NewTopic("labels", 1, 1)]).values():
             future.result(30)
-        warnings = _run_preflight(cfg, servers)
+        config = write_config(
+            tmp_path / "m.yaml", db_url=sqlite_url, bootstrap=servers, topic="p", group="g"
+        )
+        log = tmp_path / "service.log"
+        service = ServiceProcess(config, log).start()
+        try:
+            wait_for(lambda: "/readyz on http" in log.read_text(), 120, "the service to start")
+        finally:
+            status = service.stop()
+    lines = log.read_text().splitlines()
+    assert status == 0, lines
+    warned = [line.split(": ", 1)[1] for line in lines if " WARNING monitor" in line]
     assert (
-        "topic 'labels' exists but no model reads labels (set models.<model>.topics.labels, "
-        "e.g. models.fraud.topics.labels: labels)"
-    ) in warnings[-1]
-    assert any("has no alert rules" in m for m in warnings)
+        "topic 'labels' exists but no model reads labels (set models.<model>.topics.labels, e.g. "
+        "models.demo.topics.labels: labels): labels there are ignored and no performance is "
+        "computed"
+    ) in warned
+    assert any(w.startswith("model 'demo' has no alert rules") for w in warned)
 
 
 # -- secrets only where they are sent, SQLite beside the config --------------------------------
