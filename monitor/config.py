@@ -805,6 +805,8 @@ def _walk(loc: tuple[Any, ...]) -> tuple[list[str], list[str]]:
     >>> "window" in _walk(("models", "fraud", "windw"))[1]
     True
     """
+    if not loc:  # a validator of the whole config: its message names the key
+        return [], []
     kinds: list[Any] = [Config]
     path: list[str] = []
     for part in loc[:-1]:

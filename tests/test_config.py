@@ -89,6 +89,16 @@ def test_the_readme_config_example_is_valid(tmp_path, monkeypatch):
     }
 
 
+def test_an_error_of_the_whole_config_names_its_key():
+    rule = {"name": "d", "kind": "feature_drift", "critical": 1, "sinks": {"critical": ["x"]}}
+    with pytest.raises(ConfigError) as info:
+        parse_config({"models": {"m": {**MODEL, "rules": [rule]}, "b": {**MODEL, "windw": 1}}})
+    assert str(info.value) == "models.b.windw: unknown key 'windw', did you mean 'window'?"
+    with pytest.raises(ConfigError) as info:
+        parse_config({"models": {"m": {**MODEL, "rules": [rule]}}})
+    assert info.value.key == "models.m.rules.0.sinks.critical"
+
+
 def test_model_for_models_says_did_you_mean_not_only_field_required():
     with pytest.raises(ConfigError) as info:
         parse_config({"model": {"m": MODEL}})
