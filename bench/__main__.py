@@ -10,7 +10,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from bench import compare, kafka, labels, pipeline, sdk, trust
+from bench import compare, kafka, labels, pipeline, sdk, startup, trust
 
 SUITES = {
     "pipeline": (pipeline.run, pipeline.render),
@@ -18,6 +18,7 @@ SUITES = {
     "labels": (labels.run, labels.render),
     "peers": (compare.run, compare.render),
     "sdk": (sdk.run, sdk.render),
+    "startup": (startup.run, startup.render),
     "trust": (trust.run, trust.render),
 }
 README = Path("docs/benchmarks.md")  # the tables; README.md keeps the headline figures

@@ -1,43 +1,57 @@
-"""The ``monitor`` command line."""
+"""The ``monitor`` command line.
+
+Exit status: 0 done; 1 a runtime error (a bad config file, a database or broker away, an
+unreadable file: one line "error: ..."); 2 a usage error (an unknown option, a missing file, an
+unknown model or feature named on the command line: click's message); 3 ``--fail-on``: a window
+of the selection is at least that severe (``monitor replay``, ``monitor windows``), so that a CI
+job can gate a model on drift.
+
+Heavy libraries (numpy, scipy, SQLAlchemy, confluent-kafka, river) are imported inside the
+commands that use them, so that ``monitor --help`` starts at once.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 import json
+import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from monitor.columns import inspect_columns, map_columns, with_columns
-from monitor.config import Config, load_config, parse_duration_ms
-from monitor.exceptions import MonitorError, StoreFull, StoreRejected
-from monitor.format import column_marks, iso, table, verdict_text, window_json
-from monitor.performance.estimation import calibration_text, reference_calibration
-from monitor.reference import ReferenceProfile, read_reference_rows
-from monitor.store import Store
+from monitor.exceptions import ConfigError, MonitorError
+from monitor.options import config_option, fail_on_option, format_option, open_database
+from monitor.options import fail_on as _fail_on
+from monitor.options import load as _load
+from monitor.options import model_of as _model
+from monitor.options import open_store as _store
+
+if TYPE_CHECKING:
+    from monitor.config import Config, ModelConfig
+    from monitor.store import Store
 
 __all__ = ["main"]
 
-
-def _load(path: str) -> Config:
-    return load_config(path)
+log = logging.getLogger("monitor")
 
 
-def _store(cfg: Config) -> Store:
-    store = Store(cfg.database_url)
-    store.upgrade()
-    return store
+def _warn(messages: Iterable[str]) -> None:
+    """Start-up warnings (:mod:`monitor.preflight`), one log line each."""
+    for message in messages:
+        log.warning("%s", message)
 
 
 def _since_ms(value: str | None) -> int | None:
     """``--since``: an RFC 3339 time, epoch milliseconds, or a duration ago (``2h``)."""
     if value is None:
         return None
+    import datetime as dt
+
+    from monitor.config import parse_duration_ms
+
     if value.isdigit():
         return int(value)
     try:
@@ -56,14 +70,17 @@ def _since_ms(value: str | None) -> int | None:
 
 
 class _Group(click.Group):
-    """Turns our errors into one clear line and exit status 2, never a traceback."""
+    """Turns our errors into one clear line and exit status 1, never a traceback; click's usage
+    errors keep their status 2, and so does a config error that names a command-line option
+    (its key is the option: ``--feature-column``)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except MonitorError as exc:
             click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
+            usage = isinstance(exc, ConfigError) and exc.key.startswith("--")
+            sys.exit(2 if usage else 1)
 
 
 @click.group(cls=_Group)
@@ -78,18 +95,6 @@ def main(log_level: str, log_json: bool) -> None:
     configure(log_level, log_json)
     if click.get_current_context().invoked_subcommand != "run":
         release()  # only `run` stops cleanly during start-up (monitor/stopping.py)
-
-
-config_option = click.option(
-    "--config",
-    "-c",
-    "config_path",
-    required=True,
-    envvar="MONITOR_CONFIG",
-    show_envvar=True,
-    type=click.Path(exists=True, dir_okay=False),
-    help="The YAML config file.",
-)
 
 
 # -- config and database ------------------------------------------------------------------------
@@ -116,6 +121,8 @@ def db_group() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(config_path: str, revision: str) -> None:
     """Apply the migrations to the configured database."""
+    from monitor.store import Store
+
     cfg = _load(config_path)
     store = Store(cfg.database_url)
     store.upgrade(revision)
@@ -166,12 +173,16 @@ def reference_build(
 
     Prints each monitored column's kind as its values show it (boolean, integer, numeric,
     categorical) and warns where the config disagrees."""
+    from monitor.columns import inspect_columns, map_columns, with_columns
+    from monitor.performance.estimation import calibration_text, reference_calibration
+    from monitor.reference import ReferenceProfile, read_reference_rows
+
     cfg = _load(config_path)
     pairs = [f.partition("=") for f in feature_columns]
     if any(not name or not column for name, _, column in pairs):
         raise click.BadParameter("expected FEATURE=COLUMN", param_hint="--feature-column")
     named = {role.removesuffix("_column"): column for role, column in roles.items()}
-    model = with_columns(cfg.model(model_id), named, {name: column for name, _, column in pairs})
+    model = with_columns(_model(cfg, model_id), named, {name: column for name, _, column in pairs})
     rows = map_columns(read_reference_rows(file), model)
     kinds, warnings = inspect_columns(rows, model)
     profile = ReferenceProfile.for_model(model_id, model_version, model, rows, source=str(file))
@@ -194,9 +205,18 @@ def reference_build(
 @reference_group.command("list")
 @config_option
 @click.option("--model", "-m", "model_id", default=None)
-def reference_list(config_path: str, model_id: str | None) -> None:
+@format_option
+def reference_list(config_path: str, model_id: str | None, fmt: str) -> None:
     """List stored reference profiles."""
-    rows = _store(_load(config_path)).list_references(model_id)
+    from monitor.format import table
+
+    cfg = _load(config_path)
+    if model_id is not None:
+        _model(cfg, model_id)
+    rows = _store(cfg).list_references(model_id)
+    if fmt == "json":
+        click.echo(json.dumps(rows, default=lambda t: t.isoformat()))  # created_at
+        return
     click.echo(
         table(
             ["model", "version", "profile", "rows", "source", "created"],
@@ -226,12 +246,16 @@ def reference_list(config_path: str, model_id: str | None) -> None:
     default=None,
     help="Profile version (default: latest).",
 )
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@format_option
 def reference_show(
     config_path: str, model_id: str, model_version: str, profile_version: int | None, fmt: str
 ) -> None:
     """Show one reference profile, column by column."""
-    profile = _store(_load(config_path)).get_reference(model_id, model_version, profile_version)
+    from monitor.format import table
+
+    cfg = _load(config_path)
+    _model(cfg, model_id)
+    profile = _store(cfg).get_reference(model_id, model_version, profile_version)
     if profile is None:
         raise click.ClickException(f"no reference for model {model_id!r} version {model_version!r}")
     if fmt == "json":
@@ -287,6 +311,7 @@ def reference_show(
     help="Write rejected events with their reason to this JSONL file.",
 )
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@fail_on_option
 def replay_cmd(
     config_path: str,
     files: tuple[str, ...],
@@ -294,16 +319,23 @@ def replay_cmd(
     resume: bool,
     dead_letters: str | None,
     progress: bool,
+    fail_on: str | None,
 ) -> None:
     """Replay prediction/feature events from JSONL or Avro files through the engine.
 
     A full database ends the replay at its last checkpoint with exit status 1: free space,
-    then run the same command with --resume."""
+    then run the same command with --resume. With --fail-on, exit status 3 when a window the
+    replay closed (of the model version or of one of its segments) has a column or the whole
+    window at least that severe."""
+    from monitor.exceptions import StoreFull, StoreRejected
+    from monitor.format import window_lines
     from monitor.pipeline.files import replay
+    from monitor.preflight import preflight
 
     cfg = _load(config_path)
     paths = [Path(f) for f in files]
     store = _store(cfg)
+    _warn(preflight(cfg, store, label_files=bool(label_files)))
     dlq = open(dead_letters, "wb") if dead_letters else None  # noqa: SIM115 (closed below)
     total = sum(p.stat().st_size for p in paths)
     try:
@@ -334,7 +366,11 @@ def replay_cmd(
     finally:
         if dlq:
             dlq.close()
-    drifted = [w for w in report.windows if w.dataset.drifted or w.dataset.prediction_drift]
+    drifted = [
+        w
+        for w in report.windows
+        if any(v.dataset.drifted or v.dataset.prediction_drift for v in (w, *w.segments))
+    ]
     click.echo(
         (
             f"{report.events} events in {report.seconds:.2f} s ({report.rate:,.0f} events/s); "
@@ -351,13 +387,14 @@ def replay_cmd(
             "allowed_lateness if they belong in it)",
             err=True,
         )
-    for w in drifted:
-        click.echo(_drift_line(w))
-
-
-def _drift_line(w: Any) -> str:
-    span = f"[{iso(w.start_ms)} .. {iso(w.end_ms)})"
-    return f"  {w.model_id} {w.model_version} {span}: drift in {column_marks(w.columns)}"
+    for w in drifted:  # as `monitor run` prints them (monitor.format)
+        for line in window_lines(w):
+            click.echo(line)
+    windows = [v for w in report.windows for v in (w, *w.segments)]
+    _fail_on(
+        fail_on,
+        [v.dataset.severity for v in windows] + [c.severity for v in windows for c in v.columns],
+    )
 
 
 @main.command("windows")
@@ -377,9 +414,8 @@ def _drift_line(w: Any) -> str:
         "every segment; default the whole version."
     ),
 )
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
+@format_option
+@fail_on_option
 def windows_cmd(
     config_path: str,
     model_id: str,
@@ -388,66 +424,89 @@ def windows_cmd(
     since: str | None,
     segment: str,
     fmt: str,
+    fail_on: str | None,
 ) -> None:
-    """Print persisted windows."""
+    """Print persisted windows: one row per window and column.
+
+    The table shows the statistics the model computes for the kinds of columns it has. With
+    --fail-on, exit status 3 when a row shown is at least that severe."""
+    from monitor.format import table, verdict_text, window_json
+
     cfg = _load(config_path)
-    model = cfg.model(model_id)
+    model = _model(cfg, model_id)
     columns = [*model.features, "prediction", "score"]
     if feature is not None and feature not in columns:
         raise click.BadParameter(
             f"model {model_id!r} has no feature {feature!r}; configured: {', '.join(columns)}",
             param_hint="'--feature'",
         )
-    store = _store(cfg)
-    rows = store.windows(
-        model_id, feature, _since_ms(since), model_version, None if segment == "*" else segment
+    from monitor.store import windows as queries
+
+    db = open_database(cfg)
+    rows = queries.windows(
+        db, model_id, feature, _since_ms(since), model_version, None if segment == "*" else segment
     )
-    late = store.late_counts(model_id)
+    late = queries.late_counts(db, model_id)
     # Late events are dropped before they are told apart by segment: counted for the version only.
     out = [
-        window_json(r, None if r["segment"] else _late_of(late, r, cfg.models[model_id].slide_ms))
-        for r in rows
+        window_json(r, None if r["segment"] else _late_of(late, r, model.slide_ms)) for r in rows
     ]
     if fmt == "json":
         click.echo(json.dumps(out, indent=None))
-        return
-    segments = segment != ""  # a segment column only when segments are asked for
-    click.echo(
-        table(
-            [
-                "window_start",
-                "version",
-                *(["segment"] if segments else []),
-                "feature",
-                "count",
-                "missing",
-                "psi",
-                "ks",
-                "js",
-                "chi2_p",
-                "wasserstein",
-                "severity",
-                "decided_by",
-            ],
-            [
+    else:
+        segments = segment != ""  # a segment column only when segments are asked for
+        stats = _window_statistics(model)
+        click.echo(
+            table(
                 [
-                    w["window_start"],
-                    w["model_version"],
-                    *([w["segment"] or "(all)"] if segments else []),
-                    w["feature"],
-                    w["count"],
-                    w["missing"],
-                    *(
-                        w["statistics"].get(k)
-                        for k in ("psi", "ks", "js", "chi2_pvalue", "wasserstein")
-                    ),
-                    w["severity"],
-                    verdict_text(w["decided_by"]),
-                ]
-                for w in out
-            ],
+                    "window_start",
+                    "version",
+                    *(["segment"] if segments else []),
+                    "feature",
+                    "count",
+                    "missing",
+                    *(_STAT_HEADERS.get(k, k) for k in stats),
+                    "severity",
+                    "decided_by",
+                ],
+                [
+                    [
+                        w["window_start"],
+                        w["model_version"],
+                        *([w["segment"] or "(all)"] if segments else []),
+                        w["feature"],
+                        w["count"],
+                        w["missing"],
+                        *(w["statistics"].get(k) for k in stats),
+                        w["severity"],
+                        verdict_text(w["decided_by"]),
+                    ]
+                    for w in out
+                ],
+            )
         )
-    )
+    _fail_on(fail_on, [w["severity"] for w in out])
+
+
+#: The statistics a window table can show, in order, with their headers where they differ.
+_TABLE_STATISTICS = ("psi", "ks", "js", "chi2_pvalue", "wasserstein")
+_STAT_HEADERS = {"chi2_pvalue": "chi2_p"}
+
+
+def _window_statistics(model: ModelConfig) -> list[str]:
+    """The table's statistics that ``model`` computes for a kind of column it has.
+
+    >>> from monitor.config import ModelConfig
+    >>> _window_statistics(ModelConfig.model_validate(
+    ...     {"features": {"x": {"kind": "numeric"}}, "prediction": "numeric"}))
+    ['psi', 'ks', 'js', 'wasserstein']
+    """
+    from monitor.stats.registry import STATISTICS
+
+    kinds: set[str] = {f.kind for f in model.features.values()}
+    kinds |= {"numeric"} if model.score else set()
+    kinds |= {model.prediction} - {"none"}
+    return [k for k in _TABLE_STATISTICS if k in model.statistics and STATISTICS[k].kinds & kinds]
 
 
 def _late_of(late: dict[tuple[str, int], int], row: dict[str, Any], slide_ms: int) -> int:
@@ -468,9 +527,7 @@ def _late_of(late: dict[tuple[str, int], int], row: dict[str, Any], slide_ms: in
     metavar="CHAMPION CHALLENGER",
     help="Compare two versions over all their labeled windows.",
 )
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
+@format_option
 def performance_cmd(
     config_path: str,
     model_id: str,
@@ -478,11 +535,14 @@ def performance_cmd(
     compare: tuple[str, str] | None,
     fmt: str,
 ) -> None:
-    """Print model performance per window: realized (labels), estimated (scores), coverage."""
+    """Print model performance per window: realized (labels), estimated (scores), coverage.
+
+    The table shows the metrics of the model's task (classification or regression)."""
+    from monitor.format import iso, table
     from monitor.store.performance import PerformanceRepository
 
     cfg = _load(config_path)
-    cfg.model(model_id)
+    model = _model(cfg, model_id)
     repo = PerformanceRepository(_store(cfg))
     rows = repo.windows(model_id, model_version)
     out = [
@@ -530,6 +590,7 @@ def performance_cmd(
     if fmt == "json":
         click.echo(json.dumps(out))
         return
+    realized, estimated = _PERFORMANCE_COLUMNS[model.task]
     click.echo(
         table(
             [
@@ -538,12 +599,8 @@ def performance_cmd(
                 "predictions",
                 "labeled",
                 "coverage",
-                "accuracy",
-                "f1",
-                "roc_auc",
-                "mae",
-                "est_accuracy",
-                "est_roc_auc",
+                *realized,
+                *(f"est_{m}" for m in estimated),
                 "final",
             ],
             [
@@ -553,12 +610,8 @@ def performance_cmd(
                     w["predictions"],
                     w["labeled"],
                     w["coverage"],
-                    w["metrics"].get("accuracy"),
-                    w["metrics"].get("f1"),
-                    w["metrics"].get("roc_auc"),
-                    w["metrics"].get("mae"),
-                    (w["estimated"] or {}).get("accuracy"),
-                    (w["estimated"] or {}).get("roc_auc"),
+                    *(w["metrics"].get(m) for m in realized),
+                    *((w["estimated"] or {}).get(m) for m in estimated),
                     w["final"],
                 ]
                 for w in out
@@ -577,6 +630,13 @@ def performance_cmd(
                 for d in drifts
             )
         )
+
+
+#: task -> (realized, estimated) metrics of the performance table.
+_PERFORMANCE_COLUMNS = {
+    "classification": (("accuracy", "f1", "roc_auc"), ("accuracy", "roc_auc")),
+    "regression": (("mae", "rmse", "r2"), ()),
+}
 
 
 # -- the service ---------------------------------------------------------------------------------
@@ -598,31 +658,34 @@ def run_cmd(
          start-up" or, after a final checkpoint, "stopped cleanly"; if that checkpoint
          failed, a WARNING "stopped; the last N s of work were not checkpointed ..." (Kafka
          still holds that work: the next start reads it again)
-      1  the metrics port is taken: one line "error: ..." naming metrics.port and
-         --metrics-port; or an unexpected error (a traceback)
-      2  an error in the config or the environment: one line "error: ..."
+      1  an error in the config or the environment, or the metrics port is taken: one
+         line "error: ..." (naming the key, or metrics.port and --metrics-port); or an
+         unexpected error (a traceback)
+      2  a usage error (an unknown option, a missing config file)
+
+    Once the port, the broker and the database answer, it logs a WARNING for each silent trap
+    of the config (monitor/preflight.py).
     """
-    from monitor.exceptions import EndpointError
     from monitor.service import serve
 
-    cfg = _load(config_path)
-    with _exit_on(EndpointError):  # a runtime failure (1), not a usage error (2)
-        serve(
-            cfg,
-            bootstrap_servers=bootstrap_servers,
-            metrics_port=metrics_port,
-            print_windows=print_windows,
-        )
+    cfg = _load(config_path, sends=True)
+    serve(
+        cfg,
+        bootstrap_servers=bootstrap_servers,
+        metrics_port=metrics_port,
+        print_windows=print_windows,
+        preflight=lambda store, servers: _run_preflight(cfg, store, servers),
+    )
 
 
-@contextlib.contextmanager
-def _exit_on(*errors: type[MonitorError]) -> Iterator[None]:
-    """``errors`` end the command with their one-line message and exit status 1."""
-    try:
-        yield
-    except errors as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+def _run_preflight(cfg: Config, store: Store, servers: str) -> list[str]:
+    """:func:`monitor.preflight.preflight` for ``monitor run``, with the broker's topics (none
+    when it does not answer: the service reports that itself)."""
+    from monitor.kafka.topics import client_config
+    from monitor.preflight import broker_topics, preflight
+
+    topics = broker_topics(client_config(cfg, **{"bootstrap.servers": servers}), timeout=5.0)
+    return preflight(cfg, store, topics=topics)
 
 
 @main.group("state")
@@ -647,7 +710,7 @@ def state_reset(config_path: str, model_id: str, job: str | None) -> None:
     from monitor.store.settings import reset_model
 
     cfg = _load(config_path)
-    cfg.model(model_id)
+    _model(cfg, model_id)
     job = job or cfg.kafka.group_id
     reset_model(_store(cfg), job, model_id)
     click.echo(f"reset the open windows of {model_id} in job {job}; closed windows are kept")
@@ -718,11 +781,12 @@ def generate_cmd(
 ) -> None:
     """Produce a live synthetic stream (predictions and delayed labels) through the SDK."""
     from monitor.client import MonitorClient
+    from monitor.config import parse_duration_ms
     from monitor.generate import parse_drift, parse_segment, run_generator, stream_for
 
     cfg = _load(config_path)
     model_id = model_id or next(iter(cfg.models))
-    model = cfg.model(model_id)
+    model = _model(cfg, model_id)
     servers = bootstrap_servers or cfg.kafka.bootstrap_servers
     if not servers:  # the development broker `monitor run` started in this directory
         from monitor.kafka.broker import read_address
@@ -843,7 +907,7 @@ def report_cmd(
     from monitor.report import NoSuchWindow, write_report
 
     cfg = _load(config_path)
-    cfg.model(model_id)
+    _model(cfg, model_id)
     try:
         data = write_report(
             cfg,

@@ -14,10 +14,12 @@ after parsing, so a value cannot inject YAML.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import types
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -33,7 +35,7 @@ from pydantic import (
 
 from monitor.exceptions import ConfigError
 from monitor.limits import MAX_ID_CHARS, MAX_SEGMENT_KEY_CHARS
-from monitor.stats import DEFAULT_THRESHOLDS, STATISTICS
+from monitor.stats.registry import DEFAULT_THRESHOLDS, STATISTICS
 from monitor.values import category
 
 __all__ = [
@@ -52,7 +54,9 @@ __all__ = [
     "SinkConfig",
     "Threshold",
     "load_config",
+    "parse_config",
     "parse_duration_ms",
+    "sqlite_beside",
 ]
 
 _UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -776,48 +780,167 @@ class Config(_Strict):
             ) from None
 
 
-def _interpolate(value: Any, key: str) -> Any:
+def _interpolate(value: Any, key: str, missing: list[ConfigError], secrets: bool) -> Any:
+    """``value`` with each ``${NAME}`` replaced by the environment's; an unset variable is
+    added to ``missing`` and its text left in place (so that every other key is still checked),
+    except, with ``secrets=False``, under ``alerts.sinks``: the commands that send nothing
+    need no sink secret."""
     if isinstance(value, str):
 
         def env(match: re.Match[str]) -> str:
             name = match.group(1)
-            if name not in os.environ:
-                raise ConfigError(key, f"environment variable {name} is not set")
-            return os.environ[name]
+            if name in os.environ:
+                return os.environ[name]
+            if secrets or not key.startswith("alerts.sinks."):
+                missing.append(ConfigError(key, f"environment variable {name} is not set"))
+            return match.group(0)
 
         return _ENV.sub(env, value)
     if isinstance(value, dict):
-        return {k: _interpolate(v, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
+        return {
+            k: _interpolate(v, f"{key}.{k}" if key else str(k), missing, secrets)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [_interpolate(v, f"{key}[{i}]") for i, v in enumerate(value)]
+        return [_interpolate(v, f"{key}.{i}", missing, secrets) for i, v in enumerate(value)]
     return value
 
 
-def _first_error(exc: ValidationError) -> ConfigError:
-    err = exc.errors()[0]
-    key = ".".join(str(part) for part in err["loc"])
-    msg = err["msg"].removeprefix("Value error, ")
-    # A model-level validator reports "key: problem" for a nested key; fold it into the path.
-    if ": " in msg and err["type"] == "value_error":
-        sub, msg = msg.split(": ", 1)
-        key = f"{key}.{sub}" if key else sub
-    return ConfigError(key, msg)
+def _walk(loc: tuple[Any, ...]) -> tuple[list[str], list[str]]:
+    """The key path of a pydantic error location as the file spells it (without the tags of
+    sink types) and the keys the mapping at its end accepts.
+
+    >>> _walk(("alerts", "sinks", "ops", "slack", "urll"))[0]
+    ['alerts', 'sinks', 'ops', 'urll']
+    >>> "window" in _walk(("models", "fraud", "windw"))[1]
+    True
+    """
+    if not loc:  # a validator of the whole config: its message names the key
+        return [], []
+    kinds: list[Any] = [Config]
+    path: list[str] = []
+    for part in loc[:-1]:
+        step: list[Any] = []
+        tag = False
+        for t in (leaf for kind in kinds for leaf in _leaves(kind)):
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                field = next((f for n, f in t.model_fields.items() if part in _names(n, f)), None)
+                if field is not None:
+                    step.append(field.annotation)
+                elif "type" in t.model_fields and part in get_args(
+                    t.model_fields["type"].annotation
+                ):
+                    step.append(t)  # a discriminated union's tag: not a key of the file
+                    tag = True
+            elif get_origin(t) in (dict, list, tuple):
+                step.append(get_args(t)[-1] if get_origin(t) is dict else get_args(t)[0])
+        kinds = step
+        if not tag:
+            path.append(str(part))
+    path.append(str(loc[-1]))
+    known = [
+        name
+        for t in kinds
+        for leaf in _leaves(t)
+        if isinstance(leaf, type) and issubclass(leaf, BaseModel)
+        for n, f in leaf.model_fields.items()
+        for name in _names(n, f)
+    ]
+    return path, sorted(set(known))
 
 
-def parse_config(data: Any) -> Config:
-    """Validate an already parsed mapping (with ``${ENV}`` substitution)."""
+def _leaves(t: Any) -> list[Any]:
+    """The types a field's annotation may hold (``Annotated`` and unions unwrapped)."""
+    origin = get_origin(t)
+    if origin is Annotated:
+        return _leaves(get_args(t)[0])
+    if origin in (Union, types.UnionType):
+        return [leaf for arg in get_args(t) for leaf in _leaves(arg)]
+    return [t]
+
+
+def _names(name: str, field: Any) -> list[str]:
+    """The keys a field is read from: its name, or its aliases (``for`` of ``for_``)."""
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice) for choice in alias.choices]
+    return [name]
+
+
+def _problems(exc: ValidationError, unset: set[str]) -> list[ConfigError]:
+    """Every error of a validation, each naming its key; an unknown key says which known key
+    it may be a typo of (and the "Field required" of that key goes, as it says the same). The
+    value of a key in ``unset`` is an unset variable's text: its type errors go too."""
+    problems: list[tuple[str, ConfigError]] = []
+    meant: set[str] = set()
+    for err in exc.errors():
+        path, known = _walk(tuple(err["loc"]))
+        key = ".".join(path)
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            name = path[-1]
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            if close:
+                msg = f"unknown key {name!r}, did you mean {close[0]!r}?"
+                meant.add(".".join([*path[:-1], close[0]]))
+            else:
+                msg = f"unknown key {name!r}; known keys: {', '.join(known)}"
+        elif ": " in msg and err["type"] == "value_error":
+            # A model-level validator reports "key: problem" for a nested key; fold it in.
+            sub, msg = msg.split(": ", 1)
+            key = f"{key}.{sub}" if key else sub
+        problems.append((err["type"], ConfigError(key, msg)))
+    return [
+        e
+        for kind, e in problems
+        if not (kind == "missing" and e.key in meant)
+        and not (kind != "extra_forbidden" and e.key in unset)
+    ]
+
+
+def _one(errors: list[ConfigError]) -> ConfigError:
+    """All the problems of a config as one error: a single one as it is, several one a line.
+
+    >>> print(_one([ConfigError("a", "bad"), ConfigError("b.c", "worse")]))
+    2 problems in the config:
+      a: bad
+      b.c: worse
+    """
+    if len(errors) == 1:
+        return errors[0]
+    lines = "".join(f"\n  {e}" for e in errors)
+    return ConfigError("", f"{len(errors)} problems in the config:{lines}")
+
+
+def parse_config(data: Any, *, secrets: bool = True) -> Config:
+    """Validate an already parsed mapping (with ``${ENV}`` substitution); every problem is
+    reported at once. ``secrets=False``: variables under ``alerts.sinks`` may be unset (for
+    the commands that send no notification).
+
+    >>> parse_config({"model": {}})
+    Traceback (most recent call last):
+    ...
+    monitor.exceptions.ConfigError: model: unknown key 'model', did you mean 'models'?
+    """
     if not isinstance(data, dict):
         raise ConfigError("", "the config must be a mapping at the top level")
+    missing: list[ConfigError] = []
+    data = _interpolate(data, "", missing, secrets)
     try:
-        return Config.model_validate(_interpolate(data, ""))
+        config = Config.model_validate(data)
     except ValidationError as exc:
-        raise _first_error(exc) from None
+        raise _one(missing + _problems(exc, {e.key for e in missing})) from None
+    if missing:
+        raise _one(missing)
+    return config
 
 
-def load_config(path: str | os.PathLike[str]) -> Config:
-    """Read and validate a YAML config file.
+def load_config(path: str | os.PathLike[str], *, secrets: bool = True) -> Config:
+    """Read and validate a YAML config file (see :func:`parse_config`).
 
-    Raises :class:`ConfigError` naming the offending key.
+    A relative SQLite path in ``database_url`` (the default ``sqlite:///monitor.db`` too) is
+    the file's neighbour, wherever the command runs. Raises :class:`ConfigError` naming each
+    offending key.
     """
     try:
         text = Path(path).read_text()
@@ -828,7 +951,28 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     except yaml.YAMLError as exc:
         raise ConfigError("", f"{path} is not valid YAML: {exc}") from exc
     _require_env_secrets(data)
-    return parse_config(data)
+    config = parse_config(data, secrets=secrets)
+    url = sqlite_beside(config.database_url, Path(path).resolve().parent)
+    return config.model_copy(update={"database_url": url})
+
+
+_RELATIVE_SQLITE = re.compile(r"^(sqlite(?:\+\w+)?):///(?!/|:memory:|file:)([^?]+)(\?.*)?$")
+
+
+def sqlite_beside(url: str, directory: Path) -> str:
+    """``url`` with a relative SQLite path made absolute under ``directory``; any other URL
+    (absolute, in memory, another database) unchanged.
+
+    >>> sqlite_beside("sqlite:///monitor.db", Path("/etc/monitor"))
+    'sqlite:////etc/monitor/monitor.db'
+    >>> sqlite_beside("sqlite:////var/m.db", Path("/etc")), sqlite_beside("sqlite://", Path("/"))
+    ('sqlite:////var/m.db', 'sqlite://')
+    """
+    match = _RELATIVE_SQLITE.match(url)
+    if match is None:
+        return url
+    dialect, relative, query = match.groups()
+    return f"{dialect}:///{directory / relative}{query or ''}"
 
 
 _SINK_TYPES: dict[Any, type[BaseModel]] = {

@@ -42,12 +42,16 @@ def serve(
     metrics_port: int | None = None,
     print_windows: bool = True,
     registry: CollectorRegistry = REGISTRY,
+    preflight: Callable[[Store, str], list[str]] | None = None,
 ) -> None:
     """Run the service until SIGINT/SIGTERM.
 
     The operations endpoint listens first, so a taken port fails at once
     (:class:`EndpointError`, naming ``metrics.port`` and ``--metrics-port``) before a broker or
     database is touched; ``/readyz`` answers 503 "starting" until the consumer is built.
+
+    ``preflight(store, bootstrap_servers)`` returns start-up warnings (see
+    :mod:`monitor.preflight`), logged once the port, the broker and the database are known good.
 
     The last line tells the truth about the final checkpoint: "stopped cleanly" when it was
     written, else a WARNING saying how many seconds of work were not checkpointed and why. That
@@ -85,6 +89,8 @@ def serve(
             log.warning("could not create topics (continuing with existing ones): %s", exc)
         store = Store(config.database_url)
         store.upgrade()
+        for warning in preflight(store, servers) if preflight else ():
+            log.warning("%s", warning)
         metrics = Metrics(registry)
         dispatcher = Dispatcher.from_config(config, store, metrics=metrics).start()
         stack.callback(dispatcher.close)

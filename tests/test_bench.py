@@ -69,3 +69,9 @@ def test_monitor_side_of_the_peer_comparison_runs_on_the_peers_smoke_data(tmp_pa
     )
     table = compare.render({"results": results})
     assert "| monitor |" in table and "compute only" in table and "end to end" in table
+
+
+def test_startup_suite_runs_on_smoke_data() -> None:
+    out = run("-m", "bench", "--smoke", "--only", "startup")
+    for row in ("`python -m monitor --help`", "`python -m monitor windows`", "(yardstick)"):
+        assert row in out, row

@@ -7,11 +7,10 @@ from __future__ import annotations
 import pytest
 
 from monitor.alerts.rules import level_of, observe_window
-from monitor.cli import _drift_line
 from monitor.config import RuleConfig, Threshold
 from monitor.drift import SEVERITIES, ColumnResult, decide, severity_of, verdict
 from monitor.engine import EngineState
-from monitor.format import column_marks, window_json, window_status
+from monitor.format import column_marks, window_json, window_lines, window_status
 from monitor.service import show
 from monitor.synth import DriftSpec
 from tests.helpers import checkpoint, config_for, engine_for, feed, jsonl, small_spec
@@ -125,7 +124,7 @@ def test_every_drift_line_names_the_deciding_statistic(windows, capsys):
     for w, line in zip(drifted, (x for x in printed if x.startswith("window "))):
         for c in (c for c in w.columns if c.severity != "ok"):
             mark = f"{c.feature} ({c.severity}: {c.decided_by['statistic']}="
-            assert mark in line and mark in _drift_line(w)
+            assert mark in line and mark in window_lines(w)[0]
 
 
 def test_decided_by_is_stored_and_in_the_windows_json(store, windows):

@@ -1,56 +1,49 @@
 """``monitor alerts``: list and show alerts, silence them, test sinks, inspect and deliver the
-outbox. Registered on the main command group by :mod:`monitor.cli`."""
+outbox. Registered on the main command group by :mod:`monitor.cli`; like it, it imports the
+libraries a command needs inside that command (``monitor --help`` stays instant)."""
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from monitor.alerts.rules import subject_parts
-from monitor.config import Config, load_config, parse_duration_ms
-from monitor.exceptions import ConfigError
-from monitor.format import iso, table
-from monitor.store import Store
+from monitor.options import config_option as _config
+from monitor.options import format_option as _fmt
+from monitor.options import load, model_of, open_store
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+    from monitor.store import Store
 
 __all__ = ["alerts_group"]
 
-_config = click.option(
-    "--config",
-    "-c",
-    "config_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False),
-    help="The YAML config file.",
-)
-_fmt = click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
 
-
-def _open(path: str) -> tuple[Config, Store]:
-    cfg = load_config(path)
-    store = Store(cfg.database_url)
-    store.upgrade()
-    return cfg, store
+def _open(path: str, *, sends: bool = False) -> tuple[Config, Store]:
+    cfg = load(path, sends=sends)
+    return cfg, open_store(cfg)
 
 
 def _rule_of(cfg: Config, model_id: str, rule: str | None) -> None:
-    model = cfg.model(model_id)
+    model = model_of(cfg, model_id)
     if rule is not None and rule not in {r.name for r in model.rules}:
-        raise ConfigError(
-            f"models.{model_id}.rules",
+        raise click.BadParameter(
             f"no rule {rule!r}; configured: {sorted(r.name for r in model.rules)}",
+            param_hint="'--rule'",
         )
 
 
 def _ms(value: int | None) -> str | None:
+    from monitor.format import iso
+
     return iso(value) if value is not None else None
 
 
 def _alert_json(r: dict[str, Any]) -> dict[str, Any]:
+    from monitor.alerts.rules import subject_parts
+
     segment, feature = subject_parts(r["subject"], r["details"])
     return {
         "model_id": r["model_id"],
@@ -92,10 +85,11 @@ def alerts_list(
 ) -> None:
     """List alerts (pending and firing by default)."""
     from monitor.alerts.queries import ACTIVE_STATES, list_alerts
+    from monitor.format import table
 
     cfg, store = _open(config_path)
     if model_id is not None:
-        cfg.model(model_id)
+        model_of(cfg, model_id)
     with store.tx() as conn:
         rows = list_alerts(
             conn, model_id=model_id, states=None if show_all else (states or ACTIVE_STATES)
@@ -156,6 +150,7 @@ def alerts_show(
     """Show alerts of a model (one rule, one feature) with their history and notifications."""
     from monitor.alerts.outbox import outbox_rows
     from monitor.alerts.queries import alert_history, list_alerts
+    from monitor.format import table
 
     cfg, store = _open(config_path)
     _rule_of(cfg, model_id, rule)
@@ -277,6 +272,8 @@ def alerts_silence(
     """Silence a model's alerts (or one rule's) for a while: they still change state and are
     recorded; their notifications are not sent."""
     from monitor.alerts.silences import add_silence
+    from monitor.config import parse_duration_ms
+    from monitor.format import iso
 
     try:
         duration_ms = parse_duration_ms(duration)
@@ -293,13 +290,31 @@ def alerts_silence(
 
 @alerts_group.command("silences")
 @_config
-def alerts_silences(config_path: str) -> None:
+@_fmt
+def alerts_silences(config_path: str, fmt: str) -> None:
     """List active silences."""
     from monitor.alerts.silences import active_silences
+    from monitor.format import iso, table
 
     _, store = _open(config_path)
     with store.tx() as conn:
         rows = active_silences(conn, int(time.time() * 1000))
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "id": s.id,
+                        "model_id": s.model_id,
+                        "rule": s.rule,
+                        "until": iso(s.expires_ms),
+                        "comment": s.comment,
+                    }
+                    for s in rows
+                ]
+            )
+        )
+        return
     click.echo(
         table(
             ["id", "model", "rule", "until", "comment"],
@@ -332,10 +347,10 @@ def alerts_test(config_path: str, sink: str) -> None:
     from monitor.alerts.notify import probe_payload
     from monitor.alerts.sinks import build_sink
 
-    cfg = load_config(config_path)
+    cfg = load(config_path, sends=True)
     if sink not in cfg.alerts.sinks:
-        raise ConfigError(
-            "alerts.sinks", f"no sink {sink!r}; configured: {sorted(cfg.alerts.sinks)}"
+        raise click.BadParameter(
+            f"no sink {sink!r}; configured: {sorted(cfg.alerts.sinks)}", param_hint="'SINK'"
         )
     target = build_sink(sink, cfg.alerts.sinks[sink], timeout_ms=cfg.alerts.delivery.timeout)
     try:
@@ -362,6 +377,7 @@ def alerts_outbox(
 ) -> None:
     """List notifications in the outbox, newest first."""
     from monitor.alerts.outbox import outbox_rows
+    from monitor.format import table
 
     _, store = _open(config_path)
     with store.tx() as conn:
@@ -396,7 +412,7 @@ def alerts_dispatch(config_path: str, once: bool) -> None:
     """Deliver the outbox (and judge pipeline health) until Ctrl-C."""
     from monitor.alerts.dispatcher import Dispatcher
 
-    cfg, store = _open(config_path)
+    cfg, store = _open(config_path, sends=True)
     dispatcher = Dispatcher.from_config(cfg, store)
     try:
         if once:

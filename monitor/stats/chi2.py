@@ -6,7 +6,6 @@ from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import chdtrc
 
 from monitor.stats._validation import paired_counts
 
@@ -70,4 +69,6 @@ def chi2(ref_counts: ArrayLike, cur_counts: ArrayLike) -> Chi2Result:
     observed = observed[:, keep]
     expected = np.outer([n_ref, n_cur], column_totals[keep]) / (n_ref + n_cur)
     statistic = float(np.sum((observed - expected) ** 2 / expected))
+    from scipy.special import chdtrc  # here, not at import: the CLI loads this module
+
     return Chi2Result(statistic, float(chdtrc(dof, statistic)), dof)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.stats import hypergeom
 
 __all__ = ["rise_pvalue"]
 
@@ -47,6 +46,8 @@ def rise_pvalue(
     nan
 
     """
+    from scipy.stats import hypergeom  # here, not at import: the CLI loads this module
+
     k_ref, n_ref = np.asarray(ref_hits), np.asarray(ref_total)
     k_cur, n_cur = np.asarray(cur_hits), np.asarray(cur_total)
     # P(X >= k_cur), X the window's hits among all k_ref + k_cur hits, drawing n_cur rows.

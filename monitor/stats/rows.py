@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import kolmogorov, rel_entr
-from scipy.stats import kstwo
 
 __all__ = ["EXACT_UP_TO", "js_rows", "ks_rows", "psi_rows", "wasserstein_rows"]
 
@@ -45,6 +43,8 @@ def js_rows(ref: Rows, cur: Rows) -> Rows:
     p, n_ref = _proportions(ref)
     q, n_cur = _proportions(cur)
     m = (p + q) / 2.0
+    from scipy.special import rel_entr  # here, not at import: the CLI loads this module
+
     divergence = np.sum(rel_entr(p, m) + rel_entr(q, m), axis=1) / (2.0 * np.log(2.0))
     out = np.sqrt(np.clip(divergence, 0.0, 1.0))
     return np.where((n_ref == 0) | (n_cur == 0), np.nan, out)
@@ -70,6 +70,10 @@ def ks_rows(
     with np.errstate(invalid="ignore", divide="ignore"):
         en = np.round(n_ref * n_cur / (n_ref + n_cur))
     pvalue = np.full(statistic.shape, np.nan)
+    # scipy here, not at import: `monitor windows` loads this module and needs none of it
+    from scipy.special import kolmogorov
+    from scipy.stats import kstwo
+
     exact = ~empty & (en <= EXACT_UP_TO)
     if exact.any():
         with np.errstate(divide="ignore"):  # en == 0 (both totals 1) gives nan, as scipy

@@ -13,14 +13,16 @@ window overwrites itself with the same values.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select
 
-from monitor.engine import ClosedWindow
 from monitor.jsonsafe import json_safe
 from monitor.store import schema
 from monitor.store.db import Database, upsert
+
+if TYPE_CHECKING:  # the queries load without the engine (monitor windows starts faster)
+    from monitor.engine import ClosedWindow
 
 __all__ = ["late_counts", "late_in", "summaries", "windows", "write"]
 
