@@ -1,5 +1,6 @@
 """An app serving the churn model, logging every prediction and, once known, its outcome with the
-monitor SDK. The broker: $KAFKA_BOOTSTRAP_SERVERS, else kafka.bootstrap_servers in the config.
+monitor SDK. The broker: $KAFKA_BOOTSTRAP_SERVERS, else kafka.bootstrap_servers in the config,
+else the development broker `monitor run` started in this directory (monitor-broker.json).
 
     python app.py --seconds 60 --drift-after 30   # monthly charges shift half way through
 """
@@ -29,8 +30,13 @@ def main() -> None:
 
     config = monitor.load_config(args.config)
     servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or config.kafka.bootstrap_servers
-    if not servers:
-        sys.exit("set KAFKA_BOOTSTRAP_SERVERS to the broker address `monitor run` printed")
+    if not servers:  # the development broker `monitor run` started in this directory
+        from monitor.kafka.broker import read_address
+
+        try:
+            servers = read_address()
+        except monitor.MonitorError as exc:
+            sys.exit(str(exc))
     topics = config.models[MODEL].topics
     rng = np.random.default_rng()
     with monitor.MonitorClient(
