@@ -471,6 +471,12 @@ class ModelConfig(_Strict):
                 raise ValueError(
                     f"features.{name[:20]}...: a feature name has at most {MAX_ID_CHARS} characters"
                 )
+            if any(c in name for c in '"\\') or any(ord(c) < 0x20 for c in name):
+                # the decoder reads features by their names as JSON keys (msgspec refuses these)
+                raise ValueError(
+                    f"features.{name!r}: a feature name may not contain a quote, a backslash or a "
+                    "control character"
+                )
         for i, key in enumerate(self.segments.keys):
             if len(key) > MAX_SEGMENT_KEY_CHARS:
                 raise ValueError(

@@ -164,3 +164,11 @@ def test_a_relative_sqlite_path_is_beside_the_config_file(tmp_path, monkeypatch)
     assert load_config("../conf/default.yaml").database_url == f"sqlite:///{conf}/monitor.db"
     assert load_config(conf / "nested.yaml").database_url == f"sqlite:///{conf}/data/m.db?timeout=5"
     assert load_config(conf / "absolute.yaml").database_url == f"sqlite:///{tmp_path}/a.db"
+
+
+@pytest.mark.parametrize("name", ['say "hi"', "back\\slash", "tab\there", "nul\x00"])
+def test_a_feature_name_the_decoder_cannot_read_is_a_config_error(name: str):
+    """Quotes, backslashes and control characters in a feature name failed at start with a raw
+    error from the decoder; the config names the feature instead."""
+    with pytest.raises(ConfigError, match="a feature name may not contain"):
+        parse_config({"models": {"m": {"features": {name: {"kind": "numeric"}}}}})
