@@ -683,3 +683,18 @@ def test_detector_migration_moves_detector_panes_to_their_table(db_url: str):
         assert [r[0] for r in rows] == [-(2**62), 5]
         assert "drift_detectors" not in inspect(conn).get_table_names()
     store.engine.dispose()
+
+
+def test_the_head_revision_without_alembic_is_alembics_head(store: Store):
+    """``Database.upgrade`` skips Alembic when the schema is at the head it reads from the file
+    names; that holds only while every revision is named by its file's prefix."""
+    from alembic.script import ScriptDirectory
+
+    from monitor.store.db import head_revision
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(Path(schema.__file__).with_name("migrations")))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == head_revision()
+    assert store.revision() == head_revision()
+    store.upgrade()  # at the head: nothing to do
+    assert store.revision() == head_revision()
