@@ -10,7 +10,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from bench import compare, kafka, labels, pipeline, sdk, trust
+from bench import compare, kafka, labels, pipeline, scale, sdk, trust
 
 SUITES = {
     "pipeline": (pipeline.run, pipeline.render),
@@ -19,6 +19,7 @@ SUITES = {
     "peers": (compare.run, compare.render),
     "sdk": (sdk.run, sdk.render),
     "trust": (trust.run, trust.render),
+    "scale": (scale.run, scale.render),
 }
 README = Path("docs/benchmarks.md")  # the tables; README.md keeps the headline figures
 

@@ -69,3 +69,12 @@ def test_monitor_side_of_the_peer_comparison_runs_on_the_peers_smoke_data(tmp_pa
     )
     table = compare.render({"results": results})
     assert "| monitor |" in table and "compute only" in table and "end to end" in table
+
+
+@pytest.mark.postgres
+def test_scale_suite_runs_on_smoke_data() -> None:
+    out = run("-m", "bench", "--smoke", "--only", "scale")
+    rows = [line for line in out.splitlines() if line.startswith(("| 1 |", "| 2 |"))]
+    assert len(rows) == 2, out
+    for row in rows:
+        assert "none closed" not in row, f"no window closed across processes: {row}"
