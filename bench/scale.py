@@ -29,7 +29,8 @@ Measured, after a warm-up, per N:
   including the wait for the model's frontier row lock), and the delay from the moment event
   time passed a window's end to the checkpoint that closed it;
 - database load from PostgreSQL's own counters (``pg_stat_database`` of the bench database):
-  transactions/s and rows written/s; sessions waiting on a lock, sampled every 0.2 s;
+  transactions/s and rows written/s; sessions waiting on a lock (and how many of them on a
+  model's frontier row), sampled every 0.2 s;
 - CPU: cores used by the simulated processes, and how busy the whole machine was.
 
 On the 2-core machine 64 processes share 2 cores with PostgreSQL (and whatever else runs): the
@@ -283,21 +284,28 @@ def _cpu_ticks() -> tuple[int, int]:
 
 
 class _LockSampler(threading.Thread):
-    """Sessions of the bench database waiting on a lock, sampled every 0.2 s."""
+    """Sessions of the bench database waiting on a lock, sampled every 0.2 s: how many, and
+    how many of them wait for a model's frontier row (locked by every checkpoint's closing
+    step until it commits)."""
 
     def __init__(self, admin: SqlEngine) -> None:
         super().__init__(daemon=True)
         self.admin = admin
         self.samples: list[int] = []
+        self.on_frontiers = 0
         self.stopping = threading.Event()
 
     def run(self) -> None:
         q = text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = :d AND wait_event_type = 'Lock'"
+            "SELECT query FROM pg_stat_activity WHERE datname = :d AND wait_event_type = 'Lock'"
         )
         with self.admin.connect() as conn:
             while not self.stopping.wait(0.2):
-                self.samples.append(conn.execute(q, {"d": DATABASE}).scalar() or 0)
+                waiting = conn.execute(q, {"d": DATABASE}).scalars().all()
+                self.samples.append(len(waiting))
+                self.on_frontiers += sum(
+                    w.startswith(("SELECT frontiers.", "INSERT INTO frontiers")) for w in waiting
+                )
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -382,6 +390,7 @@ def _run_group(
         "db_rows_fetched_per_s": (after["tup_fetched"] - before["tup_fetched"]) / span,
         "lock_waiters_mean": statistics.mean(sampler.samples) if sampler.samples else 0.0,
         "lock_waiters_max": max(sampler.samples, default=0),
+        "lock_waits_on_frontiers": sampler.on_frontiers / max(sum(sampler.samples), 1),
         "pane_bytes_mean": float(blob or 0),
         "events_per_s": sum(r["events"] for r in reports) / (plan.warmup_s + plan.measure_s),
         "process_cores": sum(r["cpu_s"] for r in reports) / span,
@@ -425,13 +434,19 @@ def render(r: dict[str, Any]) -> str:
         quiet = (
             f"{g['quiet_checkpoint_p50_ms']:.0f}" if g["checkpoints_closing_nothing"] else "none"
         )
+        frontiers = (
+            f" ({g['lock_waits_on_frontiers']:.0%} on frontier rows)"
+            if g["lock_waiters_max"]
+            else ""
+        )
         lines.append(
             f"| {g['processes']} | {g['checkpoints_per_s']:.1f} | "
             f"**{g['checkpoint_p50_ms']:.0f}** | **{g['checkpoint_p99_ms']:.0f}** | "
             f"{quiet} | "
-            f"{g['closing_ms_per_window']:.0f} | {delay} | {g['db_transactions_per_s']:.0f} | "
+            f"{g['closing_ms_per_window']:.0f} | {delay} | {g['db_transactions_per_s']:.1f} | "
             f"{g['db_rows_written_per_s']:,.0f} | {g['lock_waiters_mean']:.1f} / "
-            f"{g['lock_waiters_max']} | {g['process_cores']:.2f} | {g['machine_busy']:.0%} |"
+            f"{g['lock_waiters_max']}{frontiers} | {g['process_cores']:.2f} | "
+            f"{g['machine_busy']:.0%} |"
         )
     first = r["groups"][0]
     lines.append(
