@@ -10,7 +10,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from bench import compare, kafka, labels, pipeline, sdk, startup, trust
+from bench import compare, kafka, labels, pipeline, scale, sdk, startup, trust
 
 SUITES = {
     "pipeline": (pipeline.run, pipeline.render),
@@ -20,6 +20,7 @@ SUITES = {
     "sdk": (sdk.run, sdk.render),
     "startup": (startup.run, startup.render),
     "trust": (trust.run, trust.render),
+    "scale": (scale.run, scale.render),
 }
 README = Path("docs/benchmarks.md")  # the tables; README.md keeps the headline figures
 

@@ -75,3 +75,12 @@ def test_startup_suite_runs_on_smoke_data() -> None:
     out = run("-m", "bench", "--smoke", "--only", "startup")
     for row in ("`python -m monitor --help`", "`python -m monitor windows`", "(yardstick)"):
         assert row in out, row
+
+
+@pytest.mark.postgres
+def test_scale_suite_runs_on_smoke_data() -> None:
+    out = run("-m", "bench", "--smoke", "--only", "scale")
+    rows = [line for line in out.splitlines() if line.startswith(("| 1 |", "| 2 |"))]
+    assert len(rows) == 2, out
+    for row in rows:
+        assert "none closed" not in row, f"no window closed across processes: {row}"

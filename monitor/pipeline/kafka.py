@@ -130,6 +130,7 @@ class KafkaService:
         self._db_away: str | None = None  # why, while a read waits for the database
         self._undelivered: list[tuple[bytes | None, bytes | None, HeadersType]] = []
         self.consumer: Consumer | None = None
+        self._admin: AdminClient | None = None
         self._lag: dict[str, int] = {}
         self.dead_letters: Producer | None = None
         self.metrics.register_state(self._scrape)
@@ -241,8 +242,13 @@ class KafkaService:
         }
 
     def _refresh_partitions(self) -> None:
-        assert self.consumer is not None
-        meta = self.consumer.list_topics(timeout=10)
+        """The partition counts of our topics, through an admin client of its own: called from
+        the rebalance callback, where a blocking call on the consumer itself clears
+        confluent-kafka's call state and the next callback of the same ``consume()`` aborts the
+        process (``CallState_get: Assertion 'cs != NULL' failed``, seen with 4 processes)."""
+        if self._admin is None:
+            self._admin = AdminClient(self.client_conf)
+        meta = self._admin.list_topics(timeout=10)
         for topic in self.topics:
             if topic in meta.topics and meta.topics[topic].error is None:
                 self._partitions[topic] = len(meta.topics[topic].partitions)
@@ -361,6 +367,7 @@ class KafkaService:
             # Closed, not only flushed: a producer still connected when the broker goes logs
             # librdkafka's raw "%6|...|FAIL|" lines (the metrics registry keeps us alive).
             self.dead_letters.close()
+            self._admin = None  # its client is destroyed with it (admin clients have no close)
         return checkpointed
 
     def stop(self) -> None:

@@ -31,8 +31,8 @@ from monitor.store.db import Database, upsert
 __all__ = [
     "add_late",
     "drop_panes",
+    "frontier",
     "load",
-    "lock_frontier",
     "model_panes",
     "put_panes",
     "reset",
@@ -121,12 +121,13 @@ def source_marks(conn: Connection, job: str) -> dict[str, tuple[int | None, int 
     return {r.source: (r.watermark, r.idle_since) for r in rows}
 
 
-def lock_frontier(conn: Connection, job: str, model_id: str) -> int | None:
-    """The model's frontier (last closed window end pane), locked for this transaction (SQLite
-    locks the whole database at BEGIN already, see :mod:`monitor.store.db`)."""
+def frontier(conn: Connection, job: str, model_id: str, lock: bool = False) -> int | None:
+    """The model's frontier (last closed window end pane); with ``lock``, locked for this
+    transaction (SQLite locks the whole database at BEGIN already, see
+    :mod:`monitor.store.db`)."""
     f = schema.frontiers
     q = select(f.c.pane).where(f.c.job == job, f.c.model_id == model_id)
-    if conn.dialect.name == "postgresql":
+    if lock and conn.dialect.name == "postgresql":
         q = q.with_for_update()
     return conn.execute(q).scalar()
 
