@@ -153,7 +153,8 @@ def run_live_demo(workdir: Path, seconds: float = 60.0, rate: float = 500.0) -> 
 
     # The terminal shows each window once (above), not also the service's log of it, nor
     # partition assignments.
-    logging.getLogger("monitor.kafka").setLevel(logging.WARNING)
+    for name in ("monitor.kafka", "monitor.pipeline.kafka"):  # the broker, the consumer loop
+        logging.getLogger(name).setLevel(logging.WARNING)
     with EmbeddedBroker() as broker:
         servers = broker.bootstrap_servers
         click.echo(
