@@ -23,6 +23,11 @@ def json_safe(value: Any) -> Any:
     >>> json_safe(True), json_safe(None), json_safe("x")
     (True, None, 'x')
     """
+    kind = type(value)
+    if kind is float:  # the common leaves first: histograms are lists of floats
+        return value if value - value == 0.0 else None  # NaN and infinities fail this
+    if kind is list and all(type(v) is float for v in value):
+        return [v if v - v == 0.0 else None for v in value]
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int):
