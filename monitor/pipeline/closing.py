@@ -67,9 +67,13 @@ class Panes:
 class PaneSource(Protocol):
     """Where :func:`close_model` reads a model's panes and writes what closing changed."""
 
-    def frontier(self, model_id: str, lock: bool = False) -> int | None:
-        """The end pane of the model's last closed window; ``lock``: and keep others from
-        closing the model's windows until this closing is written."""
+    def frontier(self, model_id: str) -> int | None:
+        """The end pane of the model's last closed window."""
+        ...
+
+    def claim(self, model_id: str) -> tuple[bool, int | None]:
+        """Keep others from closing the model's windows until this closing is written:
+        (True, the frontier), or (False, None) while someone else is closing them."""
         ...
 
     def read(self, model_id: str, upto: int) -> Panes: ...
@@ -94,13 +98,18 @@ class PaneSource(Protocol):
 def close_model(engine: Engine, source: PaneSource, model_id: str, upto: int) -> list[ClosedWindow]:
     """Close and evaluate the windows of ``model_id`` after its frontier up to end pane
     ``upto`` (held back by events held for a baseline)."""
-    # Most checkpoints have nothing to close: only those that may close take the lock (every
-    # process's checkpoints queued on it: 2 s per checkpoint at 64 processes, docs/scaling.md).
-    for lock in (False, True):
-        frontier = source.frontier(model_id, lock)
-        if frontier is not None and upto <= frontier:
-            engine.prune(model_id, frontier)  # closed already, by us or another process
+    # Only a closing that has something to close claims the model, and none waits for
+    # another: when every checkpoint locked the frontier, a group's checkpoints queued on it
+    # (2 s each at 64 processes, docs/scaling.md). Whoever holds it closes what it can; the
+    # rest is closed at a later checkpoint.
+    frontier = source.frontier(model_id)
+    if frontier is None or upto > frontier:
+        claimed, frontier = source.claim(model_id)
+        if not claimed:
             return []
+    if frontier is not None and upto <= frontier:
+        engine.prune(model_id, frontier)  # closed already, by us or another process
+        return []
     read = source.read(model_id, upto)
     if read.held_floor is not None:
         upto = min(upto, read.held_floor - 1)  # held events still belong to these windows
@@ -125,8 +134,11 @@ class MemoryPanes:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def frontier(self, model_id: str, lock: bool = False) -> int | None:
+    def frontier(self, model_id: str) -> int | None:
         return self.engine.frontiers.get(model_id)
+
+    def claim(self, model_id: str) -> tuple[bool, int | None]:
+        return True, self.frontier(model_id)
 
     def read(self, model_id: str, upto: int) -> Panes:
         out = Panes(held_floor=self.engine.baselines.floor(model_id))
@@ -168,8 +180,11 @@ class SqlPanes:
         self.job = job
         self.specs = engine.specs
 
-    def frontier(self, model_id: str, lock: bool = False) -> int | None:
-        return state.frontier(self.conn, self.job, model_id, lock)
+    def frontier(self, model_id: str) -> int | None:
+        return state.frontier(self.conn, self.job, model_id)
+
+    def claim(self, model_id: str) -> tuple[bool, int | None]:
+        return state.claim_frontier(self.conn, self.job, model_id)
 
     def read(self, model_id: str, upto: int) -> Panes:
         out = Panes()

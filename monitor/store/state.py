@@ -30,6 +30,7 @@ from monitor.store.db import Database, upsert
 
 __all__ = [
     "add_late",
+    "claim_frontier",
     "drop_panes",
     "frontier",
     "load",
@@ -121,15 +122,25 @@ def source_marks(conn: Connection, job: str) -> dict[str, tuple[int | None, int 
     return {r.source: (r.watermark, r.idle_since) for r in rows}
 
 
-def frontier(conn: Connection, job: str, model_id: str, lock: bool = False) -> int | None:
-    """The model's frontier (last closed window end pane); with ``lock``, locked for this
-    transaction (SQLite locks the whole database at BEGIN already, see
-    :mod:`monitor.store.db`)."""
+def frontier(conn: Connection, job: str, model_id: str) -> int | None:
+    """The model's frontier (last closed window end pane), as last committed."""
+    f = schema.frontiers
+    return conn.execute(select(f.c.pane).where(f.c.job == job, f.c.model_id == model_id)).scalar()
+
+
+def claim_frontier(conn: Connection, job: str, model_id: str) -> tuple[bool, int | None]:
+    """Lock the model's frontier for this transaction: (True, the frontier), or (False, None)
+    while another transaction holds it (PostgreSQL's SKIP LOCKED: it is closing the model's
+    windows now). A model without a frontier yet has no row to lock: (True, None). SQLite
+    locks the whole database at BEGIN already (:mod:`monitor.store.db`)."""
     f = schema.frontiers
     q = select(f.c.pane).where(f.c.job == job, f.c.model_id == model_id)
-    if lock and conn.dialect.name == "postgresql":
-        q = q.with_for_update()
-    return conn.execute(q).scalar()
+    if conn.dialect.name != "postgresql":
+        return True, conn.execute(q).scalar()
+    locked = conn.execute(q.with_for_update(skip_locked=True)).scalar()
+    if locked is None and frontier(conn, job, model_id) is not None:
+        return False, None
+    return True, locked
 
 
 def set_frontier(conn: Connection, job: str, model_id: str, pane: int) -> None:
