@@ -168,9 +168,8 @@ def _prepare_child(folder: str, window_s: str, url: str, config_path: str) -> No
 
 def _decoders_child(folder: str, typed_only: str) -> None:
     """The yardstick and context decoders over the folder's events file."""
-    from monitor.config import parse_config
-
     from bench.yardsticks import json_file_rates
+    from monitor.config import parse_config
 
     cfg = parse_config(_config(Path(folder), 1000, "sqlite://"))
     print(json.dumps(json_file_rates(cfg, Path(folder) / "events.jsonl", typed_only == "1")))
@@ -299,8 +298,10 @@ def run(smoke: bool = False) -> dict[str, Any]:
 def render(results: dict[str, Any]) -> str:
     name, yardstick = results["yardstick"]
     lines = [
-        f"| {results['events']:,} events | events/s | ÷ yardstick (fastest typed decode) "
-        "| peak RSS MB |",
+        (
+            f"| {results['events']:,} events | events/s | ÷ yardstick (fastest typed decode) "
+            "| peak RSS MB |"
+        ),
         "|---|---:|---:|---:|",
     ]
     for way, rate in sorted(results["decoders"].items(), key=lambda kv: -kv[1]):
@@ -322,15 +323,19 @@ def render(results: dict[str, Any]) -> str:
     s = results["startup"]
     lines += [
         "",
-        "Replay: read, decode, sketch, close windows, persist (windows of 10,000 events). "
-        f"Start-up: `monitor --help` takes {s['monitor --help']:.2f} s (a bare "
-        f"`python -c 'import click'` {s['import click']:.2f} s); "
-        f"the whole-process runs spent {results['cli_sqlite']['outside_s']:.1f} s (SQLite) and "
-        f"{results['cli_postgresql']['outside_s']:.1f} s (PostgreSQL) outside the replay "
-        "itself (start-up, config, opening the store, exit).",
+        (
+            "Replay: read, decode, sketch, close windows, persist (windows of 10,000 events). "
+            f"Start-up: `monitor --help` takes {s['monitor --help']:.2f} s (a bare "
+            f"`python -c 'import click'` {s['import click']:.2f} s); "
+            f"the whole-process runs spent {results['cli_sqlite']['outside_s']:.1f} s (SQLite) and "
+            f"{results['cli_postgresql']['outside_s']:.1f} s (PostgreSQL) outside the replay "
+            "itself (start-up, config, opening the store, exit)."
+        ),
         "",
-        "| how the cost grows (in process, SQLite) | events/s | yardstick: typed decode of "
-        "the same file | ÷ yardstick | peak RSS MB |",
+        (
+            "| how the cost grows (in process, SQLite) | events/s | yardstick: typed decode of "
+            "the same file | ÷ yardstick | peak RSS MB |"
+        ),
         "|---|---:|---:|---:|---:|",
     ]
     for group, label in (
