@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,6 +42,18 @@ def pg_database() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def database(kind: str) -> Iterator[str]:
+    """The URL of a fresh database of ``kind`` (sqlite: a file in a temporary directory;
+    postgresql: :func:`pg_database`), gone afterwards."""
+    if kind == "postgresql":
+        with pg_database() as url:
+            yield url
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{tmp}/bench.db"
 
 
 def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:

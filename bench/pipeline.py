@@ -15,12 +15,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import medians, peak_rss_mb, pg_database
+from bench import database, medians, peak_rss_mb
 from bench.yardsticks import TYPED, best_typed
 from monitor.synth import (
     DriftSpec,
@@ -182,22 +180,11 @@ def _child(*args: str) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-@contextmanager
-def _database(kind: str) -> Iterator[str]:
-    """A fresh database of ``kind`` (sqlite, postgresql): its URL."""
-    if kind == "postgresql":
-        with pg_database() as url:
-            yield url
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            yield f"sqlite:///{tmp}/bench.db"
-
-
 def replay_rate(folder: Path, window_s: int, repeat: int, db: str = "sqlite") -> dict[str, Any]:
     """In process: the replay() call alone (references built before the clock)."""
     runs = []
     for _ in range(repeat):
-        with _database(db) as url:
+        with database(db) as url:
             r = _child("replay", str(folder), str(window_s), url)
         runs.append(r | {"events_per_s": r["events"] / r["seconds"]})
     return medians(runs) | {"rss_mb": max(r["rss_mb"] for r in runs)}
@@ -212,7 +199,7 @@ def cli_rate(folder: Path, window_s: int, repeat: int, db: str = "sqlite") -> di
     prints), i.e. start-up, config, opening the store and exit."""
     runs = []
     for _ in range(repeat):
-        with _database(db) as url, tempfile.TemporaryDirectory() as tmp:
+        with database(db) as url, tempfile.TemporaryDirectory() as tmp:
             config = Path(tmp) / "monitor.yaml"
             _child("prepare", str(folder), str(window_s), url, str(config))
             command = [sys.executable, "-m", "monitor", "replay", "--config", str(config)]
