@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import database, medians, peak_rss_mb
-from bench.yardsticks import TYPED, best_typed
+from bench.yardsticks import TYPED, best_typed, json_file_rates
+from monitor.config import parse_config
 from monitor.synth import (
     DriftSpec,
     StreamSpec,
@@ -135,10 +136,12 @@ def _prepare(folder: Path, window_s: int, url: str) -> Any:
 
 
 def _replay_child(folder: str, window_s: str, url: str) -> None:
-    """Runs in the subprocess: build references, then time one replay() call."""
+    """Runs in the subprocess: build references, measure the yardstick, then time one replay()
+    call."""
     from monitor.pipeline.files import replay
 
     cfg, store = _prepare(Path(folder), int(window_s), url)
+    yardstick = _yardstick(cfg, Path(folder))
     started = time.perf_counter()
     report = replay(cfg, store, [Path(folder) / "events.jsonl"])
     seconds = time.perf_counter() - started
@@ -151,26 +154,30 @@ def _replay_child(folder: str, window_s: str, url: str) -> None:
                 "seconds": seconds,
                 "windows": len(report.windows),
                 "rss_mb": rss,
+                "yardstick": yardstick,
             }
         )
     )
 
 
+def _yardstick(cfg: Any, folder: Path) -> float:
+    """The fastest typed decode of the folder's events file, measured in the same process just
+    before the run it divides (the machine's load varies over a suite's minutes)."""
+    return best_typed(json_file_rates(cfg, folder / "events.jsonl", quick=True))[1]
+
+
 def _prepare_child(folder: str, window_s: str, url: str, config_path: str) -> None:
     """Runs in a subprocess: the store and the config file for a ``monitor replay`` run."""
-    _, store = _prepare(Path(folder), int(window_s), url)
+    cfg, store = _prepare(Path(folder), int(window_s), url)
     store.engine.dispose()
     Path(config_path).write_text(json.dumps(_config(Path(folder), int(window_s), url)))
-    print("{}")
+    print(json.dumps({"yardstick": _yardstick(cfg, Path(folder))}))
 
 
-def _decoders_child(folder: str, typed_only: str) -> None:
-    """The yardstick and context decoders over the folder's events file."""
-    from bench.yardsticks import json_file_rates
-    from monitor.config import parse_config
-
+def _decoders_child(folder: str) -> None:
+    """Every way of decoding the folder's events file: the yardstick's and the context's."""
     cfg = parse_config(_config(Path(folder), 1000, "sqlite://"))
-    print(json.dumps(json_file_rates(cfg, Path(folder) / "events.jsonl", typed_only == "1")))
+    print(json.dumps(json_file_rates(cfg, Path(folder) / "events.jsonl")))
 
 
 def _child(*args: str) -> dict[str, Any]:
@@ -186,7 +193,8 @@ def replay_rate(folder: Path, window_s: int, repeat: int, db: str = "sqlite") ->
     for _ in range(repeat):
         with database(db) as url:
             r = _child("replay", str(folder), str(window_s), url)
-        runs.append(r | {"events_per_s": r["events"] / r["seconds"]})
+        rate = r["events"] / r["seconds"]
+        runs.append(r | {"events_per_s": rate, "share": rate / r["yardstick"]})
     return medians(runs) | {"rss_mb": max(r["rss_mb"] for r in runs)}
 
 
@@ -201,7 +209,7 @@ def cli_rate(folder: Path, window_s: int, repeat: int, db: str = "sqlite") -> di
     for _ in range(repeat):
         with database(db) as url, tempfile.TemporaryDirectory() as tmp:
             config = Path(tmp) / "monitor.yaml"
-            _child("prepare", str(folder), str(window_s), url, str(config))
+            yardstick = _child("prepare", str(folder), str(window_s), url, str(config))
             command = [sys.executable, "-m", "monitor", "replay", "--config", str(config)]
             started = time.perf_counter()
             out = subprocess.run(
@@ -217,6 +225,8 @@ def cli_rate(folder: Path, window_s: int, repeat: int, db: str = "sqlite") -> di
             {
                 "events": events,
                 "events_per_s": events / wall,
+                "share": events / wall / yardstick["yardstick"],
+                "yardstick": yardstick["yardstick"],
                 "wall_s": wall,
                 "outside_s": wall - float(reported.group(2)),
             }
@@ -240,16 +250,8 @@ def startup(repeat: int) -> dict[str, float]:
     return out
 
 
-def decoder_rates(folder: Path, repeat: int, typed_only: bool = False) -> dict[str, float]:
-    runs = [_child("decoders", str(folder), "1" if typed_only else "0") for _ in range(repeat)]
-    return medians(runs)
-
-
-def _scaled(folder: Path, window_s: int, repeat: int, yardstick: float | None = None) -> Any:
-    """A replay row with its own yardstick: the fastest typed decode of the same file."""
-    if yardstick is None:
-        yardstick = best_typed(decoder_rates(folder, repeat, typed_only=True))[1]
-    return replay_rate(folder, window_s, repeat) | {"yardstick": yardstick}
+def decoder_rates(folder: Path, repeat: int) -> dict[str, float]:
+    return medians([_child("decoders", str(folder)) for _ in range(repeat)])
 
 
 def run(smoke: bool = False) -> dict[str, Any]:
@@ -264,19 +266,18 @@ def run(smoke: bool = False) -> dict[str, Any]:
         results[f"cli_{db}"] = cli_rate(main, 1000, repeat, db)
     m = 10_000 if smoke else 200_000
     results["features"] = {
-        f: _scaled(dataset(f, m), 1000, repeat) for f in ((5, 20) if smoke else (5, 20, 50, 100))
+        f: replay_rate(dataset(f, m), 1000, repeat)
+        for f in ((5, 20) if smoke else (5, 20, 50, 100))
     }
     results["window"] = {
-        f"{events_per_window} events": _scaled(
-            main, events_per_window // 10, repeat, results["yardstick"][1]
-        )
+        f"{events_per_window} events": replay_rate(main, events_per_window // 10, repeat)
         for events_per_window in ((1_000, 10_000) if smoke else (1_000, 10_000, 100_000, 1_000_000))
     }
     results["models"] = {
-        k: _scaled(dataset(20, m, k), 1000, repeat) for k in ((1, 2) if smoke else (1, 4, 16))
+        k: replay_rate(dataset(20, m, k), 1000, repeat) for k in ((1, 2) if smoke else (1, 4, 16))
     }
     results["segments"] = {
-        k: _scaled(dataset(20, m, segments=k), 1000, repeat)
+        k: replay_rate(dataset(20, m, segments=k), 1000, repeat)
         for k in ((0, 1) if smoke else (0, 1, 2))
     }
     return results
@@ -300,12 +301,12 @@ def render(results: dict[str, Any]) -> str:
         r = results[f"replay_{db}"]
         lines.append(
             f"| **replay() in process**, {title} | **{r['events_per_s']:,.0f}** | "
-            f"**{r['events_per_s'] / yardstick:.0%}** | {r['rss_mb']:.0f} |"
+            f"**{r['share']:.0%}** | {r['rss_mb']:.0f} |"
         )
         c = results[f"cli_{db}"]
         lines.append(
             f"| **`monitor replay`, whole process** (wall clock, start-up included), {title} | "
-            f"**{c['events_per_s']:,.0f}** | **{c['events_per_s'] / yardstick:.0%}** | |"
+            f"**{c['events_per_s']:,.0f}** | **{c['share']:.0%}** | |"
         )
     s = results["startup"]
     lines += [
@@ -316,7 +317,10 @@ def render(results: dict[str, Any]) -> str:
             f"`python -c 'import click'` {s['import click']:.2f} s); "
             f"the whole-process runs spent {results['cli_sqlite']['outside_s']:.1f} s (SQLite) and "
             f"{results['cli_postgresql']['outside_s']:.1f} s (PostgreSQL) outside the replay "
-            "itself (start-up, config, opening the store, exit)."
+            "itself (start-up, config, opening the store, exit). Each run's ÷ yardstick "
+            "divides by the fastest typed decode measured in the same run just before it (the "
+            "machine's load varies over a suite's minutes); the decode rows above are their own "
+            "runs."
         ),
         "",
         (
@@ -334,7 +338,7 @@ def render(results: dict[str, Any]) -> str:
         for key, r in results.get(group, {}).items():
             lines.append(
                 f"| {label} {key} | {r['events_per_s']:,.0f} | {r['yardstick']:,.0f} | "
-                f"{r['events_per_s'] / r['yardstick']:.0%} | {r['rss_mb']:.0f} |"
+                f"{r['share']:.0%} | {r['rss_mb']:.0f} |"
             )
     return "\n".join(lines)
 
