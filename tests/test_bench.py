@@ -31,10 +31,14 @@ def run(*args: str) -> str:
 def test_pipeline_labels_and_kafka_suites_run_on_smoke_data() -> None:
     out = run("-m", "bench", "--smoke", "--only", "pipeline", "labels", "kafka")
     for row in (
-        "**monitor replay** end to end",
+        "**yardstick: msgspec typed",
+        "**replay() in process**, PostgreSQL",
+        "**`monitor replay`, whole process** (wall clock, start-up included), SQLite",
         "segment keys",
-        "labels/s",
+        "PostgreSQL: 20,000 predictions then their labels",
+        "**JSON yardstick: msgspec typed",
         "**monitor run**, JSON, 2 processes",
+        "**monitor run**, JSON, 1 process, PostgreSQL",
         "Avro (raw binary)",
     ):
         assert row in out, row

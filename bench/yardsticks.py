@@ -1,0 +1,177 @@
+"""The yardsticks: the fastest way Python turns the same bytes into values, and nothing else.
+
+JSON: msgspec decoding into the product's own typed Struct (the one
+:class:`monitor.events.EventDecoder` builds from the config), streaming over a file in 4 MiB
+blocks as replay reads it, or over a list of consumed message values; each way of cutting the
+work (per line, per block with ``decode_lines``, per block as one JSON array) is timed and the
+fastest is the yardstick. Untyped msgspec, orjson and json are context rows. Avro: fastavro's
+``reader`` over a container file, ``schemaless_reader`` per Kafka message.
+
+The garbage collector is set as the product sets it on that path: replay leaves it alone;
+``monitor run`` freezes what start-up built and raises generation 0's threshold
+(:meth:`monitor.pipeline.kafka.KafkaService.run`), so :func:`kafka_gc` does the same.
+
+>>> from monitor.config import parse_config
+>>> cfg = parse_config({"models": {"m": {"features": {"x": {"kind": "numeric"}}}}})
+>>> line = (b'{"model_id": "m", "model_version": "1", "prediction_id": "a", "timestamp": 1, '
+...         b'"features": {"x": 2.5}}')
+>>> rates = json_values_rates(cfg, [line] * 1000)
+>>> sorted(rates) == sorted(JSON_VALUES_WAYS)
+True
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Union
+
+import msgspec
+
+from monitor.config import Config
+from monitor.events import EventDecoder
+
+__all__ = [
+    "JSON_VALUES_WAYS",
+    "TYPED",
+    "avro_container_rate",
+    "avro_values_rate",
+    "best_typed",
+    "json_file_rates",
+    "json_values_rates",
+    "kafka_gc",
+]
+
+_BLOCK = 4 << 20  # replay's read size (monitor.pipeline.files)
+#: The name of every typed way starts with this; the fastest of them is the yardstick.
+TYPED = "msgspec typed"
+
+
+def event_type(config: Config) -> Any:
+    """The product's event type: one model's Struct, or the union of the models' Structs."""
+    structs = tuple(codec.struct for codec in EventDecoder(config).codecs.values())
+    return structs[0] if len(structs) == 1 else Union[structs]  # noqa: UP007 (runtime union)
+
+
+def kafka_gc() -> None:
+    """The collector settings ``monitor run`` uses while it consumes."""
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
+
+
+def _blocks(path: Path) -> Iterator[bytes]:
+    """Whole lines, about 4 MiB at a time (as replay reads them)."""
+    rest = b""
+    with path.open("rb") as fh:
+        while block := fh.read(_BLOCK):
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:
+                rest += block
+                continue
+            yield rest + block[:cut]
+            rest = block[cut:]
+    if rest:
+        yield rest
+
+
+def _array(decode: Callable[[bytes], Any]) -> Callable[[list[bytes]], Any]:
+    return lambda lines: decode(b"[" + b",".join(lines) + b"]")
+
+
+def _file_ways(config: Config) -> dict[str, Callable[[bytes], Any]]:
+    """Each way to decode a block of lines into values."""
+    import orjson
+
+    kind = event_type(config)
+    typed = msgspec.json.Decoder(kind)
+    typed_list = _array(msgspec.json.Decoder(list[kind]).decode)  # type: ignore[valid-type]
+    generic = msgspec.json.Decoder()
+    return {
+        f"{TYPED}, per block (Decoder.decode_lines)": typed.decode_lines,
+        f"{TYPED}, per line": lambda block: list(map(typed.decode, block.splitlines())),
+        f"{TYPED}, per block as one JSON array": lambda block: typed_list(block.splitlines()),
+        "msgspec untyped (dicts), per block": generic.decode_lines,
+        "orjson.loads, per line": lambda block: list(map(orjson.loads, block.splitlines())),
+        "json.loads, per line": lambda block: list(map(json.loads, block.splitlines())),
+    }
+
+
+def json_file_rates(config: Config, path: Path, quick: bool = False) -> dict[str, float]:
+    """Events per second of each way, streaming over the JSONL file at ``path`` (read included;
+    each block's values are dropped when the next block is decoded). ``quick``: the typed ways
+    per line and per block only (the one-array way has been the slowest typed way in every
+    run; the full table keeps it)."""
+    out = {}
+    for name, decode in _file_ways(config).items():
+        if quick and not (name.startswith(TYPED) and "array" not in name):
+            continue
+        started, n = time.perf_counter(), 0
+        for block in _blocks(path):
+            n += len(decode(block))
+        out[name] = n / (time.perf_counter() - started)
+    return out
+
+
+JSON_VALUES_WAYS = (
+    f"{TYPED}, per message",
+    f"{TYPED}, per batch of 5,000 as one JSON array",
+    "msgspec untyped (dicts), per message",
+    "orjson.loads, per message",
+)
+
+
+def json_values_rates(config: Config, values: Sequence[bytes]) -> dict[str, float]:
+    """Events per second of each way over consumed message values, in batches of 5,000 (a
+    batch's values are dropped when the next is decoded)."""
+    import orjson
+
+    kind = event_type(config)
+    typed = msgspec.json.Decoder(kind).decode
+    typed_list = _array(msgspec.json.Decoder(list[kind]).decode)  # type: ignore[valid-type]
+    generic = msgspec.json.Decoder().decode
+    ways: dict[str, Callable[[Sequence[bytes]], Any]] = {
+        JSON_VALUES_WAYS[0]: lambda batch: list(map(typed, batch)),
+        JSON_VALUES_WAYS[1]: lambda batch: typed_list(list(batch)),
+        JSON_VALUES_WAYS[2]: lambda batch: list(map(generic, batch)),
+        JSON_VALUES_WAYS[3]: lambda batch: list(map(orjson.loads, batch)),
+    }
+    out = {}
+    for name, decode in ways.items():
+        started = time.perf_counter()
+        for i in range(0, len(values), 5000):
+            decode(values[i : i + 5000])
+        out[name] = len(values) / (time.perf_counter() - started)
+    return out
+
+
+def best_typed(rates: dict[str, float]) -> tuple[str, float]:
+    """The yardstick: the fastest typed way and its rate."""
+    return max(((k, v) for k, v in rates.items() if k.startswith(TYPED)), key=lambda kv: kv[1])
+
+
+def avro_container_rate(path: Path) -> float:
+    """Records per second of fastavro's streaming ``reader`` over a container file."""
+    from fastavro import reader
+
+    started, n = time.perf_counter(), 0
+    with path.open("rb") as fh:
+        for _ in reader(fh):
+            n += 1
+    return n / (time.perf_counter() - started)
+
+
+def avro_values_rate(values: Sequence[bytes]) -> float:
+    """Records per second of fastavro's ``schemaless_reader``, one message at a time."""
+    from fastavro import schemaless_reader
+
+    from monitor.kafka.avro import parsed_schema
+
+    schema = parsed_schema("prediction")
+    started = time.perf_counter()
+    for i in range(0, len(values), 5000):
+        [schemaless_reader(io.BytesIO(v), schema, None) for v in values[i : i + 5000]]
+    return len(values) / (time.perf_counter() - started)
