@@ -92,7 +92,9 @@ def _store_with_reference(path: Path, spec: Any) -> None:
 def _replay(tmp: Path, spec: Any, lines: list[bytes], n: int) -> dict[str, Any]:
     events = tmp / "events.jsonl"
     events.write_bytes(b"\n".join(lines) + b"\n")
-    path = _config(tmp / "replay.yaml", "127.0.0.1:9", "replay", "json", tmp / "replay.db")
+    path = _config(
+        tmp / "replay.yaml", "127.0.0.1:9", "replay", "json", f"sqlite:///{tmp / 'replay.db'}"
+    )
     _store_with_reference(path, spec)
     letters = tmp / "dead.jsonl"
     started = time.monotonic()
@@ -142,7 +144,7 @@ def _kafka(tmp: Path, spec: Any, lines: list[bytes], n: int, bootstrap: str) -> 
     keys = [msgspec.json.decode(line, type=dict)["prediction_id"].encode() for line in lines]
     _produce(bootstrap, topic, lines, keys)
     db = tmp / "kafka.db"
-    path = _config(tmp / "kafka.yaml", bootstrap, topic, "json", db)
+    path = _config(tmp / "kafka.yaml", bootstrap, topic, "json", f"sqlite:///{db}")
     cfg = yaml.safe_load(path.read_text())
     cfg["idle_timeout"] = "2s"  # the last window closes once every partition is caught up
     path.write_text(yaml.safe_dump(cfg))
