@@ -449,7 +449,13 @@ def windows_cmd(
     late = queries.late_counts(db, model_id)
     # Late events are dropped before they are told apart by segment: counted for the version only.
     out = [
-        window_json(r, None if r["segment"] else _late_of(late, r, model.slide_ms)) for r in rows
+        window_json(
+            r,
+            None
+            if r["segment"]
+            else queries.late_in(late, r["model_version"], r["window_start"], r["window_end"]),
+        )
+        for r in rows
     ]
     if fmt == "json":
         click.echo(json.dumps(out, indent=None))
@@ -507,13 +513,6 @@ def _window_statistics(model: ModelConfig) -> list[str]:
     kinds |= {"numeric"} if model.score else set()
     kinds |= {model.prediction} - {"none"}
     return [k for k in _TABLE_STATISTICS if k in model.statistics and STATISTICS[k].kinds & kinds]
-
-
-def _late_of(late: dict[tuple[str, int], int], row: dict[str, Any], slide_ms: int) -> int:
-    return sum(
-        late.get((row["model_version"], p), 0)
-        for p in range(row["window_start"], row["window_end"], slide_ms)
-    )
 
 
 @main.command("performance")

@@ -21,6 +21,7 @@ from monitor.drift import SEVERITIES, margin
 from monitor.layout import PREDICTION, SCORE
 from monitor.reference import ReferenceProfile
 from monitor.store import Store
+from monitor.store.windows import late_in
 
 __all__ = [
     "HEAT_STATISTICS",
@@ -134,9 +135,7 @@ def collect(
         chosen = worst(
             [r for r in whole if holding and r["window_start"] == holding[-1][0]] or whole
         )
-        late_of = {
-            s: sum(late.get((v, p), 0) for p in range(s, e, model.slide_ms)) for s, e in windows
-        }
+        late_of = {s: late_in(late, v, s, e) for s, e in windows}
         vsum = [s for s in summaries if s["model_version"] == v and s["window_start"] >= first]
         versions.append(
             VersionData(
