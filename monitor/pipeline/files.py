@@ -22,7 +22,7 @@ from monitor.engine import ClosedWindow
 from monitor.event_checks import Fault
 from monitor.event_time import EventTimeGuard
 from monitor.events import BadEvent, Decoded, DecodedLabels, EventDecoder, LabelDecoder
-from monitor.pipeline.build import build
+from monitor.pipeline.build import build, steady_collector
 from monitor.pipeline.closing import close, flush
 from monitor.store import Store
 from monitor.store.settings import check_geometry, check_replay_input
@@ -206,29 +206,30 @@ def replay(
                 report.invalid[e.reason] += 1
             report.labels += decoded.count - len(decoded.errors)
 
-    for path in paths:
-        for decoded, raw, nbytes in _decoded_blocks(path, decoder):
-            first = position
-            position += decoded.count
-            if progress:
-                progress(nbytes)
-            if position <= skip:
-                continue
-            refused = engine.process(SOURCE, decoded, position)
-            bad: list[BadEvent] = decoded.errors + refused
-            for e in bad:
-                report.invalid[e.reason] += 1
-                if dead_letters is not None:
-                    letter = _dead_letter(e, path, raw, first + e.position)
-                    dead_letters.write(encoder.encode(letter) + b"\n")
-            report.events += decoded.count - len(bad)
-            feed_labels(engine.watermark())
-            emit(close(engine, engine.watermark()))
-            checkpointer.maybe()
-    feed_labels(None)
-    report.late.update(engine.late_by_model)
-    emit(flush(engine))
-    while not checkpointer.commit():  # raises StoreFull: the disk will not empty by waiting
-        time.sleep(1.0)  # the database is away: a replay waits for it rather than lose windows
+    with steady_collector():
+        for path in paths:
+            for decoded, raw, nbytes in _decoded_blocks(path, decoder):
+                first = position
+                position += decoded.count
+                if progress:
+                    progress(nbytes)
+                if position <= skip:
+                    continue
+                refused = engine.process(SOURCE, decoded, position)
+                bad: list[BadEvent] = decoded.errors + refused
+                for e in bad:
+                    report.invalid[e.reason] += 1
+                    if dead_letters is not None:
+                        letter = _dead_letter(e, path, raw, first + e.position)
+                        dead_letters.write(encoder.encode(letter) + b"\n")
+                report.events += decoded.count - len(bad)
+                feed_labels(engine.watermark())
+                emit(close(engine, engine.watermark()))
+                checkpointer.maybe()
+        feed_labels(None)
+        report.late.update(engine.late_by_model)
+        emit(flush(engine))
+        while not checkpointer.commit():  # raises StoreFull: the disk will not empty by waiting
+            time.sleep(1.0)  # the database is away: a replay waits for it rather than lose windows
     report.seconds = time.perf_counter() - started
     return report
