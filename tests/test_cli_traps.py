@@ -107,7 +107,7 @@ def test_fail_on_gates_replay_and_windows(run, reference_csv: Path, events: Path
     gated = run("replay", "-c", CONFIG, "--no-progress", "--fail-on", "critical", events)
     assert gated.exit_code == 3, gated.output
     assert (
-        gated.stdout.startswith("30000 events") and "failing (--fail-on critical)" in gated.stderr
+        "\n30000 events" in "\n" + gated.stdout and "failing (--fail-on critical)" in gated.stderr
     )
     windows = ("windows", "-c", CONFIG, "-m", "fraud")
     assert run(*windows, "--fail-on", "critical").exit_code == 3

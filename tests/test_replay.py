@@ -202,6 +202,19 @@ def test_a_replay_persists_the_windows_of_the_stream(fresh: Store, stream: Path,
     assert state.offsets == {SOURCE: N} and state.panes == {}
 
 
+def test_a_replay_that_keeps_no_windows_hands_each_to_its_callback_once(
+    sqlite_store: Store, stream: Path, expected
+):
+    # what `monitor replay` does, so that its memory does not grow with the windows it closes
+    seen: list[Any] = []
+    report = replay(CFG, sqlite_store, [stream], keep_windows=False, on_windows=seen.extend)
+    assert report.windows == [] and report.closed == 5
+    assert [(w.start_ms, w.dataset.events) for w in seen] == [
+        (T0 + k * WINDOW_MS, 6000) for k in range(5)
+    ]
+    assert snapshot(sqlite_store) == expected
+
+
 def test_replaying_the_same_file_twice_rewrites_identical_rows(
     fresh: Store, stream: Path, expected
 ):

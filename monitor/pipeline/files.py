@@ -44,7 +44,9 @@ class ReplayReport:
     invalid: Counter[str] = field(default_factory=Counter)
     #: per model, events dropped because their window had closed (see allowed_lateness)
     late: Counter[str] = field(default_factory=Counter)
+    #: the closed windows, when replay() is asked to keep them (see its ``keep_windows``)
     windows: list[ClosedWindow] = field(default_factory=list)
+    closed: int = 0  # windows closed (of model versions; their segments' windows ride along)
     seconds: float = 0.0
 
     @property
@@ -152,10 +154,16 @@ def replay(
     dead_letters: IO[bytes] | None = None,
     progress: Callable[[int], None] | None = None,
     on_windows: Callable[[list[ClosedWindow]], None] | None = None,
+    keep_windows: bool = True,
 ) -> ReplayReport:
     """Replay prediction/feature event files (JSONL or Avro container files) into ``store``;
     with ``labels``, label files too, in event-time order through the same label join: a block
-    of labels goes in once the predictions' watermark has passed its latest label time."""
+    of labels goes in once the predictions' watermark has passed its latest label time.
+
+    Every closed window is in the store; ``keep_windows`` also returns them in
+    :attr:`ReplayReport.windows`, which grows with the replay: a long one hands them to
+    ``on_windows`` as they close and keeps none (``keep_windows=False``), as ``monitor replay``
+    does."""
     pipeline = build(
         config,
         store,
@@ -180,7 +188,9 @@ def replay(
     started = time.perf_counter()
 
     def emit(windows: list[ClosedWindow]) -> None:
-        report.windows += windows
+        report.closed += len(windows)
+        if keep_windows:
+            report.windows += windows
         if on_windows and windows:
             on_windows(windows)
 
