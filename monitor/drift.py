@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -105,6 +106,7 @@ def severity_of(stat: str, value: float | None, threshold: Threshold | None) -> 
     )
 
 
+@cache  # a few names, asked for each verdict of each column of each window
 def higher_is_worse(stat: str) -> bool:
     """Which way ``stat`` gets worse: the registry says for drift statistics (a
     ``previous.`` prefix names the same statistic against the previous window); other names
