@@ -119,16 +119,17 @@ class PerformanceRepository:
 
     @staticmethod
     def _lookup_pg(conn: Connection, job: str, key: str, ids: list[str]) -> list[Any]:
-        """Rows of ``ids`` in one statement: the ids as an array joined to the table. With an
-        IN list (or ``= ANY``) and no statistics yet (a replay outruns autovacuum), the planner
-        searched the primary key on (job, join key) alone and filtered every record of the
-        partition by id: 0.12 s per 900 ids against 400,000 records. The join probes the whole
-        key once per id."""
-        columns = ", ".join(f"r.{c}" for c in _LOOKED_UP)
+        """Rows of ``ids`` in one statement: one primary-key probe per id of an array. With an
+        IN list (or ``= ANY``, or a join to the array) and no statistics yet (a replay outruns
+        autovacuum), the planner searched the key on (job, join key) alone and filtered (or
+        hashed) every record of the partition: 0.12 s per 900 ids against 400,000 records. The
+        ``LATERAL ... LIMIT 1`` (the key is unique) keeps the probe per id: 5,000 ids against
+        300,000 records in 0.05-0.08 s where the join took 0.42 s."""
         with cursor(conn) as cur:
             cur.execute(
-                f"SELECT {columns} FROM unnest(%s::text[]) AS i(id) JOIN join_records r "
-                "ON r.job = %s AND r.join_key = %s AND r.prediction_id = i.id",
+                f"SELECT {', '.join(_LOOKED_UP)} FROM unnest(%s::text[]) AS i(id), LATERAL "
+                "(SELECT * FROM join_records r WHERE r.job = %s AND r.join_key = %s "
+                "AND r.prediction_id = i.id LIMIT 1) r",
                 (ids, job, key),
             )
             return list(cur.fetchall())
