@@ -15,6 +15,7 @@ from monitor.config import parse_config
 from monitor.engine import Engine
 from monitor.events import EventDecoder, LabelDecoder
 from monitor.layout import Layout
+from monitor.limits import MAX_ID_CHARS
 from monitor.pipeline.files import replay
 from monitor.reference import ReferenceProfile
 from monitor.store import Store
@@ -328,3 +329,48 @@ def test_relabeled_records_missing_from_sql_are_written_whole(store):
         "a": ("m", "1", 10, "1", 0.9, {"region": "eu"}, "1", 60),
         "gone": ("m", "1", 11, "0", 0.2, None, "0", 70),
     }
+
+
+#: ids and values COPY's formats and SQL quoting treat specially, and the longest id allowed
+HOSTILE = [
+    'tab\tnew\nline\rcr, "quoted" \\back',
+    "\\N",
+    "",
+    "ünï ☃ 漢字 🙂",
+    "é" * MAX_ID_CHARS,
+]
+
+
+def test_hostile_ids_and_values_round_trip_through_the_bulk_writes(store):
+    """Records whose ids, predictions, labels and segments are hostile strings come back from a
+    lookup as written: whole (staged, then upserted), label-only (staged, then updated), and the
+    two in one transaction with a relabeled record gone from SQL (staged twice)."""
+    from monitor.join import JoinDelta
+
+    cfg = _config(store.url)
+    repo = PerformanceRepository(store)
+    first = {
+        ("0", pid): (
+            "m",
+            "1",
+            10 + i,
+            pid,
+            i / 3 if i else None,  # a float of every digit
+            {pid: pid} if i else None,
+            None,
+            None,
+        )
+        for i, pid in enumerate(HOSTILE)
+    }
+    with store.engine.begin() as conn:
+        repo.write(conn, "job", JoinDelta(records=first), cfg, None, lambda *a: {})
+    assert repo.lookup("job", "0", HOSTILE) == {pid: r for (_, pid), r in first.items()}
+    relabeled = {k: (*r[:6], k[1], 60) for k, r in first.items()}
+    relabeled[("0", "gone " + HOSTILE[0])] = ("m", "1", 9, "", None, None, HOSTILE[0], 70)
+    new = {("0", "new " + HOSTILE[3]): ("m", None, None, None, None, None, HOSTILE[3], 80)}
+    with store.engine.begin() as conn:
+        repo.write(
+            conn, "job", JoinDelta(records=new, relabeled=relabeled), cfg, None, lambda *a: {}
+        )
+    ids = [pid for _, pid in [*relabeled, *new]]
+    assert repo.lookup("job", "0", ids) == {pid: r for (_, pid), r in {**relabeled, **new}.items()}
