@@ -60,8 +60,8 @@ def render(r: dict[str, Any]) -> str:
     res = r["results"]
     lines = [
         (
-            "| tool | version | what | events/s | ours (SQLite) ÷ this | peak RSS MB | injected drift "
-            "found | false flags |"
+            "| tool | version | what | events/s | ours (SQLite) ÷ this | peak RSS MB | injected "
+            "drift found | false flags |"
         ),
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
