@@ -96,7 +96,7 @@ def fail_on(level: str | None, severities: list[str]) -> None:
     ...
     SystemExit: 3
     """
-    from monitor.drift import SEVERITIES
+    from monitor.stats.registry import SEVERITIES
 
     if level is None:
         return

@@ -33,7 +33,6 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import Connection, Engine, Table, create_engine, event, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
@@ -139,8 +138,13 @@ def upsert(
     (the module docstring has an example)."""
     if not rows:
         return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table)
+    # the dialect's own insert, imported here: the PostgreSQL dialect package loads all its
+    # drivers (asyncpg ...), which a read-only command on SQLite needs not
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table)
     keys = [c.name for c in table.primary_key.columns]
     added = set(add)
     updates = {
