@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from monitor.exceptions import ConfigError, MonitorError
-from monitor.options import config_option, fail_on_option, format_option, open_database
+from monitor.options import config_option, fail_on_option, format_option, open_reader
 from monitor.options import fail_on as _fail_on
 from monitor.options import load as _load
 from monitor.options import model_of as _model
@@ -449,7 +449,7 @@ def windows_cmd(
         )
     from monitor.store import windows as queries
 
-    db = open_database(cfg)
+    db = open_reader(cfg)
     rows = queries.windows(
         db, model_id, feature, _since_ms(since), model_version, None if segment == "*" else segment
     )
