@@ -14,6 +14,7 @@ from monitor.cli import main
 from monitor.config import parse_config
 from monitor.engine import Engine
 from monitor.events import EventDecoder, LabelDecoder
+from monitor.join import LabelJoin
 from monitor.layout import Layout
 from monitor.limits import MAX_ID_CHARS
 from monitor.pipeline.files import replay
@@ -139,6 +140,35 @@ def test_early_duplicate_and_unknown_labels(tmp_path):
     m = pane.realized.metrics()
     assert pane.labeled == 2 and pane.predictions == 100
     assert m["accuracy"] == accuracy_score(cols.label[:2], cols.prediction[:2])
+
+
+def test_labels_joined_in_bulk_leave_the_state_one_by_one_leaves(tmp_path, monkeypatch):
+    """A batch of labels that all meet their predictions is joined in bulk (LabelJoin's
+    ``_join_plain``): the same records, changes to write, pending counts, panes and errors as
+    joined one label at a time, through first labels, labels replacing them, and a drain
+    between (records stored by then are only relabeled)."""
+    cols = generate(SPEC, 400)
+    t = cols.timestamp.tolist()
+    rounds = [
+        [_label(f"p{i}", int(cols.label[i]), t[i] + 5) for i in range(0, 300)],
+        [_label(f"p{i}", 1 - int(cols.label[i]), t[i] + 9) for i in range(200, 400)],
+    ]
+    states = []
+    for bulk in (True, False):
+        if not bulk:
+            monkeypatch.setattr(LabelJoin, "_plain", lambda *args: False)
+        (tmp_path / str(bulk)).mkdir()
+        _cfg, engine, events, labels = _engine(tmp_path / str(bulk))
+        engine.process("predictions:0", events.decode_lines(to_jsonl(SPEC, cols)))
+        join, drained = engine.join, []
+        for lines in rounds:
+            assert engine.process_labels("labels:0", labels.decode_values(lines)) == []
+            drained.append((join._dirty_records.copy(), join._relabeled.copy()))
+            delta = join.drain()
+            drained.append((delta.panes, delta.touched))
+        states.append((join.records, drained, dict(join.pending), join.recent))
+    assert states[0] == states[1]
+    assert states[0][0][("0", "p250")][6] == str(1 - int(cols.label[250]))
 
 
 def test_labels_for_a_model_without_labels_and_wrong_types_are_refused(tmp_path):

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
+from itertools import repeat
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
@@ -32,7 +34,7 @@ from monitor.performance.record import (
 )
 from monitor.store import schema
 from monitor.store.db import Database, cursor, upsert
-from monitor.store.staging import stage
+from monitor.store.staging import NULL, copy, stage
 from monitor.windows import WindowSpec
 
 #: the metrics :meth:`PerformanceRepository.metric_rows` reports, in the report's order
@@ -285,39 +287,63 @@ class PerformanceRepository:
     def _upsert_records(
         self, conn: Connection, job: str, records: dict[tuple[str, str], Record]
     ) -> None:
+        """Write ``records`` whole. On PostgreSQL they are COPY'd straight into the table, in
+        a savepoint: most are new (a prediction's first write), and 300,000 records went in at
+        103,000 a second so against 46,000-77,000 through the staging table's upsert (one after
+        the other in one process). Should one be stored already (an early label its prediction
+        now joins, a record evicted and brought back), the COPY fails on the key and is rolled
+        back, and they are upserted through the staging table."""
         if not records:
             return
-        rows = [
-            (
-                job,
-                key,
-                pid,
-                r[MODEL],
-                r[VERSION],
-                r[TS],
-                None if r[PRED] is None else str(r[PRED]),
-                r[SCORE],
-                None if r[SEGMENTS] is None else json.dumps(r[SEGMENTS]),
-                None if r[LABEL] is None else str(r[LABEL]),
-                r[LABEL_TS],
+        postgresql = self.db.dialect == "postgresql"
+        null = NULL if postgresql else None  # COPY's null marker: no per-row replacement
+        keys, values = list(records), list(records.values())
+
+        def column(field: int, spell: Callable[[Any], Any] | None = None) -> list[Any]:
+            """A field of every record, spelled for the database, None as ``null``: built
+            column by column in C-level maps (a row at a time cost a fifth of the write)."""
+            col = list(map(itemgetter(field), values))
+            if not col.count(None):
+                return col if spell is None else list(map(spell, col))
+            return [null if v is None else v if spell is None else spell(v) for v in col]
+
+        rows = list(
+            zip(
+                repeat(job),
+                map(itemgetter(0), keys),
+                map(itemgetter(1), keys),
+                column(MODEL),
+                column(VERSION),
+                column(TS),
+                column(PRED, str),
+                column(SCORE),
+                column(SEGMENTS, json.dumps),
+                column(LABEL, str),
+                column(LABEL_TS),
             )
-            for (key, pid), r in records.items()
-        ]
+        )
         updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS.split(", ")[3:])
         conflict = f"ON CONFLICT (job, join_key, prediction_id) DO UPDATE SET {updates}"
         with cursor(conn) as cur:
-            if self.db.dialect == "postgresql":
+            if not postgresql:
+                cur.executemany(
+                    f"INSERT INTO join_records ({_COLUMNS}) VALUES ({', '.join('?' * 11)}) "
+                    f"{conflict}",
+                    rows,
+                )
+                return
+            cur.execute("SAVEPOINT join_records_copy")
+            try:
+                copy(cur, "join_records", _COLUMNS, rows)
+            except conn.dialect.loaded_dbapi.IntegrityError:  # a key stored already
+                cur.execute("ROLLBACK TO SAVEPOINT join_records_copy")
                 stage(cur, "join_records_stage", "join_records", _COLUMNS, rows)
                 cur.execute(
                     f"INSERT INTO join_records ({_COLUMNS}) SELECT {_COLUMNS} "
                     f"FROM join_records_stage {conflict}"
                 )
             else:
-                cur.executemany(
-                    f"INSERT INTO join_records ({_COLUMNS}) VALUES ({', '.join('?' * 11)}) "
-                    f"{conflict}",
-                    rows,
-                )
+                cur.execute("RELEASE SAVEPOINT join_records_copy")
 
     def _refresh(
         self,

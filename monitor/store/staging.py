@@ -23,21 +23,20 @@ import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["copy_text", "stage"]
+__all__ = ["NULL", "copy", "copy_text", "stage"]
 
 
 class _Null(float):
     """None in a row to COPY: a number to the csv module (never quoted), whose spelling is
     COPY's null marker, so a quoted ``"\\N"`` stays a string and ``""`` an empty one (the csv
-    module writes None as ``""``)."""
+    module writes None as ``""``). Its spelling is the string's own method, C code: a method
+    in Python was a call into the interpreter per null value written."""
 
-    def __repr__(self) -> str:
-        return "\\N"
-
-    __str__ = __repr__
+    __repr__ = __str__ = "\\N".__str__
 
 
-_NULL = _Null()
+#: None to COPY: rows built with it in place of None skip :func:`copy_text`'s replacement
+NULL = _Null()
 
 
 def copy_text(rows: Iterable[Sequence[Any]]) -> str:
@@ -47,7 +46,7 @@ def copy_text(rows: Iterable[Sequence[Any]]) -> str:
     Python cost as much as the server's whole update."""
     out = io.StringIO()
     csv.writer(out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerows(
-        row if None not in row else [_NULL if v is None else v for v in row] for row in rows
+        row if None not in row else [NULL if v is None else v for v in row] for row in rows
     )
     return out.getvalue()
 
@@ -62,6 +61,12 @@ def stage(cur: Any, name: str, table: str, columns: str, rows: Iterable[Sequence
         f"SELECT {columns} FROM {table} WITH NO DATA"
     )
     cur.execute(f"TRUNCATE {name}")
+    copy(cur, name, columns, rows)
+
+
+def copy(cur: Any, table: str, columns: str, rows: Iterable[Sequence[Any]]) -> None:
+    """COPY ``rows`` (values of ``columns``, comma-separated, in order) into ``table``."""
     cur.copy_expert(
-        f"COPY {name} FROM STDIN WITH (FORMAT csv, NULL '\\N')", io.StringIO(copy_text(rows))
+        f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')",
+        io.StringIO(copy_text(rows)),
     )
