@@ -150,7 +150,7 @@ def test_labels_joined_in_bulk_leave_the_state_one_by_one_leaves(tmp_path, monke
     cols = generate(SPEC, 400)
     t = cols.timestamp.tolist()
     rounds = [
-        [_label(f"p{i}", int(cols.label[i]), t[i] + 5) for i in range(0, 300)],
+        [_label(f"p{i}", int(cols.label[i]), t[i] + 5) for i in range(300)],
         [_label(f"p{i}", 1 - int(cols.label[i]), t[i] + 9) for i in range(200, 400)],
     ]
     states = []
