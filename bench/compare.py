@@ -15,13 +15,26 @@ from typing import Any
 
 RESULTS = Path("bench/.results")
 PEERS = ("nannyml", "evidently", "evidently-psi", "whylogs", "alibi-detect")
+#: our runs: (mode, database); compute only touches no database
+OURS = (
+    ("compute", "sqlite"),
+    ("e2e", "sqlite"),
+    ("e2e", "postgresql"),
+    ("performance", "sqlite"),
+    ("performance", "postgresql"),
+)
+
+
+def _ours(mode: str, db: str) -> str:
+    """The result name of our run in ``mode`` on ``db`` (SQLite's keeps its old name)."""
+    return f"monitor-{mode}" + ("-postgresql" if db == "postgresql" else "")
 
 
 def run(smoke: bool = False) -> dict[str, Any]:
     out = RESULTS / "smoke" if smoke else RESULTS
     subprocess.run(["bash", "bench/peers/setup.sh"], check=True)
     subprocess.run(["bash", "bench/peers/run_all.sh", *(["--smoke"] if smoke else [])], check=False)
-    for mode in ("compute", "e2e", "performance"):
+    for mode, db in OURS:
         subprocess.run(
             [
                 sys.executable,
@@ -29,8 +42,10 @@ def run(smoke: bool = False) -> dict[str, Any]:
                 "bench.ours",
                 "--mode",
                 mode,
+                "--db",
+                db,
                 "--out",
-                str(out / f"monitor-{mode}.json"),
+                str(out / f"{_ours(mode, db)}.json"),
                 *(["--smoke"] if smoke else []),
             ],
             check=True,
@@ -45,8 +60,8 @@ def render(r: dict[str, Any]) -> str:
     res = r["results"]
     lines = [
         (
-            "| tool | version | what | events/s | ours ÷ theirs | peak RSS MB | injected drift "
-            "found | false flags |"
+            "| tool | version | what | events/s | ours (SQLite) ÷ this | peak RSS MB | injected "
+            "drift found | false flags |"
         ),
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
@@ -57,9 +72,13 @@ def render(r: dict[str, Any]) -> str:
         ours = res.get(f"monitor-{mode}")
         if ours is None:
             continue
-        for name in ("monitor", *PEERS):
-            x = res.get(f"{name}-{mode}")
-            if x is None:
+        for key in (
+            f"monitor-{mode}",
+            _ours(mode, "postgresql"),
+            *(f"{peer}-{mode}" for peer in PEERS),
+        ):
+            x, name = res.get(key), key.removesuffix(f"-{mode}")
+            if x is None or key == _ours("compute", "postgresql"):
                 continue
             if "error" in x:
                 lines.append(
@@ -74,11 +93,14 @@ def render(r: dict[str, Any]) -> str:
                 if measured < x["windows_total"]
                 else ""
             )
-            ratio = (
-                "1" if name == "monitor" else f"{ours['events_per_s'] / x['events_per_s']:,.1f}x"
-            )
+            ratio = f"{ours['events_per_s'] / x['events_per_s']:,.2g}x"
+            if name.startswith("monitor"):
+                into = {"sqlite": ", into SQLite", "postgresql": ", into PostgreSQL"}
+                name, note = "monitor", f"{what}{into.get(x.get('db') or '', '')}{note}"
+            else:
+                note = f"{mode}{note}"
             lines.append(
-                f"| {name} | {x['version']} | {what if name == 'monitor' else mode}{note} "
+                f"| {name} | {x['version']} | {note} "
                 f"| {x['events_per_s']:,.0f} | {ratio} | {x['peak_rss_mb']:,.0f} "
                 f"| {a['true_positives']}/{a['true_positives'] + a['false_negatives']} | "
                 f"{a['false_positives']} |"
@@ -178,22 +200,26 @@ def _performance(res: dict[str, Any]) -> list[str]:
         )
     lines = [
         (
-            "\n| performance (1,000,000 predictions and their labels) | events/s | ours ÷ "
-            "theirs | peak RSS MB |"
+            "\n| performance (1,000,000 predictions and their labels) | events/s | ours (SQLite) "
+            "÷ this | peak RSS MB |"
         ),
         "|---|---:|---:|---:|",
-        (
-            "| monitor: predictions and labels replayed from the JSONL files through the "
-            "durable label join (drift too), realized + estimated per window, into SQLite | "
-            f"{ours['events_per_s']:,.0f} | 1 | {ours['peak_rss_mb']:,.0f} |"
-        ),
     ]
+    ours_pg = res.get(_ours("performance", "postgresql"))
+    for x, db in ((ours, "SQLite"), (ours_pg, "PostgreSQL")):
+        if x is not None:
+            lines.append(
+                "| monitor: predictions and labels replayed from the JSONL files through the "
+                f"durable label join (drift too), realized + estimated per window, into {db} | "
+                f"{x['events_per_s']:,.0f} | {ours['events_per_s'] / x['events_per_s']:,.2g}x | "
+                f"{x['peak_rss_mb']:,.0f} |"
+            )
     for what, seconds, rss in rows:
         rate = ours["events"] / seconds
-        lines.append(
-            f"| {what.format(v=version)} | {rate:,.0f} | "
-            f"{ours['events_per_s'] / rate:,.1f}x | {rss:,.0f} |"
+        against = f"{ours['events_per_s'] / rate:,.2g}x" + (
+            f" (PostgreSQL {ours_pg['events_per_s'] / rate:,.2g}x)" if ours_pg else ""
         )
+        lines.append(f"| {what.format(v=version)} | {rate:,.0f} | {against} | {rss:,.0f} |")
     return lines + [
         "\nAgreement with NannyML on the same windows (largest absolute difference): "
         + ", ".join(f"{k} {max(v):.2g}" for k, v in sorted(gaps.items()))

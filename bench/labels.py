@@ -10,7 +10,9 @@ before the clock, looked up per label and compared (nothing kept, nothing persis
 
 from __future__ import annotations
 
+import cProfile
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -91,13 +93,20 @@ def _child(n: str, cap: str, url: str) -> None:
         label_batches += [
             labels.decode_values(lines[i : i + 5000]) for i in range(0, len(lines), 5000)
         ]
+    # BENCH_PROFILE=path: a cProfile of the timed part, for finding what dominates
+    profile = cProfile.Profile() if os.environ.get("BENCH_PROFILE") else None
     started = time.perf_counter()
+    if profile is not None:
+        profile.enable()
     for i, decoded_labels in enumerate(label_batches):
         engine.process_labels("labels:0", decoded_labels)
         if i % 10 == 9:
             checkpointer.commit()
     checkpointer.commit()
     seconds = time.perf_counter() - started
+    if profile is not None:
+        profile.disable()
+        profile.dump_stats(os.environ["BENCH_PROFILE"])
     rss = peak_rss_mb()
     store.engine.dispose()
     yardstick = _dict_join(predictions, [b.batches["demo"] for b in label_batches])

@@ -1,18 +1,18 @@
 """`monitor` on the peer benchmark's data, in the peers' result format (bench/peers/run_peer.py):
 compute only (decoded columns in memory before the clock) and end to end (the same JSONL file
-replayed into SQLite), windows of 10,000 events aligned with the peers' chunks; ``performance``:
-the predictions and their labels replayed through the label join into SQLite, with realized
-and estimated (CBPE-style) performance per window, as NannyML's PerformanceCalculator and CBPE
-compute them.
+replayed into a fresh SQLite or PostgreSQL database), windows of 10,000 events aligned with the
+peers' chunks; ``performance``: the predictions and their labels replayed through the label join
+into the database, with realized and estimated (CBPE-style) performance per window, as NannyML's
+PerformanceCalculator and CBPE compute them.
 
-    .venv/bin/python -m bench.ours --mode compute|e2e|performance --out r.json [--smoke]
+    .venv/bin/python -m bench.ours --mode compute|e2e|performance --out r.json \
+        [--db sqlite|postgresql] [--smoke]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import peak_rss_mb
+from bench import database, peak_rss_mb
 from monitor.config import parse_config
 from monitor.engine import Engine, MemoryReferences
 from monitor.events import Decoded, ModelBatch
@@ -142,25 +142,27 @@ def _agreement(results: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str,
     }
 
 
-def performance(smoke: bool) -> dict[str, Any]:
+def performance(smoke: bool, db: str = "sqlite") -> dict[str, Any]:
     """Predictions then labels, each file replayed in event-time order through the label join,
-    checkpointed into SQLite; per window the realized and estimated metrics NannyML reports."""
+    checkpointed into a fresh ``db`` database; per window the realized and estimated metrics
+    NannyML reports."""
     from monitor.pipeline.files import replay
     from monitor.store import Store
     from monitor.store.performance import PerformanceRepository
 
     folder, meta = _meta(smoke)
     ref = _columns(folder, "reference", meta)
-    with tempfile.TemporaryDirectory() as tmp:
+    with database(db) as url:
         started = time.perf_counter()
         origin = json.loads((folder / "events.jsonl").open().readline())["timestamp"]
-        cfg = _config(meta, f"sqlite:///{tmp}/ours.db", origin, labels="labels")
+        cfg = _config(meta, url, origin, labels="labels")
         store = Store(cfg.database_url)
         store.upgrade()
         store.save_reference(_reference(cfg, ref, meta))
         report = replay(cfg, store, [folder / "events.jsonl"], labels=[folder / "labels.jsonl"])
         rows = PerformanceRepository(store).windows("demo")
         seconds = time.perf_counter() - started
+        store.engine.dispose()
     size_ms = meta["window"] * 100
     metrics = ("roc_auc", "f1", "accuracy")
     windows = [
@@ -175,6 +177,7 @@ def performance(smoke: bool) -> dict[str, Any]:
         "tool": "monitor",
         "version": metadata.version("monitor"),
         "mode": "performance",
+        "db": db,
         "events": meta["n_events"],
         "labels": report.labels,
         "seconds": seconds,
@@ -185,12 +188,12 @@ def performance(smoke: bool) -> dict[str, Any]:
     }
 
 
-def run(mode: str, smoke: bool) -> dict[str, Any]:
+def run(mode: str, smoke: bool, db: str = "sqlite") -> dict[str, Any]:
     if mode == "performance":
-        return performance(smoke)
+        return performance(smoke, db)
     folder, meta = _meta(smoke)
     ref = _columns(folder, "reference", meta)
-    with tempfile.TemporaryDirectory() as tmp:
+    with database(db) as url:
         if mode == "compute":
             events = _columns(folder, "events", meta)
             origin = int(events["timestamp"][0])
@@ -214,19 +217,21 @@ def run(mode: str, smoke: bool) -> dict[str, Any]:
 
             started = time.perf_counter()
             first = json.loads((folder / "events.jsonl").open().readline())["timestamp"]
-            cfg = _config(meta, f"sqlite:///{tmp}/ours.db", first)
+            cfg = _config(meta, url, first)
             store = Store(cfg.database_url)
             store.upgrade()
             store.save_reference(_reference(cfg, ref, meta))
             report = replay(cfg, store, [folder / "events.jsonl"])
             windows, n, origin = report.windows, meta["n_events"], first
             seconds = time.perf_counter() - started
+            store.engine.dispose()
     results = _results(windows, meta, origin)
     return {
         "tool": "monitor",
         "version": metadata.version("monitor"),
         "variant": "default",
         "mode": mode,
+        "db": None if mode == "compute" else db,
         "events": n,
         "seconds": seconds,
         "events_per_s": n / seconds,
@@ -244,10 +249,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", choices=["compute", "e2e", "performance"], required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    result = run(args.mode, args.smoke)
+    result = run(args.mode, args.smoke, args.db)
     args.out.write_text(json.dumps(result, indent=1))
     print(
         f"monitor {args.mode}: {result['events_per_s']:,.0f} events/s, "

@@ -9,6 +9,7 @@ Each measurement runs in a fresh subprocess (so peak RSS is its own) and is the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -143,7 +144,7 @@ def _replay_child(folder: str, window_s: str, url: str) -> None:
     cfg, store = _prepare(Path(folder), int(window_s), url)
     yardstick = _yardstick(cfg, Path(folder))
     started = time.perf_counter()
-    report = replay(cfg, store, [Path(folder) / "events.jsonl"])
+    report = replay(cfg, store, [Path(folder) / "events.jsonl"], keep_windows=False)
     seconds = time.perf_counter() - started
     rss = peak_rss_mb()
     store.engine.dispose()
@@ -152,7 +153,7 @@ def _replay_child(folder: str, window_s: str, url: str) -> None:
             {
                 "events": report.events,
                 "seconds": seconds,
-                "windows": len(report.windows),
+                "windows": report.closed,
                 "rss_mb": rss,
                 "yardstick": yardstick,
             }
@@ -250,6 +251,54 @@ def startup(repeat: int) -> dict[str, float]:
     return out
 
 
+def replay_memory(counts: tuple[int, ...], window_s: int = 100) -> dict[int, dict[str, float]]:
+    """Resident memory of ``monitor replay`` (a subprocess, its store and reference prepared
+    beforehand) over files of ``counts`` events, windows of ``window_s`` seconds (10 events a
+    second: 1,000 events a window), sampled every 10 ms: the RSS a tenth and half way through
+    the run and the peak. Flat across counts when what closed windows leave behind is freed."""
+    out: dict[int, dict[str, float]] = {}
+    for n in counts:
+        folder = dataset(20, n)
+        with database("sqlite") as url, tempfile.TemporaryDirectory() as tmp:
+            _, store = _prepare(folder, window_s, url)
+            store.engine.dispose()
+            config = Path(tmp) / "monitor.yaml"
+            config.write_text(json.dumps(_config(folder, window_s, url)))
+            command = [sys.executable, "-m", "monitor", "replay", "--config", str(config)]
+            printed = Path(tmp) / "stdout"  # a file, not a pipe: nothing reads it until the end
+            with printed.open("wb") as fh:
+                child = subprocess.Popen(
+                    [*command, "--no-progress", str(folder / "events.jsonl")],
+                    stdout=fh,
+                    stderr=subprocess.DEVNULL,
+                )
+                samples, peak = _memory_of(child)
+            stdout = printed.read_bytes()
+        reported = next(m for m in map(_REPORTED.match, stdout.decode().splitlines()) if m)
+        out[n] = {
+            "events": int(reported.group(1)),
+            "windows": int(re.findall(rb"(\d+) windows closed", stdout)[0]),
+            "rss_10_mb": samples[len(samples) // 10],
+            "rss_50_mb": samples[len(samples) // 2],
+            "peak_mb": peak,
+        }
+    return out
+
+
+def _memory_of(child: subprocess.Popen[bytes]) -> tuple[list[float], float]:
+    """``child``'s resident set (MB) every 10 ms until it exits, and its peak (VmHWM)."""
+    samples, peak = [], 0.0
+    status = Path(f"/proc/{child.pid}/status")
+    while child.poll() is None:
+        with contextlib.suppress(OSError):  # the child may exit between poll and read
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
+            if "VmRSS" in fields:  # absent once the process is a zombie
+                samples.append(int(fields["VmRSS"].split()[0]) / 1024)
+                peak = max(peak, int(fields["VmHWM"].split()[0]) / 1024)
+        time.sleep(0.01)
+    return samples, peak
+
+
 def decoder_rates(folder: Path, repeat: int) -> dict[str, float]:
     return medians([_child("decoders", str(folder)) for _ in range(repeat)])
 
@@ -280,6 +329,9 @@ def run(smoke: bool = False) -> dict[str, Any]:
         k: replay_rate(dataset(20, m, segments=k), 1000, repeat)
         for k in ((0, 1) if smoke else (0, 1, 2))
     }
+    results["memory"] = replay_memory(
+        (10_000, 20_000) if smoke else (200_000, 1_000_000, 2_000_000)
+    )
     return results
 
 
@@ -340,6 +392,19 @@ def render(results: dict[str, Any]) -> str:
                 f"| {label} {key} | {r['events_per_s']:,.0f} | {r['yardstick']:,.0f} | "
                 f"{r['share']:.0%} | {r['rss_mb']:.0f} |"
             )
+    lines += [
+        "",
+        (
+            "| `monitor replay` memory (SQLite, 1,000 events a window) | windows | RSS MB, a "
+            "tenth through | half way | peak |"
+        ),
+        "|---|---:|---:|---:|---:|",
+    ]
+    for n, m in results.get("memory", {}).items():
+        lines.append(
+            f"| {int(n):,} events | {m['windows']:,.0f} | {m['rss_10_mb']:.0f} | "
+            f"{m['rss_50_mb']:.0f} | {m['peak_mb']:.0f} |"
+        )
     return "\n".join(lines)
 
 

@@ -2,7 +2,7 @@
 
 Medians of 5 runs each of ``python -m monitor --help`` and of ``python -m monitor windows`` on a
 small SQLite database (one model, 4 features, 5 closed windows), against the yardstick
-``python -c "import click"``: the least a click command line costs. Targets (issue 14):
+``python -c "import click"``: the least a click command line costs. Targets (issues 14, 15):
 ``--help`` within 4 times the yardstick, ``windows`` within 8 times.
 """
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from monitor.exceptions import ConfigError, MonitorError
-from monitor.options import config_option, fail_on_option, format_option, open_database
+from monitor.options import config_option, fail_on_option, format_option, open_reader
 from monitor.options import fail_on as _fail_on
 from monitor.options import load as _load
 from monitor.options import model_of as _model
@@ -31,6 +31,7 @@ from monitor.options import open_store as _store
 
 if TYPE_CHECKING:
     from monitor.config import Config, ModelConfig
+    from monitor.engine import ClosedWindow
     from monitor.store import Store
 
 __all__ = ["main"]
@@ -338,6 +339,22 @@ def replay_cmd(
     _warn(preflight(cfg, store, label_files=bool(label_files)))
     dlq = open(dead_letters, "wb") if dead_letters else None  # noqa: SIM115 (closed below)
     total = sum(p.stat().st_size for p in paths)
+    drifted, severities = 0, set[str]()
+
+    def show(windows: list[ClosedWindow]) -> None:
+        """Print each drifted window as it closes (as `monitor run` does) and keep only counts
+        and severities: a replay's memory must not grow with the windows it closes."""
+        nonlocal drifted
+        for w in windows:
+            versions = (w, *w.segments)
+            for v in versions:
+                severities.add(v.dataset.severity)
+                severities.update(c.severity for c in v.columns)
+            if any(v.dataset.drifted or v.dataset.prediction_drift for v in versions):
+                drifted += 1
+                for line in window_lines(w):
+                    click.echo(line)
+
     try:
         with click.progressbar(
             length=total, label="replaying", file=sys.stderr, hidden=not progress
@@ -350,6 +367,8 @@ def replay_cmd(
                 resume=resume,
                 dead_letters=dlq,
                 progress=bar.update,
+                on_windows=show,
+                keep_windows=False,
             )
     except StoreFull as exc:
         click.echo(
@@ -366,15 +385,10 @@ def replay_cmd(
     finally:
         if dlq:
             dlq.close()
-    drifted = [
-        w
-        for w in report.windows
-        if any(v.dataset.drifted or v.dataset.prediction_drift for v in (w, *w.segments))
-    ]
     click.echo(
         (
             f"{report.events} events in {report.seconds:.2f} s ({report.rate:,.0f} events/s); "
-            f"{len(report.windows)} windows closed, {len(drifted)} with drift"
+            f"{report.closed} windows closed, {drifted} with drift"
         )
         + (f"; {report.labels} labels joined" if label_files else "")
     )
@@ -387,14 +401,7 @@ def replay_cmd(
             "allowed_lateness if they belong in it)",
             err=True,
         )
-    for w in drifted:  # as `monitor run` prints them (monitor.format)
-        for line in window_lines(w):
-            click.echo(line)
-    windows = [v for w in report.windows for v in (w, *w.segments)]
-    _fail_on(
-        fail_on,
-        [v.dataset.severity for v in windows] + [c.severity for v in windows for c in v.columns],
-    )
+    _fail_on(fail_on, sorted(severities))
 
 
 @main.command("windows")
@@ -442,7 +449,7 @@ def windows_cmd(
         )
     from monitor.store import windows as queries
 
-    db = open_database(cfg)
+    db = open_reader(cfg)
     rows = queries.windows(
         db, model_id, feature, _since_ms(since), model_version, None if segment == "*" else segment
     )

@@ -36,7 +36,6 @@ from pydantic import (
 from monitor.exceptions import ConfigError
 from monitor.limits import MAX_ID_CHARS, MAX_SEGMENT_KEY_CHARS
 from monitor.stats.registry import DEFAULT_THRESHOLDS, STATISTICS
-from monitor.values import category
 
 __all__ = [
     "MAX_ALLOWED_LATENESS_MS",
@@ -160,6 +159,8 @@ class ColumnsConfig(_Strict):
 
 def _class(value: Any) -> str:
     """A class label as events spell it (``1``, ``1.0`` and ``"1"`` are the class ``"1"``)."""
+    from monitor.values import category  # here: it loads numpy, which a read-only command needs not
+
     spelled = category(value)
     if spelled is None:
         raise ValueError(f"a class must be a string, a number or a boolean, got {value!r}")

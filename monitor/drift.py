@@ -27,6 +27,7 @@ from monitor.layout import PREDICTION, SCORE
 from monitor.reference import CategoricalProfile, NumericProfile
 from monitor.sketches import Geometry, Sketch
 from monitor.stats import STATISTICS, chi2
+from monitor.stats.registry import SEVERITIES, higher_is_worse
 from monitor.stats.rise import rise_pvalue
 from monitor.stats.rows import js_rows, ks_rows, psi_rows, wasserstein_rows
 
@@ -42,8 +43,6 @@ __all__ = [
     "severity_of",
     "verdict",
 ]
-
-SEVERITIES = ("ok", "warning", "critical")
 
 
 @dataclass(frozen=True)
@@ -103,19 +102,6 @@ def severity_of(stat: str, value: float | None, threshold: Threshold | None) -> 
         if value <= threshold.warning
         else "ok"
     )
-
-
-def higher_is_worse(stat: str) -> bool:
-    """Which way ``stat`` gets worse: the registry says for drift statistics (a
-    ``previous.`` prefix names the same statistic against the previous window); other names
-    are shares and distances, except p-values.
-
-    >>> higher_is_worse("previous.ks_pvalue"), higher_is_worse("missing_rate_change")
-    (False, True)
-    """
-    base = stat.rpartition(".")[2]
-    known = STATISTICS.get(base)
-    return known.higher_is_worse if known is not None else not base.endswith("_pvalue")
 
 
 def verdict(stat: str, value: float | None, threshold: Threshold | None) -> dict[str, Any] | None:

@@ -11,9 +11,10 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from monitor.drift import ColumnResult, higher_is_worse
+from monitor.stats.registry import higher_is_worse
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # not imported: `monitor windows` renders rows without numpy and the engine
+    from monitor.drift import ColumnResult
     from monitor.engine import ClosedWindow
 
 __all__ = [
@@ -145,6 +146,7 @@ def column_marks(columns: Iterable[ColumnResult]) -> str:
     """The columns of a window that are not ok, each with its severity and what decided it:
     the drift line of ``monitor run``, ``monitor replay`` and ``monitor demo``.
 
+    >>> from monitor.drift import ColumnResult
     >>> col = ColumnResult("amount", "numeric", 10, 0, {"psi": 0.112}, {}, True, "critical",
     ...     decided_by={"statistic": "wasserstein", "value": 0.44, "threshold": 0.4,
     ...                 "severity": "critical"})

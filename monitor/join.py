@@ -28,12 +28,13 @@ the horizon.
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import count, islice
-from operator import itemgetter
-from typing import Any
+from itertools import compress, count, islice, repeat
+from operator import itemgetter, not_
+from typing import Any, cast
 
 import numpy as np
 
@@ -52,6 +53,13 @@ log = logging.getLogger(__name__)
 def _waiting(record: Record) -> bool:
     """A prediction whose label has not come yet."""
     return record[VERSION] is not None and record[LABEL] is None
+
+
+def _expiring_at(record: Record) -> int:
+    """The time the horizon counts from: the prediction's, or an early label's."""
+    t = record[TS] if record[TS] is not None else record[LABEL_TS]
+    assert t is not None  # a record is a prediction's or a label's
+    return t
 
 
 def join_key(source: str) -> str:
@@ -136,6 +144,9 @@ class LabelJoin:
         #: every (model, version) -> recent correctness, for the "last N labeled" gauge
         self.recent: dict[tuple[str, str], list[float]] = {}
         self._errors: dict[tuple[str, str], list[tuple[float, int]]] = {}
+        #: at most the earliest time (prediction time, or label time of an early label) of the
+        #: records in memory: :meth:`expire` skips its scan of them while nothing can be old
+        self._floor: float = math.inf
 
     def expects_labels(self, model_id: str) -> bool:
         return model_id in self.models
@@ -153,50 +164,73 @@ class LabelJoin:
         ``predictions`` are spelled as the classes are (str) or floats (regression)."""
         key = join_key(source)
         model_id = batch.model_id
-        panes = self.specs[model_id].pane_of(batch.timestamps)
+        rows = np.flatnonzero(batch.has_prediction)
+        if rows.size == 0:
+            return
+        take = rows.tolist()
+        whole = rows.size == len(batch)
+        pids = batch.prediction_ids if whole else [batch.prediction_ids[i] for i in take]
+        keys = list(zip(repeat(key), pids))
+        timestamps = batch.timestamps[rows].tolist()
+        preds = predictions if whole else [predictions[i] for i in take]
+        score_list = (
+            repeat(None)
+            if scores is None
+            else [None if s != s else s for s in scores[rows].tolist()]  # noqa: PLR0124 (s != s: NaN)
+        )
+        segments = (
+            (batch.segments if whole else [batch.segments[i] for i in take])
+            if batch.segments
+            else repeat(None)
+        )
+        # The records built in bulk (C-level zip): a prediction's, no label yet.
+        new = list(
+            zip(
+                repeat(model_id),
+                repeat(version),
+                timestamps,
+                preds,
+                score_list,
+                segments,
+                repeat(None),
+                repeat(None),
+            )
+        )
+        records = self.records
+        self._floor = min(self._floor, min(timestamps))
+        olds = list(map(records.get, keys))
         joined: list[Record] = []
         late: list[Record] = []  # early labels past their prediction's horizon
-        horizon = self.horizons[model_id]
-        by_pane: dict[int, list[int]] = {}
-        timestamps = batch.timestamps.tolist()
-        score_list = (
-            [None] * len(batch)
-            if scores is None
-            else [None if s != s else s for s in scores.tolist()]  # noqa: PLR0124 (s != s: NaN)
-        )
-        for i, pid in enumerate(batch.prediction_ids):
-            if not batch.has_prediction[i]:
-                continue
-            segments = batch.segments[i] if batch.segments else None
-            early = self.records.get((key, pid))
-            label, label_ts = (
-                (early[LABEL], early[LABEL_TS])
-                if early is not None and early[VERSION] is None
-                else (None, None)
-            )
-            after_horizon = label is not None and label_ts > timestamps[i] + horizon
-            if after_horizon:
-                label, label_ts = None, None
-            record = (
-                model_id,
-                version,
-                timestamps[i],
-                predictions[i],
-                score_list[i],
-                segments,
-                label,
-                label_ts,
-            )
-            if after_horizon:
-                late.append(record)
-            elif label is not None:
-                joined.append(record)
-            self._set((key, pid), record)
-            by_pane.setdefault(int(panes[i]), []).append(i)
-        for pane, rows in by_pane.items():
-            sub = None if scores is None else scores[rows]
+        if olds.count(None) == len(olds) and len(set(keys)) == len(keys):
+            # None known yet, each once (the usual batch): no early label to take, nothing
+            # waiting replaced, every new record waits.
+            records.update(zip(keys, new))
+            self._dirty_records.update(zip(keys, new))
+            if self._relabeled and not self._relabeled.keys().isdisjoint(keys):
+                for k in keys:
+                    self._relabeled.pop(k, None)
+            self.pending[model_id] += len(new)
+        else:
+            horizon = self.horizons[model_id]
+            for i, k in enumerate(keys):
+                early = records.get(k)
+                if early is not None and early[VERSION] is None:  # its label came first
+                    record = new[i]
+                    if early[LABEL_TS] > record[TS] + horizon:
+                        late.append(record)
+                    else:
+                        new[i] = record = record[:LABEL] + (early[LABEL], early[LABEL_TS])
+                        joined.append(record)
+                self._set(k, new[i])
+        panes = self.specs[model_id].pane_of(batch.timestamps[rows])
+        # Per pane (in order of first appearance), its rows in batch order: a stable sort.
+        order = np.argsort(panes, kind="stable")
+        cuts = np.flatnonzero(np.diff(panes[order])) + 1
+        for members in sorted(np.split(order, cuts), key=lambda m: int(m[0])):
+            pane = int(panes[members[0]])
+            picked = members.tolist()
             self._pane(key, model_id, version, pane).count_predictions(
-                sub, [predictions[i] for i in rows]
+                None if scores is None else scores[rows[members]], [preds[i] for i in picked]
             )
         self._count_after_horizon(key, late)
         self._apply(key, joined, [])
@@ -205,12 +239,73 @@ class LabelJoin:
     def add_labels(self, source: str, batch: LabelBatch) -> list[BadEvent]:
         """Join a batch of labels; returns labels refused (an unknown class)."""
         key = join_key(source)
+        records = self.records
+        keys = list(zip(repeat(key), batch.prediction_ids))
+        found = list(map(records.get, keys))
+        if found.count(None):
+            missing = [k[1] for k, record in zip(keys, found) if record is None]
+            self._load({(key, pid): record for pid, record in self.lookup(key, missing).items()})
+            found = list(map(records.get, keys))
+        if self._plain(batch, keys, found):
+            return self._join_plain(key, batch, keys, cast("list[Record]", found))  # no None
+        return self._join_each(key, batch, keys)
+
+    def _plain(self, batch: LabelBatch, keys: list[tuple[str, str]], found: list[Any]) -> bool:
+        """Whether every label of ``batch`` joins a prediction of the batch's model and version,
+        within the horizon, with one of its classes, each prediction once: the usual batch,
+        which :meth:`_join_plain` joins in bulk."""
+        if found.count(None) or len(set(keys)) != len(keys):
+            return False
+        model_id = batch.model_id
+        versions = set(map(itemgetter(VERSION), found))
+        if set(map(itemgetter(MODEL), found)) != {model_id} or len(versions) != 1:
+            return False
+        (version,) = versions
+        if version is None:  # early labels: a second label for a prediction not yet come
+            return False
+        if self.models[model_id].task == "classification" and not set(batch.labels) <= set(
+            self.classes(model_id, version)
+        ):
+            return False
+        predicted_at = np.fromiter(map(itemgetter(TS), found), np.int64, len(found))
+        return not bool((batch.timestamps > predicted_at + self.horizons[model_id]).any())
+
+    def _join_plain(
+        self, key: str, batch: LabelBatch, keys: list[tuple[str, str]], found: list[Record]
+    ) -> list[BadEvent]:
+        """:meth:`_join_each` for a batch :meth:`_plain` accepts, in C-level maps."""
+        records, dirty = self.records, self._dirty_records
+        joined = list(
+            map(
+                tuple.__add__,
+                map(itemgetter(slice(0, LABEL)), found),
+                zip(batch.labels, batch.timestamps.tolist()),
+            )
+        )
+        previous = list(map(itemgetter(LABEL), found))
+        waiting = previous.count(None)
+        replaced = (
+            [r for r, label in zip(found, previous) if label is not None]
+            if waiting < len(found)
+            else []
+        )
+        records.update(zip(keys, joined))
+        if dirty:  # a record not yet stored is written whole; a stored one only relabeled
+            unstored = list(map(dirty.__contains__, keys))
+            dirty.update(compress(zip(keys, joined), unstored))
+            self._relabeled.update(compress(zip(keys, joined), map(not_, unstored)))
+        else:
+            self._relabeled.update(zip(keys, joined))
+        self.pending[batch.model_id] -= waiting
+        self._apply(key, joined, replaced)
+        return []
+
+    def _join_each(
+        self, key: str, batch: LabelBatch, keys: list[tuple[str, str]]
+    ) -> list[BadEvent]:
+        """Join the labels of ``batch`` one by one, in order (their records loaded)."""
         refused: list[BadEvent] = []
         records = self.records
-        keys = [(key, pid) for pid in batch.prediction_ids]
-        missing = [k[1] for k in keys if k not in records]
-        if missing:
-            self._load({(key, pid): record for pid, record in self.lookup(key, missing).items()})
         joined: list[Record] = []
         replaced: list[Record] = []  # the records of labels that joined replace
         late: list[Record] = []  # the records of labels past their prediction's horizon
@@ -329,11 +424,13 @@ class LabelJoin:
             self.pending[record[MODEL]] += 1
         self.records[k] = record
         self._dirty_records[k] = record
+        self._floor = min(self._floor, _expiring_at(record))
         self._relabeled.pop(k, None)
 
     def _load(self, stored: dict[tuple[str, str], Record]) -> None:
         """Bring back records from SQL (none of them in memory; unchanged, so not dirty)."""
         self.records.update(stored)
+        self._floor = min(self._floor, min(map(_expiring_at, stored.values()), default=math.inf))
         self.pending.update(map(itemgetter(MODEL), filter(_waiting, stored.values())))
 
     def _drop(self, keys: list[tuple[str, str]]) -> None:
@@ -389,15 +486,14 @@ class LabelJoin:
         >>> list(join.records), join.pending["m"]
         ([('0', 'b')], 0)
         """
-        if not self.records:
+        if not self.records or self._floor >= watermark - min(self.horizons.values()):
             return
         keys, records = list(self.records), list(self.records.values())
-        times = np.array(list(map(itemgetter(TS), records)), np.float64)  # None (early) -> NaN
-        early = np.flatnonzero(np.isnan(times))
-        times[early] = [records[i][LABEL_TS] for i in early.tolist()]
+        times = np.fromiter(map(_expiring_at, records), np.float64, len(records))
         horizons = map(self.horizons.__getitem__, map(itemgetter(MODEL), records))
         old = times < watermark - np.fromiter(horizons, np.float64, len(records))
         self._drop([keys[i] for i in np.flatnonzero(old).tolist()])
+        self._floor = float(times[~old].min()) if self.records else math.inf
 
     def forget(self, keys: set[str]) -> None:
         self._drop([k for k in self.records if k[0] in keys])

@@ -13,7 +13,7 @@ from monitor.exceptions import ConfigError
 if TYPE_CHECKING:
     from monitor.config import Config, ModelConfig
     from monitor.store import Store
-    from monitor.store.db import Database
+    from monitor.store.reading import Reader
 
 __all__ = [
     "FAIL_ON_STATUS",
@@ -23,7 +23,7 @@ __all__ = [
     "format_option",
     "load",
     "model_of",
-    "open_database",
+    "open_reader",
     "open_store",
 ]
 
@@ -68,15 +68,13 @@ def open_store(cfg: Config) -> Store:
     return store
 
 
-def open_database(cfg: Config) -> Database:
-    """The configured database, its schema upgraded, for the queries of the store's modules
-    (:mod:`monitor.store.windows` ...): lighter than :func:`open_store`, whose facade loads
-    the engine."""
-    from monitor.store.db import Database
+def open_reader(cfg: Config) -> Reader:
+    """The configured database, its schema upgraded, for the read queries of
+    :mod:`monitor.store.windows`: lighter than :func:`open_store`, whose facade loads the
+    engine; a SQLite file is read without SQLAlchemy (:mod:`monitor.store.reading`)."""
+    from monitor.store.reading import open_reader as reader_of
 
-    db = Database(cfg.database_url)
-    db.upgrade()
-    return db
+    return reader_of(cfg.database_url)
 
 
 def model_of(cfg: Config, model_id: str) -> ModelConfig:
@@ -96,7 +94,7 @@ def fail_on(level: str | None, severities: list[str]) -> None:
     ...
     SystemExit: 3
     """
-    from monitor.drift import SEVERITIES
+    from monitor.stats.registry import SEVERITIES
 
     if level is None:
         return

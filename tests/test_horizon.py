@@ -158,6 +158,25 @@ def test_an_early_label_past_the_horizon_is_counted_when_its_prediction_comes(db
     assert run.checkpointer.after_horizon == {"demo": N // 2 - 5}
 
 
+def test_a_prediction_overwrites_its_stored_early_label_whole(db_url):
+    """Stored early labels, then their predictions: the records are written whole over the
+    stored keys (PostgreSQL: the COPY meets them, and they are upserted instead), the label
+    kept where it is within the horizon and dropped where it is past it."""
+    run = Run(db_url, 1_000_000)
+    cols, delays = _day0(), _delays()
+    run.label(cols, delays)
+    run.commit()
+    run.predict(cols)
+    run.commit()
+    ids = cols.prediction_id.tolist()
+    stored = run.checkpointer.performance.lookup(JOB, "0", ids)
+    assert len(stored) == N
+    for pid, t, y, d in zip(ids, cols.timestamp.tolist(), cols.label.tolist(), delays.tolist()):
+        _model, version, ts, _pred, _score, _segments, label, label_ts = stored[pid]
+        assert (version is not None, ts) == (True, t)
+        assert (label, label_ts) == ((str(int(y)), t + d) if d <= HORIZON else (None, None))
+
+
 def test_a_window_is_final_once_its_horizon_passed_and_stays_as_it_is(db_url):
     """Final when the watermark reaches the window's end + the horizon (not before); then the
     records are gone from memory and SQL, and a label for them changes nothing."""

@@ -14,7 +14,9 @@ from monitor.cli import main
 from monitor.config import parse_config
 from monitor.engine import Engine
 from monitor.events import EventDecoder, LabelDecoder
+from monitor.join import LabelJoin
 from monitor.layout import Layout
+from monitor.limits import MAX_ID_CHARS
 from monitor.pipeline.files import replay
 from monitor.reference import ReferenceProfile
 from monitor.store import Store
@@ -138,6 +140,35 @@ def test_early_duplicate_and_unknown_labels(tmp_path):
     m = pane.realized.metrics()
     assert pane.labeled == 2 and pane.predictions == 100
     assert m["accuracy"] == accuracy_score(cols.label[:2], cols.prediction[:2])
+
+
+def test_labels_joined_in_bulk_leave_the_state_one_by_one_leaves(tmp_path, monkeypatch):
+    """A batch of labels that all meet their predictions is joined in bulk (LabelJoin's
+    ``_join_plain``): the same records, changes to write, pending counts, panes and errors as
+    joined one label at a time, through first labels, labels replacing them, and a drain
+    between (records stored by then are only relabeled)."""
+    cols = generate(SPEC, 400)
+    t = cols.timestamp.tolist()
+    rounds = [
+        [_label(f"p{i}", int(cols.label[i]), t[i] + 5) for i in range(300)],
+        [_label(f"p{i}", 1 - int(cols.label[i]), t[i] + 9) for i in range(200, 400)],
+    ]
+    states = []
+    for bulk in (True, False):
+        if not bulk:
+            monkeypatch.setattr(LabelJoin, "_plain", lambda *args: False)
+        (tmp_path / str(bulk)).mkdir()
+        _cfg, engine, events, labels = _engine(tmp_path / str(bulk))
+        engine.process("predictions:0", events.decode_lines(to_jsonl(SPEC, cols)))
+        join, drained = engine.join, []
+        for lines in rounds:
+            assert engine.process_labels("labels:0", labels.decode_values(lines)) == []
+            drained.append((join._dirty_records.copy(), join._relabeled.copy()))
+            delta = join.drain()
+            drained.append((delta.panes, delta.touched))
+        states.append((join.records, drained, dict(join.pending), join.recent))
+    assert states[0] == states[1]
+    assert states[0][0][("0", "p250")][6] == str(1 - int(cols.label[250]))
 
 
 def test_labels_for_a_model_without_labels_and_wrong_types_are_refused(tmp_path):
@@ -328,3 +359,48 @@ def test_relabeled_records_missing_from_sql_are_written_whole(store):
         "a": ("m", "1", 10, "1", 0.9, {"region": "eu"}, "1", 60),
         "gone": ("m", "1", 11, "0", 0.2, None, "0", 70),
     }
+
+
+#: ids and values COPY's formats and SQL quoting treat specially, and the longest id allowed
+HOSTILE = [
+    'tab\tnew\nline\rcr, "quoted" \\back',
+    "\\N",
+    "",
+    "ünï ☃ 漢字 🙂",
+    "é" * MAX_ID_CHARS,
+]
+
+
+def test_hostile_ids_and_values_round_trip_through_the_bulk_writes(store):
+    """Records whose ids, predictions, labels and segments are hostile strings come back from a
+    lookup as written: whole (staged, then upserted), label-only (staged, then updated), and the
+    two in one transaction with a relabeled record gone from SQL (staged twice)."""
+    from monitor.join import JoinDelta
+
+    cfg = _config(store.url)
+    repo = PerformanceRepository(store)
+    first = {
+        ("0", pid): (
+            "m",
+            "1",
+            10 + i,
+            pid,
+            i / 3 if i else None,  # a float of every digit
+            {pid: pid} if i else None,
+            None,
+            None,
+        )
+        for i, pid in enumerate(HOSTILE)
+    }
+    with store.engine.begin() as conn:
+        repo.write(conn, "job", JoinDelta(records=first), cfg, None, lambda *a: {})
+    assert repo.lookup("job", "0", HOSTILE) == {pid: r for (_, pid), r in first.items()}
+    relabeled = {k: (*r[:6], k[1], 60) for k, r in first.items()}
+    relabeled[("0", "gone " + HOSTILE[0])] = ("m", "1", 9, "", None, None, HOSTILE[0], 70)
+    new = {("0", "new " + HOSTILE[3]): ("m", None, None, None, None, None, HOSTILE[3], 80)}
+    with store.engine.begin() as conn:
+        repo.write(
+            conn, "job", JoinDelta(records=new, relabeled=relabeled), cfg, None, lambda *a: {}
+        )
+    ids = [pid for _, pid in [*relabeled, *new]]
+    assert repo.lookup("job", "0", ids) == {pid: r for (_, pid), r in {**relabeled, **new}.items()}

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
@@ -198,6 +200,19 @@ def test_a_replay_persists_the_windows_of_the_stream(fresh: Store, stream: Path,
     assert snapshot(fresh) == expected
     state = fresh.load_state(JOB)
     assert state.offsets == {SOURCE: N} and state.panes == {}
+
+
+def test_a_replay_that_keeps_no_windows_hands_each_to_its_callback_once(
+    sqlite_store: Store, stream: Path, expected
+):
+    # what `monitor replay` does, so that its memory does not grow with the windows it closes
+    seen: list[Any] = []
+    report = replay(CFG, sqlite_store, [stream], keep_windows=False, on_windows=seen.extend)
+    assert report.windows == [] and report.closed == 5
+    assert [(w.start_ms, w.dataset.events) for w in seen] == [
+        (T0 + k * WINDOW_MS, 6000) for k in range(5)
+    ]
+    assert snapshot(sqlite_store) == expected
 
 
 def test_replaying_the_same_file_twice_rewrites_identical_rows(
@@ -597,3 +612,17 @@ def test_an_undrifted_discrete_feature_shows_no_drift_against_a_stored_reference
     assert row["count"] == 5000
     assert row["quality"]["out_of_range"] == 0.0
     assert row["statistics"]["psi"] < 0.01 and not row["drift"] and row["severity"] == "ok"
+
+
+def test_the_pipeline_loads_river_and_scipy_stats_only_when_used() -> None:
+    # river.drift pulls in pandas and scikit-learn, river.metrics scipy.stats: about 2 s of a
+    # replay's start-up on this machine, for jobs that may have no labels at all
+    code = (
+        "import sys, monitor.pipeline.files, monitor.pipeline.kafka, monitor.performance\n"
+        "print(sorted(m for m in ('river', 'pandas', 'sklearn', 'scipy.stats', 'scipy.optimize')"
+        " if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "[]"

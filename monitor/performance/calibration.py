@@ -27,7 +27,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import isotonic_regression
 
 __all__ = ["CalibrationMap", "fit_isotonic"]
 
@@ -92,6 +91,8 @@ def fit_isotonic(score: ArrayLike, positive: ArrayLike) -> CalibrationMap:
     knots, inverse = np.unique(s, return_inverse=True)
     weights = np.bincount(inverse).astype(np.float64)
     means = np.bincount(inverse, weights=y) / weights
+    from scipy.optimize import isotonic_regression  # here: scipy.optimize loads in 0.3 s
+
     values = isotonic_regression(means, weights=weights).x
     keep = np.ones(values.size, bool)  # drop knots inside a constant run: they change nothing
     keep[1:-1] = (values[1:-1] != values[:-2]) | (values[1:-1] != values[2:])

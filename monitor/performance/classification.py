@@ -30,12 +30,14 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from river import metrics as river_metrics
+
+if TYPE_CHECKING:
+    from river import metrics as river_metrics
 
 from monitor.performance._binned import (
     LOSS_SCALE,
@@ -292,6 +294,9 @@ class ClassificationState:
             keys = _BINARY_KEYS if self.binary else _MULTICLASS_KEYS
             empty = {"n": 0, "n_scored": 0} if self.binary else {"n": 0}
             return dict.fromkeys(keys) | empty | {"confusion_matrix": self.confusion.tolist()}
+        # River's metrics import scipy.stats (about 1 s): here, when a window has labels.
+        from river import metrics as river_metrics
+
         cm = river_metrics.ConfusionMatrix()
         for i, j in zip(*np.nonzero(self.confusion)):
             cm.update(self.classes[i], self.classes[j], w=float(self.confusion[i, j]))
@@ -321,6 +326,8 @@ class ClassificationState:
         }
 
     def _binary_metrics(self, cm: river_metrics.ConfusionMatrix) -> dict:
+        from river import metrics as river_metrics
+
         pos = self.classes.index(self.positive)
         positives = int(self.confusion[pos].sum())
         n_scored = int(self.score_counts.sum())

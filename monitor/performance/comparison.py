@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import math
 
-from scipy.stats import norm
-
 from monitor.performance.classification import ClassificationState
 from monitor.performance.regression import RegressionState
 
@@ -27,7 +25,9 @@ __all__ = ["compare_accuracy", "compare_classifiers", "compare_regressors"]
 def _check(confidence: float) -> float:
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
-    return float(norm.ppf(0.5 + confidence / 2))
+    from scipy.special import ndtri  # the normal quantile; scipy loads here, not at import
+
+    return float(ndtri(0.5 + confidence / 2))
 
 
 def _traffic(n_champion: int, n_challenger: int) -> dict:
@@ -40,12 +40,14 @@ def _traffic(n_champion: int, n_challenger: int) -> dict:
 
 
 def _test(difference: float, se_interval: float, se_test: float, z_crit: float) -> dict:
+    from scipy.special import ndtr  # the normal cdf
+
     z = difference / se_test if se_test > 0 else None
     return {
         "ci_low": difference - z_crit * se_interval,
         "ci_high": difference + z_crit * se_interval,
         "z": z,
-        "p_value": None if z is None else float(2 * norm.sf(abs(z))),
+        "p_value": None if z is None else float(2 * ndtr(-abs(z))),
     }
 
 

@@ -34,7 +34,6 @@ from collections.abc import Mapping
 import msgspec
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.stats import binomtest
 
 from monitor.config import ModelConfig
 from monitor.performance._binned import (
@@ -310,6 +309,8 @@ def calibration_report(
     deviation = np.full(counts.size, np.nan)
     deviation[filled] = positives / counts[filled] - mean_score
     ece = float(np.abs(deviation[filled]) @ (counts[filled] / n))
+    from scipy.stats import binomtest  # here, not at import: scipy.stats takes about 1 s
+
     raw = [
         binomtest(int(k), int(m), p).pvalue
         for k, m, p in zip(positives, counts[filled], mean_score)

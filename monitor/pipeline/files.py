@@ -22,7 +22,7 @@ from monitor.engine import ClosedWindow
 from monitor.event_checks import Fault
 from monitor.event_time import EventTimeGuard
 from monitor.events import BadEvent, Decoded, DecodedLabels, EventDecoder, LabelDecoder
-from monitor.pipeline.build import build
+from monitor.pipeline.build import build, steady_collector
 from monitor.pipeline.closing import close, flush
 from monitor.store import Store
 from monitor.store.settings import check_geometry, check_replay_input
@@ -44,7 +44,9 @@ class ReplayReport:
     invalid: Counter[str] = field(default_factory=Counter)
     #: per model, events dropped because their window had closed (see allowed_lateness)
     late: Counter[str] = field(default_factory=Counter)
+    #: the closed windows, when replay() is asked to keep them (see its ``keep_windows``)
     windows: list[ClosedWindow] = field(default_factory=list)
+    closed: int = 0  # windows closed (of model versions; their segments' windows ride along)
     seconds: float = 0.0
 
     @property
@@ -152,10 +154,16 @@ def replay(
     dead_letters: IO[bytes] | None = None,
     progress: Callable[[int], None] | None = None,
     on_windows: Callable[[list[ClosedWindow]], None] | None = None,
+    keep_windows: bool = True,
 ) -> ReplayReport:
     """Replay prediction/feature event files (JSONL or Avro container files) into ``store``;
     with ``labels``, label files too, in event-time order through the same label join: a block
-    of labels goes in once the predictions' watermark has passed its latest label time."""
+    of labels goes in once the predictions' watermark has passed its latest label time.
+
+    Every closed window is in the store; ``keep_windows`` also returns them in
+    :attr:`ReplayReport.windows`, which grows with the replay: a long one hands them to
+    ``on_windows`` as they close and keeps none (``keep_windows=False``), as ``monitor replay``
+    does."""
     pipeline = build(
         config,
         store,
@@ -180,7 +188,9 @@ def replay(
     started = time.perf_counter()
 
     def emit(windows: list[ClosedWindow]) -> None:
-        report.windows += windows
+        report.closed += len(windows)
+        if keep_windows:
+            report.windows += windows
         if on_windows and windows:
             on_windows(windows)
 
@@ -206,29 +216,30 @@ def replay(
                 report.invalid[e.reason] += 1
             report.labels += decoded.count - len(decoded.errors)
 
-    for path in paths:
-        for decoded, raw, nbytes in _decoded_blocks(path, decoder):
-            first = position
-            position += decoded.count
-            if progress:
-                progress(nbytes)
-            if position <= skip:
-                continue
-            refused = engine.process(SOURCE, decoded, position)
-            bad: list[BadEvent] = decoded.errors + refused
-            for e in bad:
-                report.invalid[e.reason] += 1
-                if dead_letters is not None:
-                    letter = _dead_letter(e, path, raw, first + e.position)
-                    dead_letters.write(encoder.encode(letter) + b"\n")
-            report.events += decoded.count - len(bad)
-            feed_labels(engine.watermark())
-            emit(close(engine, engine.watermark()))
-            checkpointer.maybe()
-    feed_labels(None)
-    report.late.update(engine.late_by_model)
-    emit(flush(engine))
-    while not checkpointer.commit():  # raises StoreFull: the disk will not empty by waiting
-        time.sleep(1.0)  # the database is away: a replay waits for it rather than lose windows
+    with steady_collector():
+        for path in paths:
+            for decoded, raw, nbytes in _decoded_blocks(path, decoder):
+                first = position
+                position += decoded.count
+                if progress:
+                    progress(nbytes)
+                if position <= skip:
+                    continue
+                refused = engine.process(SOURCE, decoded, position)
+                bad: list[BadEvent] = decoded.errors + refused
+                for e in bad:
+                    report.invalid[e.reason] += 1
+                    if dead_letters is not None:
+                        letter = _dead_letter(e, path, raw, first + e.position)
+                        dead_letters.write(encoder.encode(letter) + b"\n")
+                report.events += decoded.count - len(bad)
+                feed_labels(engine.watermark())
+                emit(close(engine, engine.watermark()))
+                checkpointer.maybe()
+        feed_labels(None)
+        report.late.update(engine.late_by_model)
+        emit(flush(engine))
+        while not checkpointer.commit():  # raises StoreFull: the disk will not empty by waiting
+            time.sleep(1.0)  # the database is away: a replay waits for it rather than lose windows
     report.seconds = time.perf_counter() - started
     return report

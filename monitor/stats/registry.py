@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
-__all__ = ["DEFAULT_THRESHOLDS", "STATISTICS", "Statistic"]
+__all__ = ["DEFAULT_THRESHOLDS", "SEVERITIES", "STATISTICS", "Statistic", "higher_is_worse"]
 
 _KINDS = frozenset({"numeric", "categorical"})
 
@@ -73,3 +74,20 @@ DEFAULT_THRESHOLDS: dict[str, tuple[float, float]] = {
 }
 """(warning, critical) levels by statistic name. The p-values and the chi-square statistic
 (which grows with the sample sizes) have none: they are reported only."""
+
+SEVERITIES = ("ok", "warning", "critical")
+"""The levels a judged value reaches against its thresholds, least severe first."""
+
+
+@cache  # a few names, asked for each verdict of each column of each window
+def higher_is_worse(stat: str) -> bool:
+    """Which way ``stat`` gets worse: the registry says for drift statistics (a
+    ``previous.`` prefix names the same statistic against the previous window); other names
+    are shares and distances, except p-values.
+
+    >>> higher_is_worse("previous.ks_pvalue"), higher_is_worse("missing_rate_change")
+    (False, True)
+    """
+    base = stat.rpartition(".")[2]
+    known = STATISTICS.get(base)
+    return known.higher_is_worse if known is not None else not base.endswith("_pvalue")

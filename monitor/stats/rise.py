@@ -46,10 +46,15 @@ def rise_pvalue(
     nan
 
     """
-    from scipy.stats import hypergeom  # here, not at import: the CLI loads this module
+    k_ref, n_ref, k_cur, n_cur = np.broadcast_arrays(ref_hits, ref_total, cur_hits, cur_total)
+    # P(X >= k_cur), X the window's hits among all k_ref + k_cur hits, drawing n_cur rows: 1
+    # for a window without hits (most columns of most windows), where scipy is not needed.
+    p = np.ones(k_cur.shape)
+    some = k_cur > 0
+    if some.any():
+        from scipy.stats import hypergeom  # here: scipy.stats takes a second to import
 
-    k_ref, n_ref = np.asarray(ref_hits), np.asarray(ref_total)
-    k_cur, n_cur = np.asarray(cur_hits), np.asarray(cur_total)
-    # P(X >= k_cur), X the window's hits among all k_ref + k_cur hits, drawing n_cur rows.
-    p = hypergeom.sf(k_cur - 1, n_ref + n_cur, k_ref + k_cur, n_cur)
+        p[some] = hypergeom.sf(
+            k_cur[some] - 1, n_ref[some] + n_cur[some], k_ref[some] + k_cur[some], n_cur[some]
+        )
     return np.where(n_cur > 0, np.clip(p, 0.0, 1.0), np.nan)

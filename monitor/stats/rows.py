@@ -17,9 +17,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from monitor.stats.kolmogorov import kstwo_sf
+
 __all__ = ["EXACT_UP_TO", "js_rows", "ks_rows", "psi_rows", "wasserstein_rows"]
 
-#: Effective sample size up to which the KS p-value is scipy's exact ``kstwo.sf``.
+#: Effective sample size up to which the KS p-value is the exact ``kstwo.sf`` (see
+#: :func:`monitor.stats.kolmogorov.kstwo_sf`).
 EXACT_UP_TO = 1000
 
 Rows = NDArray[np.float64]
@@ -72,12 +75,10 @@ def ks_rows(
     pvalue = np.full(statistic.shape, np.nan)
     # scipy here, not at import: `monitor windows` loads this module and needs none of it
     from scipy.special import kolmogorov
-    from scipy.stats import kstwo
 
     exact = ~empty & (en <= EXACT_UP_TO)
-    if exact.any():
-        with np.errstate(divide="ignore"):  # en == 0 (both totals 1) gives nan, as scipy
-            pvalue[exact] = kstwo.sf(statistic[exact], en[exact])
+    if exact.any():  # en == 0 (both totals 1) gives nan, as scipy
+        pvalue[exact] = kstwo_sf(statistic[exact], en[exact])
     limit = ~empty & (en > EXACT_UP_TO)
     if limit.any():
         root = np.sqrt(en[limit])

@@ -3,7 +3,7 @@
 :class:`Store` is the facade callers use; the modules behind it, one per responsibility, are
 listed in :mod:`monitor.store.store`. ``Store`` is imported on first use (PEP 562): the facade
 imports the engine (and river, scipy with it), which the read-only commands that query
-:mod:`monitor.store.windows` through a :class:`monitor.store.db.Database` need not load.
+:mod:`monitor.store.windows` through a :class:`monitor.store.reading.Reader` need not load.
 
 >>> from monitor.store import Store
 >>> Store.__module__

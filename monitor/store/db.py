@@ -26,23 +26,21 @@ says whether retrying can help (:mod:`monitor.store.errors`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from pathlib import Path
+from importlib import import_module
 from typing import Any
 
 import msgspec
 from sqlalchemy import Connection, Engine, Table, create_engine, event, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from monitor.exceptions import StoreError
 from monitor.store.errors import DRIVER_VALUE_ERRORS, store_error
+from monitor.store.reading import MIGRATIONS, REVISION_SQL, head_revision
 
-__all__ = ["Database", "cursor", "safe_url", "upsert"]
-
-_MIGRATIONS = Path(__file__).with_name("migrations")
+__all__ = ["Database", "cursor", "head_revision", "safe_url", "upsert"]
 
 
 class Database:
@@ -86,7 +84,7 @@ class Database:
         from alembic.config import Config as AlembicConfig
 
         cfg = AlembicConfig()
-        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        cfg.set_main_option("script_location", str(MIGRATIONS))
         try:
             with self.engine.begin() as conn:
                 cfg.attributes["connection"] = conn
@@ -98,7 +96,7 @@ class Database:
         """The schema's Alembic revision (None before the first migration)."""
         try:
             with self.engine.connect() as conn:
-                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                return conn.execute(text(REVISION_SQL)).scalar()
         except SQLAlchemyError:  # no such table yet (or no database: upgrade() says why)
             return None
 
@@ -116,6 +114,12 @@ class Database:
                     tx.rollback()
         except SQLAlchemyError as exc:
             raise store_error(exc, self.safe_url) from exc
+
+    def rows(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The rows of ``sql`` (``:name`` parameters) in a transaction of their own, as column
+        -> the driver's value: a :class:`monitor.store.reading.Reader`."""
+        with self.tx() as conn:
+            return [dict(r) for r in conn.execute(text(sql), dict(params)).mappings()]
 
     def ping(self) -> bool:
         """Whether the database answers."""
@@ -139,7 +143,11 @@ def upsert(
     (the module docstring has an example)."""
     if not rows:
         return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    # the dialect's own insert, imported here: the PostgreSQL dialect package loads all its
+    # drivers (asyncpg ...), which a read-only command on SQLite needs not
+    dialect = import_module(
+        "sqlalchemy.dialects." + ("postgresql" if conn.dialect.name == "postgresql" else "sqlite")
+    )
     stmt = dialect.insert(table)
     keys = [c.name for c in table.primary_key.columns]
     added = set(add)
@@ -199,12 +207,6 @@ def _classify_value_errors(engine: Engine) -> None:
         if ctx.sqlalchemy_exception is None and isinstance(raised, DRIVER_VALUE_ERRORS):
             return store_error(raised, safe_url(engine))
         return None
-
-
-def head_revision() -> str:
-    """The newest migration's revision: each revision is named by its file's 4-digit prefix
-    (``0011_drift_detectors.py`` is revision ``"0011"``; a test holds Alembic to it)."""
-    return max(p.name[:4] for p in (_MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
 
 
 def _json(value: Any) -> str:

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import sqlite3
 
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError, StatementError
-
 from monitor.exceptions import StoreError, StoreFull, StoreRejected, StoreUnavailable
 
 __all__ = ["DRIVER_VALUE_ERRORS", "store_error"]
@@ -51,6 +49,9 @@ _MESSAGE_LIMIT = 500
 def store_error(exc: BaseException, url: str) -> StoreError:
     """``exc`` (raised while talking to the database at ``url``, password hidden) as the
     :class:`StoreError` subclass that says what to do about it; chain it with ``from exc``."""
+    # here, not at import: monitor.store.reading reads SQLite without loading SQLAlchemy
+    from sqlalchemy.exc import DBAPIError
+
     cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
     message = _message(cause)
     if _full(cause, message):
@@ -79,6 +80,8 @@ def _full(exc: BaseException, message: str) -> bool:
 
 
 def _rejecting(exc: BaseException, cause: BaseException) -> bool:
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError, StatementError
+
     if isinstance(cause, (*DRIVER_VALUE_ERRORS, sqlite3.InterfaceError)):
         return True  # a value the driver could not bind (sqlite3's InterfaceError says so too)
     if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):

@@ -5,6 +5,11 @@ queries that read them back, with the late events counted per pane.
 processes); the queries open their own. Rows are keyed by their natural key, so a replayed
 window overwrites itself with the same values.
 
+The queries are plain SQL run by a :class:`~monitor.store.reading.Reader` (a
+:class:`~monitor.store.db.Database`, or a SQLite file read without SQLAlchemy), so this module
+imports neither SQLAlchemy nor the engine until :func:`write` runs: ``monitor windows`` starts
+without them.
+
 >>> from monitor.store.db import Database
 >>> db = Database("sqlite://"); db.upgrade()
 >>> windows(db, "m"), summaries(db, "m"), late_counts(db, "m")
@@ -13,16 +18,17 @@ window overwrites itself with the same values.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, select
-
 from monitor.jsonsafe import json_safe
-from monitor.store import schema
-from monitor.store.db import Database, upsert
 
-if TYPE_CHECKING:  # the queries load without the engine (monitor windows starts faster)
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from monitor.engine import ClosedWindow
+    from monitor.store.reading import Reader
 
 __all__ = ["late_counts", "late_in", "summaries", "windows", "write"]
 
@@ -30,6 +36,9 @@ __all__ = ["late_counts", "late_in", "summaries", "windows", "write"]
 def write(conn: Connection, closed: list[ClosedWindow]) -> None:
     """Upsert the column rows and the summary of every window in ``closed`` and of its
     segments."""
+    from monitor.store import schema
+    from monitor.store.db import upsert
+
     rows, summaries = [], []
     for w in (x for parent in closed for x in (parent, *parent.segments)):
         key = {
@@ -78,7 +87,7 @@ def write(conn: Connection, closed: list[ClosedWindow]) -> None:
 
 
 def windows(
-    db: Database,
+    db: Reader,
     model_id: str,
     feature: str | None = None,
     since_ms: int | None = None,
@@ -89,50 +98,84 @@ def windows(
     """Persisted windows of a model, oldest first, as the ``monitor windows`` JSON contract:
     of the whole population by default, of one segment ("key=value"), or all (None); those
     ending after ``since_ms`` and starting before ``until_ms`` when given."""
-    t = schema.windows
-    q = select(t).where(t.c.model_id == model_id)
-    if segment is not None:
-        q = q.where(t.c.segment == segment)
-    if feature:
-        q = q.where(t.c.feature == feature)
-    if since_ms is not None:
-        q = q.where(t.c.window_end > since_ms)
-    if until_ms is not None:
-        q = q.where(t.c.window_start < until_ms)
-    if version:
-        q = q.where(t.c.model_version == version)
-    q = q.order_by(t.c.window_start, t.c.model_version, t.c.segment, t.c.feature)
-    with db.tx() as conn:
-        return [dict(r) for r in conn.execute(q).mappings().all()]
+    where = _where(
+        model_id=model_id,
+        segment=segment,
+        feature=feature or None,
+        model_version=version or None,
+        since=since_ms,
+        until=until_ms,
+    )
+    rows = db.rows(
+        f"SELECT * FROM windows WHERE {where} "
+        "ORDER BY window_start, model_version, segment, feature",
+        {"model_id": model_id, "segment": segment, "feature": feature, "model_version": version}
+        | {"since": since_ms, "until": until_ms},
+    )
+    return _typed(rows, ("statistics", "quality", "previous", "decided_by"), ("drift", "baseline"))
 
 
 def summaries(
-    db: Database, model_id: str, since_ms: int | None = None, segment: str | None = ""
+    db: Reader, model_id: str, since_ms: int | None = None, segment: str | None = ""
 ) -> list[dict[str, Any]]:
     """Window summaries (dataset drift) of a model, oldest first; segments as in
     :func:`windows`."""
-    t = schema.window_summaries
-    q = select(t).where(t.c.model_id == model_id)
-    if segment is not None:
-        q = q.where(t.c.segment == segment)
-    if since_ms is not None:
-        q = q.where(t.c.window_end > since_ms)
-    q = q.order_by(t.c.window_start, t.c.model_version, t.c.segment)
-    with db.tx() as conn:
-        return [dict(r) for r in conn.execute(q).mappings().all()]
-
-
-def late_counts(db: Database, model_id: str) -> dict[tuple[str, int], int]:
-    """(version, pane start) -> late events, summed over jobs."""
-    t = schema.late_events
-    q = (
-        select(t.c.model_version, t.c.pane_start, func.sum(t.c.count).label("count"))
-        .where(t.c.model_id == model_id)
-        .group_by(t.c.model_version, t.c.pane_start)
+    where = _where(model_id=model_id, segment=segment, since=since_ms)
+    rows = db.rows(
+        f"SELECT * FROM window_summaries WHERE {where} "
+        "ORDER BY window_start, model_version, segment",
+        {"model_id": model_id, "segment": segment, "since": since_ms},
     )
-    with db.tx() as conn:
-        rows = conn.execute(q).mappings().all()
+    return _typed(rows, ("drifted_features",), ("prediction_drift", "baseline"))
+
+
+def late_counts(db: Reader, model_id: str) -> dict[tuple[str, int], int]:
+    """(version, pane start) -> late events, summed over jobs."""
+    rows = db.rows(
+        "SELECT model_version, pane_start, sum(count) AS count FROM late_events "
+        "WHERE model_id = :model_id GROUP BY model_version, pane_start",
+        {"model_id": model_id},
+    )
     return {(r["model_version"], r["pane_start"]): int(r["count"]) for r in rows}
+
+
+#: The filters of the queries above: parameter -> its condition; a filter given as None is off.
+_CONDITIONS = {
+    "model_id": "model_id = :model_id",
+    "segment": "segment = :segment",
+    "feature": "feature = :feature",
+    "model_version": "model_version = :model_version",
+    "since": "window_end > :since",
+    "until": "window_start < :until",
+}
+
+
+def _where(**filters: object) -> str:
+    """The WHERE clause of the filters that are on.
+
+    >>> _where(model_id="m", segment=None, since=5)
+    'model_id = :model_id AND window_end > :since'
+    """
+    return " AND ".join(_CONDITIONS[k] for k, v in filters.items() if v is not None)
+
+
+def _typed(
+    rows: list[dict[str, Any]], json_columns: Sequence[str], flags: Sequence[str]
+) -> list[dict[str, Any]]:
+    """``rows`` with their JSON columns decoded and their booleans as bools, whichever driver
+    read them (SQLite gives JSON as text and booleans as 0/1; PostgreSQL's drivers decode both).
+    No JSON column of these tables holds a bare string, so text is always undecoded JSON.
+
+    >>> _typed([{"s": '{"psi": 0.1}', "d": 1, "p": None}], ("s", "p"), ("d",))
+    [{'s': {'psi': 0.1}, 'd': True, 'p': None}]
+    """
+    for r in rows:
+        for c in json_columns:
+            if isinstance(r[c], str):
+                r[c] = json.loads(r[c])
+        for c in flags:
+            r[c] = bool(r[c])
+    return rows
 
 
 def late_in(late: dict[tuple[str, int], int], version: str, start_ms: int, end_ms: int) -> int:

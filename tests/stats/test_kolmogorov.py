@@ -1,0 +1,60 @@
+"""The vectorised Kolmogorov survival function against scipy's, element by element."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import kstwo
+
+from monitor.stats.kolmogorov import TOLERANCE, kstwo_sf
+
+#: statistics anywhere in [0, 1.1], and on the scale of the null (sqrt(n) d around 0.3 to 3)
+scaled = st.floats(0.0, 4.0)
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")  # scipy at n == 0
+@settings(deadline=None, max_examples=300)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3000), st.floats(0.0, 1.1), st.booleans(), scaled),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_equals_scipy_within_the_tolerance(cases):
+    n = np.array([c[0] for c in cases], dtype=np.float64)
+    d = np.array([c[1] if c[2] or not c[0] else min(c[3] / np.sqrt(c[0]), 1.0) for c in cases])
+    expected = np.clip(kstwo.sf(d, n), 0.0, 1.0)
+    np.testing.assert_allclose(kstwo_sf(d, n), expected, rtol=TOLERANCE, atol=0)
+
+
+#: (n, d) in each of scipy's branches
+BRANCHES = [
+    (600, 0.05),  # Pelz-Good
+    (600, 0.5),  # exact 2 * smirnov
+    (600, 0.0005),  # below 1 / 2n: 1
+    (600, 1.0),  # 0
+    (600, 0.01),  # Durbin's matrix (scipy's own)
+    (600, 0.0012),  # Ruben-Gambino, n d <= 1, large n
+    (600, 0.999),  # Ruben-Gambino, n d >= n - 1
+    (600, 0.2),  # Miller's 2 * smirnov
+    (1100, 0.6),  # exact 2 * smirnov although n d^2 >= 370
+    (2000, 0.45),  # n d^2 >= 370: 0
+    (50, 0.05),  # Durbin's matrix, small n
+    (50, 0.2),  # Pomeranz's recursion
+    (50, 0.015),  # Ruben-Gambino, n d <= 1, small n
+    (50, 0.7),  # exact 2 * smirnov, small n
+    (200_000, 0.001),  # Pelz-Good past Durbin's range
+    (3, 0.4),  # Durbin's matrix, tiny n
+    (0, 0.3),  # not a sample size: nan
+]
+
+
+def test_every_branch_against_scipy():
+    n, d = (np.array(column, dtype=np.float64) for column in zip(*BRANCHES))
+    with np.errstate(divide="ignore"):  # scipy at n == 0
+        expected = np.clip(kstwo.sf(d, n), 0.0, 1.0)
+    assert np.isnan(kstwo_sf(d, n)[-1])
+    np.testing.assert_allclose(kstwo_sf(d, n), expected, rtol=TOLERANCE, atol=0)
