@@ -103,6 +103,12 @@ def build(
     :class:`Checkpointer`. ``guard_lookup``: wraps the label join's lookup of stored records
     (the Kafka loop waits there for the database)."""
     performance = PerformanceRepository(store)
+    if labels or any(m.topics.labels for m in config.models.values()):
+        # River (pandas, scipy.stats) loads lazily; a job with labels loads it here, in the
+        # thread that builds the pipeline, not in a feeding thread while another thread may be
+        # importing pandas (a partially initialised pandas broke `monitor demo` once).
+        import river.drift
+        import river.metrics  # noqa: F401
 
     def lookup(key: str, ids: list[str]) -> dict[str, Any]:
         return performance.lookup(job, key, ids)
