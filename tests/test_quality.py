@@ -9,7 +9,7 @@ import json
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.stats import fisher_exact
+from scipy.stats import fisher_exact, hypergeom
 
 from monitor.config import ModelConfig
 from monitor.drift import quality_verdicts
@@ -55,6 +55,26 @@ def test_rise_pvalue_is_fishers_exact_test(n_ref, k_ref, n_cur, k_cur):
     expected = fisher_exact([[k_cur, n_cur - k_cur], [k_ref, n_ref - k_ref]], "greater").pvalue
     got = float(rise_pvalue(k_ref, n_ref, k_cur, n_cur))
     assert np.isclose(got, expected, rtol=1e-9, atol=1e-12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 2_000_000),
+    st.floats(0, 1),
+    st.integers(1, 2_000_000),
+    st.floats(0, 1),
+    st.integers(-50, 50),
+)
+def test_rise_pvalue_is_scipys_hypergeometric_tail_at_millions_of_rows(
+    n_ref, ref_rate, n_cur, cur_rate, nudge
+):
+    """Windows and references of millions of rows, rates from 0 to 1, the window's hits near the
+    reference's rate (where the tail is neither 0 nor 1): within 1e-9 of scipy."""
+    k_ref = round(n_ref * ref_rate)
+    k_cur = min(n_cur, max(0, round(n_cur * (ref_rate if nudge % 2 else cur_rate)) + nudge))
+    expected = hypergeom.sf(k_cur - 1, n_ref + n_cur, k_ref + k_cur, n_cur) if k_cur else 1.0
+    got = float(rise_pvalue(k_ref, n_ref, k_cur, n_cur))
+    assert np.isclose(got, expected, rtol=1e-9, atol=1e-300)
 
 
 def _flagged(
