@@ -188,7 +188,6 @@ def _sqlite_setup(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA cache_size=-65536")  # 64 MB: the join records' index stays in memory
         cur.close()
 
     @event.listens_for(engine, "begin")
