@@ -22,7 +22,7 @@ SUITES = {
     "trust": (trust.run, trust.render),
     "scale": (scale.run, scale.render),
 }
-README = Path("docs/benchmarks.md")  # the tables; README.md keeps the headline figures
+DOCS = Path("docs")  # the tables (docs/benchmarks.md, docs/scaling.md); README.md: headlines
 
 
 def machine() -> str:
@@ -49,15 +49,16 @@ def machine() -> str:
     return f"{cores} cores ({cpu}), {mem} GB, Python {platform.python_version()}"
 
 
-def refresh_readme(name: str, table: str) -> None:
-    if not README.exists():
-        return
-    text = README.read_text()
+def refresh_docs(name: str, table: str) -> None:
+    """Replace the table between ``<!-- bench:NAME:start -->`` and its end marker in whichever
+    page of docs/ holds them."""
     pattern = re.compile(
         rf"(<!-- bench:{name}:start -->\n).*?(<!-- bench:{name}:end -->)", re.DOTALL
     )
-    if pattern.search(text):
-        README.write_text(pattern.sub(lambda m: m.group(1) + table + "\n" + m.group(2), text))
+    for page in sorted(DOCS.glob("*.md")):
+        text = page.read_text()
+        if pattern.search(text):
+            page.write_text(pattern.sub(lambda m: m.group(1) + table + "\n" + m.group(2), text))
 
 
 def main() -> None:
@@ -77,7 +78,7 @@ def main() -> None:
         print(f"\n## {name}\n\n{table}\n")
         if not args.smoke:
             (out / f"{name}.json").write_text(json.dumps(results, indent=1))
-            refresh_readme(name, table)
+            refresh_docs(name, table)
 
 
 if __name__ == "__main__":
