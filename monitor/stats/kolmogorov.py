@@ -14,13 +14,17 @@ Branches, in scipy's order (``t = n d``):
 - ``d >= 1/2``, and where ``n d^2`` is large: ``2 * smirnov(n, d)`` (exact for ``d >= 1/2``,
   Miller's approximation else); 0 for ``n > 140`` and ``n d^2 >= 370``.
 - ``n > 140`` and ``n d^2 < 2.2``: the Pelz-Good expansion, unless ``n d^{3/2} <= 1.4``.
-- The rest (``n <= 140`` with ``n d^2 <= 4``, and ``n d^{3/2} <= 1.4``: Durbin's matrix and
-  Pomeranz's recursion, sequential algorithms) is handed to ``kstwo.sf`` itself. These are
-  small statistics (p-values near 1) for large ``n`` and the bulk only below ``n = 141``.
+- ``n d^{3/2} <= 1.4`` (``n <= 100,000``), and ``n <= 140`` with ``n d^2 <= 0.754693``:
+  Durbin's matrix. scipy takes one matrix power per element in Python; here the elements that
+  share the matrix's size are raised together, a stack of matrices squared at once (small
+  statistics, p-values near 1: a window of a few hundred events has many). Up to
+  ``n = 10,000``; beyond, and for Pomeranz's recursion (``n <= 140``, ``n d^2 <= 4``), scipy's
+  ``kstwo.sf`` itself, element by element.
 
 Accuracy: the vectorised branches perform scipy's arithmetic in scipy's order except for the
-order of two short sums in the Pelz-Good expansion and of the product in Ruben and Gambino's
-small-``n`` formula, so they agree with ``kstwo.sf`` to a few units in the last place:
+order of two short sums in the Pelz-Good expansion, of the product in Ruben and Gambino's
+small-``n`` formula, and ``n! / n^n`` from Stirling's series for Durbin's matrix above
+``n = 140``, so they agree with ``kstwo.sf`` to a few units in the last place:
 within :data:`TOLERANCE` (relative) everywhere (tested against scipy).
 
 Pelz-Good, exact ``2 * smirnov``, below ``1 / 2n``, at 1, and Durbin's matrix (scipy's):
@@ -56,6 +60,10 @@ _STIRLING = [
     8.3333333333333333333e-2,
 ]
 _SMALL_N = 140  # up to here scipy takes the exact algorithms and the plain product
+#: Durbin's matrix here up to this n (scipy's up to 100,000): beyond it a log of n! / n^n
+#: near -n would cost the last digits of TOLERANCE.
+_DURBIN_UP_TO = 10_000
+_EP128, _EM128 = 2.0**128, 2.0**-128
 
 
 def kstwo_sf(d: Array, n: Array) -> Array:
@@ -74,7 +82,6 @@ def kstwo_sf(d: Array, n: Array) -> Array:
         The survival function, in ``[0, 1]``.
     """
     from scipy.special import smirnov  # here, not at import: the CLI loads this module
-    from scipy.stats import kstwo
 
     out = np.full(d.shape, np.nan)
     valid = (n >= 1) & (n == np.round(n))
@@ -107,9 +114,86 @@ def kstwo_sf(d: Array, n: Array) -> Array:
         pelz = take(~small & ((n > 100_000) | (n * d**1.5 > 1.4)))
     if pelz.any():
         out[pelz] = 1.0 - _pelz_good_cdf(n[pelz], d[pelz])
-    if todo.any():  # Durbin's matrix or Pomeranz's recursion: scipy's own, element by element
+    # What is left is Durbin's matrix where scipy takes it, but Pomeranz's recursion for
+    # n <= 140 and n d^2 > 0.754693
+    durbin = take((small & (square <= 0.754693)) | (~small & (n <= _DURBIN_UP_TO)))
+    if durbin.any():
+        out[durbin] = 1.0 - _durbin_cdf(n[durbin], d[durbin])
+    if todo.any():  # Pomeranz's recursion: scipy's own, element by element
+        from scipy.stats import kstwo  # scipy.stats: a third of a second to import
+
         out[todo] = kstwo.sf(d[todo], n[todo])
     return np.clip(out, 0.0, 1.0)
+
+
+def _durbin_cdf(n: Array, d: Array) -> Array:
+    """``P(D_n <= d)`` by Durbin's matrix as Marsaglia, Tsang and Wang compute it (scipy's
+    ``_kolmogn_DMTW``): the (k, k) entry of ``H^n`` times ``n! / n^n``, ``H`` of size
+    ``2k - 1`` for ``k = ceil(n d)``. Elements sharing ``k`` share the matrix's shape: their
+    powers are taken together, squaring a stack of matrices, with scipy's scaling."""
+    out = np.empty(n.shape)
+    nd = n * d
+    k = np.ceil(nd)
+    for size in np.unique(k):
+        group = np.flatnonzero(k == size)
+        out[group] = _durbin_group(n[group], size - nd[group], int(size))
+    return out
+
+
+def _durbin_group(n: Array, h: Array, k: int) -> Array:
+    m = 2 * k - 1
+    # scipy's sequence of divisions, so that the factorials round as its do
+    inverse = [1.0]
+    for j in range(1, m + 1):
+        inverse.append(inverse[-1] / j)
+    w = np.array(inverse[:m])  # 1 / (j - 1)!
+    fac = np.array(inverse[1:])  # 1 / j!
+    powers = h[:, None] ** np.arange(1, m + 1)
+    v = (1.0 - powers) * fac
+    v[:, -1] = (1.0 + (np.maximum(2 * h - 1.0, 0) ** m - 2 * powers[:, -1])) * fac[-1]
+    rows, cols = np.indices((m, m))
+    band = (cols >= 1) & (rows >= cols - 1)
+    H = np.zeros((h.size, m, m))
+    H[:, band] = w[(rows - cols + 1)[band]]
+    H[:, :, 0] = v
+    H[:, -1, :] = v[:, ::-1]
+    power = np.broadcast_to(np.eye(m), H.shape).copy()
+    scale = np.zeros(h.size, np.int64)  # power's, in binary exponent
+    h_scale = np.zeros(h.size, np.int64)  # H's
+    left = n.astype(np.int64)
+    while True:
+        odd = np.flatnonzero(left % 2 == 1)
+        power[odd] = power[odd] @ H[odd]
+        scale[odd] += h_scale[odd]
+        left //= 2
+        live = np.flatnonzero(left > 0)
+        if not live.size:
+            break
+        H[live] = H[live] @ H[live]
+        h_scale[live] *= 2
+        big = live[np.abs(H[live, k - 1, k - 1]) > _EP128]
+        H[big] /= _EP128
+        h_scale[big] += 128
+    p = power[:, k - 1, k - 1]
+    # times n! / n^n: scipy's running product (rescaled below 2^-128) up to n = 140, its
+    # Stirling series in logs above (both within a few units in the last place)
+    small = n <= _SMALL_N
+    for i in range(1, int(n[small].max(initial=0)) + 1):
+        step = small & (i <= n)
+        p = np.where(step, i * p / n, p)
+        tiny = step & (np.abs(p) < _EM128)
+        p = np.where(tiny, p * _EP128, p)
+        scale -= np.where(tiny, 128, 0)
+    with np.errstate(divide="ignore"):
+        out = np.exp(np.log(p) + scale * np.log(2.0) + _log_nfactorial_div_n_pow_n(n))
+    out[small] = np.ldexp(p[small], scale[small])
+    return out
+
+
+def _log_nfactorial_div_n_pow_n(n: Array) -> Array:
+    """``log(n! / n^n)`` by Stirling's series, without forming ``n log n`` (scipy's)."""
+    rn = 1.0 / n
+    return np.log(n) / 2 - n + _LOG_2PI / 2 + rn * np.polyval(_STIRLING, rn / n)
 
 
 def _ruben_gambino_low(n: Array, t: Array) -> Array:
@@ -120,9 +204,7 @@ def _ruben_gambino_low(n: Array, t: Array) -> Array:
     ns, base = n[small, None], 2 * t[small, None] - 1
     out[small] = np.where(i <= ns, i * (1.0 / ns) * base, 1.0).prod(axis=1)
     big, tb = n[~small], t[~small]
-    rn = 1.0 / big
-    log_ratio = np.log(big) / 2 - big + _LOG_2PI / 2 + rn * np.polyval(_STIRLING, rn / big)
-    out[~small] = np.exp(log_ratio + big * np.log(2 * tb - 1))
+    out[~small] = np.exp(_log_nfactorial_div_n_pow_n(big) + big * np.log(2 * tb - 1))
     return out
 
 

@@ -58,3 +58,14 @@ def test_every_branch_against_scipy():
         expected = np.clip(kstwo.sf(d, n), 0.0, 1.0)
     assert np.isnan(kstwo_sf(d, n)[-1])
     np.testing.assert_allclose(kstwo_sf(d, n), expected, rtol=TOLERANCE, atol=0)
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.lists(st.tuples(st.integers(1, 12_000), st.floats(0.0, 1.0)), min_size=1, max_size=30))
+def test_durbins_matrix_for_many_sizes_at_once_equals_scipys(cases):
+    """Statistics in Durbin's range (``n d^1.5 <= 1.4``, or ``n d^2 <= 0.75`` up to n = 140),
+    many sizes in one call: the stacked matrix powers agree with scipy's one by one."""
+    n = np.array([c[0] for c in cases], dtype=np.float64)
+    limit = np.where(n <= 140, np.sqrt(0.754693 / n), (1.4 / n) ** (2 / 3))
+    d = np.array([c[1] for c in cases]) * limit
+    np.testing.assert_allclose(kstwo_sf(d, n), kstwo.sf(d, n), rtol=TOLERANCE, atol=0)
