@@ -126,7 +126,8 @@ def _tail(
         last = ratio[:, -1]
         # Every later ratio is at most the last one (log-concavity): the rest is at most a
         # geometric series from the next term.
-        rest = term[todo] / np.where(last < 1.0, 1.0 - last, 0.0)
+        with np.errstate(divide="ignore"):  # a last ratio of 1 (none seen): no bound yet
+            rest = term[todo] / np.where(last < 1.0, 1.0 - last, 0.0)
         done = (left[todo] <= 0) | (rest <= _REMAINDER * total[todo])
         todo = todo[~done]
         size *= 2
