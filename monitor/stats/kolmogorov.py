@@ -38,6 +38,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from monitor.stats.stirling import log_factorial_over_power
+
 __all__ = ["TOLERANCE", "kstwo_sf"]
 
 #: Largest relative difference from ``scipy.stats.kstwo.sf`` (tested).
@@ -46,19 +48,8 @@ TOLERANCE = 1e-12
 Array = NDArray[np.float64]
 
 _PI2, _PI4, _PI6 = np.pi**2, np.pi**4, np.pi**6
-_SQRT2PI, _SQRT3, _LOG_2PI = np.sqrt(2 * np.pi), np.sqrt(3), np.log(2 * np.pi)
+_SQRT2PI, _SQRT3 = np.sqrt(2 * np.pi), np.sqrt(3)
 _MIN_LOG = -708  # exp below this underflows: Pelz-Good's CDF is 0
-#: Bernoulli terms of Stirling's series for log(n! / n^n), as scipy's _ksstats has them.
-_STIRLING = [
-    -2.955065359477124183e-2,
-    6.4102564102564102564e-3,
-    -1.9175269175269175269e-3,
-    8.4175084175084175084e-4,
-    -5.952380952380952381e-4,
-    7.9365079365079365079e-4,
-    -2.7777777777777777778e-3,
-    8.3333333333333333333e-2,
-]
 _SMALL_N = 140  # up to here scipy takes the exact algorithms and the plain product
 #: Durbin's matrix here up to this n (scipy's up to 100,000): beyond it a log of n! / n^n
 #: near -n would cost the last digits of TOLERANCE.
@@ -185,15 +176,9 @@ def _durbin_group(n: Array, h: Array, k: int) -> Array:
         p = np.where(tiny, p * _EP128, p)
         scale -= np.where(tiny, 128, 0)
     with np.errstate(divide="ignore"):
-        out = np.exp(np.log(p) + scale * np.log(2.0) + _log_nfactorial_div_n_pow_n(n))
+        out = np.exp(np.log(p) + scale * np.log(2.0) + log_factorial_over_power(n))
     out[small] = np.ldexp(p[small], scale[small])
     return out
-
-
-def _log_nfactorial_div_n_pow_n(n: Array) -> Array:
-    """``log(n! / n^n)`` by Stirling's series, without forming ``n log n`` (scipy's)."""
-    rn = 1.0 / n
-    return np.log(n) / 2 - n + _LOG_2PI / 2 + rn * np.polyval(_STIRLING, rn / n)
 
 
 def _ruben_gambino_low(n: Array, t: Array) -> Array:
@@ -204,7 +189,7 @@ def _ruben_gambino_low(n: Array, t: Array) -> Array:
     ns, base = n[small, None], 2 * t[small, None] - 1
     out[small] = np.where(i <= ns, i * (1.0 / ns) * base, 1.0).prod(axis=1)
     big, tb = n[~small], t[~small]
-    out[~small] = np.exp(_log_nfactorial_div_n_pow_n(big) + big * np.log(2 * tb - 1))
+    out[~small] = np.exp(log_factorial_over_power(big) + big * np.log(2 * tb - 1))
     return out
 
 

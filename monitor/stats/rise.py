@@ -15,10 +15,10 @@ events, for one function of a few lines.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from monitor.stats.stirling import stirling_error
 
 __all__ = ["hypergeom_sf", "rise_pvalue"]
 
@@ -159,9 +159,9 @@ def _log_dbinom(
     pi, qi = (np.where(inner, a, 0.5) for a in (p, q))
     ni = np.where(inner, size, 2.0)
     general = (
-        _stirlerr(ni)
-        - _stirlerr(xi)
-        - _stirlerr(ni - xi)
+        stirling_error(ni)
+        - stirling_error(xi)
+        - stirling_error(ni - xi)
         - _bd0(xi, ni * pi)
         - _bd0(ni - xi, ni * qi)
         - 0.5 * (np.log(2 * np.pi) + np.log(xi) + np.log1p(-xi / ni))
@@ -170,24 +170,6 @@ def _log_dbinom(
         edge = np.where(x == 0, size * np.log1p(-p), size * np.log1p(-q))
     edge = np.where((x == 0) | (x == size), np.where(size == 0, 0.0, edge), -np.inf)
     return np.where(inner, general, edge)
-
-
-# log(n!) - log(sqrt(2 pi n) (n/e)^n) for n = 0..15, where the series below is not yet exact.
-_SMALL = np.array(
-    [0.0]
-    + [
-        math.lgamma(k + 1.0) - (k + 0.5) * math.log(k) + k - 0.5 * math.log(2 * math.pi)
-        for k in range(1, 16)
-    ]
-)
-
-
-def _stirlerr(n: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Stirling's error ``log(n!) - log(sqrt(2 pi n) (n/e)^n)`` for whole ``n >= 0``."""
-    big = np.maximum(n, 16.0)
-    nn = big * big
-    series = (1 / 12 - (1 / 360 - (1 / 1260 - (1 / 1680 - 1 / (1188 * nn)) / nn) / nn) / nn) / big
-    return np.where(n > 15, series, _SMALL[np.clip(n, 0, 15).astype(np.intp)])
 
 
 def _bd0(x: NDArray[np.float64], mean: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -261,6 +261,13 @@ class PerformanceRepository:
         after the other). Should a row not be there (expired meanwhile), they are all upserted
         whole after all.
         """
+        if not records and not relabeled:
+            return
+        if self.db.dialect == "sqlite":
+            # 64 MB of pages for this connection (SQLite's default is 2 MB): the join
+            # records' indexes stay in memory. Only where they are written: a job without
+            # labels keeps the default, and its memory does not grow with its windows.
+            conn.exec_driver_sql("PRAGMA cache_size=-65536")
         self._upsert_records(conn, job, records)
         if not relabeled:
             return
@@ -296,11 +303,6 @@ class PerformanceRepository:
         if not records:
             return
         postgresql = self.db.dialect == "postgresql"
-        if not postgresql:
-            # 64 MB of pages for this connection (SQLite's default is 2 MB): the join
-            # records' indexes stay in memory. Only here: a job without labels keeps the
-            # default, and its memory does not grow with the windows it writes.
-            conn.exec_driver_sql("PRAGMA cache_size=-65536")
         null = NULL if postgresql else None  # COPY's null marker: no per-row replacement
         keys, values = list(records), list(records.values())
 
