@@ -16,7 +16,9 @@ reference standard deviation. Categorical columns: PSI and Jensen-Shannon over t
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,10 +28,18 @@ from monitor.config import ModelConfig, Threshold
 from monitor.layout import PREDICTION, SCORE
 from monitor.reference import CategoricalProfile, NumericProfile
 from monitor.sketches import Geometry, Sketch
-from monitor.stats import STATISTICS, chi2
+from monitor.stats import STATISTICS
+from monitor.stats.chi2 import chi2_pvalue, chi2_statistic
 from monitor.stats.registry import SEVERITIES, higher_is_worse
 from monitor.stats.rise import rise_pvalue
-from monitor.stats.rows import js_rows, ks_rows, psi_rows, wasserstein_rows
+from monitor.stats.rows import (
+    js_rows,
+    ks_pvalue_rows,
+    ks_statistic_rows,
+    psi_rows,
+    wasserstein_rows,
+)
+from monitor.stats.stacked import Stacked
 
 __all__ = [
     "SEVERITIES",
@@ -37,6 +47,7 @@ __all__ = [
     "DatasetResult",
     "decide",
     "evaluate",
+    "evaluate_many",
     "higher_is_worse",
     "margin",
     "quality_verdicts",
@@ -168,22 +179,52 @@ def _judged_by(cfg: ModelConfig, kind: str) -> list[tuple[str, Threshold | None]
     return [(s, cfg.threshold(s)) for s in cfg.statistics if kind in STATISTICS[s].kinds]
 
 
-def _missing_pvalues(
+def _rise(ref_hits: Any, ref_total: Any, hits: Any, totals: Any) -> tuple[np.ndarray]:
+    return (rise_pvalue(ref_hits, ref_total, hits, totals),)
+
+
+def _ks_pvalue(statistic: np.ndarray, en: np.ndarray) -> tuple[np.ndarray]:
+    return (ks_pvalue_rows(statistic, en),)
+
+
+def _chi2_pvalue(statistic: np.ndarray, dof: np.ndarray) -> tuple[np.ndarray]:
+    return (chi2_pvalue(statistic, dof),)
+
+
+def _queue_rise(calls: Stacked, ref_hits: Any, ref_total: Any, hits: Any, totals: Any) -> int:
+    """Queue :func:`rise_pvalue` per column (``_pvalues`` reads it)."""
+    return calls.add(_rise, *np.broadcast_arrays(ref_hits, ref_total, hits, totals))
+
+
+def _pvalues(calls: Stacked, handle: int) -> list[float | None]:
+    """The queued p-values per column, None where the window has no trials (or where the
+    statistic is unknown)."""
+    return [None if math.isnan(p) else p for p in calls[handle][0].tolist()]
+
+
+def _queue_missing(
+    calls: Stacked,
     profiles: tuple[NumericProfile, ...] | tuple[CategoricalProfile, ...],
     missing: list[int],
     applies: list[int],
-) -> list[float | None]:
-    """The p-value of each column's rise in the missing rate over its reference's."""
+) -> int:
+    """Queue the p-value of each column's rise in the missing rate over its reference's."""
     ref_missing = [p.missing for p in profiles]
     ref_rows = [int(p.counts.sum()) + p.missing for p in profiles]
-    return _pvalues(ref_missing, ref_rows, missing, applies)
+    return _queue_rise(calls, ref_missing, ref_rows, missing, applies)
 
 
 def _numeric_block(
-    geo: Geometry, counts: np.ndarray, against: np.ndarray | None, wanted: set[str], n_coarse: int
-) -> list[dict[str, float | None]]:
+    calls: Stacked,
+    geo: Geometry,
+    counts: np.ndarray,
+    against: np.ndarray | None,
+    wanted: set[str],
+    n_coarse: int,
+) -> tuple[list[dict[str, float | None]], int | None]:
     """Every numeric column's statistics at once (rows = columns): ``counts`` against
-    ``against`` (the previous window; None: the reference), both (columns, width)."""
+    ``against`` (the previous window; None: the reference), both (columns, width). The KS
+    p-values are queued (their handle; ``_put_pvalues`` puts them in)."""
     block = geo.numeric_reference
     coarse = geo.coarse(n_coarse)
     f = counts.shape[0]
@@ -214,21 +255,33 @@ def _numeric_block(
             put("psi", psi_rows(ref_c, cur_c, 1e-4))
         if "js" in wanted:
             put("js", js_rows(ref_c, cur_c))
+    pvalues = None
     if wanted & {"ks", "ks_pvalue"}:
-        statistic, pvalue, bound = ks_rows(ref, cur, block.atoms)
+        statistic, bound, en = ks_statistic_rows(ref, cur, block.atoms)
         put("ks", statistic)
-        put("ks_pvalue", pvalue)
+        put("ks_pvalue", np.full(f, np.nan))  # its place among the keys, until it is known
         put("ks_error_bound", bound)
+        pvalues = calls.add(_ks_pvalue, statistic, en)
     if "wasserstein" in wanted:
         put("wasserstein", wasserstein_rows(block.points, ref, cur, block.scale))
-    return out
+    return out, pvalues
+
+
+def _put_pvalues(
+    calls: Stacked, handle: int | None, name: str, stats: list[dict[str, float | None]]
+) -> None:
+    """Put the queued p-values ``handle`` in ``stats`` (one dict per column) as ``name``."""
+    if handle is not None:
+        for column, p in zip(stats, _pvalues(calls, handle)):
+            column[name] = p
 
 
 def _categorical_stats(
-    ref: np.ndarray, cur: np.ndarray, wanted: set[str]
-) -> dict[str, float | None]:
+    calls: Stacked, ref: np.ndarray, cur: np.ndarray, wanted: set[str]
+) -> tuple[dict[str, float | None], int | None]:
     """Statistics of one categorical column (columns have vocabularies of different sizes, and
-    padding them to one width would change the order of the sums, hence their last bits)."""
+    padding them to one width would change the order of the sums, hence their last bits); the
+    chi-square p-value is queued (its handle)."""
     out: dict[str, float | None] = {}
     rows = ref.astype(np.float64)[None], cur.astype(np.float64)[None]
     if "psi" in wanted:
@@ -236,29 +289,29 @@ def _categorical_stats(
     if "js" in wanted:
         out["js"] = _num(js_rows(*rows)[0])
     if wanted & {"chi2", "chi2_pvalue"}:
-        if ref.sum() and cur.sum():
-            res = chi2(ref, cur)
-            out["chi2"], out["chi2_pvalue"] = _num(res.statistic), _num(res.pvalue)
-        else:
-            out["chi2"] = out["chi2_pvalue"] = None
-    return out
+        statistic, dof = chi2_statistic(ref, cur) if ref.sum() and cur.sum() else (math.nan, 0)
+        out["chi2"], out["chi2_pvalue"] = _num(statistic), None
+        return out, calls.add(_chi2_pvalue, [statistic], [dof])
+    return out, None
 
 
 def _column(
     cfg: ModelConfig,
-    prof: NumericProfile | CategoricalProfile,
     judged_by: list[tuple[str, Threshold | None]],
-    stats: dict[str, float | None],
-    prev: dict[str, float | None] | None,
-    present: int,
-    missing: int,
-    applies: int,
-    ref_missing_rate: float,
+    geo: Geometry,
+    window: Sketch,
+    prof: NumericProfile | CategoricalProfile,
+    compared: tuple[dict[str, float | None], dict[str, float | None] | None],
+    counts: tuple[int, int, int],
     extra: dict[str, Any],
-    baseline: bool,
 ) -> ColumnResult:
-    """One column's result; ``judged_by``: its statistics and their thresholds, ``extra``: its
-    kind's quality entries (with the p-values of their rises over the reference)."""
+    """One column's result. ``judged_by``: its statistics and their thresholds;
+    ``compared``: its statistics against the reference and against the previous window (None:
+    not compared); ``counts``: its values present, those missing and the events it applies
+    to; ``extra``: its kind's quality entries (with the p-values of their rises over the
+    reference)."""
+    (stats, prev), (present, missing, applies) = compared, counts
+    ref_missing_rate, baseline = geo.missing_rates[prof.name], window.baseline
     missing_rate = missing / applies if applies else None
     quality: dict[str, Any] = {
         "missing_rate": missing_rate,
@@ -318,23 +371,24 @@ def quality_verdicts(cfg: ModelConfig, quality: dict[str, Any]) -> list[dict[str
     return out
 
 
-def _pvalues(ref_hits: Any, ref_total: Any, hits: Any, totals: Any) -> list[float | None]:
-    """:func:`rise_pvalue` per column, None where the window has no trials."""
-    pvalues = rise_pvalue(ref_hits, ref_total, hits, totals).tolist()
-    return [None if math.isnan(p) else p for p in pvalues]
-
-
 def _numeric_columns(
-    cfg: ModelConfig, geo: Geometry, window: Sketch, prev: Sketch | None
-) -> list[ColumnResult]:
+    calls: Stacked, cfg: ModelConfig, geo: Geometry, window: Sketch, prev: Sketch | None
+) -> Callable[[], list[ColumnResult]]:
+    """The numeric columns' statistics, their p-values queued in ``calls``; returns what
+    makes the columns once the queue ran."""
     wanted = _wanted(cfg, "numeric")
     judged_by = _judged_by(cfg, "numeric")
     n_coarse = cfg.reference.coarse_bins
     counts = window.num_counts
-    stats = _numeric_block(geo, counts, None, wanted, n_coarse)
-    prev_stats: list[dict[str, float | None] | None] = [None] * len(stats)
+    f = counts.shape[0]
+    stats, stats_p = _numeric_block(calls, geo, counts, None, wanted, n_coarse)
+    prev_stats: list[dict[str, float | None] | None] = [None] * f
+    prev_p: int | None = None
+    against: list[dict[str, float | None]] = []
     if prev is not None:
-        against = _numeric_block(geo, counts, prev.num_counts.astype(np.float64), wanted, n_coarse)
+        against, prev_p = _numeric_block(
+            calls, geo, counts, prev.num_counts.astype(np.float64), wanted, n_coarse
+        )
         prev_stats = [
             s if n else None for s, n in zip(against, prev.num_counts.sum(axis=1).tolist())
         ]
@@ -352,40 +406,38 @@ def _numeric_columns(
     begins = [0, *coarse.histogram_ends[:-1]]
     histograms = [sums[b:e] for b, e in zip(begins, coarse.histogram_ends)]
     outside = [h[0] + h[-1] for h in histograms]  # the reference has no values out of range
-    missing_p = _missing_pvalues(geo.numeric, missing, applies)
-    outside_p = _pvalues(0, present, outside, present)
-    results = []
-    for j, prof in enumerate(geo.numeric):
-        n = present[j]
-        extra = {
-            "min": lows[j] if n else None,
-            "max": highs[j] if n else None,
-            "out_of_range": outside[j] / n if n else None,
-            "missing_rate_pvalue": missing_p[j],
-            "out_of_range_pvalue": outside_p[j],
-            "histogram": {"edges": list(coarse.histogram_edges[j]), "counts": histograms[j]},
-        }
-        results.append(
-            _column(
-                cfg,
-                prof,
-                judged_by,
-                stats[j],
-                prev_stats[j],
-                n,
-                missing[j],
-                applies[j],
-                geo.missing_rates[prof.name],
-                extra,
-                window.baseline,
+    missing_of = _queue_missing(calls, geo.numeric, missing, applies)
+    outside_of = _queue_rise(calls, 0, present, outside, present)
+
+    def columns() -> list[ColumnResult]:
+        column = functools.partial(_column, cfg, judged_by, geo, window)
+        _put_pvalues(calls, stats_p, "ks_pvalue", stats)
+        _put_pvalues(calls, prev_p, "ks_pvalue", against)
+        missing_p, outside_p = _pvalues(calls, missing_of), _pvalues(calls, outside_of)
+        results = []
+        for j, prof in enumerate(geo.numeric):
+            n = present[j]
+            extra = {
+                "min": lows[j] if n else None,
+                "max": highs[j] if n else None,
+                "out_of_range": outside[j] / n if n else None,
+                "missing_rate_pvalue": missing_p[j],
+                "out_of_range_pvalue": outside_p[j],
+                "histogram": {"edges": list(coarse.histogram_edges[j]), "counts": histograms[j]},
+            }
+            results.append(
+                column(prof, (stats[j], prev_stats[j]), (n, missing[j], applies[j]), extra)
             )
-        )
-    return results
+        return results
+
+    return columns
 
 
 def _categorical_columns(
-    cfg: ModelConfig, geo: Geometry, window: Sketch, prev: Sketch | None
-) -> list[ColumnResult]:
+    calls: Stacked, cfg: ModelConfig, geo: Geometry, window: Sketch, prev: Sketch | None
+) -> Callable[[], list[ColumnResult]]:
+    """The categorical columns' statistics, their p-values queued in ``calls``; returns what
+    makes the columns once the queue ran."""
     wanted = _wanted(cfg, "categorical")
     judged_by = _judged_by(cfg, "categorical")
     present = window.cat_counts.sum(axis=1).tolist()
@@ -393,46 +445,53 @@ def _categorical_columns(
     applies = [
         window.predictions if p.name == PREDICTION else window.events for p in geo.categorical
     ]
-    missing_p = _missing_pvalues(geo.categorical, missing, applies)
+    missing_of = _queue_missing(calls, geo.categorical, missing, applies)
     unseen = [int(window.cat_counts[j, p.n_bins - 1]) for j, p in enumerate(geo.categorical)]
     ref_unseen = [int(p.counts[-1]) for p in geo.categorical]
     ref_rows = [int(p.counts.sum()) for p in geo.categorical]
-    unseen_p = _pvalues(ref_unseen, ref_rows, unseen, present)
-    results = []
+    unseen_of = _queue_rise(calls, ref_unseen, ref_rows, unseen, present)
+    queued = []
     for j, prof in enumerate(geo.categorical):
         cur = window.cat_counts[j, : prof.n_bins]
-        stats = _categorical_stats(prof.counts, cur, wanted)
         prev_counts = prev.cat_counts[j, : prof.n_bins] if prev is not None else None
-        prev_stats = (
-            _categorical_stats(prev_counts, cur, wanted)
+        stats, stats_p = _categorical_stats(calls, prof.counts, cur, wanted)
+        prev_stats, prev_p = (
+            _categorical_stats(calls, prev_counts, cur, wanted)
             if prev_counts is not None and prev_counts.sum()
-            else None
+            else (None, None)
         )
-        n = present[j]
-        extra: dict[str, Any] = {
-            "unseen_top": dict(sorted(window.unseen[j].items(), key=lambda kv: (-kv[1], kv[0]))),
-            "unseen_share": unseen[j] / n if n else None,
-            "missing_rate_pvalue": missing_p[j],
-            "unseen_share_pvalue": unseen_p[j],
-        }
-        if len(prof.vocab) <= 100:
-            extra["histogram"] = {"counts": cur.tolist()}
-        results.append(
-            _column(
-                cfg,
-                prof,
-                judged_by,
-                stats,
-                prev_stats,
-                n,
-                missing[j],
-                applies[j],
-                geo.missing_rates[prof.name],
-                extra,
-                window.baseline,
-            )
-        )
-    return results
+        queued.append((cur, stats, stats_p, prev_stats, prev_p))
+
+    def columns() -> list[ColumnResult]:
+        column = functools.partial(_column, cfg, judged_by, geo, window)
+        missing_p, unseen_p = _pvalues(calls, missing_of), _pvalues(calls, unseen_of)
+        results = []
+        for j, (prof, (cur, stats, stats_p, prev_stats, prev_p)) in enumerate(
+            zip(geo.categorical, queued)
+        ):
+            _put_pvalues(calls, stats_p, "chi2_pvalue", [stats])
+            if prev_stats is not None:
+                _put_pvalues(calls, prev_p, "chi2_pvalue", [prev_stats])
+            n = present[j]
+            extra: dict[str, Any] = {
+                "unseen_top": dict(
+                    sorted(window.unseen[j].items(), key=lambda kv: (-kv[1], kv[0]))
+                ),
+                "unseen_share": unseen[j] / n if n else None,
+                "missing_rate_pvalue": missing_p[j],
+                "unseen_share_pvalue": unseen_p[j],
+            }
+            if len(prof.vocab) <= 100:
+                extra["histogram"] = {"counts": cur.tolist()}
+            results.append(column(prof, (stats, prev_stats), (n, missing[j], applies[j]), extra))
+        return results
+
+    return columns
+
+
+#: A window to evaluate: its model's config, its bins, its merged sketch and the model's
+#: previous window (compared when the config says so).
+Judged = tuple[ModelConfig, Geometry, Sketch, "Sketch | None"]
 
 
 def evaluate(
@@ -440,9 +499,33 @@ def evaluate(
 ) -> tuple[list[ColumnResult], DatasetResult]:
     """Evaluate a merged window sketch against the reference (and the previous window when
     ``compare_previous`` is set)."""
-    prev = previous if cfg.compare_previous else None
-    results = _numeric_columns(cfg, geo, window, prev) if geo.numeric else []
-    results += _categorical_columns(cfg, geo, window, prev)
+    return evaluate_many([(cfg, geo, window, previous)])[0]
+
+
+def evaluate_many(
+    windows: Sequence[Judged],
+) -> list[tuple[list[ColumnResult], DatasetResult]]:
+    """:func:`evaluate` of many windows (of any models) at once: every window's kernel calls
+    are queued, then run together, one call per kernel and bin width over the columns of all
+    of them (:class:`~monitor.stats.stacked.Stacked`: their cost is mostly per call). Each
+    window gets the values it would alone."""
+    calls = Stacked()
+    queued = []
+    for cfg, geo, window, previous in windows:
+        prev = previous if cfg.compare_previous else None
+        numeric = _numeric_columns(calls, cfg, geo, window, prev) if geo.numeric else list
+        queued.append((cfg, window, numeric, _categorical_columns(calls, cfg, geo, window, prev)))
+    calls.run()
+    return [
+        _dataset(cfg, window, numeric() + categorical())
+        for cfg, window, numeric, categorical in queued
+    ]
+
+
+def _dataset(
+    cfg: ModelConfig, window: Sketch, results: list[ColumnResult]
+) -> tuple[list[ColumnResult], DatasetResult]:
+    """The window's columns with its dataset-level result."""
     features = [r for r in results if r.feature not in (SCORE, PREDICTION)]
     drifted = tuple(r.feature for r in features if r.drift)
     share = len(drifted) / len(features) if features else 0.0

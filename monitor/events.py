@@ -498,16 +498,24 @@ class EventDecoder(_TypedDecoder):
 def _by_type(
     events: list[Any], positions: np.ndarray | list[int]
 ) -> dict[type, tuple[list[Any], Any]]:
-    """The events of each model (struct type) with their positions; one model (the common case)
-    without a copy."""
-    types = set(map(type, events))
-    if len(types) == 1:
-        return {types.pop(): (events, positions)}
-    grouped: dict[type, tuple[list[Any], list[int]]] = {}
-    for e, p in zip(events, positions):
-        evs, pos = grouped.setdefault(type(e), ([], []))
-        evs.append(e)
-        pos.append(p)
+    """The events of each model (struct type) with their positions, in order of first
+    appearance; one model (the common case) without a copy. Many models: one stable sort of
+    the type codes, then each model's events fetched by index in C."""
+    kinds = list(map(type, events))
+    if not kinds:
+        return {}
+    if kinds.count(kinds[0]) == len(kinds):
+        return {kinds[0]: (events, positions)}
+    code = {kind: i for i, kind in enumerate(dict.fromkeys(kinds))}
+    codes = np.fromiter(map(code.__getitem__, kinds), np.intp, len(kinds))
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(code) + 1)).tolist()
+    where = np.asarray(positions)
+    grouped = {}
+    for kind, start, stop in zip(code, bounds, bounds[1:]):
+        rows = order[start:stop]
+        picked = itemgetter(*rows.tolist())(events)
+        grouped[kind] = (list(picked) if rows.size > 1 else [picked], where[rows])
     return grouped
 
 

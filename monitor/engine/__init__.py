@@ -9,6 +9,7 @@ from monitor.engine.state import (
     MemoryReferences,
     PaneKey,
     ReferenceSource,
+    ToClose,
 )
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "MemoryReferences",
     "PaneKey",
     "ReferenceSource",
+    "ToClose",
 ]

@@ -44,11 +44,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 
 from monitor.config import Config
-from monitor.drift import evaluate
+from monitor.drift import ColumnResult, DatasetResult, Judged, evaluate_many
 from monitor.engine.baseline import Baselines, is_held, reference_rows
 from monitor.engine.clock import EventClock
 from monitor.engine.detectors import Detectors
@@ -58,6 +59,7 @@ from monitor.engine.state import (
     EngineState,
     PaneKey,
     ReferenceSource,
+    ToClose,
 )
 from monitor.event_time import EventTimeGuard
 from monitor.events import BadEvent, Decoded, DecodedLabels, ModelBatch
@@ -390,73 +392,85 @@ class Engine:
         return self._plans[(model_id, version)]
 
     # -- evaluating --------------------------------------------------------------------------
-    def evaluate_windows(
-        self,
-        model_id: str,
-        panes: dict[tuple[str, int], list[Sketch]],
-        frontier: int | None,
-        upto: int,
-        previous: dict[str, Sketch],
-    ) -> list[ClosedWindow]:
-        """Evaluate the windows after ``frontier`` up to ``upto`` from ``panes`` ((population,
-        pane) -> sketches of every source); each version's window carries its segments'.
-        ``previous`` (population -> last closed window) is updated in place when the model
-        compares consecutive windows. Pure with respect to the engine's own panes: the caller
-        decides where panes come from (memory or SQL, :mod:`monitor.pipeline.closing`)."""
-        spec = self.specs[model_id]
-        by_pop: dict[str, dict[int, list[Sketch]]] = {}
-        for (pop, pane), sketches in panes.items():
-            by_pop.setdefault(pop, {})[pane] = sketches
-        segments_of: dict[str, list[str]] = {}
-        for pop in sorted(by_pop):
-            version, segment = split(pop)
-            segments_of.setdefault(version, [])
-            if segment:
-                segments_of[version].append(pop)
-        closed = []
-        for version, pops in segments_of.items():
-            # Every segment event is also a version event: the version's windows are all there is.
-            for end in windows_to_close(spec, by_pop.get(version, {}), frontier, upto):
-                started = time.perf_counter()
-                window = self._evaluate(
-                    model_id, version, spec, end, by_pop.get(version, {}), previous
+    def evaluate_windows(self, models: list[ToClose]) -> list[list[ClosedWindow]]:
+        """Evaluate each model's windows to close (its :class:`ToClose`), every window of all
+        of them at once (:func:`monitor.drift.evaluate_many`); each version's window carries
+        its segments'. Pure with respect to the engine's own panes: the caller decides where
+        panes come from (memory or SQL, :mod:`monitor.pipeline.closing`)."""
+        started = time.perf_counter()
+        judged: list[Judged] = []
+        planned: list[list[tuple[_Window, list[_Window]]]] = []
+        for m in models:
+            spec = self.specs[m.model_id]
+            by_pop: dict[str, dict[int, list[Sketch]]] = {}
+            for (pop, pane), sketches in m.panes.items():
+                by_pop.setdefault(pop, {})[pane] = sketches
+            segments_of: dict[str, list[str]] = {}
+            for pop in sorted(by_pop):
+                version, segment = split(pop)
+                segments_of.setdefault(version, [])
+                if segment:
+                    segments_of[version].append(pop)
+            windows = []
+            for version, pops in segments_of.items():
+                # Every segment event is also a version event: the version's windows are all
+                # there is.
+                for end in windows_to_close(spec, by_pop.get(version, {}), m.frontier, m.upto):
+                    window = self._window(m, version, end, by_pop.get(version, {}), judged)
+                    children = [
+                        self._window(m, pop, end, by_pop[pop], judged)
+                        for pop in pops
+                        if any(p in by_pop[pop] for p in spec.window_panes(end))
+                    ]
+                    windows.append((window, children))
+            planned.append(windows)
+        results = evaluate_many(judged)
+        # each window's share of the time, with its segments'
+        share = (time.perf_counter() - started) / max(len(judged), 1)
+        return [
+            [
+                replace(
+                    self._closed(window, results),
+                    close_seconds=share * (1 + len(children)),
+                    segments=[self._closed(c, results) for c in children],
                 )
-                children = [
-                    self._evaluate(model_id, pop, spec, end, by_pop[pop], previous)
-                    for pop in pops
-                    if any(p in by_pop[pop] for p in spec.window_panes(end))
-                ]
-                closed.append(
-                    replace(window, close_seconds=time.perf_counter() - started, segments=children)
-                )
-        return closed
+                for window, children in windows
+            ]
+            for windows in planned
+        ]
 
-    def _evaluate(
+    def _window(
         self,
-        model_id: str,
+        m: ToClose,
         pop: str,
-        spec: WindowSpec,
         end: int,
         panes: dict[int, list[Sketch]],
-        previous: dict[str, Sketch],
-    ) -> ClosedWindow:
-        """The window of one population ending at pane ``end``; when the model compares
-        consecutive windows, this one becomes ``previous[pop]``."""
-        geo = self.geometry(model_id, pop)
+        judged: list[Judged],
+    ) -> _Window:
+        """Merge the window of one population ending at pane ``end`` and add it to ``judged``;
+        when the model compares consecutive windows, it becomes ``m.previous[pop]``."""
+        geo = self.geometry(m.model_id, pop)
         assert geo is not None, "panes exist only for versions with a reference"
+        spec = self.specs[m.model_id]
         window = Sketch.empty(geo)
         for p in spec.window_panes(end):
             for sketch in panes.get(p, ()):
                 window.merge(sketch)
-        cfg = self.config.models[model_id]
-        columns, dataset = evaluate(cfg, geo, window, previous.get(pop))
+        cfg = self.config.models[m.model_id]
+        judged.append((cfg, geo, window, m.previous.get(pop)))
         if cfg.compare_previous:
-            previous[pop] = window
-        start, stop = spec.bounds(end)
-        version, segment = split(pop)
-        reference_version = self.geometry(model_id, version).reference.version  # type: ignore[union-attr]
+            m.previous[pop] = window
+        return _Window(m.model_id, pop, end, len(judged) - 1)
+
+    def _closed(
+        self, w: _Window, results: list[tuple[list[ColumnResult], DatasetResult]]
+    ) -> ClosedWindow:
+        columns, dataset = results[w.slot]
+        start, stop = self.specs[w.model_id].bounds(w.end)
+        version, segment = split(w.pop)
+        reference = self.geometry(w.model_id, version).reference  # type: ignore[union-attr]
         return ClosedWindow(
-            model_id, version, start, stop, reference_version, columns, dataset, segment=segment
+            w.model_id, version, start, stop, reference.version, columns, dataset, segment=segment
         )
 
     def prune(self, model_id: str, upto: int) -> set[PaneKey]:
@@ -527,6 +541,16 @@ class Engine:
             self.offsets.pop(source, None)
             self.idle.pop(source, None)
             self._state.offsets.pop(source, None)
+
+
+class _Window(NamedTuple):
+    """A window in :meth:`Engine.evaluate_windows`: its population, end pane and index in
+    the windows evaluated together (``slot``)."""
+
+    model_id: str
+    pop: str
+    end: int
+    slot: int
 
 
 def _by_version(batch: ModelBatch) -> list[tuple[str, ModelBatch]]:

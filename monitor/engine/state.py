@@ -19,6 +19,7 @@ from monitor.drift import ColumnResult, DatasetResult
 from monitor.join import JoinDelta
 from monitor.performance.drift_detectors import Detection
 from monitor.reference import ReferenceProfile
+from monitor.sketches import Sketch
 
 __all__ = [
     "BASELINE",
@@ -29,6 +30,7 @@ __all__ = [
     "MemoryReferences",
     "PaneKey",
     "ReferenceSource",
+    "ToClose",
 ]
 
 #: (source, model_id, population, pane index); the population is the model version, or a
@@ -79,6 +81,22 @@ class ClosedWindow:
     close_seconds: float | None = field(default=None, compare=False)  # time to evaluate it
     segment: str = ""
     segments: list[ClosedWindow] = field(default_factory=list)
+
+
+@dataclass
+class ToClose:
+    """A model's windows to evaluate (:meth:`~monitor.engine.Engine.evaluate_windows`): those
+    after ``frontier`` up to window end pane ``upto``, from ``panes`` ((population, pane) ->
+    the sketches of every source). ``previous`` (population -> its last closed window) is
+    updated in place when the model compares consecutive windows; ``read_previous`` is what
+    it held before, as read."""
+
+    model_id: str
+    panes: dict[tuple[str, int], list[Sketch]]
+    frontier: int | None
+    upto: int
+    previous: dict[str, Sketch]
+    read_previous: dict[str, Sketch] = field(default_factory=dict)
 
 
 @dataclass

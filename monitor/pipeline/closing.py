@@ -2,7 +2,7 @@
 
 A window closes when the watermark of *every* source has passed its end plus the allowed
 lateness; the events held for a production baseline hold their windows back until the baseline
-is built. :func:`close_model` applies that rule to one model, reading panes through a
+is built. :func:`close_models` applies that rule to every model, reading panes through a
 :class:`PaneSource`:
 
 - :class:`MemoryPanes`: the engine's own panes. A replay is one source, so its own watermark is
@@ -32,7 +32,7 @@ from typing import Protocol
 
 from sqlalchemy import Connection
 
-from monitor.engine import PREVIOUS, ClosedWindow, Engine, PaneKey
+from monitor.engine import PREVIOUS, ClosedWindow, Engine, PaneKey, ToClose
 from monitor.engine.baseline import earliest_pane, held_times, is_held
 from monitor.reference import ReferenceProfile
 from monitor.segments import split
@@ -46,7 +46,7 @@ __all__ = [
     "Panes",
     "SqlPanes",
     "close",
-    "close_model",
+    "close_models",
     "close_shared",
     "flush",
     "global_watermark",
@@ -65,7 +65,7 @@ class Panes:
 
 
 class PaneSource(Protocol):
-    """Where :func:`close_model` reads a model's panes and writes what closing changed."""
+    """Where :func:`close_models` reads a model's panes and writes what closing changed."""
 
     def frontier(self, model_id: str) -> int | None:
         """The end pane of the model's last closed window."""
@@ -95,9 +95,23 @@ class PaneSource(Protocol):
         ...
 
 
-def close_model(engine: Engine, source: PaneSource, model_id: str, upto: int) -> list[ClosedWindow]:
-    """Close and evaluate the windows of ``model_id`` after its frontier up to end pane
-    ``upto`` (held back by events held for a baseline)."""
+def close_models(
+    engine: Engine, source: PaneSource, targets: list[tuple[str, int]]
+) -> list[ClosedWindow]:
+    """Close each (model, ``upto``) of ``targets``: the windows after the model's frontier up
+    to window end pane ``upto`` (held back by events held for a baseline), evaluated together
+    (one call of each statistic's kernel for all of them, :func:`monitor.drift.evaluate_many`)."""
+    claimed = [c for model_id, upto in targets if (c := _claim(engine, source, model_id, upto))]
+    closed = engine.evaluate_windows(claimed)
+    for c, windows_of in zip(claimed, closed):
+        changed = {v: s for v, s in c.previous.items() if c.read_previous.get(v) is not s}
+        source.write(c.model_id, windows_of, changed, c.upto, engine.prune(c.model_id, c.upto))
+    return [w for windows_of in closed for w in windows_of]
+
+
+def _claim(engine: Engine, source: PaneSource, model_id: str, upto: int) -> ToClose | None:
+    """What closing ``model_id`` up to ``upto`` evaluates, its frontier claimed; None when
+    there is nothing to close (or someone else is closing it)."""
     # Only a closing that has something to close claims the model, and none waits for
     # another: when every checkpoint locked the frontier, a group's checkpoints queued on it
     # (2 s each at 64 processes, docs/scaling.md). Whoever holds it closes what it can; the
@@ -106,26 +120,22 @@ def close_model(engine: Engine, source: PaneSource, model_id: str, upto: int) ->
     if frontier is None or upto > frontier:
         claimed, frontier = source.claim(model_id)
         if not claimed:
-            return []
+            return None
     if frontier is not None and upto <= frontier:
         engine.prune(model_id, frontier)  # closed already, by us or another process
-        return []
+        return None
     read = source.read(model_id, upto)
     if read.held_floor is not None:
         upto = min(upto, read.held_floor - 1)  # held events still belong to these windows
         if frontier is not None and upto <= frontier:
-            return []
+            return None
     panes = {key: sketches for key, sketches in read.panes.items() if key[1] <= upto}
     for version in {split(pop)[0] for pop, _ in panes}:
         if not engine.has_geometry(model_id, version):
             profile = source.reference(model_id, version)
             if profile is not None:
                 engine.use_reference(version, profile)
-    previous = dict(read.previous)
-    closed = engine.evaluate_windows(model_id, panes, frontier, upto, previous)
-    changed = {v: s for v, s in previous.items() if read.previous.get(v) is not s}
-    source.write(model_id, closed, changed, upto, engine.prune(model_id, upto))
-    return closed
+    return ToClose(model_id, panes, frontier, upto, dict(read.previous), read.previous)
 
 
 class MemoryPanes:
@@ -224,12 +234,8 @@ def close(engine: Engine, watermark: int | None) -> list[ClosedWindow]:
     """Close, from the engine's own panes, every window that ``watermark`` passed."""
     if watermark is None:
         return []
-    panes = MemoryPanes(engine)
-    return [
-        w
-        for model_id, spec in engine.specs.items()
-        for w in close_model(engine, panes, model_id, spec.closable(watermark))
-    ]
+    targets = [(model_id, spec.closable(watermark)) for model_id, spec in engine.specs.items()]
+    return close_models(engine, MemoryPanes(engine), targets)
 
 
 def flush(engine: Engine) -> list[ClosedWindow]:
@@ -237,13 +243,12 @@ def flush(engine: Engine) -> list[ClosedWindow]:
     waiting for events is built from what it has."""
     for model_id, version in list(engine.baselines.held):
         engine.build_baseline(model_id, version)
-    panes = MemoryPanes(engine)
-    closed: list[ClosedWindow] = []
+    targets = []
     for model_id, spec in engine.specs.items():
         data = [k[3] for k in engine.panes if k[1] == model_id and k[0] != PREVIOUS]
         if data:
-            closed += close_model(engine, panes, model_id, max(data) + spec.panes - 1)
-    return closed
+            targets.append((model_id, max(data) + spec.panes - 1))
+    return close_models(engine, MemoryPanes(engine), targets)
 
 
 def close_shared(
@@ -261,12 +266,8 @@ def close_shared(
     watermark = global_watermark(sources, state.source_marks(conn, job), now_ms)
     if watermark is None:
         return []
-    panes = SqlPanes(store, conn, job, engine)
-    return [
-        w
-        for model_id, spec in engine.specs.items()
-        for w in close_model(engine, panes, model_id, spec.closable(watermark))
-    ]
+    targets = [(model_id, spec.closable(watermark)) for model_id, spec in engine.specs.items()]
+    return close_models(engine, SqlPanes(store, conn, job, engine), targets)
 
 
 def global_watermark(

@@ -169,7 +169,6 @@ def accumulate(geo: Geometry, batch: ModelBatch, group: np.ndarray, n_groups: in
 
     One ``searchsorted`` per numeric column and one ``bincount`` for all columns and groups.
     """
-    len(batch)
     sketches = [Sketch.empty(geo) for _ in range(n_groups)]
     applies = batch.has_prediction
     events = np.bincount(group, minlength=n_groups)

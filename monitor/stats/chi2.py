@@ -9,7 +9,7 @@ from numpy.typing import ArrayLike
 
 from monitor.stats._validation import paired_counts
 
-__all__ = ["Chi2Result", "chi2"]
+__all__ = ["Chi2Result", "chi2", "chi2_pvalue", "chi2_statistic"]
 
 
 class Chi2Result(NamedTuple):
@@ -56,19 +56,34 @@ def chi2(ref_counts: ArrayLike, cur_counts: ArrayLike) -> Chi2Result:
 
     """
     ref, cur = paired_counts(ref_counts, cur_counts)
+    statistic, dof = chi2_statistic(ref, cur)
+    return Chi2Result(statistic, float(chi2_pvalue(np.array([statistic]), np.array([dof]))[0]), dof)
+
+
+def chi2_statistic(ref: np.ndarray, cur: np.ndarray) -> tuple[float, int]:
+    """:func:`chi2`'s statistic and degrees of freedom for counts already checked: (nan, 0)
+    if either total is 0, (0.0, 0) with fewer than 2 categories left."""
     n_ref = ref.sum()
     n_cur = cur.sum()
     if n_ref == 0 or n_cur == 0:
-        return Chi2Result(float("nan"), float("nan"), 0)
+        return float("nan"), 0
     observed = np.stack([ref, cur])
     column_totals = observed.sum(axis=0)
     keep = column_totals > 0
     dof = int(np.count_nonzero(keep)) - 1
     if dof < 1:
-        return Chi2Result(0.0, 1.0, 0)
+        return 0.0, 0
     observed = observed[:, keep]
     expected = np.outer([n_ref, n_cur], column_totals[keep]) / (n_ref + n_cur)
-    statistic = float(np.sum((observed - expected) ** 2 / expected))
+    return float(np.sum((observed - expected) ** 2 / expected)), dof
+
+
+def chi2_pvalue(statistic: np.ndarray, dof: np.ndarray) -> np.ndarray:
+    """The p-values of :func:`chi2_statistic`'s results, element-wise (many columns, many
+    windows in one call): the upper tail of the chi-square distribution; 1 where no degree
+    of freedom is left, nan where the statistic is."""
     from scipy.special import chdtrc  # here, not at import: the CLI loads this module
 
-    return Chi2Result(statistic, float(chdtrc(dof, statistic)), dof)
+    free = dof >= 1
+    tail = chdtrc(np.where(free, dof, 1), np.where(free, statistic, 0.0))
+    return np.where(free, tail, np.where(np.isnan(statistic), np.nan, 1.0))

@@ -227,10 +227,17 @@ def _pelz_good_cdf(n: Array, x: Array) -> Array:
     k2 = ks**2
     powers = np.where(ks <= maxk, np.exp(-_PI2 / 2 / z2) ** k2, 0.0)
     root3z, kpi = _SQRT3 * z, np.pi * ks
-    terms[2] += np.sum(k2 * powers, axis=0) * (_PI2 * _SQRT2PI / (-36 * z3))
-    terms[3] += np.sum((root3z + kpi) * (root3z - kpi) * k2 * powers, axis=0) * (
+    terms[2] += _in_order(k2 * powers) * (_PI2 * _SQRT2PI / (-36 * z3))
+    terms[3] += _in_order((root3z + kpi) * (root3z - kpi) * k2 * powers) * (
         _PI2 * _SQRT2PI / (216 * z6)
     )
     terms /= np.power(n * 1.0, np.arange(4)[:, None] / 2.0)
     cdf = ((terms[0] + terms[1]) + terms[2]) + terms[3]
     return np.where(qlog < _MIN_LOG, 0.0, cdf)
+
+
+def _in_order(terms: Array) -> Array:
+    """The sums of the columns of ``terms``, each added first row to last: an element's sum is
+    then its own whatever is beside it (``np.sum`` along the rows adds in another order for
+    one column than for many), and windows evaluated together get the values they get alone."""
+    return np.cumsum(terms, axis=0)[-1] if len(terms) else np.zeros(terms.shape[1:])

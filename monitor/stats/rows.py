@@ -19,7 +19,15 @@ from numpy.typing import NDArray
 
 from monitor.stats.kolmogorov import kstwo_sf
 
-__all__ = ["EXACT_UP_TO", "js_rows", "ks_rows", "psi_rows", "wasserstein_rows"]
+__all__ = [
+    "EXACT_UP_TO",
+    "js_rows",
+    "ks_pvalue_rows",
+    "ks_rows",
+    "ks_statistic_rows",
+    "psi_rows",
+    "wasserstein_rows",
+]
 
 #: Effective sample size up to which the KS p-value is the exact ``kstwo.sf`` (see
 #: :func:`monitor.stats.kolmogorov.kstwo_sf`).
@@ -58,9 +66,17 @@ def ks_rows(
 ) -> tuple[Rows, Rows, Rows]:
     """(statistic, p-value, error bound) per row; see :func:`monitor.stats.ks`. ``atoms``: the
     bins that hold a single value (both CDFs jump there alone, so they add no error)."""
+    statistic, bound, en = ks_statistic_rows(ref, cur, atoms)
+    return statistic, ks_pvalue_rows(statistic, en), bound
+
+
+def ks_statistic_rows(
+    ref: Rows, cur: Rows, atoms: NDArray[np.bool_] | None = None
+) -> tuple[Rows, Rows, Rows]:
+    """(statistic, error bound, effective sample size) per row: :func:`ks_rows` without the
+    p-value (:func:`ks_pvalue_rows` takes the first and the last); nan for an empty row."""
     p, n_ref = _proportions(ref)
     q, n_cur = _proportions(cur)
-    empty = (n_ref == 0) | (n_cur == 0)
     with np.errstate(invalid="ignore", divide="ignore"):  # cumulative counts / total, as scipy
         statistic = np.max(
             np.abs(
@@ -72,20 +88,27 @@ def ks_rows(
     bound = np.max(share if atoms is None else np.where(atoms, 0.0, share), axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         en = np.round(n_ref * n_cur / (n_ref + n_cur))
+    nan = np.where((n_ref == 0) | (n_cur == 0), np.nan, 0.0)
+    return statistic + nan, bound + nan, en
+
+
+def ks_pvalue_rows(statistic: Rows, en: Rows) -> Rows:
+    """The p-value of each KS ``statistic`` (nan: an empty row) at effective sample size
+    ``en``: exact up to :data:`EXACT_UP_TO`, the asymptotic distribution beyond. Element-wise,
+    cheap per element and dear per call: windows closing together are evaluated in one call."""
     pvalue = np.full(statistic.shape, np.nan)
     # scipy here, not at import: `monitor windows` loads this module and needs none of it
     from scipy.special import kolmogorov
 
-    exact = ~empty & (en <= EXACT_UP_TO)
+    present = ~np.isnan(statistic)
+    exact = present & (en <= EXACT_UP_TO)
     if exact.any():  # en == 0 (both totals 1) gives nan, as scipy
         pvalue[exact] = kstwo_sf(statistic[exact], en[exact])
-    limit = ~empty & (en > EXACT_UP_TO)
+    limit = present & (en > EXACT_UP_TO)
     if limit.any():
         root = np.sqrt(en[limit])
         pvalue[limit] = kolmogorov((root + 0.12 + 0.11 / root) * statistic[limit])
-    pvalue = np.clip(pvalue, 0.0, 1.0)
-    nan = np.where(empty, np.nan, 0.0)
-    return statistic + nan, pvalue, bound + nan
+    return np.clip(pvalue, 0.0, 1.0)
 
 
 def wasserstein_rows(points: Rows, ref: Rows, cur: Rows, scale: Rows) -> Rows:

@@ -31,12 +31,12 @@ from contextlib import contextmanager
 from importlib import import_module
 from typing import Any
 
-import msgspec
 from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from monitor.exceptions import StoreError
+from monitor.jsonsafe import json_text
 from monitor.store.errors import DRIVER_VALUE_ERRORS, store_error
 from monitor.store.reading import MIGRATIONS, REVISION_SQL, head_revision
 
@@ -209,5 +209,5 @@ def _classify_value_errors(engine: Engine) -> None:
 
 
 def _json(value: Any) -> str:
-    """A JSON column's text (callers store what :func:`monitor.jsonsafe.json_safe` gives)."""
-    return msgspec.json.encode(value).decode()
+    """A JSON column's text, by :func:`monitor.jsonsafe.json_safe`'s rule (NaN is null)."""
+    return json_text(value)

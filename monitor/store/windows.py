@@ -22,8 +22,6 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from monitor.jsonsafe import json_safe
-
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
@@ -56,14 +54,14 @@ def write(conn: Connection, closed: list[ClosedWindow]) -> None:
                     "kind": c.kind,
                     "count": c.count,
                     "missing": c.missing,
-                    "statistics": json_safe(c.statistics),
-                    "quality": json_safe(c.quality),
-                    "previous": json_safe(c.previous),
+                    "statistics": c.statistics,
+                    "quality": c.quality,
+                    "previous": c.previous,
                     "drift": c.drift,
                     "severity": c.severity,
                     "baseline": w.dataset.baseline,
                     "reference_version": w.reference_version,
-                    "decided_by": json_safe(c.decided_by),
+                    "decided_by": c.decided_by,
                 }
             )
         d = w.dataset

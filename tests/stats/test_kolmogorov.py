@@ -69,3 +69,21 @@ def test_durbins_matrix_for_many_sizes_at_once_equals_scipys(cases):
     limit = np.where(n <= 140, np.sqrt(0.754693 / n), (1.4 / n) ** (2 / 3))
     d = np.array([c[1] for c in cases]) * limit
     np.testing.assert_allclose(kstwo_sf(d, n), kstwo.sf(d, n), rtol=TOLERANCE, atol=0)
+
+
+@settings(deadline=None, max_examples=200)
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 200_000), scaled, st.floats(0.0, 1.0), st.booleans()),
+        min_size=2,
+        max_size=30,
+    )
+)
+def test_each_element_is_what_it_is_alone(cases):
+    """Windows evaluated together stack their statistics into one call: every element's
+    p-value must be bit for bit the one it gets alone, whatever is beside it."""
+    n = np.array([c[0] for c in cases], dtype=np.float64)
+    d = np.array([min(c[1] / np.sqrt(c[0]), 1.0) if c[3] else c[2] for c in cases])
+    together = kstwo_sf(d, n)
+    alone = np.concatenate([kstwo_sf(d[i : i + 1], n[i : i + 1]) for i in range(n.size)])
+    np.testing.assert_array_equal(together, alone)

@@ -1,0 +1,56 @@
+"""The p-value kernels that windows closing together share: one call for all of them gives
+each window, bit for bit, what it gets alone."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.stats.chi2 import chi2_pvalue
+from monitor.stats.rise import rise_pvalue
+from monitor.stats.rows import ks_pvalue_rows
+from monitor.stats.stacked import Stacked
+
+
+def _rise(*args):
+    return (rise_pvalue(*args),)
+
+
+def _ks(statistic, en):
+    return (ks_pvalue_rows(statistic, en),)
+
+
+def _chi2(statistic, dof):
+    return (chi2_pvalue(statistic, dof),)
+
+
+@settings(deadline=None, max_examples=100)
+@given(st.lists(st.integers(1, 25), min_size=1, max_size=8), st.integers(0, 2**32 - 1))
+def test_stacked_calls_equal_each_call_alone(rows, seed):
+    rng = np.random.default_rng(seed)
+    calls, expected = Stacked(), []
+    for r in rows:  # a window of r columns
+        en = rng.choice([1.0, 50.0, 617.0, 1000.0, 5000.0], r)
+        statistic = np.where(rng.random(r) < 0.1, np.nan, rng.uniform(0, 3, r) / np.sqrt(en))
+        hits = rng.integers(0, 30, r)
+        dof = rng.integers(0, 12, r)
+        chi = np.where(dof > 0, rng.uniform(0, 60, r), rng.choice([0.0, np.nan], r))
+        for kernel, args in (
+            (_ks, (np.minimum(statistic, 1.0), en)),
+            (_rise, (hits, hits + 100, hits * 2, rng.integers(0, 400, r))),
+            (_chi2, (chi, dof)),
+        ):
+            expected.append((calls.add(kernel, *args), kernel(*args)))
+    calls.run()
+    for handle, alone in expected:
+        assert len(calls[handle]) == len(alone)
+        for got, want in zip(calls[handle], alone):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_a_chi_square_without_degrees_of_freedom_is_certain_and_an_unknown_one_unknown():
+    assert chi2_pvalue(np.array([0.0, np.nan, 3.84]), np.array([0, 0, 1])).round(3).tolist()[
+        ::2
+    ] == [1.0, 0.05]
+    assert np.isnan(chi2_pvalue(np.array([np.nan]), np.array([0])))[0]
