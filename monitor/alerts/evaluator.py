@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.alerts.notify import Notice, Notification, group_notices
 from monitor.alerts.outbox import insert_notification
@@ -51,7 +50,7 @@ from monitor.config import RETRAIN_SINK_TYPES, Config, RuleConfig
 from monitor.engine import ClosedWindow
 from monitor.jsonsafe import json_safe
 from monitor.store import Store, schema
-from monitor.store.db import upsert
+from monitor.store.db import dialect_insert, upsert
 
 __all__ = ["HEALTH_VERSION", "AlertEvaluator"]
 
@@ -430,7 +429,7 @@ class AlertEvaluator:
                 )
 
     def _insert(self, table: Any) -> Any:
-        return (postgresql if self.store.dialect == "postgresql" else sqlite).insert(table)
+        return dialect_insert(self.store.dialect, table)
 
     def _write_outbox(
         self,

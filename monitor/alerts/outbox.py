@@ -22,10 +22,10 @@ import uuid
 from typing import Any
 
 from sqlalchemy import Connection, and_, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.alerts.notify import Notification
 from monitor.store import Store, schema
+from monitor.store.db import dialect_insert
 
 __all__ = [
     "STATUSES",
@@ -43,7 +43,7 @@ STATUSES = ("pending", "sending", "delivered", "dead", "silenced", "rate_limited
 def insert_notification(conn: Connection, dialect: str, n: Notification, now_ms: int) -> bool:
     """Insert ``n`` unless its key is already there; True when inserted."""
     t = schema.outbox
-    ins = (postgresql if dialect == "postgresql" else sqlite).insert(t)
+    ins = dialect_insert(dialect, t)
     row = {
         "key": n.key,
         "sink": n.sink,

@@ -26,11 +26,13 @@ says whether retrying can help (:mod:`monitor.store.errors`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib import import_module
 from typing import Any
 
+import msgspec
 from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
@@ -40,7 +42,7 @@ from monitor.jsonsafe import json_text
 from monitor.store.errors import DRIVER_VALUE_ERRORS, store_error
 from monitor.store.reading import MIGRATIONS, REVISION_SQL, head_revision
 
-__all__ = ["Database", "cursor", "head_revision", "safe_url", "upsert"]
+__all__ = ["Database", "cursor", "dialect_insert", "head_revision", "safe_url", "upsert"]
 
 
 class Database:
@@ -55,8 +57,13 @@ class Database:
     def __init__(self, url: str, engine: Engine | None = None) -> None:
         self.url = url
         # JSON columns (window statistics, quality histograms) through msgspec: json.dumps cost
-        # the window writer most of its time (16 models: 2.8 s of 6.4 s writing 272 windows)
-        kwargs: dict[str, Any] = {"future": True, "json_serializer": _json}
+        # the window writer most of its time (16 models: 2.8 s of 6.4 s writing 272 windows),
+        # and json.loads half of loading a reference profile
+        kwargs: dict[str, Any] = {
+            "future": True,
+            "json_serializer": _json,
+            "json_deserializer": _unjson,
+        }
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30}
             if url in ("sqlite://", "sqlite:///:memory:"):
@@ -143,12 +150,7 @@ def upsert(
     (the module docstring has an example)."""
     if not rows:
         return
-    # the dialect's own insert, imported here: the PostgreSQL dialect package loads all its
-    # drivers (asyncpg ...), which a read-only command on SQLite needs not
-    dialect = import_module(
-        "sqlalchemy.dialects." + ("postgresql" if conn.dialect.name == "postgresql" else "sqlite")
-    )
-    stmt = dialect.insert(table)
+    stmt = dialect_insert(conn.dialect.name, table)
     keys = [c.name for c in table.primary_key.columns]
     added = set(add)
     updates = {
@@ -159,6 +161,16 @@ def upsert(
         if c.name not in keys
     }
     conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates), list(rows))
+
+
+def dialect_insert(dialect: str, table: Table) -> Any:
+    """The INSERT of ``dialect`` (``"postgresql"`` or ``"sqlite"``) into ``table``, with its
+    ON CONFLICT clauses. Only that dialect's package is imported: PostgreSQL's loads all its
+    drivers (asyncpg ...), 30-50 ms a SQLite run needs not."""
+    module = import_module(
+        "sqlalchemy.dialects." + ("postgresql" if dialect == "postgresql" else "sqlite")
+    )
+    return module.insert(table)
 
 
 @contextmanager
@@ -206,6 +218,15 @@ def _classify_value_errors(engine: Engine) -> None:
         if ctx.sqlalchemy_exception is None and isinstance(raised, DRIVER_VALUE_ERRORS):
             return store_error(raised, safe_url(engine))
         return None
+
+
+def _unjson(text: str | bytes) -> Any:
+    """A JSON column's value: msgspec, or Python's json for what msgspec refuses (a number
+    beyond a float's range, which json reads as an infinity)."""
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.MsgspecError:
+        return json.loads(text)
 
 
 def _json(value: Any) -> str:
