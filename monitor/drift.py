@@ -179,6 +179,14 @@ def _judged_by(cfg: ModelConfig, kind: str) -> list[tuple[str, Threshold | None]
     return [(s, cfg.threshold(s)) for s in cfg.statistics if kind in STATISTICS[s].kinds]
 
 
+def _psi(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray]:
+    return (psi_rows(ref, cur, 1e-4),)
+
+
+def _js(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray]:
+    return (js_rows(ref, cur),)
+
+
 def _rise(ref_hits: Any, ref_total: Any, hits: Any, totals: Any) -> tuple[np.ndarray]:
     return (rise_pvalue(ref_hits, ref_total, hits, totals),)
 
@@ -196,9 +204,9 @@ def _queue_rise(calls: Stacked, ref_hits: Any, ref_total: Any, hits: Any, totals
     return calls.add(_rise, *np.broadcast_arrays(ref_hits, ref_total, hits, totals))
 
 
-def _pvalues(calls: Stacked, handle: int) -> list[float | None]:
-    """The queued p-values per column, None where the window has no trials (or where the
-    statistic is unknown)."""
+def _values(calls: Stacked, handle: int) -> list[float | None]:
+    """A queued statistic per column, None where it is unknown (a p-value where the window
+    has no trials, say)."""
     return [None if math.isnan(p) else p for p in calls[handle][0].tolist()]
 
 
@@ -221,18 +229,25 @@ def _numeric_block(
     against: np.ndarray | None,
     wanted: set[str],
     n_coarse: int,
-) -> tuple[list[dict[str, float | None]], int | None]:
+) -> tuple[list[dict[str, float | None]], dict[str, int]]:
     """Every numeric column's statistics at once (rows = columns): ``counts`` against
-    ``against`` (the previous window; None: the reference), both (columns, width). The KS
-    p-values are queued (their handle; ``_put_pvalues`` puts them in)."""
+    ``against`` (the previous window; None: the reference), both (columns, width). Those over
+    few bins (PSI and Jensen-Shannon over the coarse ones, the KS p-values) are queued in
+    ``calls``: the handles by statistic (``_put_queued`` puts them in)."""
     block = geo.numeric_reference
     coarse = geo.coarse(n_coarse)
     f = counts.shape[0]
     out: list[dict[str, float | None]] = [{} for _ in range(f)]
+    queued: dict[str, int] = {}
 
     def put(name: str, values: np.ndarray) -> None:
         for j, v in enumerate(values.tolist()):
             out[j][name] = None if math.isnan(v) else v
+
+    def later(name: str, handle: int) -> None:  # its place among the keys, until it is known
+        for column in out:
+            column[name] = None
+        queued[name] = handle
 
     cur = counts.astype(np.float64)
     ref = block.ref if against is None else against
@@ -252,47 +267,47 @@ def _numeric_block(
                 ref_c[j, : g.size] = np.add.reduceat(ref[j, : p.n_bins], g)
                 cur_c[j, : g.size] = np.add.reduceat(cur[j, : p.n_bins], g)
         if "psi" in wanted:
-            put("psi", psi_rows(ref_c, cur_c, 1e-4))
+            later("psi", calls.add(_psi, ref_c, cur_c))
         if "js" in wanted:
-            put("js", js_rows(ref_c, cur_c))
-    pvalues = None
-    if wanted & {"ks", "ks_pvalue"}:
+            later("js", calls.add(_js, ref_c, cur_c))
+    if wanted & {"ks", "ks_pvalue"}:  # over a thousand fine bins: here, not stacked
         statistic, bound, en = ks_statistic_rows(ref, cur, block.atoms)
         put("ks", statistic)
-        put("ks_pvalue", np.full(f, np.nan))  # its place among the keys, until it is known
+        later("ks_pvalue", calls.add(_ks_pvalue, statistic, en))
         put("ks_error_bound", bound)
-        pvalues = calls.add(_ks_pvalue, statistic, en)
     if "wasserstein" in wanted:
         put("wasserstein", wasserstein_rows(block.points, ref, cur, block.scale))
-    return out, pvalues
+    return out, queued
 
 
-def _put_pvalues(
-    calls: Stacked, handle: int | None, name: str, stats: list[dict[str, float | None]]
+def _put_queued(
+    calls: Stacked, queued: dict[str, int], stats: list[dict[str, float | None]]
 ) -> None:
-    """Put the queued p-values ``handle`` in ``stats`` (one dict per column) as ``name``."""
-    if handle is not None:
-        for column, p in zip(stats, _pvalues(calls, handle)):
-            column[name] = p
+    """Put the ``queued`` statistics (name -> handle) in ``stats``, one dict per column."""
+    for name, handle in queued.items():
+        for column, value in zip(stats, _values(calls, handle)):
+            column[name] = value
 
 
 def _categorical_stats(
     calls: Stacked, ref: np.ndarray, cur: np.ndarray, wanted: set[str]
-) -> tuple[dict[str, float | None], int | None]:
-    """Statistics of one categorical column (columns have vocabularies of different sizes, and
-    padding them to one width would change the order of the sums, hence their last bits); the
-    chi-square p-value is queued (its handle)."""
+) -> tuple[dict[str, float | None], dict[str, int]]:
+    """Statistics of one categorical column, a row of its own width (columns have vocabularies
+    of different sizes, and padding them to one width would change the order of the sums,
+    hence their last bits; the same column of windows closing together shares one call): PSI,
+    Jensen-Shannon and the chi-square p-value are queued (their handles by statistic)."""
     out: dict[str, float | None] = {}
+    queued = {}
     rows = ref.astype(np.float64)[None], cur.astype(np.float64)[None]
     if "psi" in wanted:
-        out["psi"] = _num(psi_rows(*rows, 1e-4)[0])
+        out["psi"], queued["psi"] = None, calls.add(_psi, *rows)
     if "js" in wanted:
-        out["js"] = _num(js_rows(*rows)[0])
+        out["js"], queued["js"] = None, calls.add(_js, *rows)
     if wanted & {"chi2", "chi2_pvalue"}:
         statistic, dof = chi2_statistic(ref, cur) if ref.sum() and cur.sum() else (math.nan, 0)
         out["chi2"], out["chi2_pvalue"] = _num(statistic), None
-        return out, calls.add(_chi2_pvalue, [statistic], [dof])
-    return out, None
+        queued["chi2_pvalue"] = calls.add(_chi2_pvalue, [statistic], [dof])
+    return out, queued
 
 
 def _column(
@@ -383,7 +398,7 @@ def _numeric_columns(
     f = counts.shape[0]
     stats, stats_p = _numeric_block(calls, geo, counts, None, wanted, n_coarse)
     prev_stats: list[dict[str, float | None] | None] = [None] * f
-    prev_p: int | None = None
+    prev_p: dict[str, int] = {}
     against: list[dict[str, float | None]] = []
     if prev is not None:
         against, prev_p = _numeric_block(
@@ -411,9 +426,9 @@ def _numeric_columns(
 
     def columns() -> list[ColumnResult]:
         column = functools.partial(_column, cfg, judged_by, geo, window)
-        _put_pvalues(calls, stats_p, "ks_pvalue", stats)
-        _put_pvalues(calls, prev_p, "ks_pvalue", against)
-        missing_p, outside_p = _pvalues(calls, missing_of), _pvalues(calls, outside_of)
+        _put_queued(calls, stats_p, stats)
+        _put_queued(calls, prev_p, against)
+        missing_p, outside_p = _values(calls, missing_of), _values(calls, outside_of)
         results = []
         for j, prof in enumerate(geo.numeric):
             n = present[j]
@@ -458,20 +473,20 @@ def _categorical_columns(
         prev_stats, prev_p = (
             _categorical_stats(calls, prev_counts, cur, wanted)
             if prev_counts is not None and prev_counts.sum()
-            else (None, None)
+            else (None, {})
         )
         queued.append((cur, stats, stats_p, prev_stats, prev_p))
 
     def columns() -> list[ColumnResult]:
         column = functools.partial(_column, cfg, judged_by, geo, window)
-        missing_p, unseen_p = _pvalues(calls, missing_of), _pvalues(calls, unseen_of)
+        missing_p, unseen_p = _values(calls, missing_of), _values(calls, unseen_of)
         results = []
         for j, (prof, (cur, stats, stats_p, prev_stats, prev_p)) in enumerate(
             zip(geo.categorical, queued)
         ):
-            _put_pvalues(calls, stats_p, "chi2_pvalue", [stats])
+            _put_queued(calls, stats_p, [stats])
             if prev_stats is not None:
-                _put_pvalues(calls, prev_p, "chi2_pvalue", [prev_stats])
+                _put_queued(calls, prev_p, [prev_stats])
             n = present[j]
             extra: dict[str, Any] = {
                 "unseen_top": dict(

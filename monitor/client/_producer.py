@@ -28,6 +28,7 @@ from monitor.client._encode import (
     registry_avro,
 )
 from monitor.exceptions import EventError, KafkaError
+from monitor.kafka.logs import librdkafka_logger
 
 if TYPE_CHECKING:
     from monitor.client._validate import Validator
@@ -179,7 +180,7 @@ class MonitorClient:
         conf = {**_DEFAULTS, "bootstrap.servers": bootstrap_servers, **(producer_config or {})}
         conf["on_delivery"] = self._on_delivery
         conf.setdefault("error_cb", self._on_error)
-        conf.setdefault("logger", _LibrdkafkaLog(logging.getLogger("monitor.client.librdkafka")))
+        conf.setdefault("logger", librdkafka_logger("monitor.client.librdkafka"))
         queue = int(conf.get("queue.buffering.max.messages", _QUEUE_DEFAULT))
         self._full = f"the local queue is full ({queue:,} events)"
         self._policy = f"events queue locally (up to {queue:,}); when the queue is full, " + (
@@ -619,19 +620,6 @@ class MonitorClient:
             self._trouble(f"Kafka is unreachable ({err.str()})")
         else:
             self._trouble(f"Kafka error {err.name()}: {err.str()}")
-
-
-class _LibrdkafkaLog:
-    """librdkafka's log lines into a Python logger, at their own level except connection
-    failures (facility ``FAIL``), which go to DEBUG: librdkafka repeats one at every reconnect
-    (190 lines in 30 s against a dead address), and the error callback reports the outage."""
-
-    def __init__(self, target: logging.Logger) -> None:
-        self._target = target
-
-    def log(self, level: int, msg: str, *args: Any) -> None:
-        # confluent-kafka calls log(level, "%s [%s] %s", facility, client name, text).
-        self._target.log(logging.DEBUG if args[:1] == ("FAIL",) else level, msg, *args)
 
 
 def _chunked(

@@ -41,6 +41,7 @@ from monitor.config import Config
 from monitor.engine import ClosedWindow, Lookup
 from monitor.events import BadEvent, Decoded, EventDecoder, LabelDecoder
 from monitor.exceptions import StoreUnavailable
+from monitor.kafka.logs import librdkafka_logger
 from monitor.kafka.topics import check_copartitioned, client_config
 from monitor.metrics import Metrics
 from monitor.pipeline.build import build
@@ -95,7 +96,9 @@ class KafkaService:
         )
         self.batch_size = batch_size
         overrides = {"bootstrap.servers": bootstrap_servers} if bootstrap_servers else {}
-        self.client_conf = client_config(config, **overrides)
+        # every client's librdkafka lines through logging, in the service's format (librdkafka
+        # prints them to stderr itself otherwise)
+        self.client_conf = {"logger": librdkafka_logger(), **client_config(config, **overrides)}
         self.label_topics = sorted(
             {m.topics.labels for m in config.models.values() if m.topics.labels}
         )

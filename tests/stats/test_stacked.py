@@ -1,5 +1,5 @@
-"""The p-value kernels that windows closing together share: one call for all of them gives
-each window, bit for bit, what it gets alone."""
+"""The kernels that windows closing together share (the p-values, and PSI and Jensen-Shannon
+over few bins): one call for all of them gives each window, bit for bit, what it gets alone."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from monitor.stats.chi2 import chi2_pvalue
 from monitor.stats.rise import rise_pvalue
-from monitor.stats.rows import ks_pvalue_rows
+from monitor.stats.rows import js_rows, ks_pvalue_rows, psi_rows
 from monitor.stats.stacked import Stacked
 
 
@@ -25,6 +25,14 @@ def _chi2(statistic, dof):
     return (chi2_pvalue(statistic, dof),)
 
 
+def _psi(ref, cur):
+    return (psi_rows(ref, cur, 1e-4),)
+
+
+def _js(ref, cur):
+    return (js_rows(ref, cur),)
+
+
 @settings(deadline=None, max_examples=100)
 @given(st.lists(st.integers(1, 25), min_size=1, max_size=8), st.integers(0, 2**32 - 1))
 def test_stacked_calls_equal_each_call_alone(rows, seed):
@@ -36,10 +44,15 @@ def test_stacked_calls_equal_each_call_alone(rows, seed):
         hits = rng.integers(0, 30, r)
         dof = rng.integers(0, 12, r)
         chi = np.where(dof > 0, rng.uniform(0, 60, r), rng.choice([0.0, np.nan], r))
+        width = int(rng.choice([3, 10, 51]))  # coarse bins, or a vocabulary and "unseen"
+        ref = rng.integers(0, 5000, (r, width)).astype(np.float64)
+        cur = rng.integers(0, 50, (r, width)).astype(np.float64) * rng.integers(0, 2, (r, 1))
         for kernel, args in (
             (_ks, (np.minimum(statistic, 1.0), en)),
             (_rise, (hits, hits + 100, hits * 2, rng.integers(0, 400, r))),
             (_chi2, (chi, dof)),
+            (_psi, (ref, cur)),
+            (_js, (ref, cur)),
         ):
             expected.append((calls.add(kernel, *args), kernel(*args)))
     calls.run()
