@@ -78,7 +78,8 @@ class ClosedWindow:
     reference_version: int
     columns: list[ColumnResult]
     dataset: DatasetResult
-    close_seconds: float | None = field(default=None, compare=False)  # time to evaluate it
+    # time to evaluate it: its share of the windows evaluated with it
+    close_seconds: float | None = field(default=None, compare=False)
     segment: str = ""
     segments: list[ClosedWindow] = field(default_factory=list)
 
