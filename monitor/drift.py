@@ -179,29 +179,13 @@ def _judged_by(cfg: ModelConfig, kind: str) -> list[tuple[str, Threshold | None]
     return [(s, cfg.threshold(s)) for s in cfg.statistics if kind in STATISTICS[s].kinds]
 
 
-def _psi(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray]:
-    return (psi_rows(ref, cur, 1e-4),)
-
-
-def _js(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray]:
-    return (js_rows(ref, cur),)
-
-
-def _rise(ref_hits: Any, ref_total: Any, hits: Any, totals: Any) -> tuple[np.ndarray]:
-    return (rise_pvalue(ref_hits, ref_total, hits, totals),)
-
-
-def _ks_pvalue(statistic: np.ndarray, en: np.ndarray) -> tuple[np.ndarray]:
-    return (ks_pvalue_rows(statistic, en),)
-
-
-def _chi2_pvalue(statistic: np.ndarray, dof: np.ndarray) -> tuple[np.ndarray]:
-    return (chi2_pvalue(statistic, dof),)
+#: PSI as the windows share it (a kernel of :class:`Stacked` is one object for all calls)
+_psi = functools.partial(psi_rows, eps=1e-4)
 
 
 def _queue_rise(calls: Stacked, ref_hits: Any, ref_total: Any, hits: Any, totals: Any) -> int:
     """Queue :func:`rise_pvalue` per column (``_pvalues`` reads it)."""
-    return calls.add(_rise, *np.broadcast_arrays(ref_hits, ref_total, hits, totals))
+    return calls.add(rise_pvalue, *np.broadcast_arrays(ref_hits, ref_total, hits, totals))
 
 
 def _values(calls: Stacked, handle: int) -> list[float | None]:
@@ -269,11 +253,11 @@ def _numeric_block(
         if "psi" in wanted:
             later("psi", calls.add(_psi, ref_c, cur_c))
         if "js" in wanted:
-            later("js", calls.add(_js, ref_c, cur_c))
+            later("js", calls.add(js_rows, ref_c, cur_c))
     if wanted & {"ks", "ks_pvalue"}:  # over a thousand fine bins: here, not stacked
         statistic, bound, en = ks_statistic_rows(ref, cur, block.atoms)
         put("ks", statistic)
-        later("ks_pvalue", calls.add(_ks_pvalue, statistic, en))
+        later("ks_pvalue", calls.add(ks_pvalue_rows, statistic, en))
         put("ks_error_bound", bound)
     if "wasserstein" in wanted:
         put("wasserstein", wasserstein_rows(block.points, ref, cur, block.scale))
@@ -302,11 +286,11 @@ def _categorical_stats(
     if "psi" in wanted:
         out["psi"], queued["psi"] = None, calls.add(_psi, *rows)
     if "js" in wanted:
-        out["js"], queued["js"] = None, calls.add(_js, *rows)
+        out["js"], queued["js"] = None, calls.add(js_rows, *rows)
     if wanted & {"chi2", "chi2_pvalue"}:
         statistic, dof = chi2_statistic(ref, cur) if ref.sum() and cur.sum() else (math.nan, 0)
         out["chi2"], out["chi2_pvalue"] = _num(statistic), None
-        queued["chi2_pvalue"] = calls.add(_chi2_pvalue, [statistic], [dof])
+        queued["chi2_pvalue"] = calls.add(chi2_pvalue, [statistic], [dof])
     return out, queued
 
 

@@ -97,7 +97,7 @@ class ToClose:
     frontier: int | None
     upto: int
     previous: dict[str, Sketch]
-    read_previous: dict[str, Sketch] = field(default_factory=dict)
+    read_previous: dict[str, Sketch]
 
 
 @dataclass

@@ -15,7 +15,7 @@ whichever windows close with it (a replay closes them in other groups than a liv
 
 >>> import numpy as np
 >>> def total(rows):
-...     return (rows.sum(axis=1),)
+...     return rows.sum(axis=1)
 >>> calls = Stacked()
 >>> a = calls.add(total, np.ones((2, 3)))
 >>> b = calls.add(total, np.full((1, 3), 2.0))
@@ -34,8 +34,9 @@ import numpy as np
 
 __all__ = ["Kernel", "Stacked"]
 
-#: A row kernel: arrays with one row per element first, to a tuple of arrays likewise.
-Kernel = Callable[..., tuple[np.ndarray, ...]]
+#: A row kernel: arrays with one row per element first, to an array likewise (or a tuple of
+#: them).
+Kernel = Callable[..., Any]
 
 
 class Stacked:
@@ -63,10 +64,12 @@ class Stacked:
             calls = [self._calls[i][1] for i in members]
             stacked = [np.concatenate(column) for column in zip(*calls)]
             cuts = np.cumsum([len(args[0]) for args in calls])[:-1]
-            parts = [np.split(out, cuts) for out in kernel(*stacked)]
+            out = kernel(*stacked)
+            parts = [np.split(o, cuts) for o in (out if isinstance(out, tuple) else (out,))]
             for i, own in zip(members, zip(*parts)):
                 results[i] = own
         self._results = results
 
     def __getitem__(self, handle: int) -> tuple[np.ndarray, ...]:
+        """The call's result, as a tuple of arrays (of one array for a kernel returning one)."""
         return self._results[handle]
