@@ -10,6 +10,7 @@ from monitor.engine import Engine, MemoryReferences
 from monitor.events import EventDecoder
 from monitor.pipeline.closing import close, flush
 from monitor.sketches import Sketch, accumulate
+from monitor.stats.binning import bin_index
 from monitor.synth import DriftSpec
 from tests.helpers import config_for, engine_for, feed, jsonl, small_spec, window_table
 
@@ -164,6 +165,36 @@ def test_checkpoint_state_restores_to_the_same_result():
     restarted.process("s", decoder.decode_lines(b"".join(lines[5000:])), 12_000)
     after = close(restarted, restarted.watermark()) + flush(restarted)
     assert window_table(before + after) == full
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 150), st.floats(0.0, 0.3), st.floats(0.0, 0.5), st.integers(0, 2**31))
+def test_sketch_counts_are_each_values_bin_whichever_way_they_are_searched(n, lost, on_edges, seed):
+    """Fewer values than bins are binned value by value, more bin key by bin key (sketch.py):
+    either way each finite value is counted in its :func:`bin_index` bin, the rest missing."""
+    cfg = config_for(SPEC, window="5m")
+    geo = engine_for(SPEC, cfg, 5000, fine_bins=50).geometry(SPEC.model_id, "v1")
+    batch = EventDecoder(cfg).decode_lines(jsonl(SPEC, n, seed % 10_000)).batches[SPEC.model_id]
+    rng = np.random.default_rng(seed)
+    values = rng.normal(0.0, 30.0, batch.numeric.shape)
+    for j, prof in zip(geo.numeric_cols.tolist(), geo.numeric):  # values on the edges too
+        edges = rng.random(n) < on_edges
+        values[edges, j] = rng.choice(prof.bin_edges, edges.sum())
+    odd = rng.random(values.shape) < lost
+    values[odd] = rng.choice([np.nan, np.inf, -np.inf], odd.sum())
+    batch.numeric = values
+    (sketch,) = accumulate(geo, batch, np.zeros(n, np.int64), 1)
+    for j, prof in zip(geo.numeric_cols.tolist(), geo.numeric):
+        column = values[:, j]
+        finite = column[np.isfinite(column)]
+        expected = np.bincount(bin_index(prof.bin_edges, finite), minlength=prof.n_bins)
+        row = geo.numeric.index(prof)
+        assert sketch.num_counts[row, : prof.n_bins].tolist() == expected.tolist()
+        assert not sketch.num_counts[row, prof.n_bins :].any()
+        applies = batch.has_prediction if prof.name in ("score", "prediction") else True
+        assert sketch.num_missing[row] == np.count_nonzero(~np.isfinite(column) & applies)
+        if finite.size:
+            assert (sketch.num_min[row], sketch.num_max[row]) == (finite.min(), finite.max())
 
 
 @settings(max_examples=20, deadline=None)

@@ -190,8 +190,8 @@ def _applicable(predictive: np.ndarray, has_prediction: np.ndarray) -> np.ndarra
 def _numeric(
     geo: Geometry, batch: ModelBatch, group: np.ndarray, n_groups: int, out: list[Sketch]
 ) -> None:
-    # Sort each column once and search the bin boundaries in it: B searches per column instead
-    # of n, and the sorted column hands over min, max and the valid range for free.
+    # Sort each column once: the sorted column hands over min, max and the valid range for
+    # free, and binning it is a search either way round (below).
     # One contiguous row per column (transposing the whole matrix first is a plain copy;
     # gathering columns from the row-major matrix is several times slower).
     x = np.ascontiguousarray(batch.numeric.T)[geo.numeric_cols]
@@ -203,7 +203,6 @@ def _numeric(
         missing = np.bincount(
             (group[None, :] * f + np.arange(f)[:, None])[lost], minlength=n_groups * f
         )
-    width = geo.numeric_width
     rows = np.arange(f)
     for g, s in enumerate(out):
         block = x if n_groups == 1 else x[:, group == g]  # x is already a copy: sort in place
@@ -215,16 +214,40 @@ def _numeric(
             s.num_missing += missing[g * f : (g + 1) * f]
             lo = np.count_nonzero(block == -np.inf, axis=1)
             hi = lo + np.count_nonzero(np.isfinite(block), axis=1)
-        # below[j, k]: values before bin k of column j; the bins past a column's own are empty.
-        below = np.empty((f, width + 1), np.int64)
-        below[:, 0] = lo
-        for j, keys in enumerate(geo.numeric_keys):
-            below[j, 1 : keys.size + 1] = block[j].searchsorted(keys)
-            below[j, keys.size + 1 :] = hi[j]
-        s.num_counts += np.diff(below, axis=1)
+        # The same counts two ways: fewer values than bins, each value's bin is searched
+        # among the bin keys (a search over the bins costs per bin, whatever the values);
+        # more, each bin key among the values.
+        count = _by_value if size < geo.numeric_width else _by_key
+        s.num_counts += count(geo, block, lo, hi)
         some = hi > lo
         s.num_min[some] = block[rows[some], lo[some]]
         s.num_max[some] = block[rows[some], hi[some] - 1]
+
+
+def _by_key(geo: Geometry, block: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Bin counts of the sorted rows of ``block`` (finite from ``lo`` to ``hi``): where each
+    column's bin keys fall among its values."""
+    below = np.empty((block.shape[0], geo.numeric_width + 1), np.int64)
+    below[:, 0] = lo  # below[j, k]: values before bin k of column j
+    for j, keys in enumerate(geo.numeric_keys):
+        below[j, 1 : keys.size + 1] = block[j].searchsorted(keys)
+        below[j, keys.size + 1 :] = hi[j]  # the bins past a column's own are empty
+    return np.diff(below, axis=1)
+
+
+def _by_value(geo: Geometry, block: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """:func:`_by_key`'s counts from each value's bin: the keys up to it (sorted values make
+    the searches cheap); a value outside ``lo:hi`` goes to a bin past the last, dropped."""
+    f, width = block.shape[0], geo.numeric_width
+    bins = np.empty(block.shape, np.intp)
+    for j, keys in enumerate(geo.numeric_keys):
+        bins[j] = keys.searchsorted(block[j], "right")
+    if lo.any() or (hi < block.shape[1]).any():
+        at = np.arange(block.shape[1])
+        bins[(at < lo[:, None]) | (at >= hi[:, None])] = width
+    bins += np.arange(f)[:, None] * (width + 1)
+    counts = np.bincount(bins.ravel(), minlength=f * (width + 1))
+    return counts.reshape(f, width + 1)[:, :width]
 
 
 def _categorical(
