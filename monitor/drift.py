@@ -37,6 +37,7 @@ from monitor.stats.rows import (
     ks_pvalue_rows,
     ks_statistic_rows,
     psi_rows,
+    side,
     wasserstein_rows,
 )
 from monitor.stats.stacked import Stacked
@@ -254,13 +255,15 @@ def _numeric_block(
             later("psi", calls.add(_psi, ref_c, cur_c))
         if "js" in wanted:
             later("js", calls.add(js_rows, ref_c, cur_c))
-    if wanted & {"ks", "ks_pvalue"}:  # over a thousand fine bins: here, not stacked
-        statistic, bound, en = ks_statistic_rows(ref, cur, block.atoms)
-        put("ks", statistic)
-        later("ks_pvalue", calls.add(ks_pvalue_rows, statistic, en))
-        put("ks_error_bound", bound)
-    if "wasserstein" in wanted:
-        put("wasserstein", wasserstein_rows(block.points, ref, cur, block.scale))
+    if wanted & {"ks", "ks_pvalue", "wasserstein"}:  # over a thousand fine bins: not stacked
+        sides = block.side if against is None else side(against), side(cur)
+        if wanted & {"ks", "ks_pvalue"}:
+            statistic, bound, en = ks_statistic_rows(*sides, block.atoms)
+            put("ks", statistic)
+            later("ks_pvalue", calls.add(ks_pvalue_rows, statistic, en))
+            put("ks_error_bound", bound)
+        if "wasserstein" in wanted:
+            put("wasserstein", wasserstein_rows(block.points, *sides, block.scale))
     return out, queued
 
 

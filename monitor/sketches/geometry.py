@@ -9,6 +9,7 @@ import numpy as np
 
 from monitor.layout import PREDICTION, SCORE, Layout
 from monitor.reference import CategoricalProfile, NumericProfile, ReferenceProfile
+from monitor.stats.rows import Side, side
 
 __all__ = ["CoarseBlock", "Geometry", "NumericBlock"]
 
@@ -19,6 +20,7 @@ class NumericBlock:
     points: np.ndarray  # (columns, width) bin representatives, padded with the last one
     scale: np.ndarray  # (columns,) reference standard deviations
     atoms: np.ndarray  # (columns, width) bool: bins holding a single value (exact bins)
+    side: Side  # what the fine-bin statistics derive from ``ref``, once for every window
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,7 +81,7 @@ class Geometry:
         for j, prof in enumerate(self.numeric):
             e = prof.bin_edges  # bin i is [e[i - 1], e[i]); the last one also holds e[-1]
             atoms[j, 1 : e.size - 1] = np.nextafter(e[:-2], np.inf) == e[1:-1]
-        return NumericBlock(ref, points, scale, atoms)
+        return NumericBlock(ref, points, scale, atoms, side(ref))
 
     @cached_property
     def numeric_keys(self) -> tuple[np.ndarray, ...]:

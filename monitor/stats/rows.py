@@ -14,6 +14,8 @@ evaluation calls them once per window for all numeric columns. No input checks h
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -21,11 +23,13 @@ from monitor.stats.kolmogorov import kstwo_sf
 
 __all__ = [
     "EXACT_UP_TO",
+    "Side",
     "js_rows",
     "ks_pvalue_rows",
     "ks_rows",
     "ks_statistic_rows",
     "psi_rows",
+    "side",
     "wasserstein_rows",
 ]
 
@@ -40,6 +44,32 @@ def _proportions(counts: Rows) -> tuple[Rows, Rows]:
     totals = counts.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return counts / totals[:, None], totals
+
+
+class Side(NamedTuple):
+    """One side of the fine-bin comparisons, what :func:`ks_statistic_rows` and
+    :func:`wasserstein_rows` derive from its counts: worked out once for both, and once for
+    all windows on the reference's side (:attr:`monitor.sketches.NumericBlock.side`)."""
+
+    counts: Rows
+    share: Rows  # the counts over their row's total
+    total: Rows
+    cdf: Rows  # the cumulative counts over the total, as scipy's empirical CDFs
+
+
+def side(counts: Rows) -> Side:
+    """The :class:`Side` of ``counts`` (rows of bin counts).
+
+    >>> side(np.array([[1.0, 3.0]])).cdf.tolist()
+    [[0.25, 1.0]]
+    """
+    share, total = _proportions(counts)
+    with np.errstate(invalid="ignore", divide="ignore"):  # an empty row: nan
+        return Side(counts, share, total, np.cumsum(counts, axis=1) / total[:, None])
+
+
+def _side(x: Rows | Side) -> Side:
+    return x if isinstance(x, Side) else side(x)
 
 
 def psi_rows(ref: Rows, cur: Rows, eps: float) -> Rows:
@@ -71,24 +101,17 @@ def ks_rows(
 
 
 def ks_statistic_rows(
-    ref: Rows, cur: Rows, atoms: NDArray[np.bool_] | None = None
+    ref: Rows | Side, cur: Rows | Side, atoms: NDArray[np.bool_] | None = None
 ) -> tuple[Rows, Rows, Rows]:
     """(statistic, error bound, effective sample size) per row: :func:`ks_rows` without the
     p-value (:func:`ks_pvalue_rows` takes the first and the last); nan for an empty row."""
-    p, n_ref = _proportions(ref)
-    q, n_cur = _proportions(cur)
-    with np.errstate(invalid="ignore", divide="ignore"):  # cumulative counts / total, as scipy
-        statistic = np.max(
-            np.abs(
-                np.cumsum(ref, axis=1) / n_ref[:, None] - np.cumsum(cur, axis=1) / n_cur[:, None]
-            ),
-            axis=1,
-        )
-    share = np.minimum(p, q)
+    r, c = _side(ref), _side(cur)
+    statistic = np.max(np.abs(r.cdf - c.cdf), axis=1)
+    share = np.minimum(r.share, c.share)
     bound = np.max(share if atoms is None else np.where(atoms, 0.0, share), axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        en = np.round(n_ref * n_cur / (n_ref + n_cur))
-    nan = np.where((n_ref == 0) | (n_cur == 0), np.nan, 0.0)
+        en = np.round(r.total * c.total / (r.total + c.total))
+    nan = np.where((r.total == 0) | (c.total == 0), np.nan, 0.0)
     return statistic + nan, bound + nan, en
 
 
@@ -111,13 +134,12 @@ def ks_pvalue_rows(statistic: Rows, en: Rows) -> Rows:
     return np.clip(pvalue, 0.0, 1.0)
 
 
-def wasserstein_rows(points: Rows, ref: Rows, cur: Rows, scale: Rows) -> Rows:
+def wasserstein_rows(points: Rows, ref: Rows | Side, cur: Rows | Side, scale: Rows) -> Rows:
     """Wasserstein-1 between two mass distributions on the SAME sorted points per row,
     divided by ``scale``: the integral of |F - G| between consecutive points."""
-    p, n_ref = _proportions(ref)
-    q, n_cur = _proportions(cur)
-    difference = np.cumsum(p - q, axis=1)[:, :-1]
+    r, c = _side(ref), _side(cur)
+    difference = np.cumsum(r.share - c.share, axis=1)[:, :-1]
     out = np.sum(np.abs(difference) * np.diff(points, axis=1), axis=1) / np.where(
         np.isfinite(scale) & (scale > 0), scale, 1.0
     )
-    return np.where((n_ref == 0) | (n_cur == 0), np.nan, out)
+    return np.where((r.total == 0) | (c.total == 0), np.nan, out)
