@@ -69,6 +69,7 @@ __all__ = [
     "AvroBatch",
     "AvroDecoder",
     "container_records",
+    "decoding_schema",
     "load_schema",
     "parsed_schema",
     "registry_client",
@@ -110,6 +111,18 @@ def load_schema(name: str) -> dict[str, Any]:
 def parsed_schema(name: str) -> Schema:
     """A bundled schema parsed by fastavro (cached; do not modify)."""
     return _parsed(name)
+
+
+def decoding_schema(schema: str | Mapping[str, Any]) -> Schema:
+    """``schema`` (a bundled name or a schema dict) parsed as :class:`AvroDecoder` reads with
+    it: ``timestamp-millis`` read as the epoch-ms ints they are written as, not as datetimes
+    (fastavro builds one per record otherwise: 6% of a decode).
+
+    >>> decoding_schema("prediction")["name"]
+    'monitor.v1.Prediction'
+    """
+    spec = load_schema(schema) if isinstance(schema, str) else copy.deepcopy(dict(schema))
+    return parse_schema(_millis_as_long(spec))
 
 
 @functools.cache
@@ -174,12 +187,7 @@ class AvroDecoder:
         self.registry = registry
         self._schema: Schema | None = None
         if registry is None:
-            spec = (
-                load_schema(schema or "prediction")
-                if schema is None or isinstance(schema, str)
-                else schema
-            )
-            self._schema = parse_schema(_millis_as_long(copy.deepcopy(dict(spec))))
+            self._schema = decoding_schema(schema or "prediction")
         self._by_id: dict[int, Schema] = {}
 
     def decode(self, values: Sequence[bytes | None]) -> AvroBatch:
@@ -294,7 +302,7 @@ class AvroDecoder:
         if registered.schema_str is None:
             return f"schema id {schema_id} has no schema text"
         try:
-            parsed = parse_schema(_millis_as_long(json.loads(registered.schema_str)))
+            parsed = decoding_schema(json.loads(registered.schema_str))
         except Exception as exc:  # noqa: BLE001 (e.g. references to other schemas: unresolved)
             return f"schema id {schema_id} cannot be parsed: {_describe(exc)}"
         self._by_id[schema_id] = parsed
