@@ -343,6 +343,9 @@ class KafkaService:
         self.check_copartitioning()
         # State checkpointed under another window geometry would be misread: refuse it.
         check_geometry(self.store, self.job, self.config)
+        # The window statistics' scipy functions load here, not at the first window's close:
+        # a quarter of a second every partition would wait for in the middle of the stream.
+        import scipy.special  # noqa: F401
         # Everything built so far (modules, config, references) lives as long as the process:
         # keep it out of the collector's scans, and collect the young generation less often,
         # since each batch allocates thousands of short-lived objects (decoded Avro records).
