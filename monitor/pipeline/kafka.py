@@ -346,6 +346,7 @@ class KafkaService:
         # The window statistics' scipy functions load here, not at the first window's close:
         # a quarter of a second every partition would wait for in the middle of the stream.
         import scipy.special  # noqa: F401
+
         # Everything built so far (modules, config, references) lives as long as the process:
         # keep it out of the collector's scans, and collect the young generation less often,
         # since each batch allocates thousands of short-lived objects (decoded Avro records).
