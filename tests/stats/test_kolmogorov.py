@@ -14,18 +14,24 @@ from monitor.stats.kolmogorov import TOLERANCE, kstwo_sf
 scaled = st.floats(0.0, 4.0)
 
 
+def samples(smallest: int, largest: int, top: float) -> st.SearchStrategy:
+    """(n, d) arrays: sizes from ``smallest`` to ``largest``, each statistic anywhere up to
+    ``top`` or on the scale of the null."""
+
+    def arrays(cases: list[tuple[int, float, bool, float]]) -> tuple[np.ndarray, np.ndarray]:
+        n = np.array([c[0] for c in cases], dtype=np.float64)
+        d = [c[1] if c[2] or not c[0] else min(c[3] / np.sqrt(c[0]), 1.0) for c in cases]
+        return n, np.array(d)
+
+    case = st.tuples(st.integers(smallest, largest), st.floats(0.0, top), st.booleans(), scaled)
+    return st.lists(case, min_size=1, max_size=40).map(arrays)
+
+
 @pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")  # scipy at n == 0
 @settings(deadline=None, max_examples=300)
-@given(
-    st.lists(
-        st.tuples(st.integers(0, 3000), st.floats(0.0, 1.1), st.booleans(), scaled),
-        min_size=1,
-        max_size=40,
-    )
-)
-def test_equals_scipy_within_the_tolerance(cases):
-    n = np.array([c[0] for c in cases], dtype=np.float64)
-    d = np.array([c[1] if c[2] or not c[0] else min(c[3] / np.sqrt(c[0]), 1.0) for c in cases])
+@given(samples(0, 3000, 1.1))
+def test_equals_scipy_within_the_tolerance(sample):
+    n, d = sample
     expected = np.clip(kstwo.sf(d, n), 0.0, 1.0)
     np.testing.assert_allclose(kstwo_sf(d, n), expected, rtol=TOLERANCE, atol=0)
 
@@ -90,20 +96,13 @@ def test_each_element_is_what_it_is_alone(cases):
 
 
 @settings(deadline=None, max_examples=200)
-@given(
-    st.lists(
-        st.tuples(st.integers(1, 1200), st.floats(0.0, 1.0), st.booleans(), scaled),
-        min_size=1,
-        max_size=30,
-    )
-)
-def test_the_one_sided_tail_equals_scipys(cases):
+@given(samples(1, 1200, 1.0))
+def test_the_one_sided_tail_equals_scipys(sample):
     """Birnbaum and Tingey's sum in long double (up to n = 1000, on x86; scipy's own beyond
     and for what it returns as subnormal or 0) against ``scipy.special.smirnov``."""
     from scipy.special import smirnov
 
     from monitor.stats.kolmogorov import _smirnov
 
-    n = np.array([c[0] for c in cases], dtype=np.float64)
-    d = np.array([c[1] if c[2] else min(c[3] / np.sqrt(c[0]), 1.0) for c in cases])
+    n, d = sample
     np.testing.assert_allclose(_smirnov(n, d), smirnov(n, d), rtol=TOLERANCE, atol=0)
