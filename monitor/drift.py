@@ -38,7 +38,7 @@ from monitor.stats.rows import (
     ks_statistic_rows,
     psi_rows,
     side,
-    wasserstein_rows,
+    wasserstein_steps,
 )
 from monitor.stats.stacked import Stacked
 
@@ -197,13 +197,15 @@ def _values(calls: Stacked, handle: int) -> list[float | None]:
 
 def _queue_missing(
     calls: Stacked,
+    geo: Geometry,
     profiles: tuple[NumericProfile, ...] | tuple[CategoricalProfile, ...],
     missing: list[int],
     applies: list[int],
 ) -> int:
     """Queue the p-value of each column's rise in the missing rate over its reference's."""
-    ref_missing = [p.missing for p in profiles]
-    ref_rows = [int(p.counts.sum()) + p.missing for p in profiles]
+    sizes = [geo.reference_sizes[p.name] for p in profiles]
+    ref_missing = [m for _, m in sizes]
+    ref_rows = [n + m for n, m in sizes]
     return _queue_rise(calls, ref_missing, ref_rows, missing, applies)
 
 
@@ -263,7 +265,7 @@ def _numeric_block(
             later("ks_pvalue", calls.add(ks_pvalue_rows, statistic, en))
             put("ks_error_bound", bound)
         if "wasserstein" in wanted:
-            put("wasserstein", wasserstein_rows(block.points, *sides, block.scale))
+            put("wasserstein", wasserstein_steps(block.gaps, *sides, block.divisor))
     return out, queued
 
 
@@ -408,7 +410,7 @@ def _numeric_columns(
     begins = [0, *coarse.histogram_ends[:-1]]
     histograms = [sums[b:e] for b, e in zip(begins, coarse.histogram_ends)]
     outside = [h[0] + h[-1] for h in histograms]  # the reference has no values out of range
-    missing_of = _queue_missing(calls, geo.numeric, missing, applies)
+    missing_of = _queue_missing(calls, geo, geo.numeric, missing, applies)
     outside_of = _queue_rise(calls, 0, present, outside, present)
 
     def columns() -> list[ColumnResult]:
@@ -447,10 +449,10 @@ def _categorical_columns(
     applies = [
         window.predictions if p.name == PREDICTION else window.events for p in geo.categorical
     ]
-    missing_of = _queue_missing(calls, geo.categorical, missing, applies)
+    missing_of = _queue_missing(calls, geo, geo.categorical, missing, applies)
     unseen = [int(window.cat_counts[j, p.n_bins - 1]) for j, p in enumerate(geo.categorical)]
     ref_unseen = [int(p.counts[-1]) for p in geo.categorical]
-    ref_rows = [int(p.counts.sum()) for p in geo.categorical]
+    ref_rows = [geo.reference_sizes[p.name][0] for p in geo.categorical]
     unseen_of = _queue_rise(calls, ref_unseen, ref_rows, unseen, present)
     queued = []
     for j, prof in enumerate(geo.categorical):

@@ -9,7 +9,7 @@ import numpy as np
 
 from monitor.layout import PREDICTION, SCORE, Layout
 from monitor.reference import CategoricalProfile, NumericProfile, ReferenceProfile
-from monitor.stats.rows import Side, side
+from monitor.stats.rows import Side, side, wasserstein_divisor
 
 __all__ = ["CoarseBlock", "Geometry", "NumericBlock"]
 
@@ -21,6 +21,8 @@ class NumericBlock:
     scale: np.ndarray  # (columns,) reference standard deviations
     atoms: np.ndarray  # (columns, width) bool: bins holding a single value (exact bins)
     side: Side  # what the fine-bin statistics derive from ``ref``, once for every window
+    gaps: np.ndarray  # (columns, width - 1) between consecutive points (Wasserstein's steps)
+    divisor: np.ndarray  # (columns,) what Wasserstein distances are divided by (scale, or 1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,7 +83,8 @@ class Geometry:
         for j, prof in enumerate(self.numeric):
             e = prof.bin_edges  # bin i is [e[i - 1], e[i]); the last one also holds e[-1]
             atoms[j, 1 : e.size - 1] = np.nextafter(e[:-2], np.inf) == e[1:-1]
-        return NumericBlock(ref, points, scale, atoms, side(ref))
+        gaps, divisor = np.diff(points, axis=1), wasserstein_divisor(scale)
+        return NumericBlock(ref, points, scale, atoms, side(ref), gaps, divisor)
 
     @cached_property
     def numeric_keys(self) -> tuple[np.ndarray, ...]:
@@ -93,13 +96,18 @@ class Geometry:
         )
 
     @cached_property
-    def missing_rates(self) -> dict[str, float]:
-        """The share of missing values of every sketched column in the reference."""
+    def reference_sizes(self) -> dict[str, tuple[int, int]]:
+        """(values present, values missing) of every sketched column in the reference."""
         profiles: tuple[NumericProfile | CategoricalProfile, ...] = (
             *self.numeric,
             *self.categorical,
         )
-        return {p.name: p.missing / max(int(p.counts.sum()) + p.missing, 1) for p in profiles}
+        return {p.name: (int(p.counts.sum()), p.missing) for p in profiles}
+
+    @cached_property
+    def missing_rates(self) -> dict[str, float]:
+        """The share of missing values of every sketched column in the reference."""
+        return {name: m / max(n + m, 1) for name, (n, m) in self.reference_sizes.items()}
 
     def coarse(self, n_coarse: int) -> CoarseBlock:
         """The numeric columns' coarse bins for ``n_coarse`` of them (built once per number)."""

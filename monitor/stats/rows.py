@@ -30,7 +30,9 @@ __all__ = [
     "ks_statistic_rows",
     "psi_rows",
     "side",
+    "wasserstein_divisor",
     "wasserstein_rows",
+    "wasserstein_steps",
 ]
 
 #: Effective sample size up to which the KS p-value is the exact ``kstwo.sf`` (see
@@ -137,9 +139,18 @@ def ks_pvalue_rows(statistic: Rows, en: Rows) -> Rows:
 def wasserstein_rows(points: Rows, ref: Rows | Side, cur: Rows | Side, scale: Rows) -> Rows:
     """Wasserstein-1 between two mass distributions on the SAME sorted points per row,
     divided by ``scale``: the integral of |F - G| between consecutive points."""
+    return wasserstein_steps(np.diff(points, axis=1), ref, cur, wasserstein_divisor(scale))
+
+
+def wasserstein_steps(gaps: Rows, ref: Rows | Side, cur: Rows | Side, divisor: Rows) -> Rows:
+    """:func:`wasserstein_rows` from the gaps between the points and the divisors (what a
+    geometry keeps for all its windows)."""
     r, c = _side(ref), _side(cur)
     difference = np.cumsum(r.share - c.share, axis=1)[:, :-1]
-    out = np.sum(np.abs(difference) * np.diff(points, axis=1), axis=1) / np.where(
-        np.isfinite(scale) & (scale > 0), scale, 1.0
-    )
+    out = np.sum(np.abs(difference) * gaps, axis=1) / divisor
     return np.where((r.total == 0) | (c.total == 0), np.nan, out)
+
+
+def wasserstein_divisor(scale: Rows) -> Rows:
+    """What :func:`wasserstein_rows` divides by: the scale, or 1 where it is not positive."""
+    return np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
