@@ -45,3 +45,24 @@ def test_a_version_seen_again_is_kept() -> None:
     text = generate_latest(metrics.registry).decode()
     assert 'model_version="a"' in text and 'model_version="c"' in text
     assert 'model_version="b"' not in text
+
+
+def test_a_version_dropped_and_seen_again_has_its_series_back() -> None:
+    """Series are kept between windows (Metrics._child); a dropped version's go with it, and
+    come back whole when the version does."""
+    cfg = config_for(SPEC, window="1m")
+    window = feed(engine_for(SPEC, cfg, reference_size=2_000), cfg, jsonl(SPEC, 600), 600)[0]
+    metrics = Metrics(CollectorRegistry(), max_versions={SPEC.model_id: 1})
+    for version in ("a", "b", "a"):
+        metrics.observe_windows([replace(window, model_version=version)])
+    text = generate_latest(metrics.registry).decode()
+    series = [line for line in text.splitlines() if 'model_version="a"' in line]
+    assert 'model_version="b"' not in text
+    alone = Metrics(CollectorRegistry())
+    alone.observe_windows([replace(window, model_version="a")])
+    expected = [
+        line
+        for line in generate_latest(alone.registry).decode().splitlines()
+        if 'model_version="a"' in line
+    ]
+    assert series == expected
