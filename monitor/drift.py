@@ -192,7 +192,7 @@ def _queue_rise(calls: Stacked, ref_hits: Any, ref_total: Any, hits: Any, totals
 def _values(calls: Stacked, handle: int) -> list[float | None]:
     """A queued statistic per column, None where it is unknown (a p-value where the window
     has no trials, say)."""
-    return [None if math.isnan(p) else p for p in calls[handle][0].tolist()]
+    return [None if math.isnan(p) else p for p in calls[handle].tolist()]
 
 
 def _queue_missing(

@@ -53,7 +53,6 @@ class Side(NamedTuple):
     :func:`wasserstein_rows` derive from its counts: worked out once for both, and once for
     all windows on the reference's side (:attr:`monitor.sketches.NumericBlock.side`)."""
 
-    counts: Rows
     share: Rows  # the counts over their row's total
     total: Rows
     cdf: Rows  # the cumulative counts over the total, as scipy's empirical CDFs
@@ -67,7 +66,7 @@ def side(counts: Rows) -> Side:
     """
     share, total = _proportions(counts)
     with np.errstate(invalid="ignore", divide="ignore"):  # an empty row: nan
-        return Side(counts, share, total, np.cumsum(counts, axis=1) / total[:, None])
+        return Side(share, total, np.cumsum(counts, axis=1) / total[:, None])
 
 
 def _side(x: Rows | Side) -> Side:

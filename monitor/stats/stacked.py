@@ -21,7 +21,7 @@ whichever windows close with it (a replay closes them in other groups than a liv
 >>> b = calls.add(total, np.full((1, 3), 2.0))
 >>> c = calls.add(total, np.ones((1, 5)))
 >>> calls.run()
->>> calls[a][0].tolist(), calls[b][0].tolist(), calls[c][0].tolist()
+>>> calls[a].tolist(), calls[b].tolist(), calls[c].tolist()
 ([3.0, 3.0], [6.0], [5.0])
 """
 
@@ -34,9 +34,8 @@ import numpy as np
 
 __all__ = ["Kernel", "Stacked"]
 
-#: A row kernel: arrays with one row per element first, to an array likewise (or a tuple of
-#: them).
-Kernel = Callable[..., Any]
+#: A row kernel: arrays with one row per element first, to an array likewise.
+Kernel = Callable[..., np.ndarray]
 
 
 class Stacked:
@@ -45,7 +44,7 @@ class Stacked:
 
     def __init__(self) -> None:
         self._calls: list[tuple[Kernel, tuple[np.ndarray, ...]]] = []
-        self._results: list[tuple[np.ndarray, ...]] = []
+        self._results: list[np.ndarray] = []
 
     def add(self, kernel: Kernel, *args: Any) -> int:
         """Queue ``kernel(*args)`` (every argument an array of the same number of rows, at
@@ -59,17 +58,15 @@ class Stacked:
         groups: dict[tuple[Any, ...], list[int]] = {}
         for i, (kernel, args) in enumerate(self._calls):
             groups.setdefault((kernel, *(a.shape[1:] for a in args)), []).append(i)
-        results: list[tuple[np.ndarray, ...]] = [()] * len(self._calls)
+        results: list[np.ndarray] = [np.empty(0)] * len(self._calls)
         for (kernel, *_), members in groups.items():
             calls = [self._calls[i][1] for i in members]
             stacked = [np.concatenate(column) for column in zip(*calls)]
             cuts = np.cumsum([len(args[0]) for args in calls])[:-1]
-            out = kernel(*stacked)
-            parts = [np.split(o, cuts) for o in (out if isinstance(out, tuple) else (out,))]
-            for i, own in zip(members, zip(*parts)):
+            for i, own in zip(members, np.split(kernel(*stacked), cuts)):
                 results[i] = own
         self._results = results
 
-    def __getitem__(self, handle: int) -> tuple[np.ndarray, ...]:
-        """The call's result, as a tuple of arrays (of one array for a kernel returning one)."""
+    def __getitem__(self, handle: int) -> np.ndarray:
+        """The call's result."""
         return self._results[handle]

@@ -195,33 +195,21 @@ def _upsert_statement(dialect: str, table: Table, add: tuple[str, ...]) -> Any:
     return stmt.on_conflict_do_update(index_elements=keys, set_=updates)
 
 
-def _as_int(value: Any) -> Any:
-    return value if value is None else int(bool(value))  # numpy's bools too, as SQLAlchemy
-
-
 def _as_bool(value: Any) -> Any:
-    return value if value is None else bool(value)
+    return value if value is None else bool(value)  # numpy's bools too, as SQLAlchemy
 
 
-#: The drivers whose upserts bind their rows themselves, and how each column type's values are
-#: sent (None: as they are). JSON as SQLAlchemy writes it (None as JSON's "null").
-_DRIVERS: dict[str, dict[type, Callable[[Any], Any] | None]] = {
-    "sqlite+pysqlite": {
-        Integer: None,  # BigInteger too (a subclass)
-        String: None,
-        Float: None,
-        LargeBinary: None,
-        Boolean: _as_int,
-        JSON: json_text,
-    },
-    "postgresql+psycopg2": {
-        Integer: None,
-        String: None,
-        Float: None,
-        LargeBinary: None,
-        Boolean: _as_bool,
-        JSON: json_text,
-    },
+#: The drivers whose upserts bind their rows themselves
+_DRIVERS = ("sqlite+pysqlite", "postgresql+psycopg2")
+#: How they send each column type's values (None: as they are; JSON as SQLAlchemy writes it,
+#: None as JSON's "null"; sqlite3 stores a bool as 1 or 0, as SQLAlchemy's int)
+_BINDS: dict[type, Callable[[Any], Any] | None] = {
+    Integer: None,  # BigInteger too (a subclass)
+    String: None,
+    Float: None,
+    LargeBinary: None,
+    Boolean: _as_bool,
+    JSON: json_text,
 }
 
 
@@ -238,10 +226,9 @@ def _plan(
 ) -> _Plan | None:
     """The upsert of ``columns`` into ``table`` as the driver's SQL, compiled once, with what
     picks a row's values in its order and the encoders of those not sent as they are;
-    None when a column's type is not one :data:`_DRIVERS` knows. SQLAlchemy's per-row
+    None when a column's type is not one :data:`_BINDS` knows. SQLAlchemy's per-row
     parameter handling took two thirds of writing 8,400 window rows on SQLite, and on
     PostgreSQL its executemany sent them one round trip a row (0.3 ms each)."""
-    binds = _DRIVERS[driver]
     dialect_name = driver.partition("+")[0]
     dialect = import_module("sqlalchemy.dialects." + dialect_name).dialect(
         paramstyle="qmark" if dialect_name == "sqlite" else "format"
@@ -252,10 +239,10 @@ def _plan(
     names = list(compiled.positiontup or ())
     encoders = []
     for i, name in enumerate(names):
-        kind = next((k for k in binds if isinstance(table.c[name].type, k)), None)
+        kind = next((k for k in _BINDS if isinstance(table.c[name].type, k)), None)
         if kind is None:
             return None
-        encode = binds[kind]
+        encode = _BINDS[kind]
         if encode is not None:
             encoders.append((i, encode))
     pick = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))

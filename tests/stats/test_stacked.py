@@ -3,6 +3,8 @@ over few bins): one call for all of them gives each window, bit for bit, what it
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,25 +14,7 @@ from monitor.stats.rise import rise_pvalue
 from monitor.stats.rows import js_rows, ks_pvalue_rows, psi_rows
 from monitor.stats.stacked import Stacked
 
-
-def _rise(*args):
-    return (rise_pvalue(*args),)
-
-
-def _ks(statistic, en):
-    return (ks_pvalue_rows(statistic, en),)
-
-
-def _chi2(statistic, dof):
-    return (chi2_pvalue(statistic, dof),)
-
-
-def _psi(ref, cur):
-    return (psi_rows(ref, cur, 1e-4),)
-
-
-def _js(ref, cur):
-    return (js_rows(ref, cur),)
+_psi = functools.partial(psi_rows, eps=1e-4)
 
 
 @settings(deadline=None, max_examples=100)
@@ -48,11 +32,11 @@ def test_stacked_calls_equal_each_call_alone(rows, seed):
         ref = rng.integers(0, 5000, (r, width)).astype(np.float64)
         cur = rng.integers(0, 50, (r, width)).astype(np.float64) * rng.integers(0, 2, (r, 1))
         for kernel, args in (
-            (_ks, (np.minimum(statistic, 1.0), en)),
-            (_rise, (hits, hits + 100, hits * 2, rng.integers(0, 400, r))),
-            (_chi2, (chi, dof)),
+            (ks_pvalue_rows, (np.minimum(statistic, 1.0), en)),
+            (rise_pvalue, (hits, hits + 100, hits * 2, rng.integers(0, 400, r))),
+            (chi2_pvalue, (chi, dof)),
             (_psi, (ref, cur)),
-            (_js, (ref, cur)),
+            (js_rows, (ref, cur)),
         ):
             expected.append((calls.add(kernel, *args), kernel(*args)))
     calls.run()
