@@ -26,7 +26,7 @@ import gc
 import io
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Union
 
@@ -34,6 +34,7 @@ import msgspec
 
 from monitor.config import Config
 from monitor.events import EventDecoder
+from monitor.pipeline.files import jsonl_blocks
 
 __all__ = [
     "JSON_VALUES_WAYS",
@@ -46,7 +47,6 @@ __all__ = [
     "kafka_gc",
 ]
 
-_BLOCK = 4 << 20  # replay's read size (monitor.pipeline.files)
 #: The name of every typed way starts with this; the fastest of them is the yardstick.
 TYPED = "msgspec typed"
 
@@ -63,19 +63,8 @@ def kafka_gc() -> None:
     gc.set_threshold(10_000, 20, 20)
 
 
-def _blocks(path: Path) -> Iterator[bytes]:
-    """Whole lines, about 4 MiB at a time (as replay reads them)."""
-    rest = b""
-    with path.open("rb") as fh:
-        while block := fh.read(_BLOCK):
-            cut = block.rfind(b"\n") + 1
-            if cut == 0:
-                rest += block
-                continue
-            yield rest + block[:cut]
-            rest = block[cut:]
-    if rest:
-        yield rest
+def _lines(block: memoryview) -> list[bytes]:
+    return bytes(block).splitlines()
 
 
 def _array(decode: Callable[[bytes], Any]) -> Callable[[list[bytes]], Any]:
@@ -92,11 +81,11 @@ def _file_ways(config: Config) -> dict[str, Callable[[bytes], Any]]:
     generic = msgspec.json.Decoder()
     return {
         f"{TYPED}, per block (Decoder.decode_lines)": typed.decode_lines,
-        f"{TYPED}, per line": lambda block: list(map(typed.decode, block.splitlines())),
-        f"{TYPED}, per block as one JSON array": lambda block: typed_list(block.splitlines()),
+        f"{TYPED}, per line": lambda block: list(map(typed.decode, _lines(block))),
+        f"{TYPED}, per block as one JSON array": lambda block: typed_list(_lines(block)),
         "msgspec untyped (dicts), per block": generic.decode_lines,
-        "orjson.loads, per line": lambda block: list(map(orjson.loads, block.splitlines())),
-        "json.loads, per line": lambda block: list(map(json.loads, block.splitlines())),
+        "orjson.loads, per line": lambda block: list(map(orjson.loads, _lines(block))),
+        "json.loads, per line": lambda block: list(map(json.loads, _lines(block))),
     }
 
 
@@ -110,8 +99,9 @@ def json_file_rates(config: Config, path: Path, quick: bool = False) -> dict[str
         if quick and not (name.startswith(TYPED) and "array" not in name):
             continue
         started, n = time.perf_counter(), 0
-        for block in _blocks(path):
-            n += len(decode(block))
+        with path.open("rb") as fh:
+            for block in jsonl_blocks(fh):  # as replay reads them
+                n += len(decode(block))
         out[name] = n / (time.perf_counter() - started)
     return out
 

@@ -375,7 +375,7 @@ class _TypedDecoder:
             return self._split(self._each(values), len(values))
         return self._assemble(events, np.arange(len(events)), [], len(events))
 
-    def decode_lines(self, data: bytes) -> Any:
+    def decode_lines(self, data: bytes | memoryview) -> Any:
         """Decode a JSONL buffer, one event per line (``\\n``-separated; a last line without
         one counts). Positions are line indices: a blank line is an ``empty`` bad event.
 
@@ -386,7 +386,7 @@ class _TypedDecoder:
         lines = _newlines(data) + (data[-1:] not in (b"", b"\n"))  # and a last line without one
         events = self._all_lines(data)
         if events is None or len(events) != lines:
-            return self._split(self._each(data.split(b"\n")[:lines]), lines)
+            return self._split(self._each(bytes(data).split(b"\n")[:lines]), lines)
         return self._assemble(events, np.arange(lines), [], lines)
 
     def decode_objects(self, objects: Sequence[Any]) -> Any:
@@ -408,7 +408,7 @@ class _TypedDecoder:
         except _REFUSED:
             return None
 
-    def _all_lines(self, data: bytes) -> list[Any] | None:
+    def _all_lines(self, data: bytes | memoryview) -> list[Any] | None:
         try:
             return self._decoder.decode_lines(data)
         except _REFUSED:
@@ -519,7 +519,7 @@ def _by_type(
     return grouped
 
 
-def _newlines(data: bytes, chunk: int = 1 << 18) -> int:
+def _newlines(data: bytes | memoryview, chunk: int = 1 << 18) -> int:
     """How many ``\\n`` in ``data``: numpy over cache-sized chunks, 3x ``bytes.count``."""
     codes = np.frombuffer(data, np.uint8)
     return sum(
