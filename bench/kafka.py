@@ -174,8 +174,9 @@ def _decode_child(kind: str, config_path: str, expected: str) -> None:
     settings, time the fastest decodes."""
     from confluent_kafka import Consumer, TopicPartition
 
-    from bench.yardsticks import avro_values_rate, json_values_rates, kafka_gc
+    from bench.yardsticks import avro_values_rate, json_values_rates
     from monitor.config import load_config
+    from monitor.pipeline.build import steady_collector
     from monitor.pipeline.kafka import consumer_defaults
 
     cfg = load_config(config_path)
@@ -194,11 +195,11 @@ def _decode_child(kind: str, config_path: str, expected: str) -> None:
         values += batch
     consume_rate = (len(values) - first) / (time.perf_counter() - started)
     consumer.close()
-    kafka_gc()
-    if kind == "avro":
-        out = {AVRO_YARDSTICK: avro_values_rate(values)}
-    else:
-        out = json_values_rates(cfg, values)
+    with steady_collector():
+        if kind == "avro":
+            out = {AVRO_YARDSTICK: avro_values_rate(values)}
+        else:
+            out = json_values_rates(cfg, values)
     print(json.dumps(out | {"consume only (confluent_kafka, no decode)": consume_rate}))
 
 

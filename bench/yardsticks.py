@@ -7,9 +7,10 @@ work (per line, per block with ``decode_lines``, per block as one JSON array) is
 fastest is the yardstick. Untyped msgspec, orjson and json are context rows. Avro: fastavro's
 ``reader`` over a container file, ``schemaless_reader`` per Kafka message.
 
-The garbage collector is set as the product sets it on that path: replay leaves it alone;
-``monitor run`` freezes what start-up built and raises generation 0's threshold
-(:meth:`monitor.pipeline.kafka.KafkaService.run`), so :func:`kafka_gc` does the same.
+The garbage collector is set as the product sets it: replay and ``monitor run`` both feed
+under :func:`monitor.pipeline.build.steady_collector` (what start-up built frozen, generation
+0 collected less often), and so does every yardstick here (the Kafka one through the same
+function, in :mod:`bench.kafka`).
 
 >>> from monitor.config import parse_config
 >>> cfg = parse_config({"models": {"m": {"features": {"x": {"kind": "numeric"}}}}})
@@ -22,7 +23,6 @@ True
 
 from __future__ import annotations
 
-import gc
 import io
 import json
 import time
@@ -34,6 +34,7 @@ import msgspec
 
 from monitor.config import Config
 from monitor.events import EventDecoder
+from monitor.pipeline.build import steady_collector
 from monitor.pipeline.files import jsonl_blocks
 
 __all__ = [
@@ -44,7 +45,6 @@ __all__ = [
     "best_typed",
     "json_file_rates",
     "json_values_rates",
-    "kafka_gc",
 ]
 
 #: The name of every typed way starts with this; the fastest of them is the yardstick.
@@ -55,12 +55,6 @@ def event_type(config: Config) -> Any:
     """The product's event type: one model's Struct, or the union of the models' Structs."""
     structs = tuple(codec.struct for codec in EventDecoder(config).codecs.values())
     return structs[0] if len(structs) == 1 else Union[structs]  # noqa: UP007 (runtime union)
-
-
-def kafka_gc() -> None:
-    """The collector settings ``monitor run`` uses while it consumes."""
-    gc.freeze()
-    gc.set_threshold(10_000, 20, 20)
 
 
 def _lines(block: memoryview) -> list[bytes]:
@@ -98,11 +92,11 @@ def json_file_rates(config: Config, path: Path, quick: bool = False) -> dict[str
     for name, decode in _file_ways(config).items():
         if quick and not (name.startswith(TYPED) and "array" not in name):
             continue
-        started, n = time.perf_counter(), 0
-        with path.open("rb") as fh:
+        with steady_collector(), path.open("rb") as fh:
+            started, n = time.perf_counter(), 0
             for block in jsonl_blocks(fh):  # as replay reads them
                 n += len(decode(block))
-        out[name] = n / (time.perf_counter() - started)
+            out[name] = n / (time.perf_counter() - started)
     return out
 
 

@@ -18,7 +18,6 @@ state is kept and written when the database returns.
 
 from __future__ import annotations
 
-import gc
 import logging
 import signal
 import threading
@@ -44,7 +43,7 @@ from monitor.exceptions import StoreUnavailable
 from monitor.kafka.logs import librdkafka_logger
 from monitor.kafka.topics import check_copartitioned, client_config
 from monitor.metrics import Metrics
-from monitor.pipeline.build import build
+from monitor.pipeline.build import build, steady_collector
 from monitor.store import Store
 from monitor.store.settings import check_geometry
 
@@ -347,11 +346,6 @@ class KafkaService:
         # a quarter of a second every partition would wait for in the middle of the stream.
         import scipy.special  # noqa: F401
 
-        # Everything built so far (modules, config, references) lives as long as the process:
-        # keep it out of the collector's scans, and collect the young generation less often,
-        # since each batch allocates thousands of short-lived objects (decoded Avro records).
-        gc.freeze()
-        gc.set_threshold(10_000, 20, 20)
         conf = {**consumer_defaults(self.job), **self.client_conf, **self.config.kafka.consumer}
         self.consumer = Consumer(conf)
         self.dead_letters = Producer(
@@ -361,8 +355,9 @@ class KafkaService:
             self.consumer.subscribe(
                 self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke
             )
-            while not self.stopping.is_set():
-                self._step()
+            with steady_collector():  # what start-up built lives as long as the loop
+                while not self.stopping.is_set():
+                    self._step()
             checkpointed = self._checkpoint()
         except StoreUnavailable:
             if not self.stopping.is_set():
