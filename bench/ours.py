@@ -27,6 +27,7 @@ from monitor.events import Decoded, ModelBatch
 from monitor.layout import Layout
 from monitor.pipeline.closing import close, flush
 from monitor.reference import ReferenceProfile
+from monitor.stats import preload
 
 DATA = Path("bench/.data")
 
@@ -204,11 +205,7 @@ def run(mode: str, smoke: bool, db: str = "sqlite") -> dict[str, Any]:
             n = len(events["timestamp"])
             step = meta["window"]
             batches = [_batch(events, meta, lo, min(lo + step, n)) for lo in range(0, n, step)]
-            # Loaded before the clock, as the peers' libraries are (and their fits, which load
-            # what they use) and as `monitor run` loads it before it consumes: the statistics'
-            # scipy functions, otherwise imported at the first window's close (0.2 s or more).
-            import scipy.special  # noqa: F401
-
+            preload()  # before the clock, as the peers' libraries and fits load before theirs
             started = time.perf_counter()
             windows = []
             for b in batches:  # one window's columns at a time, as the peers get them

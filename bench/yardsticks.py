@@ -65,8 +65,9 @@ def _array(decode: Callable[[bytes], Any]) -> Callable[[list[bytes]], Any]:
     return lambda lines: decode(b"[" + b",".join(lines) + b"]")
 
 
-def _file_ways(config: Config) -> dict[str, Callable[[bytes], Any]]:
-    """Each way to decode a block of lines into values."""
+def _file_ways(config: Config) -> dict[str, Callable[[memoryview], Any]]:
+    """Each way to decode a block of lines (:func:`~monitor.pipeline.files.jsonl_blocks`)
+    into values."""
     import orjson
 
     kind = event_type(config)

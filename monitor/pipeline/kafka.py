@@ -44,6 +44,7 @@ from monitor.kafka.logs import librdkafka_logger
 from monitor.kafka.topics import check_copartitioned, client_config
 from monitor.metrics import Metrics
 from monitor.pipeline.build import build, steady_collector
+from monitor.stats import preload
 from monitor.store import Store
 from monitor.store.settings import check_geometry
 
@@ -342,9 +343,8 @@ class KafkaService:
         self.check_copartitioning()
         # State checkpointed under another window geometry would be misread: refuse it.
         check_geometry(self.store, self.job, self.config)
-        # The window statistics' scipy functions load here, not at the first window's close:
-        # a quarter of a second every partition would wait for in the middle of the stream.
-        import scipy.special  # noqa: F401
+        # Not at the first window's close: every partition would wait for it mid-stream.
+        preload()
 
         conf = {**consumer_defaults(self.job), **self.client_conf, **self.config.kafka.consumer}
         self.consumer = Consumer(conf)

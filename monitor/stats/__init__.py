@@ -49,9 +49,17 @@ __all__ = [
     "histogram",
     "js_distance",
     "ks",
+    "preload",
     "psi",
     "wasserstein",
 ]
+
+
+def preload() -> None:
+    """Import what the window statistics import on first use (scipy.special: 0.2 s or more),
+    for a loop that must not stall at its first window's close (``monitor run`` calls it
+    before it consumes)."""
+    import scipy.special  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -174,7 +174,7 @@ def upsert(
     if plan.encoders:
         values = [_encoded(v, plan.encoders) for v in values]
     with cursor(conn) as raw:
-        if driver == "sqlite+pysqlite":
+        if plan.template is None:
             raw.executemany(plan.sql, values)
         else:  # many rows a statement: psycopg2's executemany is a round trip a row
             from psycopg2.extras import execute_values
@@ -215,7 +215,7 @@ _BINDS: dict[type, Callable[[Any], Any] | None] = {
 
 class _Plan(NamedTuple):
     sql: str
-    template: str | None  # psycopg2's execute_values: one row's placeholders
+    template: str | None  # psycopg2's execute_values: one row's placeholders (None: SQLite)
     pick: Callable[[dict[str, Any]], tuple[Any, ...]]
     encoders: list[tuple[int, Callable[[Any], Any]]]
 
