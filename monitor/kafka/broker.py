@@ -290,13 +290,19 @@ class EmbeddedBroker:
         admin = AdminClient(
             {"bootstrap.servers": self.bootstrap_servers, "allow.auto.create.topics": False}
         )
-        try:
-            admin.list_topics(timeout=max(0.5, deadline - time.monotonic()))
-        except KafkaException as exc:
-            raise KafkaError(
-                f"the Tansu broker on {self.bootstrap_servers} does not answer metadata requests: "
-                f"{exc}; log {self.log_path}:\n{self.log_tail()}"
-            ) from exc
+        while True:
+            try:
+                admin.list_topics(timeout=max(0.5, deadline - time.monotonic()))
+                return
+            except KafkaException as exc:
+                # A broker that listens before its storage answers (S3, after a restart on a
+                # loaded machine) closes the first connections: ask again until the deadline.
+                if self._process.poll() is not None or time.monotonic() > deadline:
+                    raise KafkaError(
+                        f"the Tansu broker on {self.bootstrap_servers} does not answer metadata "
+                        f"requests: {exc}; log {self.log_path}:\n{self.log_tail()}"
+                    ) from exc
+            time.sleep(0.1)
 
     def _terminate(self, sig: signal.Signals, timeout: float) -> None:
         process, self._process = self._process, None
