@@ -268,41 +268,35 @@ class EmbeddedBroker:
 
         assert self._process is not None
         deadline = time.monotonic() + self.startup_timeout
-        # First the TCP port (cheap, and librdkafka would log every refused connection), then
-        # one metadata request, so "ready" means the Kafka protocol answers.
+        # Ready means the Kafka protocol answers: one metadata request. The TCP port first (cheap,
+        # and librdkafka would log every refused connection); both again until the deadline, since
+        # a broker on S3 storage, restarted on a loaded machine, listens before its storage
+        # answers and closes the first requests.
+        admin = None
         while True:
             if self._process.poll() is not None:
                 raise KafkaError(
                     f"the Tansu broker exited with code {self._process.returncode} during startup; "
                     f"log {self.log_path}:\n{self.log_tail()}"
                 )
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection((_HOST, self.port), timeout=0.5),
-            ):
-                break
-            if time.monotonic() > deadline:
-                raise KafkaError(
-                    f"the Tansu broker did not listen on {self.bootstrap_servers} "
-                    f"within {self.startup_timeout}s; log {self.log_path}:\n{self.log_tail()}"
-                )
-            time.sleep(0.02)
-        admin = AdminClient(
-            {"bootstrap.servers": self.bootstrap_servers, "allow.auto.create.topics": False}
-        )
-        while True:
             try:
+                if admin is None:
+                    socket.create_connection((_HOST, self.port), timeout=0.5).close()
+                    admin = AdminClient(
+                        {
+                            "bootstrap.servers": self.bootstrap_servers,
+                            "allow.auto.create.topics": False,
+                        }
+                    )
                 admin.list_topics(timeout=max(0.5, deadline - time.monotonic()))
                 return
-            except KafkaException as exc:
-                # A broker that listens before its storage answers (S3, after a restart on a
-                # loaded machine) closes the first connections: ask again until the deadline.
-                if self._process.poll() is not None or time.monotonic() > deadline:
+            except (OSError, KafkaException) as exc:
+                if time.monotonic() > deadline:
                     raise KafkaError(
-                        f"the Tansu broker on {self.bootstrap_servers} does not answer metadata "
-                        f"requests: {exc}; log {self.log_path}:\n{self.log_tail()}"
+                        f"the Tansu broker on {self.bootstrap_servers} was not ready within "
+                        f"{self.startup_timeout}s: {exc}; log {self.log_path}:\n{self.log_tail()}"
                     ) from exc
-            time.sleep(0.1)
+            time.sleep(0.02 if admin is None else 0.1)
 
     def _terminate(self, sig: signal.Signals, timeout: float) -> None:
         process, self._process = self._process, None
